@@ -27,10 +27,13 @@ import numpy as np
 ARENA_LOW = -1.0
 """Lower bound of the arena on both axes."""
 ARENA_HIGH = 1.0
-"""Upper bound of the arena on both axes."""
+"""Upper bound of the arena on both axes (``step_one`` spells both bounds as literals, for speed)."""
 
 _MAX_START_DRAWS = 10_000
 _FLOAT32_PAIR = struct.Struct("<2f")
+_pack_float32_pair = _FLOAT32_PAIR.pack
+_unpack_float32_pair = _FLOAT32_PAIR.unpack
+_sqrt = math.sqrt
 
 
 def round_to_float32(x: float, y: float) -> tuple[float, float]:
@@ -103,7 +106,7 @@ def _as_obstacles(value: object) -> tuple[tuple[float, float, float], ...]:
     return tuple(circles)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NavigationRules:
     """The physics and reward of a SimpleNavigation task, validated at construction.
 
@@ -189,19 +192,22 @@ class NavigationRules:
         :param gy: goal, second coordinate
         :return: ``(new_x, new_y, distance, reward, success)``
         """
+        # The hot path of every single env: literals instead of ARENA_LOW/ARENA_HIGH and module-level aliases
+        # save global and attribute look-ups (each costs as much as an arithmetic operation here).
         ax = -1.0 if ax < -1.0 else (1.0 if ax > 1.0 else ax)
         ay = -1.0 if ay < -1.0 else (1.0 if ay > 1.0 else ay)
         h = self.max_step
-        qx = x + (ax * h + self.drift[0])
-        qy = y + (ay * h + self.drift[1])
-        qx = ARENA_LOW if qx < ARENA_LOW else (ARENA_HIGH if qx > ARENA_HIGH else qx)
-        qy = ARENA_LOW if qy < ARENA_LOW else (ARENA_HIGH if qy > ARENA_HIGH else qy)
+        drift_x, drift_y = self.drift
+        qx = x + (ax * h + drift_x)
+        qy = y + (ay * h + drift_y)
+        qx = -1.0 if qx < -1.0 else (1.0 if qx > 1.0 else qx)
+        qy = -1.0 if qy < -1.0 else (1.0 if qy > 1.0 else qy)
         if self.obstacles:
             qx, qy = self._stop_at_obstacles_one(x, y, qx, qy)
-        qx, qy = _FLOAT32_PAIR.unpack(_FLOAT32_PAIR.pack(qx, qy))
+        qx, qy = _unpack_float32_pair(_pack_float32_pair(qx, qy))
         dx = qx - gx
         dy = qy - gy
-        distance = math.sqrt(dx * dx + dy * dy)
+        distance = _sqrt(dx * dx + dy * dy)
         success = distance < self.goal_radius
         reward = -distance
         if success:
@@ -247,19 +253,22 @@ class NavigationRules:
         :param goals: float64 array ``(n, 2)`` or ``(2,)``
         :return: ``(new_positions, distances, rewards, successes)``
         """
-        moves = np.clip(actions, -1.0, 1.0) * self.max_step
-        moves += self.drift
-        targets = positions + moves
-        np.clip(targets, ARENA_LOW, ARENA_HIGH, out=targets)
+        # float64 from here on, like the Python floats of step_one (a float32 action is widened exactly).
+        moves = np.multiply(np.clip(actions, -1.0, 1.0), self.max_step, dtype=np.float64)
+        if self.drift != (0.0, 0.0):
+            moves += self.drift
+        targets = np.add(positions, moves, out=moves)
+        np.clip(targets, -1.0, 1.0, out=targets)
         if self.obstacles:
             targets = self._stop_at_obstacles_batch(positions, targets)
         targets = targets.astype(np.float32).astype(np.float64)
         offset = targets - goals
-        distances = np.sqrt(offset[:, 0] * offset[:, 0] + offset[:, 1] * offset[:, 1])
+        offset *= offset
+        distances = np.sqrt(offset[:, 0] + offset[:, 1])
         successes = distances < self.goal_radius
         rewards = -distances
         if self.success_bonus != 0.0:
-            rewards[successes] = rewards[successes] + self.success_bonus
+            rewards[successes] += self.success_bonus
         return targets, distances, rewards, successes
 
     def _stop_at_obstacles_batch(self, positions: np.ndarray, targets: np.ndarray) -> np.ndarray:

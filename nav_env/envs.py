@@ -14,6 +14,8 @@ from nav_env.dynamics import ARENA_HIGH, ARENA_LOW, NavigationRules, as_point, r
 from nav_env.rendering import ArenaRenderer, HumanWindow
 
 _INF = math.inf
+_EMPTY = np.empty
+_FLOAT32 = np.float32
 RENDER_MODES = ["human", "rgb_array"]
 RENDER_FPS = 30
 REWARD_TYPES = ("dense", "sparse")
@@ -244,15 +246,25 @@ class SimpleNavigationEnv(_NavigationBase):
         :param action: array of shape ``(2,)``; clipped to ``[-1, 1]``
         :return: ``(observation, reward, terminated, truncated, info)``
         """
-        if self._x is None:
+        x = self._x
+        if x is None:
             self._check_reset()
-        ax, ay = parse_action(action)
-        x, y, distance, reward, success = self.rules.step_one(self._x, self._y, ax, ay, self._gx, self._gy)
+        # Fast path for a float array of shape (2,); anything else goes through parse_action's checks.
+        try:
+            ax, ay = action.tolist()
+        except Exception:
+            ax = ay = None
+        if not (ax.__class__ is float and ay.__class__ is float and -_INF < ax < _INF and -_INF < ay < _INF):
+            ax, ay = parse_action(action)
+        x, y, distance, reward, success = self.rules.step_one(x, self._y, ax, ay, self._gx, self._gy)
         self._x = x
         self._y = y
+        observation = _EMPTY(2, _FLOAT32)
+        observation[0] = x
+        observation[1] = y
         if self.render_mode == "human":
             self.render()
-        return np.array((x, y), dtype=np.float32), reward, success, False, {"is_success": success, "distance": distance}
+        return observation, reward, success, False, {"is_success": success, "distance": distance}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         """Draw a new start position (or take ``options["start_position"]``).

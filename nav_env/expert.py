@@ -80,43 +80,56 @@ def _segment_hits_circle(p: np.ndarray, q: np.ndarray, cx: float, cy: float, rad
     return t if t <= 1.0 else None
 
 
-def _detour_action(
-    p: np.ndarray, g: np.ndarray, greedy: np.ndarray, rules: NavigationRules, clearance: float
-) -> np.ndarray | None:
-    """The action that avoids the first obstacle in the way, or ``None`` when the greedy action is safe."""
-    h = rules.max_step
-    drift = np.asarray(rules.drift)
-    greedy_target = p + greedy * h + drift
-    first: tuple[float, float, float] | None = None
-    first_t = math.inf
-    greedy_blocked = False
-    for cx, cy, r in rules.obstacles:
-        t = _segment_hits_circle(p, g, cx, cy, r + 0.5 * clearance)
+def _first_blocking(
+    p: np.ndarray, q: np.ndarray, obstacles: tuple[tuple[float, float, float], ...], inflate: float
+) -> tuple[float, float, float] | None:
+    """The obstacle (inflated by ``inflate``) that the segment ``p -> q`` meets first, if any."""
+    first, first_t = None, math.inf
+    for cx, cy, r in obstacles:
+        t = _segment_hits_circle(p, q, cx, cy, r + inflate)
         if t is not None and t < first_t:
             first, first_t = (cx, cy, r), t
-        if _segment_hits_circle(p, greedy_target, cx, cy, r) is not None:
-            greedy_blocked = True
-    if first is None:
-        if not greedy_blocked:
-            return None
-        direction = g - p  # a clear line of sight: move along it instead of the greedy diagonal
-        return _full_speed_along(direction, rules, limit=float(np.hypot(*direction)))
+    return first
 
-    cx, cy, r = first
+
+def _around(p: np.ndarray, obstacle: tuple[float, float, float], heading: np.ndarray, clearance: float) -> np.ndarray:
+    """Direction that passes ``obstacle`` (kept ``clearance`` away) on the side nearer to ``heading``."""
+    cx, cy, r = obstacle
     radius = r + clearance
     rel = p - (cx, cy)
     rho = float(np.hypot(*rel))
-    goal_rel = g - (cx, cy)
-    # Turn around the obstacle on the side of the goal: the sign of the cross product rel x goal_rel.
-    turn = 1.0 if rel[0] * goal_rel[1] - rel[1] * goal_rel[0] >= 0.0 else -1.0
-    if rho > radius:
-        alpha = math.acos(radius / rho)
-        angle = math.atan2(rel[1], rel[0]) + turn * alpha
-        tangent_point = np.array([cx + radius * math.cos(angle), cy + radius * math.sin(angle)])
-        direction = tangent_point - p
-    else:  # within the clearance ring: circle the obstacle
-        direction = np.array([-rel[1], rel[0]]) * turn
-    return _full_speed_along(direction, rules, limit=math.inf)
+    # Turn around the obstacle on the side of the heading: the sign of the cross product rel x heading.
+    turn = 1.0 if rel[0] * heading[1] - rel[1] * heading[0] >= 0.0 else -1.0
+    if rho > radius:  # head for the tangent point
+        angle = math.atan2(rel[1], rel[0]) + turn * math.acos(radius / rho)
+        return np.array([cx + radius * math.cos(angle), cy + radius * math.sin(angle)]) - p
+    return np.array([-rel[1], rel[0]]) * turn  # within the clearance ring: circle the obstacle
+
+
+def _detour_action(
+    p: np.ndarray, g: np.ndarray, greedy: np.ndarray, rules: NavigationRules, clearance: float
+) -> np.ndarray | None:
+    """The action that avoids the obstacles in the way, or ``None`` when the greedy action is safe."""
+    h = rules.max_step
+    drift = np.asarray(rules.drift)
+    obstacles = rules.obstacles
+    blocker = _first_blocking(p, g, obstacles, 0.5 * clearance)
+    if blocker is None:
+        if _first_blocking(p, p + greedy * h + drift, obstacles, 0.0) is None:
+            return None
+        # A clear line of sight, but the greedy diagonal clips an obstacle: move along the line instead.
+        direction, limit = g - p, float(np.hypot(*(g - p)))
+    else:
+        direction, limit = _around(p, blocker, g - p, clearance), math.inf
+    action = _full_speed_along(direction, rules, limit)
+    for _ in range(len(obstacles)):
+        # The way around the first obstacle may run into another one: go around that one first.
+        other = _first_blocking(p, p + action * h + drift, obstacles, 0.5 * clearance)
+        if other is None:
+            break
+        direction = _around(p, other, direction, clearance)
+        action = _full_speed_along(direction, rules, math.inf)
+    return action
 
 
 def _full_speed_along(direction: np.ndarray, rules: NavigationRules, limit: float) -> np.ndarray:

@@ -34,6 +34,12 @@ def _points_option(name: str, value: Any, num_envs: int, rules: NavigationRules)
     return np.broadcast_to(np.array(points, dtype=np.float64), (num_envs, 2)).copy()
 
 
+def _distances(positions: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    offset = positions - goals
+    offset *= offset
+    return np.sqrt(offset[:, 0] + offset[:, 1])
+
+
 class _NavigationVectorBase(VectorEnv):
     """Batched moves, validation, autoreset and rendering shared by the two vector environments."""
 
@@ -103,7 +109,7 @@ class _NavigationVectorBase(VectorEnv):
         if not finite.all():
             bad = np.flatnonzero(~finite.all(axis=1))
             raise ValueError(f"actions must be finite; non-finite actions for env indices {bad[:10].tolist()}")
-        return array.astype(np.float64)
+        return array
 
     def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Move every copy; copies that ended at the previous step are reset instead (``NEXT_STEP`` autoreset).
@@ -117,7 +123,7 @@ class _NavigationVectorBase(VectorEnv):
         actions = self._validate_actions(actions)
         positions, distances, rewards, successes = self.rules.step_batch(self._positions, actions, self._goals)
         rewards = self._rewards(distances, rewards)
-        self._steps += 1
+        np.add(self._steps, 1, out=self._steps)
         terminated = successes.copy()
         if self.max_episode_steps is None:
             truncated = np.zeros(self.num_envs, dtype=bool)
@@ -131,8 +137,7 @@ class _NavigationVectorBase(VectorEnv):
             goals = self._new_goals(count)
             if goals is not None:
                 self._goals[restart] = goals
-            offset = positions[restart] - self._goals[restart]
-            distances[restart] = np.sqrt(offset[:, 0] * offset[:, 0] + offset[:, 1] * offset[:, 1])
+            distances[restart] = _distances(positions[restart], self._goals[restart])
             successes[restart] = False
             rewards[restart] = 0.0
             terminated[restart] = False
@@ -160,8 +165,7 @@ class _NavigationVectorBase(VectorEnv):
         return options
 
     def _reset_infos(self) -> dict[str, Any]:
-        offset = self._positions - self._goals
-        distances = np.sqrt(offset[:, 0] * offset[:, 0] + offset[:, 1] * offset[:, 1])
+        distances = _distances(self._positions, self._goals)
         return {"distance": distances, "_distance": np.ones(self.num_envs, dtype=bool)}
 
     def render(self) -> tuple[np.ndarray, ...] | None:
