@@ -16,6 +16,7 @@ import json
 import platform
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,11 @@ class SharedObsDoNothingEnv(DoNothingEnv):
 def time_single(env_id: str, actions: np.ndarray, repeats: int, seed: int) -> float:
     """Best steps/s over ``repeats`` runs of ``len(actions)`` steps through ``gym.make`` (resetting on episode end)."""
     env = gym.make(env_id)
-    env.reset(seed=seed)
-    env.step(actions[0])  # the passive checker inspects the first steps only; keep them out of the timing
-    env.step(actions[1])
+    with warnings.catch_warnings():  # the shared-observation reference is warned about, rightly
+        warnings.simplefilter("ignore")
+        env.reset(seed=seed)
+        env.step(actions[0])  # the passive checker inspects the first steps only; keep them out of the timing
+        env.step(actions[1])
     best = 0.0
     for _ in range(repeats):
         env.reset(seed=seed)

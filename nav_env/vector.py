@@ -130,11 +130,10 @@ class _NavigationVectorBase(VectorEnv):
         else:
             truncated = self._steps >= self.max_episode_steps
 
-        restart = self._prev_done
-        if restart.any():
-            count = int(restart.sum())
-            positions[restart] = self.rules.sample_free_points(self.np_random, count)
-            goals = self._new_goals(count)
+        restart = np.flatnonzero(self._prev_done)  # integer indices: cheaper than repeated boolean masks
+        if restart.size:
+            positions[restart] = self.rules.sample_free_points(self.np_random, restart.size)
+            goals = self._new_goals(restart.size)
             if goals is not None:
                 self._goals[restart] = goals
             distances[restart] = _distances(positions[restart], self._goals[restart])
