@@ -1,0 +1,111 @@
+"""Fine-tuning schedules as SB3 callbacks: unfreezing, and a lower learning rate for the pretrained layers."""
+
+from __future__ import annotations
+
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+from torch.utils.hooks import RemovableHandle
+
+from sb3_finetune.adapter import pretrained_extractors, set_frozen_layers
+
+
+class UnfreezeCallback(BaseCallback):
+    """Unfreeze the pretrained layers at a step, all at once or gradually (last layer first).
+
+    With ``interval=None`` every frozen layer is unfrozen once ``num_timesteps`` reaches ``start``. Otherwise
+    the last frozen layer is unfrozen at ``start``, the one before it at ``start + interval``, and so on
+    (ULMFiT's gradual unfreezing). The model records the state, so saving and loading keeps it.
+
+    :param start: env step at which unfreezing begins
+    :param interval: env steps between two layers; ``None`` unfreezes everything at ``start``
+    :param verbose: 1 prints each change
+    """
+
+    def __init__(self, start: int, interval: int | None = None, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        if interval is not None and interval < 1:
+            raise ValueError(f"interval must be a positive number of steps or None, got {interval}")
+        self.start = start
+        self.interval = interval
+
+    def _target_frozen(self, frozen_at_start: int) -> int:
+        if self.num_timesteps < self.start:
+            return frozen_at_start
+        if self.interval is None:
+            return 0
+        released = 1 + (self.num_timesteps - self.start) // self.interval
+        return max(frozen_at_start - released, 0)
+
+    def _init_callback(self) -> None:
+        self._frozen_at_start = next(iter(pretrained_extractors(self.model).values())).frozen_layers
+
+    def _on_step(self) -> bool:
+        extractor = next(iter(pretrained_extractors(self.model).values()))
+        target = self._target_frozen(self._frozen_at_start)
+        if target < extractor.frozen_layers:
+            set_frozen_layers(self.model, target)
+            if self.verbose:
+                print(f"step {self.num_timesteps}: {target} of {extractor.num_layers} pretrained layers frozen")
+        return True
+
+
+class PretrainedLearningRateCallback(BaseCallback):
+    """Train the pretrained layers at ``lr_scale`` times the learning rate of the rest of the network.
+
+    SB3 sets every parameter group of every optimizer to the schedule's learning rate at the start of each
+    ``train()``, so a separate param group does not keep its own rate. Instead this callback hooks the actor's
+    and the critic's optimizers: after each ``step()`` the pretrained parameters are moved back to
+    ``old + lr_scale * (new - old)``. For SGD and Adam(W) that is exactly a learning rate of
+    ``lr_scale * lr`` for them (Adam's moment estimates do not depend on the learning rate). Layers unfrozen later
+    are picked up as they join the optimizers. The hooks are removed when training ends.
+
+    :param lr_scale: factor on the learning rate of the pretrained layers (``0.1``: ten times slower)
+    :param verbose: verbosity
+    """
+
+    def __init__(self, lr_scale: float, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if lr_scale < 0.0:
+            raise ValueError(f"lr_scale must be >= 0, got {lr_scale}")
+        self.lr_scale = float(lr_scale)
+        self._handles: list[RemovableHandle] = []
+        self._before: dict[int, th.Tensor] = {}
+
+    def _pretrained_ids(self) -> set[int]:
+        return {id(p) for extractor in pretrained_extractors(self.model).values() for p in extractor.parameters()}
+
+    def _pre_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
+        pretrained = self._pretrained_ids()
+        self._before = {
+            id(p): p.detach().clone()
+            for group in optimizer.param_groups
+            for p in group["params"]
+            if id(p) in pretrained
+        }
+
+    def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
+        with th.no_grad():
+            for group in optimizer.param_groups:
+                for parameter in group["params"]:
+                    before = self._before.get(id(parameter))
+                    if before is not None:
+                        parameter.copy_(before.lerp_(parameter, self.lr_scale))
+        self._before = {}
+
+    def _on_training_start(self) -> None:
+        policy = self.model.policy
+        for network in ("actor", "critic"):
+            optimizer = getattr(getattr(policy, network, None), "optimizer", None)
+            if optimizer is not None:
+                self._handles.append(optimizer.register_step_pre_hook(self._pre_step))
+                self._handles.append(optimizer.register_step_post_hook(self._post_step))
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []

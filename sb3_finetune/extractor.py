@@ -1,0 +1,326 @@
+"""The SB3 features extractor that runs a pretrained network."""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from sb3_finetune.networks import LayerSpec, LinearStack, infer_linear_layers
+from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_weights
+
+Architecture = Sequence[LayerSpec] | type[nn.Module] | nn.Module
+"""How the pretrained network is named: Linear layer specs, a module class (built with no arguments) or an instance."""
+
+# Set by sb3_finetune.load_model while SB3 rebuilds a saved model whose weights file is gone.
+_FALLBACK_ARCHITECTURE: contextvars.ContextVar[Architecture | None] = contextvars.ContextVar(
+    "sb3_finetune_fallback_architecture", default=None
+)
+
+
+def _shape_mismatches(expected: Mapping[str, tuple[int, ...]], state: Mapping[str, th.Tensor]) -> list[str]:
+    return [
+        f"layer {key.rpartition('.')[0] or key!r} ({key}): the network has shape {expected[key]}, "
+        f"the weights have {tuple(state[key].shape)}"
+        for key in expected
+        if key in state and tuple(state[key].shape) != expected[key]
+    ]
+
+
+def check_state_fits(expected: Mapping[str, tuple[int, ...]], state: Mapping[str, th.Tensor], origin: str) -> None:
+    """Raise a :class:`PretrainedWeightsError` that lists missing and unexpected keys and every shape mismatch.
+
+    :param expected: the network's keys and shapes
+    :param state: the weights to load
+    :param origin: what the weights are, for the message
+    """
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    problems += _shape_mismatches(expected, state)
+    if problems:
+        raise PretrainedWeightsError(f"{origin} do not fit the pretrained network: " + "; ".join(problems))
+
+
+def _build_network(architecture: Architecture | None, state: Mapping[str, th.Tensor] | None) -> nn.Module:
+    if architecture is None:
+        assert state is not None
+        return LinearStack(infer_linear_layers(state))
+    if isinstance(architecture, nn.Module):
+        return copy.deepcopy(architecture)
+    if isinstance(architecture, type) and issubclass(architecture, nn.Module):
+        return architecture()
+    if isinstance(architecture, Sequence) and not isinstance(architecture, (str, bytes)):
+        return LinearStack([tuple(layer) for layer in architecture])  # type: ignore[misc]
+    raise TypeError(
+        "architecture must be an nn.Module class or instance, or a list of (name, in, out, bias) Linear layers, "
+        f"got {architecture!r}"
+    )
+
+
+def _architecture_spec(network: nn.Module, architecture: Architecture | None) -> Architecture:
+    """A description of the network that rebuilds it without the weights file (it is saved with the model)."""
+    if isinstance(network, LinearStack):
+        return [list(layer) for layer in network.layer_specs]
+    return architecture if architecture is not None else type(network)
+
+
+def _truncate(network: nn.Module, features_layer: int | None) -> nn.Module:
+    """Keep the layers up to ``features_layer`` (1-based); the features are that layer's activations."""
+    if features_layer is None:
+        return network
+    if isinstance(features_layer, bool) or not isinstance(features_layer, (int, np.integer)):
+        raise TypeError(f"features_layer must be an int (number of layers to keep) or None, got {features_layer!r}")
+    if isinstance(network, LinearStack):
+        count = len(network.layer_specs)
+        if not 1 <= features_layer < count:
+            raise ValueError(
+                f"features_layer must be between 1 and {count - 1} for this network (a hidden layer), got "
+                f"{features_layer}; leave it None for the network's output"
+            )
+        truncated = LinearStack(network.layer_specs[:features_layer], type(network.activation), final_activation=True)
+        truncated.load_state_dict(network.state_dict(), strict=False)
+        return truncated
+    if isinstance(network, nn.Sequential):
+        count = len(network)
+        if not 1 <= features_layer < count:
+            raise ValueError(
+                f"features_layer must be between 1 and {count - 1} for this nn.Sequential (children kept), got "
+                f"{features_layer}; leave it None for the network's output"
+            )
+        return network[:features_layer]
+    raise ValueError(
+        "features_layer needs a network inferred from Linear layers or an nn.Sequential; "
+        f"got {type(network).__name__}: wrap the part you want in an nn.Sequential"
+    )
+
+
+def _layers_of(network: nn.Module) -> list[nn.Module]:
+    """The units that ``freeze=k`` counts: Linear layers of a stack, else children that own parameters."""
+    if isinstance(network, LinearStack):
+        return network.linears
+    layers = [child for child in network.children() if any(True for _ in child.parameters())]
+    return layers or [network]
+
+
+class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
+    """Runs a pretrained network as the features extractor of an SB3 policy, in every network that owns one.
+
+    Use it the SB3 way, for DDPG, TD3 and SAC (and sb3-contrib's TQC and CrossQ)::
+
+        SAC("MlpPolicy", env, policy_kwargs=dict(
+            features_extractor_class=PretrainedFeaturesExtractor,
+            features_extractor_kwargs=dict(weights="agent.pt", freeze=True),
+        ))
+
+    SB3 builds one instance per network (actor, critic and their targets, unless ``share_features_extractor``);
+    each loads the same weights. Frozen layers are kept as buffers, not parameters: no gradient is computed for
+    them, no optimizer holds them, and SB3's polyak update (which walks ``parameters()``) cannot move them by
+    rounding. :func:`sb3_finetune.set_frozen_layers` and the callbacks unfreeze them during training.
+
+    :param observation_space: the observation space (given by SB3)
+    :param weights: the pretrained weights: a path to a state dict (``torch.save(model.state_dict(), path)``),
+        a ``.safetensors`` file, an SB3 model ``.zip`` (its actor's pretrained part), a state dict or an
+        ``nn.Module``. ``None`` builds ``architecture`` with fresh weights (SB3 then loads a saved model's).
+    :param architecture: the network, when it is not a chain of Linear layers that the state dict's shapes name
+        (ReLU between layers): an ``nn.Module`` class (called without arguments) or instance, or a list of
+        ``(name, in_features, out_features, has_bias)`` Linear layers. Recorded with the model, so that a saved
+        model loads where the weights file is gone.
+    :param features_layer: ``None`` (default): the features are the network's output, as in the design note;
+        ``k``: the activations after the ``k``-th Linear layer of an inferred stack (for the note's 2-64-2 agent,
+        ``1`` gives the 64 hidden units), or the output of the first ``k`` children of an ``nn.Sequential``.
+        Layers after it are dropped.
+    :param freeze: ``True`` freezes the whole pretrained network, an int ``k`` its first ``k`` layers,
+        ``False``/``0`` nothing
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        weights: WeightsSource | None = None,
+        architecture: Architecture | None = None,
+        features_layer: int | None = None,
+        freeze: bool | int = False,
+    ) -> None:
+        if weights is None and architecture is None:
+            raise ValueError("PretrainedFeaturesExtractor needs `weights`, or `architecture` to build fresh weights")
+        if isinstance(weights, nn.Module) and architecture is None:
+            architecture = weights
+        state = self._read(weights, architecture)
+        from_saved_model = architecture is None and state is None
+        if from_saved_model:
+            architecture = _FALLBACK_ARCHITECTURE.get()
+        full_network = _build_network(architecture, state)
+        expected = {key: tuple(value.shape) for key, value in full_network.state_dict().items()}
+        if state is not None:
+            check_state_fits(expected, state, "the pretrained weights")
+            full_network.load_state_dict(state, strict=True)
+        if from_saved_model and features_layer is not None and isinstance(full_network, LinearStack):
+            # The saved model's extractor was already cut at features_layer: that is all the .zip holds.
+            network: nn.Module = LinearStack(full_network.layer_specs, final_activation=True)
+        else:
+            network = _truncate(full_network, features_layer)
+        features_dim = self._check_observations(network, observation_space)
+        super().__init__(observation_space, features_dim)
+        self.network = network
+        self.architecture = _architecture_spec(full_network, architecture)
+        self.features_layer = features_layer
+        self._full_shapes = expected
+        self._layers = _layers_of(network)
+        # Per layer, the (module, name) pairs of the parameters that freezing turned into buffers.
+        self._frozen: list[list[tuple[nn.Module, str]]] = []
+        self.set_frozen_layers(self._as_layer_count(freeze))
+
+    # ------------------------------------------------------------------ construction
+
+    @staticmethod
+    def _read(weights: WeightsSource | None, architecture: Architecture | None) -> dict[str, th.Tensor] | None:
+        if weights is None:
+            return None
+        try:
+            return read_weights(weights)
+        except FileNotFoundError:
+            if architecture is not None or _FALLBACK_ARCHITECTURE.get() is not None:
+                return None  # a saved model being rebuilt: its trained weights come from the .zip
+            path = os.fspath(weights)  # type: ignore[arg-type]
+            raise FileNotFoundError(
+                f"pretrained weights file not found: '{path}'. If you are loading a saved model, its trained weights "
+                "are inside the .zip and only the network's shape is missing: load it with "
+                "sb3_finetune.load_model(path, ALGO), or copy the weights file back to that path. "
+                "(Models built by load_pretrained, finetune or pretrained_policy_kwargs record the shape and load "
+                "anywhere.)"
+            ) from None
+
+    @staticmethod
+    def _check_observations(network: nn.Module, observation_space: gym.Space) -> int:
+        if not isinstance(observation_space, gym.spaces.Box):
+            raise ValueError(
+                f"PretrainedFeaturesExtractor needs a Box observation space, got {observation_space}; "
+                "for Dict observations (goal envs) combine it in a CombinedExtractor-style module"
+            )
+        shape = observation_space.shape
+        size = int(np.prod(shape))
+        if isinstance(network, LinearStack) and network.in_features != size:
+            first = network.layer_specs[0][0]
+            raise PretrainedWeightsError(
+                f"layer {first!r} takes {network.in_features} inputs but the observations have shape {shape} "
+                f"({size} values): the weights do not fit this observation space"
+            )
+        probe = th.zeros((1, size), dtype=th.float32)
+        try:
+            with th.no_grad():
+                output = network(probe)
+        except Exception as exc:
+            raise PretrainedWeightsError(
+                f"the pretrained network does not accept observations of shape {shape} ({size} values): {exc}"
+            ) from None
+        if not isinstance(output, th.Tensor) or output.dim() != 2 or output.shape[0] != 1:
+            got = tuple(output.shape) if isinstance(output, th.Tensor) else type(output).__name__
+            raise PretrainedWeightsError(
+                f"the pretrained network must map (batch, {size}) to (batch, features); it returned {got}"
+            )
+        return int(output.shape[1])
+
+    def _as_layer_count(self, freeze: bool | int) -> int:
+        if isinstance(freeze, (bool, np.bool_)):
+            return len(self._layers) if freeze else 0
+        if not isinstance(freeze, (int, np.integer)) or not 0 <= freeze <= len(self._layers):
+            raise ValueError(
+                f"freeze must be True, False or a number of layers between 0 and {len(self._layers)}, got {freeze!r}"
+            )
+        return int(freeze)
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        """Features of a batch of observations: the pretrained network's output (or a hidden layer's)."""
+        return self.network(observations.flatten(1))
+
+    # ------------------------------------------------------------------ freezing
+
+    @property
+    def num_layers(self) -> int:
+        """Number of layers that ``freeze`` counts."""
+        return len(self._layers)
+
+    @property
+    def frozen_layers(self) -> int:
+        """Number of frozen layers (the first ones)."""
+        return len(self._frozen)
+
+    def set_frozen_layers(self, count: int) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """Freeze exactly the first ``count`` layers (turning their parameters into buffers) and unfreeze the rest.
+
+        Prefer :func:`sb3_finetune.set_frozen_layers`, which does this in every network of a model and updates the
+        optimizers; this method changes only this instance.
+
+        :param count: number of layers to keep frozen, from the first
+        :return: ``(unfrozen, frozen)``: the parameters that were created, and those that were removed
+        """
+        count = self._as_layer_count(count)
+        unfrozen: list[nn.Parameter] = []
+        frozen: list[nn.Parameter] = []
+        while len(self._frozen) > count:  # unfreeze, last frozen layer first
+            for module, name in self._frozen.pop():
+                parameter = nn.Parameter(module._buffers.pop(name))
+                module.register_parameter(name, parameter)
+                unfrozen.append(parameter)
+        while len(self._frozen) < count:
+            entries = []
+            for module in self._layers[len(self._frozen)].modules():
+                for name, parameter in list(module._parameters.items()):
+                    if parameter is None:
+                        continue
+                    del module._parameters[name]
+                    module.register_buffer(name, parameter.detach())
+                    entries.append((module, name))
+                    frozen.append(parameter)
+            self._frozen.append(entries)
+        return unfrozen, frozen
+
+    # ------------------------------------------------------------------ weights
+
+    def check_weights(self, state: Mapping[str, th.Tensor], origin: str = "the weights") -> None:
+        """Raise unless ``state`` fits the whole pretrained network (unused trailing layers included).
+
+        :param state: a state dict of the pretrained network
+        :param origin: what the weights are, for the message
+        """
+        check_state_fits(self._full_shapes, state, origin)
+
+    def load_weights(self, state: Mapping[str, th.Tensor]) -> None:
+        """Copy ``state`` into the network (frozen or not); call :meth:`check_weights` first.
+
+        :param state: a state dict of the whole pretrained network
+        """
+        own = self.network.state_dict()
+        self.network.load_state_dict({key: state[key] for key in own}, strict=True)
+
+    def extra_repr(self) -> str:
+        """Features size and frozen layers, shown in ``print(model.policy)``."""
+        return f"features_dim={self.features_dim}, frozen_layers={self.frozen_layers}/{self.num_layers}"
+
+
+def extractor_kwargs_for_saving(extractor: PretrainedFeaturesExtractor) -> dict[str, Any]:
+    """The keyword arguments that rebuild ``extractor`` (frozen layers included) without the weights file.
+
+    :param extractor: an extractor of a model
+    :return: ``architecture``, ``features_layer`` and ``freeze``
+    """
+    return {
+        "architecture": extractor.architecture,
+        "features_layer": extractor.features_layer,
+        "freeze": extractor.frozen_layers,
+    }
