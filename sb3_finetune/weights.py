@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -88,14 +89,19 @@ def _read_safetensors(path: Path) -> dict[str, th.Tensor]:
 
 def _read_torch(path: Path | str, data: bytes) -> dict[str, th.Tensor]:
     try:
-        loaded = th.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it then refuses anyway
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = th.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():
+        if "unsupported global" in str(exc).lower():
             raise PretrainedWeightsError(
                 f"refusing to load '{path}': it holds pickled objects other than tensors, and unpickling them could "
                 "run code. Save weights with torch.save(model.state_dict(), path) or as .safetensors."
             ) from None
-        raise PretrainedWeightsError(f"'{path}' is not a PyTorch checkpoint: {exc}") from None
+        raise PretrainedWeightsError(
+            f"'{path}' is not a readable PyTorch checkpoint (truncated, another format, or a pickle that torch's "
+            "safe loader refuses)"
+        ) from None
     except Exception as exc:  # truncated archives, random bytes, ...
         raise PretrainedWeightsError(
             f"'{path}' is not a readable PyTorch checkpoint (truncated or another format): {exc}"

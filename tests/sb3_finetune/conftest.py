@@ -1,0 +1,48 @@
+import gymnasium as gym
+import pytest
+import torch as th
+from stable_baselines3 import DDPG, SAC, TD3
+
+import nav_env  # noqa: F401
+from sb3_finetune import PretrainedFeaturesExtractor, SimpleNavigationAgent
+
+ALGORITHMS = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
+
+
+@pytest.fixture
+def agent():
+    th.manual_seed(0)
+    return SimpleNavigationAgent()
+
+
+@pytest.fixture
+def agent_file(agent, tmp_path):
+    path = tmp_path / "agent.pt"
+    th.save(agent.state_dict(), path)
+    return path
+
+
+def make_model(algo, weights, *, share=False, freeze=False, env_id="SimpleNavigation-v0", **extractor_kwargs):
+    """A small model of ``algo`` with the pretrained extractor, cheap to train for a few hundred steps."""
+    return ALGORITHMS[algo](
+        "MlpPolicy",
+        gym.make(env_id),
+        policy_kwargs={
+            "features_extractor_class": PretrainedFeaturesExtractor,
+            "features_extractor_kwargs": {"weights": weights, "freeze": freeze, **extractor_kwargs},
+            "share_features_extractor": share,
+            "net_arch": [32, 32],
+        },
+        learning_starts=50,
+        batch_size=32,
+        seed=0,
+        device="cpu",
+    )
+
+
+def clone_state(module):
+    return {key: value.detach().clone() for key, value in module.state_dict().items()}
+
+
+def states_equal(a, b):
+    return a.keys() == b.keys() and all(th.equal(a[key], b[key]) for key in a)
