@@ -1,0 +1,24 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_train_overhead_script_runs_on_a_tiny_budget(tmp_path):
+    out = tmp_path / "overhead.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/train_overhead.py", "--quick", "--algos", "td3", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert set(figures["env_steps_per_s_best"]["td3"]) == {"plain", "unfrozen", "frozen"}
+    assert all(rate > 0 for rate in figures["env_steps_per_s_best"]["td3"].values())
+    assert set(figures["ratios"]["td3"]) == {"unfrozen_vs_plain", "frozen_vs_plain"}
+    assert figures["command"].startswith("python benchmarks/train_overhead.py")
