@@ -172,8 +172,10 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
             network: nn.Module = LinearStack(full_network.layer_specs, final_activation=True)
         else:
             network = _truncate(full_network, features_layer)
-        features_dim = self._check_observations(network, observation_space)
+        input_keys = self._input_keys(observation_space)
+        features_dim = self._check_observations(network, observation_space, input_keys)
         super().__init__(observation_space, features_dim)
+        self.input_keys = input_keys
         self.network = network
         self.architecture = _architecture_spec(full_network, architecture)
         self.features_layer = features_layer
@@ -204,14 +206,26 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
             ) from None
 
     @staticmethod
-    def _check_observations(network: nn.Module, observation_space: gym.Space) -> int:
-        if not isinstance(observation_space, gym.spaces.Box):
-            raise ValueError(
-                f"PretrainedFeaturesExtractor needs a Box observation space, got {observation_space}; "
-                "for Dict observations (goal envs) combine it in a CombinedExtractor-style module"
-            )
-        shape = observation_space.shape
-        size = int(np.prod(shape))
+    def _input_keys(observation_space: gym.Space) -> tuple[str, ...] | None:
+        """For Dict observations, the keys fed to the network, in order (``None`` for a Box)."""
+        if isinstance(observation_space, gym.spaces.Box):
+            return None
+        if isinstance(observation_space, gym.spaces.Dict):
+            keys = tuple(observation_space.spaces)
+            if "observation" in keys and "desired_goal" in keys:
+                return ("observation", "desired_goal")  # a goal env: achieved_goal repeats the observation
+            return tuple(sorted(keys))
+        raise ValueError(f"PretrainedFeaturesExtractor needs a Box or Dict observation space, got {observation_space}")
+
+    @staticmethod
+    def _check_observations(network: nn.Module, observation_space: gym.Space, keys: tuple[str, ...] | None) -> int:
+        if keys is None:
+            shape = observation_space.shape
+            size = int(np.prod(shape))
+        else:
+            shape = tuple(int(np.prod(observation_space[key].shape)) for key in keys)
+            size = int(sum(shape))
+            shape = f"{dict(zip(keys, shape, strict=True))} (concatenated)"  # type: ignore[assignment]
         if isinstance(network, LinearStack) and network.in_features != size:
             first = network.layer_specs[0][0]
             raise PretrainedWeightsError(
@@ -244,8 +258,13 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, observations: th.Tensor) -> th.Tensor:
-        """Features of a batch of observations: the pretrained network's output (or a hidden layer's)."""
+    def forward(self, observations: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
+        """Features of a batch of observations: the pretrained network's output (or a hidden layer's).
+
+        Dict observations are flattened and concatenated in :attr:`input_keys` order.
+        """
+        if self.input_keys is not None:
+            observations = th.cat([observations[key].flatten(1) for key in self.input_keys], dim=1)
         return self.network(observations.flatten(1))
 
     # ------------------------------------------------------------------ freezing

@@ -1,0 +1,175 @@
+"""Checkpoints that survive a crash: model, replay buffer and step count, written atomically; no pickles to read.
+
+A checkpoint is a folder ``step-<n>`` holding ``model.zip`` (SB3's format), ``replay_buffer.npz`` (the buffer's
+arrays, read back with ``allow_pickle=False``) and ``state.json``. It is written under a temporary name and
+renamed when complete, so a crash at any moment leaves either the previous checkpoints or the new one, never a
+half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def _buffer_arrays(buffer: ReplayBuffer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays: dict[str, np.ndarray] = {}
+    scalars: dict[str, Any] = {}
+    for name, value in vars(buffer).items():
+        if isinstance(value, np.ndarray):
+            arrays[name] = value
+        elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
+            for key, sub in value.items():
+                arrays[f"{name}/{key}"] = sub
+        elif isinstance(value, (bool, int, float, np.integer, np.floating)) and not isinstance(value, np.bool_):
+            scalars[name] = value.item() if isinstance(value, np.generic) else value
+    return arrays, scalars
+
+
+def save_replay_buffer(buffer: ReplayBuffer, path: str | os.PathLike) -> None:
+    """Write a replay buffer's arrays (``.npz``) and counters (inside it, as JSON).
+
+    :param buffer: SB3's ``ReplayBuffer`` or ``HerReplayBuffer``
+    :param path: destination ``.npz``
+    """
+    arrays, scalars = _buffer_arrays(buffer)
+    arrays["__scalars__"] = np.frombuffer(json.dumps(scalars).encode(), dtype=np.uint8)
+    with open(path, "wb") as stream:
+        np.savez(stream, **arrays)
+
+
+def load_replay_buffer(buffer: ReplayBuffer, path: str | os.PathLike) -> None:
+    """Fill ``buffer`` (of the same size and spaces) from :func:`save_replay_buffer`'s file.
+
+    :param buffer: the model's (empty) buffer
+    :param path: the ``.npz``
+    :raises ValueError: the file does not match the buffer
+    """
+    with np.load(path, allow_pickle=False) as data:
+        scalars = json.loads(bytes(data["__scalars__"]).decode())
+        for name in data.files:
+            if name == "__scalars__":
+                continue
+            target, _, key = name.partition("/")
+            current = getattr(buffer, target, None)
+            expected = current[key] if key and isinstance(current, dict) else current
+            if not isinstance(expected, np.ndarray) or expected.shape != data[name].shape:
+                got = None if not isinstance(expected, np.ndarray) else expected.shape
+                raise ValueError(f"replay buffer file '{path}': {name} has shape {data[name].shape}, buffer has {got}")
+            expected[...] = data[name]
+    for name, value in scalars.items():
+        setattr(buffer, name, value)
+
+
+def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
+    """Complete checkpoints in ``folder``, oldest first.
+
+    :param folder: the checkpoint folder
+    :return: ``[(step, path), ...]``
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in folder.iterdir():
+        match = _STEP_DIR.match(child.name)
+        if match and (child / "state.json").exists():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def save_checkpoint(
+    model: BaseAlgorithm, folder: str | os.PathLike, extra: dict[str, Any] | None = None, keep: int = 2
+) -> Path:
+    """Write a checkpoint of ``model`` atomically, and delete all but the ``keep`` newest.
+
+    :param model: the model
+    :param folder: the checkpoint folder
+    :param extra: more to store in ``state.json``
+    :param keep: checkpoints kept
+    :return: the checkpoint's path
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{model.num_timesteps}"
+    temporary = folder / f".step-{model.num_timesteps}.{os.getpid()}.tmp"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    model.save(temporary / "model.zip")
+    if model.replay_buffer is not None:
+        save_replay_buffer(model.replay_buffer, temporary / "replay_buffer.npz")
+    state = {"num_timesteps": model.num_timesteps, "saved_at": time.time(), **(extra or {})}
+    (temporary / "state.json").write_text(json.dumps(state, indent=2))
+    for path in temporary.iterdir():  # make the contents durable before the rename publishes them
+        with open(path, "rb") as stream:
+            os.fsync(stream.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(temporary, final)
+    for _, old in list_checkpoints(folder)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(
+    path: str | os.PathLike, algorithm: type[BaseAlgorithm], **load_kwargs: Any
+) -> tuple[BaseAlgorithm, dict[str, Any]]:
+    """Load a checkpoint's model and replay buffer.
+
+    :param path: a ``step-<n>`` folder
+    :param algorithm: the model's class
+    :param load_kwargs: passed to ``algorithm.load`` (``env`` is needed to continue training)
+    :return: the model (buffer filled) and the stored state
+    """
+    from sb3_finetune.adapter import load_model
+
+    path = Path(path)
+    state = json.loads((path / "state.json").read_text())
+    try:
+        model = load_model(path / "model.zip", algorithm, **load_kwargs)
+    except ValueError:  # a model without a pretrained extractor (trained from scratch)
+        model = algorithm.load(path / "model.zip", **load_kwargs)
+    buffer_file = path / "replay_buffer.npz"
+    if buffer_file.exists() and model.replay_buffer is not None:
+        load_replay_buffer(model.replay_buffer, buffer_file)
+        if hasattr(model.replay_buffer, "set_env") and model.get_env() is not None:
+            model.replay_buffer.set_env(model.get_env())
+    return model, state
+
+
+class CheckpointCallback(BaseCallback):
+    """Save an atomic checkpoint (model, replay buffer, step count) every ``save_freq`` env steps.
+
+    :param save_freq: env steps between checkpoints
+    :param folder: where checkpoints go
+    :param extra: more to store in each ``state.json``
+    :param keep: checkpoints kept
+    """
+
+    def __init__(self, save_freq: int, folder: str | os.PathLike, extra: dict[str, Any] | None = None, keep: int = 2):
+        super().__init__()
+        if save_freq < 1:
+            raise ValueError(f"save_freq must be a positive number of steps, got {save_freq}")
+        self.save_freq, self.folder, self.extra, self.keep = save_freq, Path(folder), extra or {}, keep
+        self._last = 0
+
+    def _init_callback(self) -> None:
+        self._last = self.num_timesteps - self.num_timesteps % self.save_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last >= self.save_freq:
+            self._last = self.num_timesteps
+            save_checkpoint(self.model, self.folder, self.extra, self.keep)
+        return True

@@ -1,0 +1,470 @@
+"""The ``sb3-finetune`` command line: pretrain, finetune, evaluate, export and demo.
+
+Flags are named as in the RL Zoo where they overlap (``--algo``, ``--env``, ``-n``, ``--seed``, ``--env-kwargs``,
+``--tensorboard-log``, ``--eval-freq``, ``--save-freq``, ``-P/--progress``, ``--hyperparams``, ``-f``). A mistake
+(a bad flag, an unknown algorithm, a missing file) prints one line on stderr and exits with status 2, no
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import gymnasium as gym
+import numpy as np
+
+import nav_env
+from sb3_finetune.weights import PretrainedWeightsError
+
+ALGOS = ("ddpg", "td3", "sac")
+
+
+class UsageError(Exception):
+    """A mistake of the user's, reported in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+# ---------------------------------------------------------------------------------------------- parsing helpers
+
+
+def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
+    """``key:value`` pairs (values are Python literals), as the RL Zoo's ``--env-kwargs``.
+
+    :param items: e.g. ``["goal_position:(-0.5, -0.5)", "max_step:0.05"]``
+    :return: the kwargs
+    """
+    kwargs: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition(":")
+        if not sep or not key:
+            raise UsageError(f"--env-kwargs expects key:value pairs, got {item!r}")
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kwargs[key] = value  # a bare string, as the Zoo allows
+    return kwargs
+
+
+def _literal_call(text: str) -> dict[str, Any]:
+    """Parse the Zoo's ``"dict(net_arch=[64, 64])"`` without eval (activation names from a short list)."""
+    import torch as th
+
+    activations = {
+        f"{prefix}{name}": getattr(th.nn, name)
+        for prefix in ("nn.", "th.nn.", "torch.nn.")
+        for name in ("ReLU", "Tanh", "ELU", "LeakyReLU", "GELU", "SiLU")
+    }
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise UsageError(f"cannot parse policy_kwargs {text!r}: {exc.msg}") from None
+    if isinstance(tree, ast.Dict):
+        return ast.literal_eval(tree)
+    if not (
+        isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "dict" and not tree.args
+    ):
+        raise UsageError(f"policy_kwargs must be dict(...) or a {{...}} literal, got {text!r}")
+    result = {}
+    for keyword in tree.keywords:
+        source = ast.unparse(keyword.value)
+        if source in activations:
+            result[keyword.arg] = activations[source]
+        else:
+            try:
+                result[keyword.arg] = ast.literal_eval(keyword.value)
+            except ValueError:
+                raise UsageError(
+                    f"policy_kwargs: cannot read {keyword.arg}={source} (only literals and nn.ReLU-style activations)"
+                ) from None
+    return result
+
+
+ZOO_ONLY_KEYS = {"normalize", "env_wrapper", "frame_stack", "callback", "vec_env_wrapper", "n_envs"}
+
+
+def load_hyperparams(path: str, env_id: str) -> tuple[dict[str, Any], int | None]:
+    """The entry for ``env_id`` of an RL Zoo hyperparameter file, as SB3 arguments and ``n_timesteps``.
+
+    :param path: the YAML file
+    :param env_id: the env id (the entry's key)
+    :return: ``(algorithm kwargs, n_timesteps or None)``
+    """
+    import yaml
+
+    file = Path(path)
+    if not file.exists():
+        raise UsageError(f"hyperparameter file not found: '{path}'")
+    try:
+        content = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise UsageError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(content, dict) or env_id not in content:
+        keys = sorted(content) if isinstance(content, dict) else []
+        raise UsageError(f"'{path}' has no entry for {env_id!r} (entries: {keys})")
+    entry = dict(content[env_id])
+    unsupported = sorted(
+        set(entry) & ZOO_ONLY_KEYS - {"n_envs"} | ({"n_envs"} if entry.get("n_envs", 1) != 1 else set())
+    )
+    if unsupported:
+        raise UsageError(f"'{path}': {unsupported} are not supported by sb3-finetune (use the RL Zoo for them)")
+    entry.pop("n_envs", None)
+    n_timesteps = entry.pop("n_timesteps", None)
+    entry.pop("policy", None)
+    if isinstance(entry.get("policy_kwargs"), str):
+        entry["policy_kwargs"] = _literal_call(entry["policy_kwargs"])
+    noise_type, noise_std = entry.pop("noise_type", None), entry.pop("noise_std", None)
+    if noise_type is not None:
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+        size = 2
+        noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
+        if noise_class is None:
+            raise UsageError(f"'{path}': unknown noise_type {noise_type!r}")
+        entry["action_noise"] = noise_class(np.zeros(size), float(noise_std or 0.1) * np.ones(size))
+    if "train_freq" in entry and isinstance(entry["train_freq"], list):
+        entry["train_freq"] = tuple(entry["train_freq"])
+    return entry, int(float(n_timesteps)) if n_timesteps is not None else None
+
+
+def _make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
+    if env_id not in gym.registry:
+        raise UsageError(f"unknown env {env_id!r}; registered nav_env ids: {list(nav_env.ENV_IDS)}")
+    try:
+        return gym.make(env_id, **env_kwargs)
+    except TypeError as exc:
+        raise UsageError(f"--env-kwargs for {env_id}: {exc}") from None
+
+
+def _check_file(path: str, what: str) -> str:
+    if not Path(path).exists():
+        raise UsageError(f"{what} not found: '{path}'")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """``sb3-finetune pretrain``: behaviour cloning, then the pretrained policy's success on the task."""
+    from sb3_finetune.evaluation import evaluate, network_policy
+    from sb3_finetune.pretrain import pretrain
+
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    _make_env(args.env, env_kwargs)
+    dataset = _check_file(args.dataset, "dataset file") if args.dataset else None
+    network = pretrain(args.out, args.env, env_kwargs, dataset, args.samples, args.epochs, args.seed)
+    print(f"wrote {args.out}")
+    if args.safetensors:
+        from sb3_finetune.weights import save_weights
+
+        path = save_weights(network.state_dict(), Path(args.out).with_suffix(".safetensors"))
+        print(f"wrote {path}")
+    figures = evaluate(network_policy(network), args.env, env_kwargs, 100, args.seed)
+    print(f"pretrained policy on {args.env}: success {figures.success_rate:.0%}, return {figures.mean_return:.2f}")
+    return 0
+
+
+def _recipe_from_args(args: argparse.Namespace) -> Any:
+    from sb3_finetune.recipes import get_recipe
+
+    features_layer = args.features_layer
+    overrides: dict[str, Any] = {
+        "freeze": args.freeze,
+        "critic_warmup": args.critic_warmup,
+        "bc_weight": args.bc_weight,
+        "bc_fade": args.bc_fade,
+        "unfreeze_at": args.unfreeze_at,
+        "unfreeze_interval": args.unfreeze_interval,
+        "pretrained_lr_scale": args.pretrained_lr_scale,
+        "actor_init": False if args.no_actor_init else None,
+        "pretrained_warmup": False if args.no_pretrained_warmup else None,
+    }
+    recipe = get_recipe(args.recipe, **overrides)
+    if features_layer is not None:
+        from dataclasses import replace
+
+        recipe = replace(recipe, features_layer=None if features_layer == "output" else int(features_layer))
+    return recipe
+
+
+def _parse_freeze(value: str) -> bool | int:
+    lowered = value.lower()
+    if lowered in ("true", "all", "yes"):
+        return True
+    if lowered in ("false", "none", "no"):
+        return False
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected true, false or a number of layers, got {value!r}") from None
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """``sb3-finetune finetune``: build, train (or resume), save and evaluate a model."""
+    from sb3_finetune.checkpoint import CheckpointCallback, list_checkpoints, load_checkpoint
+    from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
+    from sb3_finetune.recipes import ALGORITHMS, make_finetune
+
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    env = _make_env(args.env, env_kwargs)
+    hyperparams: dict[str, Any] = {}
+    n_timesteps = args.n_timesteps
+    if args.hyperparams:
+        hyperparams, file_steps = load_hyperparams(args.hyperparams, args.env)
+        n_timesteps = n_timesteps or file_steps
+    if not n_timesteps or n_timesteps < 1:
+        raise UsageError("give the number of env steps with -n/--n-timesteps (or n_timesteps in --hyperparams)")
+    if args.pretrained:
+        _check_file(args.pretrained, "pretrained weights file")
+    recipe = _recipe_from_args(args)
+    log_folder = Path(args.log_folder)
+    checkpoints = log_folder / "checkpoints"
+    callbacks = []
+    if args.eval_freq > 0:
+        callbacks.append(LearningCurveCallback(args.env, env_kwargs, args.eval_freq, args.eval_episodes, verbose=1))
+    if args.save_freq > 0:
+        callbacks.append(CheckpointCallback(args.save_freq, checkpoints, {"argv": sys.argv[1:]}))
+
+    setup = make_finetune(
+        args.algo,
+        env,
+        args.pretrained,
+        n_timesteps,
+        recipe,
+        hyperparams,
+        args.seed,
+        args.device,
+        verbose=args.verbose,
+        tensorboard_log=args.tensorboard_log,
+    )
+    if args.resume:
+        found = list_checkpoints(checkpoints)
+        if not found:
+            raise UsageError(f"--resume: no checkpoint in '{checkpoints}'")
+        step, path = found[-1]
+        model, _ = load_checkpoint(path, ALGORITHMS[args.algo], env=env, device=args.device)
+        model.tensorboard_log = args.tensorboard_log
+        setup.model = model
+        print(f"resuming from {path} (step {step} of {n_timesteps})")
+        remaining = n_timesteps - model.num_timesteps
+        if remaining > 0:
+            setup.learn(remaining, callback=callbacks, progress_bar=args.progress, reset_num_timesteps=False)
+    else:
+        setup.learn(n_timesteps, callback=callbacks, progress_bar=args.progress)
+    model = setup.model
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.stem}.tmp.zip")
+    model.save(temporary)
+    os.replace(temporary, out)
+    figures = evaluate(model_policy(model), args.env, env_kwargs, args.eval_episodes, seed=10_000)
+    print(
+        f"wrote {out} after {model.num_timesteps} steps: success {figures.success_rate:.0%}, "
+        f"return {figures.mean_return:.2f} ({figures.expert_return_ratio:.2f}x the expert's)"
+    )
+    return 0
+
+
+def _policy_for(path: str, env: gym.Env, algo: str | None) -> Any:
+    """A ``.zip`` model (any of the algorithms) or a pretrained network, as a batch policy."""
+    import zipfile
+
+    from sb3_finetune.evaluation import model_policy, network_policy
+    from sb3_finetune.recipes import ALGORITHMS, pretrained_network
+    from sb3_finetune.weights import SB3_POLICY_FILE
+
+    if zipfile.is_zipfile(path) and SB3_POLICY_FILE in zipfile.ZipFile(path).namelist():
+        from sb3_finetune.adapter import load_model
+
+        candidates = [algo] if algo else _guess_algorithms(path)
+        errors = []
+        for name in candidates:
+            try:
+                try:
+                    return model_policy(load_model(path, ALGORITHMS[name], device="cpu"))
+                except ValueError:
+                    return model_policy(ALGORITHMS[name].load(path, device="cpu"))
+            except Exception as exc:  # try the next algorithm
+                errors.append(f"{name}: {exc}")
+        raise UsageError(f"cannot load '{path}' as an SB3 model ({'; '.join(errors)[:300]})")
+    return network_policy(pretrained_network(path))
+
+
+def _guess_algorithms(path: str) -> list[str]:
+    import zipfile
+
+    from sb3_finetune.weights import SB3_POLICY_FILE, _read_torch
+
+    with zipfile.ZipFile(path) as archive:
+        keys = _read_torch(path, archive.read(SB3_POLICY_FILE)).keys()
+    if any(key.startswith("actor_target.") for key in keys):
+        return ["td3", "ddpg"]
+    return ["sac"]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``sb3-finetune evaluate``: figures of a model or a pretrained network on seeded episodes."""
+    from sb3_finetune.evaluation import evaluate
+
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    env = _make_env(args.env, env_kwargs)
+    _check_file(args.model, "model file")
+    if args.episodes < 1:
+        raise UsageError("--episodes must be at least 1")
+    policy = _policy_for(args.model, env, args.algo)
+    figures = evaluate(policy, args.env, env_kwargs, args.episodes, args.seed)
+    print(f"{args.model} on {args.env} ({args.episodes} episodes, seed {args.seed})")
+    print(f"  success rate        {figures.success_rate:.1%}")
+    print(f"  mean return         {figures.mean_return:.3f}")
+    print(f"  mean episode length {figures.mean_length:.1f}")
+    print(
+        f"  expert return ratio {figures.expert_return_ratio:.3f}  (expert's mean return {figures.expert_return:.3f})"
+    )
+    if args.json:
+        keys = ("success_rate", "mean_return", "mean_length", "expert_return_ratio")
+        print(json.dumps({key: getattr(figures, key) for key in keys}))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``sb3-finetune export``: the pretrained part of a model, as a weights file."""
+    from sb3_finetune.pretrain import export
+
+    _check_file(args.model, "model file")
+    state = export(args.model, args.out)
+    print(f"wrote {args.out} ({len(state)} tensors: {', '.join(state)})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``sb3-finetune demo``: the README's main job."""
+    from sb3_finetune.demo import run_demo
+
+    return run_demo(
+        Path(args.out_dir), algo=args.algo, budget=args.budget, seed=args.seed, progress=not args.no_progress
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sb3-finetune`` argument parser."""
+    parser = _Parser(prog="sb3-finetune", description="Pretrain, fine-tune and evaluate SB3 agents on nav_env tasks.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def env_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--env", default="SimpleNavigation-v0", help="env id (default SimpleNavigation-v0)")
+        sub.add_argument(
+            "--env-kwargs", nargs="*", metavar="KEY:VALUE", help="env arguments, e.g. goal_position:(-0.5,-0.5)"
+        )
+
+    sub = commands.add_parser("pretrain", help="behaviour-clone the expert (or a dataset) into the note's network")
+    env_flags(sub)
+    sub.add_argument("--out", required=True, help="weights file to write (.pt, or .safetensors)")
+    sub.add_argument("--dataset", help="an .npz with arrays observations (n, d) and actions (n, k)")
+    sub.add_argument("--samples", type=int, default=20_000, help="expert pairs (default 20000)")
+    sub.add_argument("--epochs", type=int, default=30, help="passes over the data (default 30)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--safetensors", action="store_true", help="also write a .safetensors copy")
+    sub.set_defaults(func=cmd_pretrain)
+
+    sub = commands.add_parser(
+        "finetune", help="fine-tune pretrained weights with DDPG, TD3 or SAC (or train from scratch)"
+    )
+    sub.add_argument("--algo", required=True, choices=ALGOS)
+    env_flags(sub)
+    sub.add_argument("--pretrained", help="pretrained weights; without it, train from scratch with the same settings")
+    sub.add_argument("-n", "--n-timesteps", type=int, help="env steps")
+    sub.add_argument("--out", default="model.zip", help="model file to write (default model.zip)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")
+    sub.add_argument("--recipe", default="default", choices=("default", "frozen", "naive"))
+    sub.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
+    sub.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")
+    sub.add_argument("--no-actor-init", action="store_true", help="do not distil the pretrained policy into the actor")
+    sub.add_argument(
+        "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"
+    )
+    sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
+    sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the pretrained policy")
+    sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
+    sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
+    sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")
+    sub.add_argument("--pretrained-lr-scale", type=float, help="learning rate of the pretrained layers / the head's")
+    sub.add_argument("--tensorboard-log", "-tb", dest="tensorboard_log", help="tensorboard folder")
+    sub.add_argument("--eval-freq", type=int, default=0, help="evaluate every N env steps (0: only at the end)")
+    sub.add_argument("--eval-episodes", type=int, default=50)
+    sub.add_argument("--save-freq", type=int, default=0, help="checkpoint every N env steps (0: never)")
+    sub.add_argument("-f", "--log-folder", default="logs", help="folder of checkpoints (default logs)")
+    sub.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the log folder")
+    sub.add_argument("-P", "--progress", action="store_true", help="progress bar")
+    sub.add_argument("--device", default="cpu")
+    sub.add_argument("--verbose", type=int, default=0)
+    sub.set_defaults(func=cmd_finetune)
+
+    sub = commands.add_parser("evaluate", help="success, return and expert ratio of a model or a pretrained network")
+    sub.add_argument("model", help="a .zip model or pretrained weights")
+    env_flags(sub)
+    sub.add_argument("--algo", choices=ALGOS, help="the model's algorithm (guessed when omitted)")
+    sub.add_argument("--episodes", type=int, default=100)
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--json", action="store_true", help="also print the figures as JSON on the last line")
+    sub.set_defaults(func=cmd_evaluate)
+
+    sub = commands.add_parser("export", help="the pretrained part of a trained model, as weights for a new task")
+    sub.add_argument("model", help="a .zip built with the pretrained extractor")
+    sub.add_argument("--out", required=True, help="weights file (.pt or .safetensors)")
+    sub.set_defaults(func=cmd_export)
+
+    sub = commands.add_parser("demo", help="pretrain, fine-tune and compare with training from scratch")
+    sub.add_argument("--out-dir", default="demo_output", help="where the weights, models and plot go")
+    sub.add_argument("--algo", default="td3", choices=ALGOS)
+    sub.add_argument("--budget", type=int, default=6_000, help="env steps per arm (default 6000)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    :param argv: arguments (``sys.argv[1:]`` when ``None``)
+    :return: 0 on success, 2 on a usage error, 1 on another error
+    """
+    gym.register_envs(nav_env)
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as exc:
+        print(f"sb3-finetune: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PretrainedWeightsError, ValueError, TypeError) as exc:
+        if os.environ.get("SB3_FINETUNE_TRACEBACK"):
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"sb3-finetune: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sb3-finetune: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,115 @@
+"""Running many experiment runs: a local process pool or Ray, resumable, results merged in one JSON-lines file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from sb3_finetune.experiment import RunSpec, run
+
+
+def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The records already in a results file, by run key (a torn last line, from a killed sweep, is skipped).
+
+    :param path: JSON-lines file
+    :return: ``{key: record}``
+    """
+    path = Path(path)
+    records: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return records
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        records[record["key"]] = record
+    return records
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as stream:
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def run_sweep(
+    specs: Iterable[RunSpec],
+    results: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    workers: int | None = None,
+    backend: str = "process",
+    address: str | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run every spec whose key is not yet in ``results``, appending each record as it finishes.
+
+    A sweep can be stopped at any time and started again: finished runs are kept and skipped. Several sweeps
+    (parts of a grid, other machines) write the same kind of file; concatenating the files merges them.
+
+    :param specs: the runs
+    :param results: JSON-lines file of records
+    :param cache_dir: folder of the pretrained networks
+    :param workers: parallel runs (``None``: all cores)
+    :param backend: ``"process"`` (a local process pool) or ``"ray"`` (each run a Ray task)
+    :param address: Ray cluster address (``None`` starts or joins a local one)
+    :param on_result: called with each new record
+    :return: every record in the file after the sweep, by key
+    """
+    results = Path(results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    done = load_results(results)
+    todo = [spec for spec in dict.fromkeys(specs) if spec.key not in done]
+    if todo:
+        # Pretrain each scenario's network once, before the workers race for it.
+        from sb3_finetune.experiment import SCENARIOS, pretrained_weights
+
+        for name in sorted({spec.scenario for spec in todo}):
+            pretrained_weights(SCENARIOS[name], cache_dir)
+    if backend == "process":
+        records = _run_processes(todo, str(cache_dir), workers or os.cpu_count() or 1)
+    elif backend == "ray":
+        records = _run_ray(todo, str(cache_dir), address)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; choose 'process' or 'ray'")
+    for record in records:
+        _append(results, record)
+        done[record["key"]] = record
+        if on_result is not None:
+            on_result(record)
+    return done
+
+
+def _run_processes(specs: list[RunSpec], cache_dir: str, workers: int) -> Iterable[dict[str, Any]]:
+    if not specs:
+        return
+    if workers == 1:
+        for spec in specs:
+            yield run(spec, cache_dir)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run, spec, cache_dir) for spec in specs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _run_ray(specs: list[RunSpec], cache_dir: str, address: str | None) -> Iterable[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError('the Ray backend needs Ray: pip install "sb3-finetune[ray]"') from exc
+    if not specs:
+        return
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    remote_run = ray.remote(num_cpus=1)(run)
+    pending = [remote_run.remote(spec, cache_dir) for spec in specs]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
