@@ -71,8 +71,13 @@ def main(args: Args) -> dict:
                 for variant in args.variants.split(","):
                     specs.append(
                         RunSpec(
-                            scenario, algo, "default", seed, args.budget,
-                            eval_episodes=args.eval_episodes, recipe_overrides=VARIANTS[variant],
+                            scenario,
+                            algo,
+                            "default",
+                            seed,
+                            args.budget,
+                            eval_episodes=args.eval_episodes,
+                            recipe_overrides=VARIANTS[variant],
                         )
                     )
     records = run_sweep(specs, args.results, args.cache, workers=args.workers)
@@ -104,7 +109,8 @@ def main(args: Args) -> dict:
             f"{summary[name]['median_steps_to_threshold']:>21.0f}"
         )
     out = Path(args.results).with_suffix(".summary.json")
-    out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "args": asdict(args), "summary": summary}, indent=2) + "\n")
+    report = {"command": "python " + " ".join(sys.argv), "args": asdict(args), "summary": summary}
+    out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nsummary written to {out}")
     return summary
 

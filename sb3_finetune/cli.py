@@ -131,6 +131,14 @@ def load_hyperparams(path: str, env_id: str) -> tuple[dict[str, Any], int | None
         if noise_class is None:
             raise UsageError(f"'{path}': unknown noise_type {noise_type!r}")
         entry["action_noise"] = noise_class(np.zeros(size), float(noise_std or 0.1) * np.ones(size))
+    if isinstance(entry.get("replay_buffer_kwargs"), str):
+        entry["replay_buffer_kwargs"] = _literal_call(entry["replay_buffer_kwargs"])
+    if isinstance(entry.get("replay_buffer_class"), str):
+        from stable_baselines3 import HerReplayBuffer
+
+        if entry["replay_buffer_class"] != "HerReplayBuffer":
+            raise UsageError(f"'{path}': replay_buffer_class {entry['replay_buffer_class']!r} is not supported")
+        entry["replay_buffer_class"] = HerReplayBuffer
     if "train_freq" in entry and isinstance(entry["train_freq"], list):
         entry["train_freq"] = tuple(entry["train_freq"])
     return entry, int(float(n_timesteps)) if n_timesteps is not None else None

@@ -1,0 +1,181 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sb3_finetune.cli import load_hyperparams, main, parse_env_kwargs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "sb3_finetune.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    result = cli("pretrain", "--out", "agent.pt", "--samples", "4000", "--epochs", "15", "--safetensors", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_pretrain_writes_weights_and_reports_success(workdir):
+    assert (workdir / "agent.pt").exists() and (workdir / "agent.safetensors").exists()
+
+
+def test_finetune_evaluate_export_round_trip(workdir):
+    result = cli(
+        "finetune",
+        "--algo",
+        "td3",
+        "--pretrained",
+        "agent.pt",
+        "--env-kwargs",
+        "goal_position:(-0.5,-0.5)",
+        "-n",
+        "300",
+        "--out",
+        "model.zip",
+        "--eval-episodes",
+        "10",
+        "--seed",
+        "1",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "model.zip").exists()
+    result = cli(
+        "evaluate", "model.zip", "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes", "10", "--json", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures) == {"success_rate", "mean_return", "mean_length", "expert_return_ratio"}
+    assert 0.0 <= figures["success_rate"] <= 1.0 and figures["mean_length"] > 0
+    result = cli("export", "model.zip", "--out", "exported.safetensors", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "exported.safetensors").exists()
+
+
+def test_evaluate_a_pretrained_network_directly(workdir):
+    result = cli("evaluate", "agent.pt", "--episodes", "20", "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["success_rate"] >= 0.9  # the behaviour-cloned expert on its own task
+
+
+def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
+    result = cli(
+        "finetune",
+        "--algo",
+        "sac",
+        "--hyperparams",
+        str(ROOT / "hyperparams" / "sac.yml"),
+        "-n",
+        "200",
+        "--out",
+        "scratch.zip",
+        "--eval-episodes",
+        "5",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "after 200 steps" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["finetune", "--algo", "ppo", "-n", "10"], "invalid choice: 'ppo'"),
+        (
+            ["finetune", "--algo", "td3", "--pretrained", "missing.pt", "-n", "10"],
+            "pretrained weights file not found: 'missing.pt'",
+        ),
+        (["finetune", "--algo", "td3"], "-n/--n-timesteps"),
+        (["finetune", "--algo", "td3", "--env", "Nope-v0", "-n", "10"], "unknown env 'Nope-v0'"),
+        (["finetune", "--algo", "td3", "-n", "10", "--env-kwargs", "goal_position:(5, 5)"], "outside the arena"),
+        (["finetune", "--algo", "td3", "-n", "10", "--hyperparams", "missing.yml"], "hyperparameter file not found"),
+        (["evaluate", "missing.zip"], "model file not found: 'missing.zip'"),
+        (["evaluate", "agent.pt", "--episodes", "0"], "--episodes must be at least 1"),
+        (["export", "agent.pt", "--out", "x.pt"], "not an SB3 model"),
+        (["pretrain"], "--out"),
+        (["finetune", "--algo", "td3", "-n", "10", "--freeze", "maybe"], "--freeze"),
+        (["finetune", "--algo", "td3", "-n", "10", "--resume", "-f", "empty"], "no checkpoint"),
+    ],
+)
+def test_mistakes_get_one_line_and_a_nonzero_exit(workdir, args, message):
+    result = cli(*args, cwd=workdir)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sb3-finetune: error:") and message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_env_kwargs_parsing():
+    assert parse_env_kwargs(["goal_position:(-0.5, 0.5)", "max_step:0.05", "reward_type:sparse"]) == {
+        "goal_position": (-0.5, 0.5),
+        "max_step": 0.05,
+        "reward_type": "sparse",
+    }
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+@pytest.mark.parametrize("env_id", ["SimpleNavigation-v0", "SimpleNavigationGoal-v0"])
+def test_shipped_zoo_files_parse(algo, env_id):
+    params, steps = load_hyperparams(str(ROOT / "hyperparams" / f"{algo}.yml"), env_id)
+    assert steps and steps >= 1000
+    assert params["policy_kwargs"]["net_arch"] == [64, 64]
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(["sb3-finetune", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "finetune" in result.stdout
+
+
+def test_main_returns_status_in_process(capsys):
+    assert main(["evaluate", "definitely-missing.zip"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.environ.get("CI_NO_ZOO") == "1", reason="RL Zoo check disabled")
+def test_rl_zoo_trains_and_saves_with_the_shipped_hyperparams(tmp_path):
+    pytest.importorskip("rl_zoo3")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rl_zoo3.train",
+            "--algo",
+            "td3",
+            "--env",
+            "SimpleNavigation-v0",
+            "--gym-packages",
+            "nav_env",
+            "-conf",
+            str(ROOT / "hyperparams" / "td3.yml"),
+            "-n",
+            "1100",
+            "-f",
+            str(tmp_path),
+            "--seed",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(tmp_path.glob("td3/SimpleNavigation-v0_*/SimpleNavigation-v0.zip"))

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from sb3_finetune.checkpoint import list_checkpoints, load_replay_buffer, save_checkpoint, save_replay_buffer
+from sb3_finetune.experiment import RunSpec, curve_metrics
+from sb3_finetune.sweep import load_results, run_sweep
+
+
+def point(step, success, wall=0.0, ratio=1.0):
+    return {"step": step, "success_rate": success, "wall_s": wall, "expert_return_ratio": ratio}
+
+
+def test_curve_metrics_on_a_known_curve():
+    curve = [
+        point(0, 0.8, 0),
+        point(100, 0.7, 1),
+        point(200, 0.95, 2),
+        point(300, 1.0, 3, 0.99),
+        point(1000, 1.0, 9, 0.99),
+    ]
+    metrics = curve_metrics(curve, budget=1000)
+    assert metrics["jumpstart"] == 0.8
+    assert metrics["steps_to_threshold"] == 200 and metrics["reached_threshold"]
+    assert metrics["wall_s_to_threshold"] == 2
+    assert metrics["min_success_early"] == 0.7  # steps 0..200 are the first 20%
+    assert metrics["final_success"] == 1.0 and metrics["final_expert_return_ratio"] == 0.99
+    # trapezoid area / 1000 steps: (75 + 82.5 + 97.5 + 700) / 1000
+    assert metrics["area_under_curve"] == pytest.approx(0.955)
+
+
+def test_steps_to_threshold_is_capped_at_the_budget():
+    metrics = curve_metrics([point(0, 0.0), point(500, 0.5)], budget=500)
+    assert metrics["steps_to_threshold"] == 500 and not metrics["reached_threshold"]
+    assert metrics["wall_s_to_threshold"] is None
+
+
+def test_sweep_runs_once_and_resumes(tmp_path):
+    results = tmp_path / "results.jsonl"
+    specs = [RunSpec("same-task", "td3", arm, 0, budget=120, eval_episodes=5) for arm in ("scratch", "default")]
+    records = run_sweep(specs, results, tmp_path / "cache", workers=1)
+    assert set(records) == {spec.key for spec in specs}
+    for record in records.values():
+        assert record["curve"][0]["step"] == 0 and record["curve"][-1]["step"] == 120
+        assert 0.0 <= record["metrics"]["final_success"] <= 1.0
+    lines_before = results.read_text().count("\n")
+    with results.open("a") as stream:
+        stream.write('{"torn": ')  # a sweep killed mid-write
+    again = run_sweep(specs, results, tmp_path / "cache", workers=1)
+    assert set(again) == set(records)
+    assert results.read_text().count("\n") == lines_before  # nothing ran twice
+    assert len(load_results(results)) == 2
+
+
+def test_replay_buffer_round_trip_and_atomic_checkpoints(tmp_path):
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3 import TD3
+
+    import nav_env  # noqa: F401
+
+    model = TD3("MlpPolicy", gym.make("SimpleNavigation-v0"), learning_starts=50, device="cpu", seed=0)
+    model.learn(120)
+    save_replay_buffer(model.replay_buffer, tmp_path / "buffer.npz")
+    fresh = TD3("MlpPolicy", gym.make("SimpleNavigation-v0"), device="cpu")
+    load_replay_buffer(fresh.replay_buffer, tmp_path / "buffer.npz")
+    assert fresh.replay_buffer.pos == model.replay_buffer.pos == 120
+    np.testing.assert_array_equal(fresh.replay_buffer.observations, model.replay_buffer.observations)
+    np.testing.assert_array_equal(fresh.replay_buffer.actions, model.replay_buffer.actions)
+    (tmp_path / "ckpt" / ".step-999.1.tmp").mkdir(parents=True)  # a checkpoint interrupted mid-write
+    for _ in range(3):
+        model.learn(10, reset_num_timesteps=False)
+        save_checkpoint(model, tmp_path / "ckpt", {"note": "test"}, keep=2)
+    found = list_checkpoints(tmp_path / "ckpt")
+    assert [step for step, _ in found] == [140, 150]
+    assert json.loads((found[-1][1] / "state.json").read_text())["num_timesteps"] == 150

@@ -1,0 +1,154 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+
+import nav_env  # noqa: F401
+from sb3_finetune import pretrained_extractors
+from sb3_finetune.evaluation import evaluate, model_policy, network_policy
+from sb3_finetune.pretrain import behaviour_clone, expert_dataset
+from sb3_finetune.recipes import (
+    ActorUpdateHook,
+    PretrainedPolicy,
+    get_recipe,
+    make_finetune,
+)
+
+
+@pytest.fixture(scope="module")
+def bc_agent():
+    return behaviour_clone(expert_dataset(samples=6_000), epochs=20)
+
+
+@pytest.fixture(scope="module")
+def bc_weights(bc_agent, tmp_path_factory):
+    path = tmp_path_factory.mktemp("weights") / "bc.pt"
+    th.save(bc_agent.state_dict(), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+def test_default_recipe_starts_at_the_pretrained_policy(algo, bc_agent, bc_weights):
+    setup = make_finetune(algo, gym.make("SimpleNavigation-v0"), bc_weights, 2_000, "default", seed=0)
+    pretrained = evaluate(network_policy(bc_agent), "SimpleNavigation-v0", {}, 50, 3)
+    model = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
+    assert pretrained.success_rate >= 0.9
+    assert abs(model.success_rate - pretrained.success_rate) <= 0.04
+    if algo != "sac":
+        assert th.equal(
+            th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters()),
+            th.nn.utils.parameters_to_vector(setup.model.policy.actor_target.parameters()),
+        )
+
+
+def test_naive_recipe_does_not_start_from_the_pretrained_policy(bc_weights):
+    setup = make_finetune("td3", gym.make("SimpleNavigation-v0"), bc_weights, 2_000, "naive", seed=0)
+    figures = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
+    assert figures.success_rate < 0.5
+    assert pretrained_extractors(setup.model)["actor"].features_dim == 2
+
+
+def test_warmup_fills_the_buffer_with_the_pretrained_policy(bc_agent, bc_weights):
+    setup = make_finetune(
+        "td3", gym.make("SimpleNavigation-v0"), bc_weights, 400, "default", seed=0, hyperparams={"learning_starts": 300}
+    )
+    actor_before = th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters()).clone()
+    setup.learn(300)
+    buffer = setup.model.replay_buffer
+    observations = th.as_tensor(buffer.observations[:300, 0])
+    actions = buffer.actions[:300, 0]
+    teacher = PretrainedPolicy(bc_agent)(observations).numpy()
+    # TD3's exploration noise is 0.1; uniform random actions would be ~0.65 away on average.
+    assert np.abs(actions - teacher).mean() < 0.15
+    assert setup.model.num_timesteps == 300
+    actor_after = th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters())
+    assert th.equal(actor_before, actor_after)
+
+
+def test_scratch_uses_uniform_random_warmup_and_no_extractor():
+    setup = make_finetune(
+        "td3", gym.make("SimpleNavigation-v0"), None, 400, hyperparams={"learning_starts": 300}, seed=0
+    )
+    setup.learn(300)
+    actions = setup.model.replay_buffer.actions[:300, 0]
+    assert actions.std() > 0.45  # uniform on [-1, 1] has std 0.58
+    with pytest.raises(ValueError):
+        pretrained_extractors(setup.model)
+
+
+def test_critic_warmup_holds_the_actor_while_the_critic_learns(bc_weights):
+    setup = make_finetune(
+        "sac",
+        gym.make("SimpleNavigation-v0"),
+        bc_weights,
+        600,
+        get_recipe("default", critic_warmup=300),
+        hyperparams={"learning_starts": 100},
+        seed=0,
+    )
+    model = setup.model
+    actor = th.nn.utils.parameters_to_vector(model.policy.actor.parameters()).clone()
+    critic = th.nn.utils.parameters_to_vector(model.policy.critic.parameters()).clone()
+    setup.learn(350)  # 100 warm-up steps, then 250 steps of critic-only training
+    assert th.equal(actor, th.nn.utils.parameters_to_vector(model.policy.actor.parameters()))
+    assert not th.equal(critic, th.nn.utils.parameters_to_vector(model.policy.critic.parameters()))
+    setup.learn(100, reset_num_timesteps=False)  # past the hold: the actor trains
+    assert not th.equal(actor, th.nn.utils.parameters_to_vector(model.policy.actor.parameters()))
+
+
+def test_bc_pull_fades_linearly():
+    hook = ActorUpdateHook(teacher=None, hold_steps=0, bc_weight=2.0, bc_until=1_000)
+    for steps, expected in ((0, 2.0), (250, 1.5), (999, 0.002), (1_000, 0.0), (5_000, 0.0)):
+        hook.num_timesteps = steps
+        assert hook.weight() == pytest.approx(expected)
+
+
+def test_bc_pull_keeps_the_actor_closer_to_the_teacher(bc_agent, bc_weights):
+    def distance_after(bc_weight):
+        recipe = get_recipe("default", critic_warmup=0, bc_weight=bc_weight, bc_fade=1.0)
+        setup = make_finetune(
+            "td3",
+            gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5)),
+            bc_weights,
+            700,
+            recipe,
+            hyperparams={"learning_starts": 100},
+            seed=0,
+        )
+        setup.learn(700)
+        observations = th.rand(512, 2) * 2 - 1
+        with th.no_grad():
+            student = setup.model.policy.actor(observations)
+        return float((student - PretrainedPolicy(bc_agent)(observations)).abs().mean())
+
+    assert distance_after(10.0) < distance_after(0.0)
+
+
+def test_recipe_errors():
+    with pytest.raises(ValueError, match="unknown recipe"):
+        get_recipe("magic")
+    with pytest.raises(ValueError, match="unknown recipe field"):
+        get_recipe("default", colour="blue")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        make_finetune("ppo", gym.make("SimpleNavigation-v0"), None, 100)
+
+
+def test_goal_env_with_her_and_a_4_input_network(tmp_path):
+    from stable_baselines3 import HerReplayBuffer
+
+    agent = behaviour_clone(expert_dataset("SimpleNavigationGoal-v0", samples=4_000), epochs=10)
+    path = tmp_path / "goal.pt"
+    th.save(agent.state_dict(), path)
+    env = gym.make("SimpleNavigationGoal-v0", reward_type="sparse")
+    setup = make_finetune(
+        "sac",
+        env,
+        str(path),
+        400,
+        "default",
+        seed=0,
+        hyperparams={"replay_buffer_class": HerReplayBuffer, "learning_starts": 200},
+    )
+    setup.learn(400)
+    assert setup.model.num_timesteps == 400
+    assert pretrained_extractors(setup.model)["actor"].input_keys == ("observation", "desired_goal")
