@@ -197,7 +197,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "actor_init": False if args.no_actor_init else None,
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
     }
-    recipe = get_recipe(args.recipe, **overrides)
+    recipe = get_recipe(args.recipe, **{key: value for key, value in overrides.items() if value is not None})
     if features_layer is not None:
         from dataclasses import replace
 

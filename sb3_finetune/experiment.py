@@ -8,6 +8,8 @@ performance, plus the collapse measure of the recipes issue and wall-clock time 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -123,9 +125,17 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """A unique name of the run (used to merge and resume sweeps)."""
+        """A unique name of the run (used to merge and resume sweeps).
+
+        It carries a fingerprint of the effective recipe, so that records made before a recipe's defaults
+        changed are not mistaken for runs of the new one.
+        """
         extra = "".join(f",{k}={v}" for k, v in self.recipe_overrides + self.hyperparams)
-        return f"{self.scenario}/{self.algo}/{self.arm}{extra}/budget={self.budget}/seed={self.seed}"
+        fingerprint = ""
+        if self.arm != "scratch":
+            recipe = get_recipe(self.arm, **dict(self.recipe_overrides)).as_dict()
+            fingerprint = "/" + hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.scenario}/{self.algo}/{self.arm}{extra}{fingerprint}/budget={self.budget}/seed={self.seed}"
 
 
 def pretrained_weights(scenario: Scenario, cache_dir: str | os.PathLike) -> Path:

@@ -13,7 +13,11 @@ parts, each optional:
 4. **critic warm-up** (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held
    still while the critic learns the pretrained policy's values;
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
-   gradient, its weight fading linearly to 0 over ``bc_fade`` of the budget (TD3+BC, QDagger);
+   gradient, its weight fading linearly to 0 over ``bc_fade`` of the budget (TD3+BC, QDagger), only on states
+   where the critic prefers the pretrained action (``bc_q_filter``, Nair et al. 2018);
+5b. **trust gate** (``trust_gate``): the warm-up starts with a short probe of the pretrained policy on the target
+   task; if it rarely succeeds there (a moved goal), 2.-5. are switched off for the rest of the run, since
+   holding and pulling the actor towards a wrong policy, and a buffer of its trajectories only, slow RL down;
 6. **schedules**: unfreezing and a lower learning rate for the pretrained layers (see :mod:`.callbacks`).
 """
 
@@ -56,6 +60,13 @@ class Recipe:
     :param critic_warmup: env steps during which the actor is held still while the critic trains
     :param bc_weight: initial weight of the pull towards the pretrained policy (0: off)
     :param bc_fade: fraction of the budget over which that weight fades to 0
+    :param bc_q_filter: pull only on states where the critic values the pretrained action above the actor's
+        (the Q-filter of Nair et al. 2018), so that a pretrained policy that is wrong for the target task stops
+        pulling once the critic knows better
+    :param trust_gate: the pretrained policy's success rate, over the episodes of its first ``gate_steps`` warm-up
+        steps on the target task, below which it is not trusted: the rest of the warm-up uses uniform random
+        actions, as SB3 does, and the actor is neither held nor pulled (``None``: always trusted)
+    :param gate_steps: env steps of that probe (they count towards the budget, like every env step)
     :param unfreeze_at: fraction of the budget at which frozen layers are unfrozen (``None``: never)
     :param unfreeze_interval: fraction of the budget between layers (``None``: all at once)
     :param pretrained_lr_scale: learning rate of the pretrained layers relative to the head (``None``: same)
@@ -69,6 +80,9 @@ class Recipe:
     critic_warmup: int = 1_000
     bc_weight: float = 0.0
     bc_fade: float = 0.2
+    bc_q_filter: bool = True
+    trust_gate: float | None = 0.5
+    gate_steps: int = 300
     unfreeze_at: float | None = None
     unfreeze_interval: float | None = None
     pretrained_lr_scale: float | None = None
@@ -80,8 +94,9 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     # Hidden features, frozen; the actor starts as the pretrained policy, which fills the buffer while the
-    # critic warms up. Chosen from benchmarks/finetune_recipes.py (see the README).
-    "default": Recipe(),
+    # critic warms up, then a Q-filtered pull towards it fades over half the budget; all of it only if the
+    # pretrained policy passes the trust gate. Chosen from benchmarks/recipe_ablation.py (see the README).
+    "default": Recipe(bc_weight=1.0, bc_fade=0.5),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0),
     # The design note's transfer: the network's output as features, trained from the start, nothing else.
@@ -93,14 +108,14 @@ def get_recipe(recipe: str | Recipe, **overrides: Any) -> Recipe:
     """A named recipe (``"default"``, ``"frozen"``, ``"naive"``) or a :class:`Recipe`, with fields overridden.
 
     :param recipe: name or instance
-    :param overrides: fields to change (``None`` values are ignored)
+    :param overrides: fields to change (``None`` is a value too: ``features_layer=None`` means the output)
     :return: the recipe
     """
     if isinstance(recipe, str):
         if recipe not in RECIPES:
             raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
         recipe = RECIPES[recipe]
-    changes = {key: value for key, value in overrides.items() if value is not None}
+    changes = dict(overrides)
     unknown = set(changes) - set(asdict(recipe))
     if unknown:
         raise ValueError(f"unknown recipe field(s) {sorted(unknown)}")
@@ -211,20 +226,29 @@ class ActorUpdateHook(BaseCallback):
     Both act on the actor optimizer's ``step()`` (SB3's ``train()`` has no other entry point): the hold reverts
     the step; the pull adds ``weight * d MSE(actor(s), teacher(s)) / d theta`` to the gradient, on observations
     from the replay buffer, with ``weight`` falling linearly from ``bc_weight`` to 0 at ``bc_until`` env steps.
+    With ``q_filter`` the pull acts only on states where the critic prefers the teacher's action.
 
     :param teacher: the pretrained policy
     :param hold_steps: env steps during which actor updates are undone
     :param bc_weight: initial weight of the pull (0: off)
     :param bc_until: env step at which the pull reaches 0
     :param batch_size: observations per pull
+    :param q_filter: pull only where the critic values the teacher's action above the actor's
     """
 
     def __init__(
-        self, teacher: PretrainedPolicy, hold_steps: int, bc_weight: float, bc_until: int, batch_size: int = 256
+        self,
+        teacher: PretrainedPolicy,
+        hold_steps: int,
+        bc_weight: float,
+        bc_until: int,
+        batch_size: int = 256,
+        q_filter: bool = True,
     ) -> None:
         super().__init__()
         self.teacher = teacher
         self.hold_steps, self.bc_weight, self.bc_until, self.batch_size = hold_steps, bc_weight, bc_until, batch_size
+        self.q_filter = q_filter
         self._handles: list[RemovableHandle] = []
         self._saved: list[th.Tensor] | None = None
 
@@ -242,10 +266,18 @@ class ActorUpdateHook(BaseCallback):
         weight = self.weight()
         if weight > 0.0 and self.model.replay_buffer.size() > 0:
             observations = self.model.replay_buffer.sample(self.batch_size).observations
-            loss = weight * nn.functional.mse_loss(
-                deterministic_actions(self.model, observations), self.teacher(observations)
-            )
-            loss.backward()  # adds to the RL gradient already in .grad
+            student = deterministic_actions(self.model, observations)
+            teacher = self.teacher(observations)
+            per_state = ((student - teacher) ** 2).mean(dim=1)
+            if self.q_filter:
+                with th.no_grad():
+                    critic = self.model.policy.critic
+                    better = (
+                        th.cat(critic(observations, teacher), dim=1).min(dim=1).values
+                        > th.cat(critic(observations, student.detach()), dim=1).min(dim=1).values
+                    )
+                per_state = per_state * better.float()
+            (weight * per_state.mean()).backward()  # adds to the RL gradient already in .grad
 
     def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
         if self._saved is not None:
@@ -282,12 +314,15 @@ class FinetuneSetup:
     :param callbacks: the recipe's callbacks
     :param recipe: the recipe (``None`` when training from scratch)
     :param warmup_steps: env steps collected by the model's own (pretrained) policy before any gradient step
+    :param trusted: see the attribute
     """
 
     model: BaseAlgorithm
     callbacks: list[BaseCallback] = field(default_factory=list)
     recipe: Recipe | None = None
     warmup_steps: int = 0
+    trusted: bool | None = None
+    """Whether the trust gate kept the pretrained policy (``None`` before the warm-up, or without a gate)."""
 
     def learn(
         self,
@@ -309,18 +344,30 @@ class FinetuneSetup:
         model = self.model
         warmup = min(self.warmup_steps, total_timesteps) if model.num_timesteps == 0 else 0
         if warmup > 0:
-            self._collect_with_policy(warmup, callbacks)
+            gate = self.recipe.trust_gate if self.recipe is not None else None
+            probe = min(self.recipe.gate_steps, warmup) if gate is not None and self.recipe is not None else warmup
+            self._collect(probe, callbacks, with_policy=True, reset=True)
+            if gate is not None:
+                outcomes = list(model.ep_success_buffer)
+                self.trusted = bool(outcomes) and float(np.mean(outcomes)) >= gate
+                if not self.trusted:
+                    for hook in self.callbacks:
+                        if isinstance(hook, ActorUpdateHook):
+                            hook.hold_steps, hook.bc_weight = 0, 0.0
+            if warmup > probe:
+                self._collect(warmup - probe, callbacks, with_policy=self.trusted is not False, reset=False)
             kwargs["reset_num_timesteps"] = False
         return model.learn(total_timesteps - warmup, callback=callbacks, progress_bar=progress_bar, **kwargs)
 
-    def _collect_with_policy(self, steps: int, callbacks: CallbackList) -> None:
-        """Fill the replay buffer with the model's own policy (the distilled pretrained one) for ``steps`` steps.
+    def _collect(self, steps: int, callbacks: CallbackList, with_policy: bool, reset: bool) -> None:
+        """Collect ``steps`` env steps into the replay buffer without training.
 
-        SB3 takes uniform random actions while ``num_timesteps < learning_starts``; here the same collection
-        runs with ``learning_starts=0`` (so the policy acts, with the algorithm's exploration), and no training.
+        With ``with_policy`` the model's own policy acts (the distilled pretrained one, with the algorithm's
+        exploration): SB3's collection with ``learning_starts=0``. Otherwise uniform random actions, as SB3 does
+        during ``learning_starts``.
         """
         model = self.model
-        _, callback = model._setup_learn(steps, callbacks, reset_num_timesteps=True)
+        _, callback = model._setup_learn(steps, callbacks, reset_num_timesteps=reset)
         callback.on_training_start(locals(), globals())
         model.collect_rollouts(
             model.env,
@@ -328,7 +375,7 @@ class FinetuneSetup:
             train_freq=TrainFreq(steps, TrainFrequencyUnit.STEP),
             replay_buffer=model.replay_buffer,
             action_noise=model.action_noise,
-            learning_starts=0,
+            learning_starts=0 if with_policy else model.num_timesteps + steps,
             log_interval=None,
         )
         callback.on_training_end()
@@ -414,7 +461,7 @@ def make_finetune(
         bc_until = int(recipe.bc_fade * total_timesteps)
         # The actor is held while the critic trains: from the first gradient step, after the warm-up.
         hold = model.learning_starts + recipe.critic_warmup
-        callbacks.append(ActorUpdateHook(teacher, hold, recipe.bc_weight, bc_until))
+        callbacks.append(ActorUpdateHook(teacher, hold, recipe.bc_weight, bc_until, q_filter=recipe.bc_q_filter))
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))

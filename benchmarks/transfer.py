@@ -1,0 +1,245 @@
+"""Fine-tuned against from scratch: every scenario x algorithm x arm over many seeds, with IQM and bootstrap CIs.
+
+Scenarios (source task -> target task, ``sb3_finetune.experiment.SCENARIOS``): same task, goal moved, an
+obstacle, drift, and sparse reward on the goal env (HER). Arms: ``scratch``, the ``default`` recipe, ``frozen``
+features and the ``naive`` transfer of the design note. Each run evaluates 50 fixed episodes 20 times.
+
+The sweep is resumable and can run in parts: records are appended to ``--results`` (JSON lines) as runs finish,
+finished runs are skipped, and files from several machines merge by concatenation. ``--backend ray`` sends
+each run to Ray (``--address`` for a cluster). ``--report-only`` rebuilds the tables and plots from the file.
+
+Run: ``python benchmarks/transfer.py`` (the published sweep), ``--quick`` for a smoke test.
+Outputs: ``--results`` (every run), ``<out>/transfer_summary.csv``, ``<out>/transfer_table.md`` and
+``<out>/curves_<scenario>_<algo>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
+from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, probability_of_improvement
+from sb3_finetune.sweep import load_results, run_sweep
+
+
+@dataclass
+class Args:
+    """Command-line arguments."""
+
+    scenarios: str = ",".join(SCENARIOS)
+    """scenarios to run"""
+    algos: str = "td3,sac,ddpg"
+    """algorithms to run"""
+    arms: str = ",".join(ARMS)
+    """arms to run"""
+    seeds: int = 10
+    """seeds per cell for TD3 and SAC"""
+    ddpg_seeds: int = 5
+    """seeds per cell for DDPG"""
+    eval_episodes: int = 50
+    """episodes per evaluation"""
+    workers: int = 2
+    """parallel runs (process backend)"""
+    backend: str = "process"
+    """'process' (local pool) or 'ray'"""
+    address: str = ""
+    """Ray cluster address ('' starts a local Ray)"""
+    results: str = "benchmarks/results/transfer.jsonl"
+    """JSON-lines file of every run (resumable, mergeable)"""
+    cache: str = "benchmarks/results/cache"
+    """pretrained networks"""
+    out: str = "benchmarks/results"
+    """folder of the tables and plots"""
+    report_only: bool = False
+    """only rebuild tables and plots from --results"""
+    quick: bool = False
+    """2 seeds, tiny budgets: a smoke test"""
+
+
+def plan(args: Args) -> list[RunSpec]:
+    budget = 200 if args.quick else None
+    specs = []
+    for scenario in args.scenarios.split(","):
+        if scenario not in SCENARIOS:
+            raise SystemExit(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
+        for algo in args.algos.split(","):
+            seeds = args.ddpg_seeds if algo == "ddpg" else args.seeds
+            for arm in args.arms.split(","):
+                for seed in range(seeds):
+                    specs.append(RunSpec(scenario, algo, arm, seed, budget, eval_episodes=args.eval_episodes))
+    return specs
+
+
+def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per scenario x algorithm x arm: IQM and 95% CIs of the metrics, and the goals' verdicts."""
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        spec = record["spec"]
+        cells.setdefault((spec["scenario"], spec["algo"], spec["arm"]), []).append(record)
+    rows = []
+    for (scenario, algo, arm), runs in sorted(cells.items()):
+        metric = {key: [run["metrics"][key] for run in runs] for key in runs[0]["metrics"]}
+        steps = metric["steps_to_threshold"]
+        row: dict[str, Any] = {
+            "scenario": scenario,
+            "algo": algo,
+            "arm": arm,
+            "runs": len(runs),
+            "reached_threshold": float(np.mean(metric["reached_threshold"])),
+            "pretrained_success": float(np.mean([run["pretrained_success_on_target"] for run in runs])),
+            "cpu_hours": float(sum(run["cpu_s"] for run in runs) / 3600),
+        }
+        for key in (
+            "jumpstart",
+            "steps_to_threshold",
+            "area_under_curve",
+            "final_success",
+            "min_success_early",
+            "final_expert_return_ratio",
+        ):
+            point, low, high = iqm_interval([metric[key]])
+            row[key] = point
+            row[f"{key}_ci"] = (low, high)
+        walls = [w for w in metric["wall_s_to_threshold"] if w is not None]
+        row["wall_s_to_threshold"] = iqm(walls) if walls else None
+        scratch = cells.get((scenario, algo, "scratch"))
+        if scratch and arm != "scratch":
+            scratch_steps = [run["metrics"]["steps_to_threshold"] for run in scratch]
+            ratio, low, high = iqm_ratio_interval(steps, scratch_steps)
+            row["steps_ratio_vs_scratch"] = (ratio, low, high)
+            auc = [run["metrics"]["area_under_curve"] for run in scratch]
+            row["p_improvement_auc"] = probability_of_improvement(metric["area_under_curve"], auc)
+        start = row["pretrained_success"]
+        row["collapse"] = bool(arm != "scratch" and start > 0.5 and min(metric["min_success_early"]) < 0.9 * start)
+        rows.append(row)
+    return rows
+
+
+def _fmt(value: Any, ci: Any = None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}"
+    if ci is not None:
+        text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+    return text
+
+
+def markdown(rows: list[dict[str, Any]], command: str) -> str:
+    lines = [
+        f"Produced by `{command}`. IQM over seeds with 95% bootstrap intervals; steps ratio = IQM steps to 90% "
+        "success of the arm / of scratch (capped at the budget).",
+        "",
+        "| scenario | algo | arm | runs | jumpstart | steps to 90% | steps ratio vs scratch | AUC | P(AUC > scratch) "
+        "| final success | return vs expert | min early success / start | collapse |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        ratio = row.get("steps_ratio_vs_scratch")
+        start = row["pretrained_success"]
+        early = row["min_success_early"] / start if row["arm"] != "scratch" and start > 0.5 else None
+        lines.append(
+            f"| {row['scenario']} | {row['algo']} | {row['arm']} | {row['runs']} | {_fmt(row['jumpstart'])} "
+            f"| {_fmt(row['steps_to_threshold'], row['steps_to_threshold_ci'], 0)} "
+            f"| {_fmt(ratio[0], ratio[1:]) if ratio else '-'} | {_fmt(row['area_under_curve'])} "
+            f"| {_fmt(row.get('p_improvement_auc'))} | {_fmt(row['final_success'])} "
+            f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {'yes' if row['collapse'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple[str, str], dict[str, list[list[dict]]]] = {}
+    for record in records:
+        spec = record["spec"]
+        groups.setdefault((spec["scenario"], spec["algo"]), {}).setdefault(spec["arm"], []).append(record["curve"])
+    written = []
+    for (scenario, algo), arms in sorted(groups.items()):
+        figure, axis = plt.subplots(figsize=(5.6, 3.2), dpi=100)
+        for arm, curves in sorted(arms.items()):
+            length = min(len(curve) for curve in curves)
+            steps = np.array([point["step"] for point in curves[0][:length]])
+            success = np.array([[point["success_rate"] for point in curve[:length]] for curve in curves])
+            centre = [iqm(column) for column in success.T]
+            bands = [iqm_interval([column], resamples=500)[1:] for column in success.T]
+            axis.plot(steps, centre, label=f"{arm} ({len(curves)})")
+            axis.fill_between(steps, [b[0] for b in bands], [b[1] for b in bands], alpha=0.2)
+        axis.axhline(0.9, color="black", linewidth=0.5, linestyle="--")
+        axis.set(
+            title=f"{scenario}, {algo.upper()}", xlabel="env steps", ylabel="success (IQM, 95% CI)", ylim=(-0.03, 1.03)
+        )
+        axis.legend(fontsize=7, loc="lower right")
+        figure.tight_layout()
+        path = out / f"curves_{scenario}_{algo}.png"
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def main(args: Args) -> list[dict[str, Any]]:
+    if args.quick:
+        args.seeds, args.ddpg_seeds, args.eval_episodes = 2, 1, 10
+    specs = plan(args)
+    command = "python " + " ".join(sys.argv)
+    if not args.report_only:
+        started = time.perf_counter()
+        done = [0]
+
+        def progress(record: dict[str, Any]) -> None:
+            done[0] += 1
+            print(
+                f"[{done[0]}] {record['key']}: final success {record['metrics']['final_success']:.2f} "
+                f"({record['total_s']:.0f}s)",
+                flush=True,
+            )
+
+        run_sweep(specs, args.results, args.cache, args.workers, args.backend, args.address or None, progress)
+        print(f"sweep finished in {time.perf_counter() - started:.0f}s")
+    wanted = {spec.key for spec in specs}
+    records = [record for key, record in load_results(args.results).items() if key in wanted]
+    rows = summarise(records)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "transfer_summary.csv").open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown(rows, command)
+    (out / "transfer_table.md").write_text(table)
+    plots = plot_curves(records, out)
+    print(table)
+    print(
+        f"{len(records)} runs; {sum(r['cpu_s'] for r in records) / 3600:.2f} CPU-hours; "
+        f"tables and {len(plots)} plots in {out}"
+    )
+    (out / "transfer_meta.json").write_text(json.dumps({"command": command, "args": asdict(args)}, indent=2) + "\n")
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name, default in asdict(Args()).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+    return Args(**vars(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, probability_of_improvement
+
+
+def test_iqm_by_hand():
+    # The middle half of 1..8 is 3, 4, 5, 6.
+    assert iqm([8, 1, 7, 2, 6, 3, 5, 4]) == pytest.approx(4.5)
+    # An outlier does not move it.
+    assert iqm([1, 2, 3, 4, 5, 6, 7, 1_000]) == pytest.approx(4.5)
+
+
+def test_interval_contains_the_true_mean_of_a_synthetic_sample():
+    rng = np.random.default_rng(0)
+    sample = rng.normal(10.0, 2.0, size=200)
+    point, low, high = iqm_interval([sample])
+    assert low < 10.0 < high
+    assert low <= point <= high and high - low < 1.5
+
+
+def test_stratified_interval_pools_the_strata():
+    point, low, high = iqm_interval([[1.0, 1.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0]])
+    assert point == pytest.approx(2.0) and low == high == point  # no spread: nothing to resample
+    rng = np.random.default_rng(1)
+    point, low, high = iqm_interval([rng.normal(0, 1, 30), rng.normal(5, 1, 30)])
+    assert low < point < high
+
+
+def test_ratio_interval():
+    ratio, low, high = iqm_ratio_interval([10, 12, 11, 9, 10, 11], [100, 110, 90, 105, 95, 100])
+    assert ratio == pytest.approx(0.105, abs=0.01)
+    assert low < ratio < high < 1.0
+
+
+def test_probability_of_improvement():
+    assert probability_of_improvement([5, 6, 7], [1, 2, 3]) == 1.0
+    assert probability_of_improvement([1, 2, 3], [5, 6, 7]) == 0.0
+    assert probability_of_improvement([1, 2], [1, 2]) == 0.5
