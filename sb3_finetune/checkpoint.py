@@ -104,8 +104,9 @@ def save_checkpoint(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{model.num_timesteps}"
+    for stale in folder.glob(".step-*.tmp"):  # left by a process killed while writing
+        shutil.rmtree(stale, ignore_errors=True)
     temporary = folder / f".step-{model.num_timesteps}.{os.getpid()}.tmp"
-    shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
     model.save(temporary / "model.zip")
     if model.replay_buffer is not None:
@@ -169,7 +170,10 @@ class CheckpointCallback(BaseCallback):
         self._last = self.num_timesteps - self.num_timesteps % self.save_freq
 
     def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        # After the rollout's transitions are in the replay buffer (``_on_step`` runs before the last is stored).
         if self.num_timesteps - self._last >= self.save_freq:
             self._last = self.num_timesteps
             save_checkpoint(self.model, self.folder, self.extra, self.keep)
-        return True

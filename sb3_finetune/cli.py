@@ -263,7 +263,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         model, _ = load_checkpoint(path, ALGORITHMS[args.algo], env=env, device=args.device)
         model.tensorboard_log = args.tensorboard_log
         setup.model = model
-        print(f"resuming from {path} (step {step} of {n_timesteps})")
+        stored = model.replay_buffer.size() if model.replay_buffer is not None else 0
+        print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:
             setup.learn(remaining, callback=callbacks, progress_bar=args.progress, reset_num_timesteps=False)

@@ -152,3 +152,19 @@ def test_goal_env_with_her_and_a_4_input_network(tmp_path):
     setup.learn(400)
     assert setup.model.num_timesteps == 400
     assert pretrained_extractors(setup.model)["actor"].input_keys == ("observation", "desired_goal")
+
+
+@pytest.mark.parametrize(("target", "trusted"), [({}, True), ({"goal_position": (-0.5, -0.5)}, False)])
+def test_trust_gate_keeps_a_good_teacher_and_drops_a_wrong_one(bc_weights, target, trusted):
+    env = gym.make("SimpleNavigation-v0", **target)
+    setup = make_finetune("td3", env, bc_weights, 1_000, "default", hyperparams={"learning_starts": 400}, seed=0)
+    hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
+    setup.learn(400)
+    assert setup.trusted is trusted
+    actions = setup.model.replay_buffer.actions[300:400, 0]
+    if trusted:
+        assert hook.hold_steps > 0 and hook.bc_weight > 0
+    else:
+        # Past the probe, the warm-up falls back to SB3's uniform random actions; no hold, no pull.
+        assert hook.hold_steps == 0 and hook.bc_weight == 0.0
+        assert actions.std() > 0.45
