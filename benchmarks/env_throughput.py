@@ -11,7 +11,6 @@ Run: ``python benchmarks/env_throughput.py`` (add ``--quick`` for a smoke test).
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from _args import parse_args
 from gymnasium import spaces
 
 import nav_env
@@ -176,17 +176,6 @@ def main(args: Args) -> dict[str, Any]:
     return results
 
 
-def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in asdict(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
-
-
 if __name__ == "__main__":
     gym.register_envs(nav_env)
-    main(parse_args())
+    main(parse_args(Args, __doc__.splitlines()[0]))

@@ -10,7 +10,6 @@ Run: ``python benchmarks/memory_bound.py`` (``--quick`` for a smoke test). Linux
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch as th
+from _args import parse_args
 from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
@@ -101,16 +101,5 @@ def main(args: Args) -> dict:
     return result
 
 
-def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in asdict(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
-
-
 if __name__ == "__main__":
-    main(parse_args())
+    main(parse_args(Args, __doc__.splitlines()[0]))

@@ -13,13 +13,13 @@ Run: ``python benchmarks/recipe_ablation.py`` (``--quick`` for a smoke test). Re
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from _args import parse_args
 
 from sb3_finetune.experiment import RunSpec
 from sb3_finetune.sweep import run_sweep
@@ -128,16 +128,5 @@ def main(args: Args) -> dict:
     return summary
 
 
-def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in asdict(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
-
-
 if __name__ == "__main__":
-    main(parse_args())
+    main(parse_args(Args, __doc__.splitlines()[0]))

@@ -17,7 +17,6 @@ Run: ``python benchmarks/train_overhead.py`` (``--quick`` for a smoke test).
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 import gymnasium as gym
 import stable_baselines3
 import torch as th
+from _args import parse_args
 from stable_baselines3 import SAC, TD3
 
 import nav_env
@@ -138,17 +138,6 @@ def main(args: Args) -> dict[str, Any]:
     return results
 
 
-def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in asdict(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
-
-
 if __name__ == "__main__":
     gym.register_envs(nav_env)
-    main(parse_args())
+    main(parse_args(Args, __doc__.splitlines()[0]))

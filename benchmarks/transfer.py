@@ -15,7 +15,6 @@ Outputs: ``--results`` (every run), ``<out>/transfer_summary.csv``, ``<out>/tran
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _args import parse_args
 
 from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
 from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, probability_of_improvement
@@ -230,16 +230,5 @@ def main(args: Args) -> list[dict[str, Any]]:
     return rows
 
 
-def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in asdict(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
-
-
 if __name__ == "__main__":
-    main(parse_args())
+    main(parse_args(Args, __doc__.splitlines()[0]))
