@@ -284,7 +284,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _policy_for(path: str, env: gym.Env, algo: str | None) -> Any:
+def _policy_for(path: str, algo: str | None) -> Any:
     """A ``.zip`` model (any of the algorithms) or a pretrained network, as a batch policy."""
     import zipfile
 
@@ -326,11 +326,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from sb3_finetune.evaluation import evaluate
 
     env_kwargs = parse_env_kwargs(args.env_kwargs)
-    env = _make_env(args.env, env_kwargs)
+    _make_env(args.env, env_kwargs)
     _check_file(args.model, "model file")
     if args.episodes < 1:
         raise UsageError("--episodes must be at least 1")
-    policy = _policy_for(args.model, env, args.algo)
+    policy = _policy_for(args.model, args.algo)
     figures = evaluate(policy, args.env, env_kwargs, args.episodes, args.seed)
     print(f"{args.model} on {args.env} ({args.episodes} episodes, seed {args.seed})")
     print(f"  success rate        {figures.success_rate:.1%}")

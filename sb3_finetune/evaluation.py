@@ -57,8 +57,8 @@ def _rollout(policy: Policy, env_id: str, env_kwargs: dict[str, Any], episodes: 
 
 def expert_policy(env_id: str, env_kwargs: dict[str, Any]) -> Policy:
     """The expert controller of a task, as a batch policy."""
-    rules = gym.make(env_id, **env_kwargs).unwrapped.rules
-    goal = gym.make(env_id, **env_kwargs).unwrapped.goal
+    env = gym.make(env_id, **env_kwargs).unwrapped
+    rules, goal = env.rules, env.goal
 
     def act(obs: Any) -> np.ndarray:
         if isinstance(obs, dict):
