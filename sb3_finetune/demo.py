@@ -1,9 +1,8 @@
 """``sb3-finetune demo``: pretrain on a source task, fine-tune on a target task, compare with training from scratch.
 
-The embedded default (no downloads): the design note's 2-64-2 network is behaviour-cloned to reach goal
-(0.7, 0.7) in the empty arena; the target task puts an obstacle of radius 0.3 between much of the start region
-and that goal. The pretrained network alone gets stuck behind the obstacle from some starts. TD3 then trains
-with the default recipe, and from scratch with the same settings and budget.
+The embedded default (no downloads): the design note's 2-64-2 network is behaviour-cloned on the note's task
+(goal (0.5, 0.5)); the target task adds a constant wind of (0.03, 0) per step, which the pretrained network
+never saw. TD3 then trains with the default recipe, and from scratch with the same settings and budget.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from sb3_finetune.experiment import SCENARIOS, THRESHOLD, curve_metrics
 from sb3_finetune.pretrain import pretrain
 from sb3_finetune.recipes import make_finetune
 
-DEMO_SCENARIO = "obstacle"
+DEMO_SCENARIO = "wind"
 
 
 class ProgressCallback(BaseCallback):
@@ -135,7 +134,7 @@ def run_demo(out_dir: Path, algo: str = "td3", budget: int = 6_000, seed: int = 
         print(f"{label:<18}{success:>8.0%}{mean_return:>9.2f}{ratio:>10.2f}{steps:>14}{seconds:>6.0f}s")
     (out_dir / "curves.json").write_text(json.dumps(curves, indent=1))
     plot = out_dir / "learning_curve.png"
-    if _plot(curves, on_target.success_rate, plot, f"{algo.upper()} on the obstacle task"):
+    if _plot(curves, on_target.success_rate, plot, f"{algo.upper()}: {scenario.description}"):
         print(f"\nlearning curves: {plot}")
     else:
         print('\n(install matplotlib, e.g. pip install "sb3-finetune[plot]", for the PNG learning curve)')

@@ -83,6 +83,14 @@ SCENARIOS: dict[str, Scenario] = {
             6_000,
         ),
         Scenario(
+            "wind",
+            "a constant wind (0.03, 0) per step, unseen in pretraining",
+            "SimpleNavigation-v0",
+            {},
+            {"drift": (0.03, 0.0)},
+            6_000,
+        ),
+        Scenario(
             "sparse-goal",
             "goal-conditioned, dense -> sparse reward (HER)",
             "SimpleNavigationGoal-v0",
