@@ -105,7 +105,7 @@ def test_bc_pull_fades_linearly():
 
 def test_bc_pull_keeps_the_actor_closer_to_the_teacher(bc_agent, bc_weights):
     def distance_after(bc_weight):
-        recipe = get_recipe("default", critic_warmup=0, bc_weight=bc_weight, bc_fade=1.0)
+        recipe = get_recipe("default", critic_warmup=0, bc_weight=bc_weight, bc_fade=1.0, trust_gate=None)
         setup = make_finetune(
             "td3",
             gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5)),
