@@ -172,3 +172,21 @@ def test_refuses_pickle_protocol_files_outright(tmp_path):
     with pytest.raises(PretrainedWeightsError):
         read_weights(path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", os.urandom(300), b"\xff\xff\xff\xff\xff\xff\xff\x7f{not json", b"PK\x03\x04 not really a zip"],
+    ids=["empty", "random", "bad-safetensors-header", "fake-zip"],
+)
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors", ".zip"])
+def test_load_pretrained_with_any_broken_file_leaves_the_model_unchanged(agent_file, tmp_path, content, suffix):
+    model = make_model("sac", str(agent_file), freeze=1)
+    before = clone_state(model.policy)
+    kwargs_before = dict(model.policy_kwargs["features_extractor_kwargs"])
+    path = tmp_path / f"broken{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(PretrainedWeightsError):
+        load_pretrained(model, path)
+    assert states_equal(before, clone_state(model.policy))
+    assert model.policy_kwargs["features_extractor_kwargs"] == kwargs_before
