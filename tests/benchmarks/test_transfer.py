@@ -14,7 +14,7 @@ def run_script(*args, cwd=ROOT):
 
 def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path):
     results = tmp_path / "transfer.jsonl"
-    result = run_script(
+    command = [
         "benchmarks/transfer.py",
         "--quick",
         "--scenarios",
@@ -31,7 +31,8 @@ def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path):
         str(tmp_path),
         "--workers",
         "2",
-    )
+    ]
+    result = run_script(*command)
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in results.read_text().splitlines()]
     assert len(records) == 4
@@ -42,22 +43,7 @@ def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path):
     assert (tmp_path / "transfer_summary.csv").exists()
     assert (tmp_path / "curves_same-task_td3.png").stat().st_size > 0
     # Resumable: a second invocation runs nothing new.
-    again = run_script(
-        "benchmarks/transfer.py",
-        "--quick",
-        "--scenarios",
-        "same-task",
-        "--algos",
-        "td3",
-        "--arms",
-        "scratch,default",
-        "--results",
-        str(results),
-        "--cache",
-        str(tmp_path / "cache"),
-        "--out",
-        str(tmp_path),
-    )
+    again = run_script(*command)
     assert again.returncode == 0 and "[1]" not in again.stdout
     assert len(results.read_text().splitlines()) == 4
 
