@@ -68,7 +68,11 @@ def test_any_action_sequence_gives_valid_observations_or_a_clear_error(sequence,
     )
 )
 def test_any_constructor_kwargs_build_a_valid_env_or_raise_a_clear_error(kwargs):
-    for env_cls, extra in ((SimpleNavigationEnv, {}), (SimpleNavigationGoalEnv, {})):
+    for env_cls, extra in (
+        (SimpleNavigationEnv, {}),
+        (SimpleNavigationGoalEnv, {}),
+        (SimpleNavigationVectorEnv, {"num_envs": 3}),
+    ):
         call = dict(kwargs, **extra)
         if env_cls is SimpleNavigationGoalEnv:
             call.pop("goal_position", None)
@@ -85,23 +89,32 @@ def test_any_constructor_kwargs_build_a_valid_env_or_raise_a_clear_error(kwargs)
         except RuntimeError as error:
             assert "cover" in str(error)
             continue
-        position = obs["observation"] if isinstance(obs, dict) else obs
-        assert np.isfinite(position).all() and np.all(np.abs(position) <= 1.0)
-        assert not env.rules.inside_obstacle(*position.astype(np.float64))
+        positions = np.atleast_2d(obs["observation"] if isinstance(obs, dict) else obs)
+        assert np.isfinite(positions).all() and np.all(np.abs(positions) <= 1.0)
+        assert not any(env.rules.inside_obstacle(*p.astype(np.float64)) for p in positions)
         for _ in range(5):
             obs, reward, *_ = env.step(env.action_space.sample())
-            assert math.isfinite(reward)
+            assert np.isfinite(reward).all()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
-    arrays(np.float64, (4, 2), elements=st.floats(allow_nan=True, allow_infinity=True)),
+    st.one_of(
+        arrays(np.float64, (4, 2), elements=st.floats(allow_nan=True, allow_infinity=True)),
+        arrays(np.float32, (4, 2), elements=st.floats(width=32)),
+        arrays(np.float32, st.sampled_from([(4,), (3, 2), (4, 3), (2, 4, 2), ()]), elements=st.floats(-1, 1, width=32)),
+        arrays(np.bool_, (4, 2)),
+        arrays(np.int32, (4, 2), elements=st.integers(-3, 3)),
+    ),
     st.integers(0, 1000),
 )
 def test_vector_env_valid_or_clear_error(batch, seed):
     env = SimpleNavigationVectorEnv(num_envs=4, obstacles=[(0.5, -0.5, 0.2)])
     obs, _ = env.reset(seed=seed)
-    if np.isfinite(batch).all():
+    if batch.dtype == np.bool_ or batch.shape != (4, 2):
+        with pytest.raises((ValueError, TypeError)):
+            env.step(batch)
+    elif np.isfinite(batch).all():
         obs, rewards, *_ = env.step(batch)
         assert np.isfinite(obs).all() and np.all(np.abs(obs) <= 1.0) and np.isfinite(rewards).all()
     else:
