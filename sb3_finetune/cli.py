@@ -242,6 +242,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         callbacks.append(LearningCurveCallback(args.env, env_kwargs, args.eval_freq, args.eval_episodes, verbose=1))
     if args.save_freq > 0:
         callbacks.append(CheckpointCallback(args.save_freq, checkpoints, {"argv": sys.argv[1:]}))
+    if args.progress:  # a dependency-free bar (SB3's needs tqdm and rich)
+        from sb3_finetune.demo import ProgressCallback
+
+        callbacks.append(ProgressCallback(args.algo, n_timesteps))
 
     setup = make_finetune(
         args.algo,
@@ -267,9 +271,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:
-            setup.learn(remaining, callback=callbacks, progress_bar=args.progress, reset_num_timesteps=False)
+            setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
     else:
-        setup.learn(n_timesteps, callback=callbacks, progress_bar=args.progress)
+        setup.learn(n_timesteps, callback=callbacks)
     model = setup.model
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
