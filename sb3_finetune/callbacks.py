@@ -51,7 +51,45 @@ class UnfreezeCallback(BaseCallback):
         return True
 
 
-class PretrainedLearningRateCallback(BaseCallback):
+class OptimizerStepHookCallback(BaseCallback):
+    """Base for callbacks that act around ``optimizer.step()`` inside SB3's ``train()``.
+
+    SB3's ``train()`` offers no callback between the gradient computation and the update, so subclasses hook the
+    optimizers instead: :meth:`_pre_step` runs after the loss's ``backward()`` and before the update,
+    :meth:`_post_step` right after it. The hooks live from the start of training to its end.
+
+    :param networks: the policy's networks whose optimizers are hooked (``"actor"``, ``"critic"``)
+    :param verbose: verbosity
+    """
+
+    def __init__(self, networks: tuple[str, ...], verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.networks = networks
+        self._handles: list[RemovableHandle] = []
+
+    def _pre_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
+        """Called before each update of a hooked optimizer."""
+
+    def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
+        """Called after each update of a hooked optimizer."""
+
+    def _on_training_start(self) -> None:
+        for network in self.networks:
+            optimizer = getattr(getattr(self.model.policy, network, None), "optimizer", None)
+            if optimizer is not None:
+                self._handles.append(optimizer.register_step_pre_hook(self._pre_step))
+                self._handles.append(optimizer.register_step_post_hook(self._post_step))
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+class PretrainedLearningRateCallback(OptimizerStepHookCallback):
     """Train the pretrained layers at ``lr_scale`` times the learning rate of the rest of the network.
 
     SB3 sets every parameter group of every optimizer to the schedule's learning rate at the start of each
@@ -66,11 +104,10 @@ class PretrainedLearningRateCallback(BaseCallback):
     """
 
     def __init__(self, lr_scale: float, verbose: int = 0) -> None:
-        super().__init__(verbose)
+        super().__init__(("actor", "critic"), verbose)
         if lr_scale < 0.0:
             raise ValueError(f"lr_scale must be >= 0, got {lr_scale}")
         self.lr_scale = float(lr_scale)
-        self._handles: list[RemovableHandle] = []
         self._before: dict[int, th.Tensor] = {}
 
     def _pretrained_ids(self) -> set[int]:
@@ -93,19 +130,3 @@ class PretrainedLearningRateCallback(BaseCallback):
                     if before is not None:
                         parameter.copy_(before.lerp_(parameter, self.lr_scale))
         self._before = {}
-
-    def _on_training_start(self) -> None:
-        policy = self.model.policy
-        for network in ("actor", "critic"):
-            optimizer = getattr(getattr(policy, network, None), "optimizer", None)
-            if optimizer is not None:
-                self._handles.append(optimizer.register_step_pre_hook(self._pre_step))
-                self._handles.append(optimizer.register_step_post_hook(self._post_step))
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_training_end(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []

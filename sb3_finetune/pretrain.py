@@ -14,7 +14,7 @@ from torch import nn
 
 import nav_env
 from sb3_finetune.networks import SimpleNavigationAgent
-from sb3_finetune.weights import PretrainedWeightsError, save_weights, sb3_zip_extractor_state
+from sb3_finetune.weights import save_weights, sb3_zip_extractor_state
 
 
 @dataclass
@@ -159,7 +159,5 @@ def export(model_path: str | os.PathLike, out: str | os.PathLike) -> dict[str, t
     :raises PretrainedWeightsError: the file is not such a model
     """
     state = sb3_zip_extractor_state(model_path)
-    if not state:  # pragma: no cover - sb3_zip_extractor_state raises first
-        raise PretrainedWeightsError(f"nothing to export from '{model_path}'")
     save_weights(state, out)
     return state

@@ -36,10 +36,9 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 from torch import nn
-from torch.utils.hooks import RemovableHandle
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
-from sb3_finetune.callbacks import PretrainedLearningRateCallback, UnfreezeCallback
+from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
 from sb3_finetune.networks import LinearStack, infer_linear_layers
 from sb3_finetune.weights import WeightsSource, read_weights
 
@@ -221,7 +220,7 @@ def distill_actor(
     return float(loss.detach())
 
 
-class ActorUpdateHook(BaseCallback):
+class ActorUpdateHook(OptimizerStepHookCallback):
     """Holds the actor still for ``hold_steps`` env steps and adds a fading pull towards the pretrained policy.
 
     Both act on the actor optimizer's ``step()`` (SB3's ``train()`` has no other entry point): the hold reverts
@@ -246,11 +245,10 @@ class ActorUpdateHook(BaseCallback):
         batch_size: int = 256,
         q_filter: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(("actor",))
         self.teacher = teacher
         self.hold_steps, self.bc_weight, self.bc_until, self.batch_size = hold_steps, bc_weight, bc_until, batch_size
         self.q_filter = q_filter
-        self._handles: list[RemovableHandle] = []
         self._saved: list[th.Tensor] | None = None
 
     def weight(self) -> float:
@@ -287,21 +285,6 @@ class ActorUpdateHook(BaseCallback):
                 for parameter, saved in zip(parameters, self._saved, strict=True):
                     parameter.copy_(saved)
             self._saved = None
-
-    def _on_training_start(self) -> None:
-        optimizer = self.model.policy.actor.optimizer
-        self._handles = [
-            optimizer.register_step_pre_hook(self._pre_step),
-            optimizer.register_step_post_hook(self._post_step),
-        ]
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_training_end(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
 
 # ---------------------------------------------------------------------------------------------- the entry point

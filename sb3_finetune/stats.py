@@ -31,6 +31,24 @@ def _iqm_along(values: np.ndarray, axis: int) -> np.ndarray:
     return trim_mean(values, 0.25, axis=axis)
 
 
+def _percentile_bootstrap(
+    samples: tuple[np.ndarray, ...], statistic, confidence: float, resamples: int, seed: int
+) -> tuple[float, float]:
+    """Scipy's percentile bootstrap, each sample resampled on its own (stratified); returns the interval."""
+    from scipy.stats import bootstrap
+
+    result = bootstrap(
+        samples,
+        statistic,
+        confidence_level=confidence,
+        n_resamples=resamples,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def iqm_interval(
     strata: Sequence[Sequence[float]], confidence: float = 0.95, resamples: int = 2_000, seed: int = 0
 ) -> tuple[float, float, float]:
@@ -42,22 +60,11 @@ def iqm_interval(
     :param seed: seed of the resampling
     :return: ``(iqm, low, high)``
     """
-    from scipy.stats import bootstrap
-
     samples = tuple(np.asarray(stratum, dtype=float) for stratum in strata)
     point = float(_pooled_iqm(*samples))
     if all(len(sample) < 2 for sample in samples) or all(np.ptp(sample) == 0 for sample in samples):
         return point, point, point
-    result = bootstrap(
-        samples,
-        _pooled_iqm,
-        confidence_level=confidence,
-        n_resamples=resamples,
-        method="percentile",
-        vectorized=True,
-        random_state=np.random.default_rng(seed),
-    )
-    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return (point, *_percentile_bootstrap(samples, _pooled_iqm, confidence, resamples, seed))
 
 
 def iqm_ratio_interval(
@@ -76,8 +83,6 @@ def iqm_ratio_interval(
     :param seed: seed of the resampling
     :return: ``(ratio, low, high)``
     """
-    from scipy.stats import bootstrap
-
     a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
 
     def ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -87,16 +92,7 @@ def iqm_ratio_interval(
     point = float(ratio(a, b))
     if len(a) < 2 or len(b) < 2:
         return point, point, point
-    result = bootstrap(
-        (a, b),
-        ratio,
-        confidence_level=confidence,
-        n_resamples=resamples,
-        method="percentile",
-        vectorized=True,
-        random_state=np.random.default_rng(seed),
-    )
-    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return (point, *_percentile_bootstrap((a, b), ratio, confidence, resamples, seed))
 
 
 def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
