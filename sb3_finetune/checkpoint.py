@@ -117,11 +117,21 @@ def save_checkpoint(
         with open(path, "rb") as stream:
             os.fsync(stream.fileno())
     if final.exists():
-        shutil.rmtree(final)
+        _discard(final)
     os.replace(temporary, final)
     for _, old in list_checkpoints(folder)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     return final
+
+
+def _discard(checkpoint: Path) -> None:
+    """Delete a checkpoint so that a crash midway never leaves a published one half-deleted.
+
+    The folder is first renamed out of the ``step-<n>`` namespace (atomic), then removed.
+    """
+    doomed = checkpoint.with_name(f".{checkpoint.name}.{os.getpid()}.tmp")
+    os.replace(checkpoint, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def load_checkpoint(
