@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
+import itertools
+import textwrap
 from dataclasses import asdict
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
+def field_docs(args_class: type) -> dict[str, str]:
+    """The docstring written under each field of a dataclass (the convention of CleanRL's ``Args``).
+
+    :param args_class: the dataclass
+    :return: field name -> its docstring (fields without one are left out)
+    """
+    tree = ast.parse(textwrap.dedent(inspect.getsource(args_class)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for statement, following in itertools.pairwise(body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[statement.target.id] = following.value.value.strip()
+    return docs
+
+
 def parse_args(args_class: type[T], description: str, argv: list[str] | None = None) -> T:
     """Build ``args_class`` from ``--field-name value`` flags (booleans are switches), defaults from the class.
+
+    Each flag's help is the docstring under its field, followed by the default.
 
     :param args_class: a dataclass whose fields all have defaults
     :param description: the script's one-line description
@@ -18,10 +45,12 @@ def parse_args(args_class: type[T], description: str, argv: list[str] | None = N
     :return: the filled dataclass
     """
     parser = argparse.ArgumentParser(description=description)
+    docs = field_docs(args_class)
     for name, default in asdict(args_class()).items():
         flag = "--" + name.replace("_", "-")
+        text = docs.get(name, "")
         if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
+            parser.add_argument(flag, action="store_true", help=text)
         else:
-            parser.add_argument(flag, type=type(default), default=default)
+            parser.add_argument(flag, type=type(default), default=default, help=f"{text} (default: {default!r})")
     return args_class(**vars(parser.parse_args(argv)))

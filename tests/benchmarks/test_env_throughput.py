@@ -6,16 +6,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_env_throughput_script_runs_on_a_tiny_budget(tmp_path):
+def test_env_throughput_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     out = tmp_path / "throughput.json"
-    result = subprocess.run(
-        [sys.executable, "benchmarks/env_throughput.py", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_benchmark("env_throughput.py", "--quick", "--out", str(out))
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     assert figures["command"].startswith("python benchmarks/env_throughput.py")
@@ -32,12 +25,7 @@ def test_env_throughput_script_runs_on_a_tiny_budget(tmp_path):
 
 def test_expert_demo_prints_a_table():
     result = subprocess.run(
-        [sys.executable, "-m", "nav_env", "--episodes", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [sys.executable, "-m", "nav_env", "--episodes", "5"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("SimpleNavigation")]

@@ -1,21 +1,9 @@
 import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_train_overhead_script_runs_on_a_tiny_budget(tmp_path):
+def test_train_overhead_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     out = tmp_path / "overhead.json"
-    result = subprocess.run(
-        [sys.executable, "benchmarks/train_overhead.py", "--quick", "--algos", "td3", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_benchmark("train_overhead.py", "--quick", "--algos", "td3", "--out", str(out))
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     assert set(figures["env_steps_per_s_best"]["td3"]) == {"plain", "unfrozen", "frozen"}
@@ -24,16 +12,9 @@ def test_train_overhead_script_runs_on_a_tiny_budget(tmp_path):
     assert figures["command"].startswith("python benchmarks/train_overhead.py")
 
 
-def test_memory_bound_script_runs_on_a_tiny_budget(tmp_path):
+def test_memory_bound_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     out = tmp_path / "memory.json"
-    result = subprocess.run(
-        [sys.executable, "benchmarks/memory_bound.py", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_benchmark("memory_bound.py", "--quick", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert figures["rss_mib_when_buffer_full"] > 0 and figures["steps_after_full"] > 0

@@ -1,21 +1,12 @@
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def run_script(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
-
-
-def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path):
+def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path, run_benchmark):
     results = tmp_path / "transfer.jsonl"
     command = [
-        "benchmarks/transfer.py",
+        "transfer.py",
         "--quick",
         "--scenarios",
         "same-task",
@@ -32,7 +23,7 @@ def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path):
         "--workers",
         "2",
     ]
-    result = run_script(*command)
+    result = run_benchmark(*command)
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in results.read_text().splitlines()]
     assert len(records) == 4
@@ -43,14 +34,14 @@ def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path):
     assert (tmp_path / "transfer_summary.csv").exists()
     assert (tmp_path / "curves_same-task_td3.png").stat().st_size > 0
     # Resumable: a second invocation runs nothing new.
-    again = run_script(*command)
+    again = run_benchmark(*command)
     assert again.returncode == 0 and "[1]" not in again.stdout
     assert len(results.read_text().splitlines()) == 4
 
 
-def test_recipe_ablation_quick(tmp_path):
-    result = run_script(
-        "benchmarks/recipe_ablation.py",
+def test_recipe_ablation_quick(tmp_path, run_benchmark):
+    result = run_benchmark(
+        "recipe_ablation.py",
         "--quick",
         "--scenarios",
         "same-task",
@@ -73,3 +64,27 @@ def test_ray_backend_runs_a_tiny_sweep(tmp_path):
     records = run_sweep(specs, tmp_path / "ray.jsonl", tmp_path / "cache", backend="ray")
     assert set(records) == {spec.key for spec in specs}
     assert all(record["curve"][-1]["step"] == 60 for record in records.values())
+
+
+def test_wallclock_quick_times_both_arms_side_by_side(tmp_path, run_benchmark):
+    out = tmp_path / "wallclock.json"
+    result = run_benchmark(
+        "wallclock.py", "--quick", "--algos", "td3", "--results", str(out), "--cache", str(tmp_path / "cache")
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["command"].startswith("python benchmarks/wallclock.py")
+    runs = report["runs"]
+    assert {run["arm"] for run in runs} == {"sac-sb3-default", "finetune-td3"}
+    for run in runs:
+        assert run["wall_s_to_threshold"] > 0
+        assert run["steps_to_threshold"] <= 300
+        # The clock stops at the first evaluation at 90% or more, or runs to the end of the budget.
+        first = next((step for step, success in run["curve"] if success >= 0.9), None)
+        assert run["reached"] == (first is not None)
+        if first is not None:
+            assert run["steps_to_threshold"] == first
+    summary = report["summary"]
+    assert summary["pretrain_s"] > 0
+    ratio, low, high = summary["finetune-td3"]["speedup_vs_reference"]
+    assert low <= ratio <= high
