@@ -118,10 +118,72 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["steps_ratio_vs_scratch"] = (ratio, low, high)
             auc = [run["metrics"]["area_under_curve"] for run in scratch]
             row["p_improvement_auc"] = probability_of_improvement(metric["area_under_curve"], auc)
-        start = row["pretrained_success"]
-        row["collapse"] = bool(arm != "scratch" and start > 0.5 and min(metric["min_success_early"]) < 0.9 * start)
+        row["collapsed_runs"] = sum(collapsed(run) for run in runs) if arm != "scratch" else 0
+        row["collapse"] = row["collapsed_runs"] > 0
         rows.append(row)
     return rows
+
+
+def collapsed(record: dict[str, Any]) -> bool:
+    """Whether a run lost the pretrained skill (the recipes issue's definition).
+
+    Where the pretrained policy succeeds in more than half of the target's evaluation episodes, the run's
+    success during the first 20% of its budget must never drop below 0.9x that figure.
+    """
+    start = record["pretrained_success_on_target"]
+    return bool(start > 0.5 and record["metrics"]["min_success_early"] < 0.9 * start)
+
+
+FAST_SCENARIOS = ("obstacle", "sparse-goal")
+"""Where the default recipe should need at most 0.2x the steps of scratch (interval below 1)."""
+SAFE_SCENARIOS = ("same-task", "goal-moved", "drift")
+"""Where the default recipe should never be worse than scratch (interval covering or below 1)."""
+
+
+def goals(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The benchmarks issue's goals, judged on the summary rows: ``(goal, figures, verdict)`` per line."""
+    cell = {(row["scenario"], row["algo"], row["arm"]): row for row in rows}
+    algos = [algo for algo in ("td3", "sac", "ddpg") if any(key[1] == algo for key in cell)]
+    lines = []
+
+    def ratio(scenario: str, algo: str, arm: str) -> tuple[float, float, float] | None:
+        row = cell.get((scenario, algo, arm))
+        return row.get("steps_ratio_vs_scratch") if row else None
+
+    for scenario in FAST_SCENARIOS:
+        for algo in algos:
+            r = ratio(scenario, algo, "default")
+            if r is None:
+                continue
+            met = r[0] <= 0.2 and r[2] < 1.0
+            verdict = _verdict(met) + (" (reported only)" if algo == "ddpg" else "")
+            lines.append((f"{scenario}, {algo.upper()}: default <= 0.2x scratch's steps", _fmt(r[0], r[1:]), verdict))
+    for scenario in SAFE_SCENARIOS:
+        for algo in algos:
+            r, naive = ratio(scenario, algo, "default"), ratio(scenario, algo, "naive")
+            if r is None:
+                continue
+            figures = f"default {_fmt(r[0], r[1:])}; naive {_fmt(naive[0], naive[1:]) if naive else '-'}"
+            verdict = _verdict(r[1] <= 1.0)
+            if naive is not None:
+                verdict += "; naive worse" if naive[1] > 1.0 else "; naive not worse"
+            lines.append((f"{scenario}, {algo.upper()}: default never worse than scratch", figures, verdict))
+    for scenario in dict.fromkeys(key[0] for key in cell):
+        defaults = [cell[(scenario, algo, "default")] for algo in algos if (scenario, algo, "default") in cell]
+        if not defaults:
+            continue
+        figures = "; ".join(
+            f"{row['algo'].upper()} {row['collapsed_runs']}/{row['runs']} collapsed, "
+            f"return {_fmt(row['final_expert_return_ratio'], row['final_expert_return_ratio_ci'])}x"
+            for row in defaults
+        )
+        met = all(not row["collapse"] and row["final_expert_return_ratio"] >= 0.98 for row in defaults)
+        lines.append((f"{scenario}: default, no collapse and final return >= 0.98x expert", figures, _verdict(met)))
+    return lines
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "not met"
 
 
 def _fmt(value: Any, ci: Any = None, digits: int = 2) -> str:
@@ -133,25 +195,39 @@ def _fmt(value: Any, ci: Any = None, digits: int = 2) -> str:
     return text
 
 
-def markdown(rows: list[dict[str, Any]], command: str) -> str:
+def markdown(rows: list[dict[str, Any]], command: str, run_commands: list[str] = ()) -> str:
+    """The goals' verdicts, then the full table, in Markdown, headed by the commands that produced them.
+
+    :param rows: :func:`summarise`'s rows
+    :param command: the command that made the table
+    :param run_commands: the commands that made the runs (the sweep's parts), when not the same
+    """
+    made = "".join(f"\n- `{c}`" for c in run_commands if c != command)
     lines = [
-        f"Produced by `{command}`. IQM over seeds with 95% bootstrap intervals; steps ratio = IQM steps to 90% "
+        f"Produced by `{command}`"
+        + (f" from the runs made by:{made}\n\n" if made else ". ")
+        + "IQM over seeds with 95% bootstrap intervals; steps ratio = IQM steps to 90% "
         "success of the arm / of scratch (capped at the budget).",
         "",
+        "| goal | figures | verdict |",
+        "|---|---|---|",
+        *(f"| {goal} | {figures} | {verdict} |" for goal, figures, verdict in goals(rows)),
+        "",
         "| scenario | algo | arm | runs | jumpstart | steps to 90% | steps ratio vs scratch | AUC | P(AUC > scratch) "
-        "| final success | return vs expert | min early success / start | collapse |",
+        "| final success | return vs expert | min early success / start | collapsed runs |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         ratio = row.get("steps_ratio_vs_scratch")
         start = row["pretrained_success"]
         early = row["min_success_early"] / start if row["arm"] != "scratch" and start > 0.5 else None
+        collapse = f"{row['collapsed_runs']}/{row['runs']}" if row["arm"] != "scratch" and start > 0.5 else "-"
         lines.append(
             f"| {row['scenario']} | {row['algo']} | {row['arm']} | {row['runs']} | {_fmt(row['jumpstart'])} "
             f"| {_fmt(row['steps_to_threshold'], row['steps_to_threshold_ci'], 0)} "
             f"| {_fmt(ratio[0], ratio[1:]) if ratio else '-'} | {_fmt(row['area_under_curve'])} "
             f"| {_fmt(row.get('p_improvement_auc'))} | {_fmt(row['final_success'])} "
-            f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {'yes' if row['collapse'] else 'no'} |"
+            f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {collapse} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -195,6 +271,8 @@ def main(args: Args) -> list[dict[str, Any]]:
         args.seeds, args.ddpg_seeds, args.eval_episodes = 2, 1, 10
     specs = plan(args)
     command = "python " + " ".join(sys.argv)
+    # Every command that added runs to the results file, so that the published table names all of them.
+    log = Path(args.results).with_suffix(".commands.txt")
     if not args.report_only:
         started = time.perf_counter()
         done = [0]
@@ -207,6 +285,11 @@ def main(args: Args) -> list[dict[str, Any]]:
                 flush=True,
             )
 
+        log.parent.mkdir(parents=True, exist_ok=True)
+        known = log.read_text().splitlines() if log.exists() else []
+        if command not in known:
+            with log.open("a") as stream:
+                stream.write(command + "\n")
         run_sweep(specs, args.results, args.cache, args.workers, args.backend, args.address or None, progress)
         print(f"sweep finished in {time.perf_counter() - started:.0f}s")
     wanted = {spec.key for spec in specs}
@@ -218,7 +301,7 @@ def main(args: Args) -> list[dict[str, Any]]:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown(rows, command)
+    table = markdown(rows, command, log.read_text().splitlines() if log.exists() else [])
     (out / "transfer_table.md").write_text(table)
     plots = plot_curves(records, out)
     print(table)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The scripts import their shared helper as ``from _args import ...``; the tests import the scripts the same way.
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 @pytest.fixture

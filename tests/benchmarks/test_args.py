@@ -1,14 +1,11 @@
 import importlib
-import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
+from _args import field_docs, parse_args  # benchmarks/ is on sys.path (conftest.py)
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-from _args import field_docs, parse_args  # noqa: E402
 
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if not p.stem.startswith("_"))
 

@@ -37,6 +37,10 @@ def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path, run_benc
     again = run_benchmark(*command)
     assert again.returncode == 0 and "[1]" not in again.stdout
     assert len(results.read_text().splitlines()) == 4
+    # The command that made the runs is logged once, and the table names it and the goals' verdicts.
+    logged = (tmp_path / "transfer.commands.txt").read_text().splitlines()
+    assert len(logged) == 1 and logged[0].startswith("python benchmarks/transfer.py --quick")
+    assert "| same-task, TD3: default never worse than scratch |" in (tmp_path / "transfer_table.md").read_text()
 
 
 def test_recipe_ablation_quick(tmp_path, run_benchmark):
@@ -88,3 +92,37 @@ def test_wallclock_quick_times_both_arms_side_by_side(tmp_path, run_benchmark):
     assert summary["pretrain_s"] > 0
     ratio, low, high = summary["finetune-td3"]["speedup_vs_reference"]
     assert low <= ratio <= high
+
+
+def _record(scenario, algo, arm, seed, steps, early=1.0, start=0.8, expert_ratio=1.0):
+    metrics = {
+        "jumpstart": start if arm == "default" else 0.0,
+        "steps_to_threshold": steps,
+        "reached_threshold": True,
+        "wall_s_to_threshold": 1.0,
+        "area_under_curve": 1.0 - steps / 10_000,
+        "final_success": 1.0,
+        "min_success_early": early,
+        "final_expert_return_ratio": expert_ratio,
+    }
+    spec = {"scenario": scenario, "algo": algo, "arm": arm, "seed": seed}
+    return {"spec": spec, "metrics": metrics, "pretrained_success_on_target": start, "cpu_s": 1.0}
+
+
+def test_goals_judge_the_summary_rows():
+    import transfer  # benchmarks/ is on sys.path (conftest.py)
+
+    records = []
+    for seed in range(5):
+        records.append(_record("obstacle", "td3", "scratch", seed, 5_000 + 100 * seed))
+        records.append(_record("obstacle", "td3", "default", seed, 500))  # 0.1x scratch: met
+        records.append(_record("drift", "td3", "scratch", seed, 2_000 + 100 * seed))
+        # Worse than scratch everywhere, and one run's early success falls below 0.9 x 0.8.
+        records.append(_record("drift", "td3", "default", seed, 4_000, early=0.5 if seed == 0 else 0.8))
+        records.append(_record("drift", "td3", "naive", seed, 1_000))
+    verdicts = {goal: (figures, verdict) for goal, figures, verdict in transfer.goals(transfer.summarise(records))}
+    assert verdicts["obstacle, TD3: default <= 0.2x scratch's steps"][1] == "met"
+    assert verdicts["drift, TD3: default never worse than scratch"][1] == "not met; naive not worse"
+    figures, verdict = verdicts["drift: default, no collapse and final return >= 0.98x expert"]
+    assert verdict == "not met" and "1/5 collapsed" in figures
+    assert verdicts["obstacle: default, no collapse and final return >= 0.98x expert"][1] == "met"
