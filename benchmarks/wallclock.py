@@ -50,7 +50,7 @@ class Args:
     """seeds per arm"""
     algos: str = "sac,td3"
     """algorithms fine-tuned with the default recipe"""
-    scratch_budget: int = 30_000
+    scratch_budget: int = 20_000
     """env steps at most for SAC from scratch"""
     finetune_budget: int = 6_000
     """env steps at most for fine-tuning (the recipe's fractions refer to it)"""
