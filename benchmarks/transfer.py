@@ -10,7 +10,9 @@ each run to Ray (``--address`` for a cluster). ``--report-only`` rebuilds the ta
 
 Run: ``python benchmarks/transfer.py`` (the published sweep), ``--quick`` for a smoke test.
 Outputs: ``--results`` (every run), ``<out>/transfer_summary.csv``, ``<out>/transfer_table.md`` and
-``<out>/curves_<scenario>_<algo>.png``.
+``<out>/curves_<scenario>_<algo>.png``. The table opens with the benchmarks issue's goals, met or not, including
+the wall-clock and training-cost goals when ``wallclock.py`` and ``train_overhead.py`` have left their results
+in ``<out>``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +185,45 @@ def goals(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return lines
 
 
+WALLCLOCK_SPEEDUP = 5.0
+"""Goal: ``finetune`` reaches 90% on the note's task at least this many times faster than SB3-default SAC."""
+OVERHEAD_GOALS = {"unfrozen_vs_plain": 0.95, "frozen_vs_plain": 1.0}
+"""Goals of the adapter's training speed against plain SB3 (env steps per second, ratio at least)."""
+
+
+def other_goals(folder: Path) -> list[tuple[str, str, str]]:
+    """The goals measured by ``wallclock.py`` and ``train_overhead.py``, read from their result files.
+
+    :param folder: where ``wallclock.json`` and ``train_overhead.json`` are (a missing file gives no line)
+    :return: ``(goal, figures, verdict)`` per line, the figures naming the command that measured them
+    """
+    lines = []
+    wallclock = folder / "wallclock.json"
+    if wallclock.exists():
+        report = json.loads(wallclock.read_text())
+        for arm, row in report["summary"].items():
+            if not isinstance(row, dict) or "speedup_vs_reference" not in row:
+                continue
+            speedup = row["speedup_vs_reference"]
+            figures = (
+                f"IQM speed-up {_fmt(speedup[0], speedup[1:])}x over {row['runs']} seeds "
+                f"({row['reached']}/{row['runs']} reached 90%; `{report['command']}`)"
+            )
+            goal = f"wall-clock, {arm}: >= {WALLCLOCK_SPEEDUP:g}x faster to 90% than SB3-default SAC from scratch"
+            lines.append((goal, figures, _verdict(speedup[0] >= WALLCLOCK_SPEEDUP)))
+    overhead = folder / "train_overhead.json"
+    if overhead.exists():
+        report = json.loads(overhead.read_text())
+        for algo, ratios in report["ratios"].items():
+            figures = "; ".join(f"{name.replace('_', ' ')} {ratios[name]:.2f}x" for name in OVERHEAD_GOALS)
+            goal = f"training cost, {algo.upper()}: " + ", ".join(
+                f"{name.split('_')[0]} >= {floor:g}x plain SB3's steps/s" for name, floor in OVERHEAD_GOALS.items()
+            )
+            met = all(ratios[name] >= floor for name, floor in OVERHEAD_GOALS.items())
+            lines.append((goal, f"{figures} (`{report['command']}`)", _verdict(met)))
+    return lines
+
+
 def _verdict(met: bool) -> str:
     return "met" if met else "not met"
 
@@ -195,12 +237,18 @@ def _fmt(value: Any, ci: Any = None, digits: int = 2) -> str:
     return text
 
 
-def markdown(rows: list[dict[str, Any]], command: str, run_commands: list[str] = ()) -> str:
+def markdown(
+    rows: list[dict[str, Any]],
+    command: str,
+    run_commands: Sequence[str] = (),
+    more_goals: Sequence[tuple[str, str, str]] = (),
+) -> str:
     """The goals' verdicts, then the full table, in Markdown, headed by the commands that produced them.
 
     :param rows: :func:`summarise`'s rows
     :param command: the command that made the table
     :param run_commands: the commands that made the runs (the sweep's parts), when not the same
+    :param more_goals: goals measured by other scripts (:func:`other_goals`), appended to the verdicts
     """
     made = "".join(f"\n- `{c}`" for c in run_commands if c != command)
     lines = [
@@ -211,7 +259,7 @@ def markdown(rows: list[dict[str, Any]], command: str, run_commands: list[str] =
         "",
         "| goal | figures | verdict |",
         "|---|---|---|",
-        *(f"| {goal} | {figures} | {verdict} |" for goal, figures, verdict in goals(rows)),
+        *(f"| {goal} | {figures} | {verdict} |" for goal, figures, verdict in [*goals(rows), *more_goals]),
         "",
         "| scenario | algo | arm | runs | jumpstart | steps to 90% | steps ratio vs scratch | AUC | P(AUC > scratch) "
         "| final success | return vs expert | min early success / start | collapsed runs |",
@@ -301,7 +349,7 @@ def main(args: Args) -> list[dict[str, Any]]:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown(rows, command, log.read_text().splitlines() if log.exists() else [])
+    table = markdown(rows, command, log.read_text().splitlines() if log.exists() else [], other_goals(out))
     (out / "transfer_table.md").write_text(table)
     plots = plot_curves(records, out)
     print(table)

@@ -126,3 +126,41 @@ def test_goals_judge_the_summary_rows():
     figures, verdict = verdicts["drift: default, no collapse and final return >= 0.98x expert"]
     assert verdict == "not met" and "1/5 collapsed" in figures
     assert verdicts["obstacle: default, no collapse and final return >= 0.98x expert"][1] == "met"
+
+
+def test_other_goals_read_the_wallclock_and_overhead_results(tmp_path):
+    import transfer  # benchmarks/ is on sys.path (conftest.py)
+
+    assert transfer.other_goals(tmp_path) == []
+    wallclock = {
+        "command": "python benchmarks/wallclock.py --seeds 3",
+        "summary": {
+            "pretrain_s": 4.0,
+            "sac-sb3-default": {"runs": 3, "reached": 1, "iqm_wall_s_to_threshold": 300.0},
+            "finetune-sac": {"runs": 3, "reached": 3, "speedup_vs_reference": [12.0, 9.0, 15.0]},
+            "finetune-td3": {"runs": 3, "reached": 3, "speedup_vs_reference": [4.5, 3.0, 6.0]},
+        },
+    }
+    (tmp_path / "wallclock.json").write_text(json.dumps(wallclock))
+    overhead = {
+        "command": "python benchmarks/train_overhead.py",
+        "ratios": {
+            "sac": {"unfrozen_vs_plain": 1.1, "frozen_vs_plain": 1.2},
+            "td3": {"unfrozen_vs_plain": 0.97, "frozen_vs_plain": 0.99},
+        },
+    }
+    (tmp_path / "train_overhead.json").write_text(json.dumps(overhead))
+    lines = {goal: (figures, verdict) for goal, figures, verdict in transfer.other_goals(tmp_path)}
+    sac = lines["wall-clock, finetune-sac: >= 5x faster to 90% than SB3-default SAC from scratch"]
+    assert sac == (
+        "IQM speed-up 12.00 [9.00, 15.00]x over 3 seeds (3/3 reached 90%; `python benchmarks/wallclock.py --seeds 3`)",
+        "met",
+    )
+    assert lines["wall-clock, finetune-td3: >= 5x faster to 90% than SB3-default SAC from scratch"][1] == "not met"
+    goal = "training cost, {}: unfrozen >= 0.95x plain SB3's steps/s, frozen >= 1x plain SB3's steps/s"
+    assert lines[goal.format("SAC")][1] == "met"
+    figures, verdict = lines[goal.format("TD3")]
+    assert verdict == "not met" and "frozen vs plain 0.99x" in figures
+    # The table carries them after the sweep's own goals.
+    table = transfer.markdown([], "python benchmarks/transfer.py --report-only", (), transfer.other_goals(tmp_path))
+    assert "| training cost, SAC:" in table and "| wall-clock, finetune-td3:" in table
