@@ -29,6 +29,8 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "no-trust-gate": (("trust_gate", None),),
     "no-bc": (("bc_weight", 0.0),),
     "no-q-filter": (("bc_q_filter", False),),
+    "q-filter": (("bc_q_filter", True),),
+    "no-pretrained-warmup": (("pretrained_warmup", False),),
     "no-critic-warmup": (("critic_warmup", 0),),
     "no-actor-init": (("actor_init", False),),
     "unfrozen": (("freeze", False),),
