@@ -28,6 +28,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
     "no-trust-gate": (("trust_gate", None),),
     "no-bc": (("bc_weight", 0.0),),
+    # The default had the Q-filter on when the first ablation ran; since then this variant equals the default.
     "no-q-filter": (("bc_q_filter", False),),
     "q-filter": (("bc_q_filter", True),),
     "no-pretrained-warmup": (("pretrained_warmup", False),),
