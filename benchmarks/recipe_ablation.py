@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 from _args import parse_args
 
-from sb3_finetune.experiment import RunSpec
+from sb3_finetune.experiment import SCENARIOS, RunSpec
 from sb3_finetune.sweep import run_sweep
 
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
     "no-trust-gate": (("trust_gate", None),),
     "no-bc": (("bc_weight", 0.0),),
-    # The default had the Q-filter on when the first ablation ran; since then this variant equals the default.
+    # The default had the Q-filter on when the first ablation ran; since then this variant equals the default,
+    # and plan() leaves it out when both are asked for.
     "no-q-filter": (("bc_q_filter", False),),
     "q-filter": (("bc_q_filter", True),),
     "no-pretrained-warmup": (("pretrained_warmup", False),),
@@ -62,29 +63,58 @@ class Args:
     cache: str = "benchmarks/results/cache"
     """pretrained networks"""
     quick: bool = False
-    """2 seeds, tiny budget, two variants: a smoke test"""
+    """1 seed, 300 steps, the default variant, TD3: a smoke test"""
 
 
-def main(args: Args) -> dict:
-    if args.quick:
-        args.seeds, args.budget, args.variants, args.algos = 1, 300, "default", "td3"
+def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
+    """The runs to make, and the variants left out because their recipe equals an earlier variant's.
+
+    A variant's overrides can leave the default recipe unchanged once the default moves (``no-q-filter`` since
+    the Q-filter went off): running it would repeat the same runs under another name.
+
+    :param args: the command line
+    :return: the specs (scratch, then each distinct variant, per scenario, algorithm and seed), and
+        ``{left-out variant: the variant with the same recipe}``
+    """
+    for scenario in args.scenarios.split(","):
+        if scenario not in SCENARIOS:
+            raise SystemExit(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
+    kept: dict[str, str] = {}  # RunSpec.recipe_fingerprint -> the first variant with it
+    same_as: dict[str, str] = {}
+    for variant in args.variants.split(","):
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
+        fingerprint = RunSpec("same-task", "td3", "default", 0, recipe_overrides=VARIANTS[variant]).recipe_fingerprint
+        if fingerprint in kept:
+            same_as[variant] = kept[fingerprint]
+        else:
+            kept[fingerprint] = variant
     specs = []
     for scenario in args.scenarios.split(","):
         for algo in args.algos.split(","):
             for seed in range(args.seeds):
                 specs.append(RunSpec(scenario, algo, "scratch", seed, args.budget, eval_episodes=args.eval_episodes))
-                for variant in args.variants.split(","):
-                    specs.append(
-                        RunSpec(
-                            scenario,
-                            algo,
-                            "default",
-                            seed,
-                            args.budget,
-                            eval_episodes=args.eval_episodes,
-                            recipe_overrides=VARIANTS[variant],
-                        )
+                specs.extend(
+                    RunSpec(
+                        scenario,
+                        algo,
+                        "default",
+                        seed,
+                        args.budget,
+                        eval_episodes=args.eval_episodes,
+                        recipe_overrides=VARIANTS[variant],
                     )
+                    for variant in kept.values()
+                )
+    return specs, same_as
+
+
+def main(args: Args) -> dict:
+    if args.quick:
+        args.seeds, args.budget, args.variants, args.algos = 1, 300, "default", "td3"
+    specs, same_as = plan(args)
+    for variant, twin in same_as.items():
+        print(f"{variant}: the same recipe as {twin}, not run again")
     records = run_sweep(specs, args.results, args.cache, workers=args.workers)
     wanted = {spec.key: spec for spec in specs}
     names = {v: k for k, v in VARIANTS.items()}
@@ -125,7 +155,12 @@ def main(args: Args) -> dict:
             f"{summary[name]['median_steps_to_threshold']:>21.0f}"
         )
     out = Path(args.results).with_suffix(".summary.json")
-    report = {"command": "python " + " ".join(sys.argv), "args": asdict(args), "summary": summary}
+    report = {
+        "command": "python " + " ".join(sys.argv),
+        "args": asdict(args),
+        "same_recipe_as": same_as,
+        "summary": summary,
+    }
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nsummary written to {out}")
     return summary

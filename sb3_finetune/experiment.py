@@ -132,17 +132,25 @@ class RunSpec:
     hyperparams: tuple[tuple[str, Any], ...] = ()
 
     @property
+    def recipe_fingerprint(self) -> str:
+        """A short hash of the effective recipe (the arm's, with the overrides); ``""`` for scratch.
+
+        Two specs with the same fingerprint fine-tune the same way, whatever overrides spelled it.
+        """
+        if self.arm == "scratch":
+            return ""
+        recipe = get_recipe(self.arm, **dict(self.recipe_overrides)).as_dict()
+        return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+
+    @property
     def key(self) -> str:
         """A unique name of the run (used to merge and resume sweeps).
 
-        It carries a fingerprint of the effective recipe, so that records made before a recipe's defaults
-        changed are not mistaken for runs of the new one.
+        It carries :attr:`recipe_fingerprint`, so that records made before a recipe's defaults changed are not
+        mistaken for runs of the new one.
         """
         extra = "".join(f",{k}={v}" for k, v in self.recipe_overrides + self.hyperparams)
-        fingerprint = ""
-        if self.arm != "scratch":
-            recipe = get_recipe(self.arm, **dict(self.recipe_overrides)).as_dict()
-            fingerprint = "/" + hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+        fingerprint = f"/{self.recipe_fingerprint}" if self.recipe_fingerprint else ""
         return f"{self.scenario}/{self.algo}/{self.arm}{extra}{fingerprint}/budget={self.budget}/seed={self.seed}"
 
 

@@ -59,6 +59,29 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
     assert set(summary) == {"same-task/td3/scratch", "same-task/td3/default"}
 
 
+def test_recipe_ablation_runs_each_distinct_recipe_once():
+    from recipe_ablation import Args, plan
+
+    # no-q-filter is the default recipe today: asking for both must not repeat the default's runs.
+    specs, same_as = plan(Args(scenarios="same-task", algos="td3", variants="default,no-q-filter,no-bc", seeds=2))
+    assert same_as == {"no-q-filter": "default"}
+    assert [spec.arm for spec in specs].count("scratch") == 2
+    fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch"]
+    assert len(fingerprints) == 4 and len(set(fingerprints)) == 2
+    assert len({spec.key for spec in specs}) == len(specs)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("variants", "default,bogus", "unknown variant 'bogus'"), ("scenarios", "moon", "unknown scenario 'moon'")],
+)
+def test_recipe_ablation_names_an_unknown_variant_or_scenario(flag, value, message):
+    from recipe_ablation import Args, plan
+
+    with pytest.raises(SystemExit, match=message):
+        plan(Args(**{flag: value}))
+
+
 def test_ray_backend_runs_a_tiny_sweep(tmp_path):
     pytest.importorskip("ray")
     from sb3_finetune.experiment import RunSpec
