@@ -22,7 +22,7 @@ from _args import parse_args
 from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
-from sb3_finetune.pretrain import pretrain
+from sb3_finetune.nav import pretrain_expert
 from sb3_finetune.recipes import make_finetune
 
 
@@ -70,7 +70,7 @@ def main(args: Args) -> dict:
     th.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         weights = Path(folder) / "agent.pt"
-        pretrain(weights, samples=5_000, epochs=10)
+        pretrain_expert(weights, samples=5_000, epochs=10)
         setup = make_finetune(
             "td3",
             gym.make("SimpleNavigation-v0"),

@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 import nav_env  # noqa: F401  (registers the envs)
 from sb3_finetune.evaluation import LearningCurveCallback
 from sb3_finetune.experiment import SCENARIOS, THRESHOLD, pretrained_weights
-from sb3_finetune.pretrain import pretrain
+from sb3_finetune.nav import expert_policy, pretrain_expert
 from sb3_finetune.recipes import make_finetune
 from sb3_finetune.stats import iqm, iqm_ratio_interval
 
@@ -93,7 +93,7 @@ def run_arm(arm: str, seed: int, weights: Path, args: Args) -> dict[str, Any]:
     """One run of one arm: steps and training seconds to 90% success (or the censored totals)."""
     env = gym.make(ENV_ID)
     started = time.perf_counter()
-    curve = LearningCurveCallback(ENV_ID, {}, args.eval_freq, args.eval_episodes)
+    curve = LearningCurveCallback(ENV_ID, {}, args.eval_freq, args.eval_episodes, expert=expert_policy(ENV_ID))
     stop = StopAtThreshold(curve, started)
     if arm == REFERENCE:
         budget = args.scratch_budget
@@ -123,7 +123,7 @@ def main(args: Args) -> dict[str, Any]:
     th.set_num_threads(1)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        pretrain(Path(folder) / "bc.pt", ENV_ID, seed=0)
+        pretrain_expert(Path(folder) / "bc.pt", ENV_ID, seed=0)
     pretrain_s = time.perf_counter() - began
     weights = pretrained_weights(SCENARIOS["same-task"], args.cache)
     arms = [REFERENCE] + [f"finetune-{algo}" for algo in args.algos.split(",")]

@@ -6,7 +6,12 @@ The pieces:
   that owns one (actor, critic, and their targets), whole or partly frozen;
 - :func:`load_pretrained`: put weights into an existing model, checked before anything changes;
 - :func:`set_frozen_layers`, :class:`UnfreezeCallback`, :class:`PretrainedLearningRateCallback`: schedules;
-- :func:`pretrained_policy_kwargs`, :func:`load_model`: models that save and load anywhere.
+- :func:`pretrained_policy_kwargs`, :func:`load_model`: models that save and load anywhere;
+- :func:`load_prior`, :class:`Prior`: a pretrained network as a policy on any env, its action units stated;
+- :func:`finetune`, :func:`make_finetune`, :data:`RECIPES`: fine-tuning recipes on any Gymnasium env;
+- :func:`evaluate`: seeded evaluation on any Gymnasium env or SB3 VecEnv.
+
+Only :mod:`sb3_finetune.nav`, :mod:`sb3_finetune.experiment` and :mod:`sb3_finetune.demo` know ``nav_env``.
 """
 
 from sb3_finetune.adapter import (
@@ -17,22 +22,37 @@ from sb3_finetune.adapter import (
     set_frozen_layers,
 )
 from sb3_finetune.callbacks import PretrainedLearningRateCallback, UnfreezeCallback
+from sb3_finetune.evaluation import evaluate, model_policy, prior_policy
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.networks import LinearStack, SimpleNavigationAgent, infer_linear_layers
-from sb3_finetune.weights import PretrainedWeightsError, read_weights, save_weights
+from sb3_finetune.prior import Prior, load_prior
+from sb3_finetune.recipes import RECIPES, FinetuneSetup, Recipe, finetune, get_recipe, make_finetune
+from sb3_finetune.weights import PretrainedWeightsError, read_metadata, read_weights, save_weights
 
 __all__ = [
+    "RECIPES",
+    "FinetuneSetup",
     "LinearStack",
     "PretrainedFeaturesExtractor",
     "PretrainedLearningRateCallback",
     "PretrainedWeightsError",
+    "Prior",
+    "Recipe",
     "SimpleNavigationAgent",
     "UnfreezeCallback",
+    "evaluate",
+    "finetune",
+    "get_recipe",
     "infer_linear_layers",
     "load_model",
     "load_pretrained",
+    "load_prior",
+    "make_finetune",
+    "model_policy",
     "pretrained_extractors",
     "pretrained_policy_kwargs",
+    "prior_policy",
+    "read_metadata",
     "read_weights",
     "save_weights",
     "set_frozen_layers",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch as th
@@ -15,8 +16,8 @@ from sb3_finetune.extractor import (
     PretrainedFeaturesExtractor,
     extractor_kwargs_for_saving,
 )
-from sb3_finetune.networks import infer_linear_layers
-from sb3_finetune.weights import WeightsSource, read_weights, sb3_zip_extractor_state
+from sb3_finetune.networks import DEFAULT_ACTIVATION, infer_linear_layers
+from sb3_finetune.weights import WeightsSource, read_metadata, read_weights, sb3_zip_extractor_state
 
 NETWORKS = ("actor", "critic", "actor_target", "critic_target")
 """The networks of SB3's off-policy policies that may own a features extractor."""
@@ -144,6 +145,8 @@ def pretrained_policy_kwargs(
     architecture: Architecture | None = None,
     features_layer: int | None = None,
     freeze: bool | int = False,
+    activation: str | None = None,
+    input_keys: Sequence[str] | None = None,
     **policy_kwargs: Any,
 ) -> dict[str, Any]:
     """``policy_kwargs`` for an SB3 off-policy algorithm whose extractor is the pretrained network.
@@ -155,13 +158,18 @@ def pretrained_policy_kwargs(
     :param architecture: see :class:`PretrainedFeaturesExtractor` (inferred from the weights when ``None``)
     :param features_layer: see :class:`PretrainedFeaturesExtractor`
     :param freeze: see :class:`PretrainedFeaturesExtractor`
+    :param activation: see :class:`PretrainedFeaturesExtractor` (read from the file's metadata when ``None``)
+    :param input_keys: see :class:`PretrainedFeaturesExtractor` (read from the file's metadata when ``None``)
     :param policy_kwargs: other policy arguments (``net_arch``, ``share_features_extractor``, ...)
     :return: the ``policy_kwargs`` dict
     """
+    metadata = read_metadata(weights) if isinstance(weights, (str, os.PathLike)) else {}
     if architecture is None and not isinstance(weights, nn.Module):
         architecture = [list(layer) for layer in infer_linear_layers(read_weights(weights))]
     if isinstance(weights, (str, os.PathLike)):
         weights = os.fspath(weights)
+    if input_keys is None and metadata.get("input_keys"):
+        input_keys = metadata["input_keys"].split(",")
     return {
         **policy_kwargs,
         "features_extractor_class": PretrainedFeaturesExtractor,
@@ -170,6 +178,9 @@ def pretrained_policy_kwargs(
             "architecture": architecture,
             "features_layer": features_layer,
             "freeze": freeze,
+            "activation": activation or metadata.get("activation") or DEFAULT_ACTIVATION,
+            "output_activation": metadata.get("output_activation"),
+            "input_keys": None if input_keys is None else list(input_keys),
         },
     }
 

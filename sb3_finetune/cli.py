@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -19,7 +21,6 @@ from typing import Any, NoReturn
 import gymnasium as gym
 import numpy as np
 
-import nav_env
 from sb3_finetune.weights import PretrainedWeightsError
 
 ALGOS = ("ddpg", "td3", "sac")
@@ -92,11 +93,12 @@ def _literal_call(text: str) -> dict[str, Any]:
 ZOO_ONLY_KEYS = {"normalize", "env_wrapper", "frame_stack", "callback", "vec_env_wrapper", "n_envs"}
 
 
-def load_hyperparams(path: str, env_id: str) -> tuple[dict[str, Any], int | None]:
+def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tuple[dict[str, Any], int | None]:
     """The entry for ``env_id`` of an RL Zoo hyperparameter file, as SB3 arguments and ``n_timesteps``.
 
     :param path: the YAML file
     :param env_id: the env id (the entry's key)
+    :param env: the env, whose action size sizes the action noise (made from ``env_id`` when ``None``)
     :return: ``(algorithm kwargs, n_timesteps or None)``
     """
     import yaml
@@ -126,7 +128,8 @@ def load_hyperparams(path: str, env_id: str) -> tuple[dict[str, Any], int | None
     if noise_type is not None:
         from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
-        size = 2
+        action_space = (env if env is not None else gym.make(env_id)).action_space
+        size = int(np.prod(action_space.shape))
         noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
         if noise_class is None:
             raise UsageError(f"'{path}': unknown noise_type {noise_type!r}")
@@ -144,13 +147,52 @@ def load_hyperparams(path: str, env_id: str) -> tuple[dict[str, Any], int | None
     return entry, int(float(n_timesteps)) if n_timesteps is not None else None
 
 
-def _make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
+def import_gym_packages(packages: list[str] | None) -> None:
+    """Import the modules that register env ids (the RL Zoo's ``--gym-packages``).
+
+    :param packages: module names, e.g. ``["gymnasium_robotics"]``
+    """
+    for package in packages or []:
+        try:
+            module = importlib.import_module(package)
+        except ImportError as exc:
+            raise UsageError(f"--gym-packages: cannot import {package!r}: {exc}") from None
+        if hasattr(gym, "register_envs"):
+            gym.register_envs(module)
+
+
+def resolve_env_id(env_id: str) -> str:
+    """The registered id for ``env_id``, importing ``module`` first for the ``module:Id`` form.
+
+    This distribution's own envs (``nav_env``) are found without ``--gym-packages``: their package is imported
+    only when an id is not registered otherwise.
+
+    :param env_id: an id, or ``module:Id``
+    :return: the id as registered
+    """
+    module, sep, name = env_id.rpartition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise UsageError(f"--env {env_id}: cannot import {module!r}: {exc}") from None
+        env_id = name
+    if env_id not in gym.registry and importlib.util.find_spec("nav_env") is not None:
+        importlib.import_module("nav_env")
     if env_id not in gym.registry:
-        raise UsageError(f"unknown env {env_id!r}; registered nav_env ids: {list(nav_env.ENV_IDS)}")
+        raise UsageError(
+            f"unknown env {env_id!r}: name the package that registers it with --gym-packages, or write "
+            f"module:{env_id}"
+        )
+    return env_id
+
+
+def _make_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
     try:
         return gym.make(env_id, **env_kwargs)
-    except TypeError as exc:
-        raise UsageError(f"--env-kwargs for {env_id}: {exc}") from None
+    except Exception as exc:  # a wrong kwarg, a bad value, a missing dependency: the env's own message
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot make {env_id} with --env-kwargs {env_kwargs}: {message}") from None
 
 
 def _check_file(path: str, what: str) -> str:
@@ -159,26 +201,114 @@ def _check_file(path: str, what: str) -> str:
     return path
 
 
+def _env_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any], gym.Env]:
+    import_gym_packages(args.gym_packages)
+    env_id = resolve_env_id(args.env)
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    return env_id, env_kwargs, _make_env(env_id, env_kwargs)
+
+
+def _expert_for(env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    """The nav expert where the env is one of ``nav_env``'s, else ``None`` (no other env has one)."""
+    entry_point = str(gym.spec(env_id).entry_point)
+    if not entry_point.startswith("nav_env"):
+        return None
+    from sb3_finetune.nav import expert_policy
+
+    return expert_policy(env_id, env_kwargs)
+
+
+def _figures_line(figures: Any) -> str:
+    parts = []
+    if figures.success_rate is not None:
+        parts.append(f"success {figures.success_rate:.0%}")
+    parts.append(f"return {figures.mean_return:.2f}")
+    if figures.expert_return_ratio is not None:
+        parts.append(f"{figures.expert_return_ratio:.2f}x the expert's return")
+    return ", ".join(parts)
+
+
 # ---------------------------------------------------------------------------------------------- commands
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    """``sb3-finetune pretrain``: behaviour cloning, then the pretrained policy's success on the task."""
-    from sb3_finetune.evaluation import evaluate, network_policy
-    from sb3_finetune.pretrain import pretrain
+    """``sb3-finetune pretrain``: a prior from a dataset, a Minari dataset, an SB3 model or the nav expert."""
+    from sb3_finetune.evaluation import evaluate, prior_policy
+    from sb3_finetune.networks import activation_name
+    from sb3_finetune.pretrain import (
+        Dataset,
+        behaviour_clone,
+        minari_dataset,
+        prior_metadata,
+        rollout_dataset,
+        sb3_actor_network,
+    )
+    from sb3_finetune.prior import load_prior
+    from sb3_finetune.weights import save_weights
 
-    env_kwargs = parse_env_kwargs(args.env_kwargs)
-    _make_env(args.env, env_kwargs)
-    dataset = _check_file(args.dataset, "dataset file") if args.dataset else None
-    network = pretrain(args.out, args.env, env_kwargs, dataset, args.samples, args.epochs, args.seed)
-    print(f"wrote {args.out}")
+    env_id = env_kwargs = env = None
+    if args.env:
+        env_id, env_kwargs, env = _env_from_args(args)
+    elif args.expert or (args.sb3_model and args.hidden):
+        raise UsageError("--env is required with --expert and to distil --sb3-model into --hidden layers")
+    try:
+        activation_name(args.activation)
+    except ValueError as exc:
+        raise UsageError(f"--activation: {exc}") from None
+    hidden = tuple(args.hidden or (64,))
+    if any(size < 1 for size in hidden):
+        raise UsageError(f"--hidden sizes must be positive, got {list(hidden)}")
+    if args.epochs < 1 or args.samples < 1:
+        raise UsageError("--epochs and --samples must be at least 1")
+    source, dataset, network = "dataset", None, None
+    if args.dataset:
+        dataset = Dataset.load(_check_file(args.dataset, "dataset file"))
+    elif args.minari:
+        dataset, source = minari_dataset(args.minari), "minari"
+    elif args.sb3_model:
+        actor, metadata = sb3_actor_network(_check_file(args.sb3_model, "SB3 model file"))
+        if not args.hidden:
+            network, source = actor, "sb3-actor"
+        else:
+            assert env is not None
+            teacher = load_prior(actor, env.action_space, env.observation_space, "scaled")
+            dataset = rollout_dataset(teacher.predict, env, args.samples, args.seed)
+            source = "sb3-actor-distilled"
+    else:
+        from sb3_finetune.nav import expert_dataset, is_nav_env
+
+        assert env_id is not None
+        if not is_nav_env(env_id):
+            raise UsageError(f"--expert: only nav_env's tasks have an expert; {env_id} has none")
+        dataset, source = expert_dataset(env_id, env_kwargs, args.samples, args.seed), "expert"
+        if isinstance(env.observation_space, gym.spaces.Dict):
+            dataset.input_keys = ("observation", "desired_goal")
+    if dataset is not None and env is not None:
+        try:
+            dataset.check_fits(env.observation_space, env.action_space, env_id or "the env")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if network is None:
+        assert dataset is not None
+        network = behaviour_clone(
+            dataset, epochs=args.epochs, seed=args.seed, hidden=hidden, activation=args.activation
+        )
+        metadata = prior_metadata(network, "env", dataset.input_keys, source)
+    elif source == "sb3-actor":
+        metadata = {**metadata, **prior_metadata(network, "scaled", None, source)}
+    prior = None
+    if env is not None:  # checked before anything is written
+        prior = load_prior(network, env.action_space, env.observation_space, metadata["action_units"])
+    save_weights(network.state_dict(), args.out, metadata)
+    print(f"wrote {args.out} ({source}; actions in {metadata['action_units']} units)")
     if args.safetensors:
-        from sb3_finetune.weights import save_weights
-
-        path = save_weights(network.state_dict(), Path(args.out).with_suffix(".safetensors"))
+        path = save_weights(network.state_dict(), Path(args.out).with_suffix(".safetensors"), metadata)
         print(f"wrote {path}")
-    figures = evaluate(network_policy(network), args.env, env_kwargs, 100, args.seed)
-    print(f"pretrained policy on {args.env}: success {figures.success_rate:.0%}, return {figures.mean_return:.2f}")
+    if prior is not None and env_id is not None:
+        figures = evaluate(
+            prior_policy(prior), env_id, env_kwargs, args.eval_episodes, args.seed, _expert_for(env_id, env_kwargs)
+        )
+        print(f"the prior on {env_id} ({args.eval_episodes} episodes): {_figures_line(figures)}")
     return 0
 
 
@@ -194,15 +324,19 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "unfreeze_at": args.unfreeze_at,
         "unfreeze_interval": args.unfreeze_interval,
         "pretrained_lr_scale": args.pretrained_lr_scale,
+        "gate_return": args.gate_return,
         "actor_init": False if args.no_actor_init else None,
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
     }
-    recipe = get_recipe(args.recipe, **{key: value for key, value in overrides.items() if value is not None})
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    if args.no_trust_gate:
+        changes["trust_gate"] = None
     if features_layer is not None:
-        from dataclasses import replace
-
-        recipe = replace(recipe, features_layer=None if features_layer == "output" else int(features_layer))
-    return recipe
+        try:
+            changes["features_layer"] = None if features_layer == "output" else int(features_layer)
+        except ValueError:
+            raise UsageError(f"--features-layer expects 'output' or a layer number, got {features_layer!r}") from None
+    return get_recipe(args.recipe, **changes)
 
 
 def _parse_freeze(value: str) -> bool | int:
@@ -223,23 +357,33 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
     from sb3_finetune.recipes import ALGORITHMS, make_finetune
 
-    env_kwargs = parse_env_kwargs(args.env_kwargs)
-    env = _make_env(args.env, env_kwargs)
+    env_id, env_kwargs, env = _env_from_args(args)
     hyperparams: dict[str, Any] = {}
     n_timesteps = args.n_timesteps
     if args.hyperparams:
-        hyperparams, file_steps = load_hyperparams(args.hyperparams, args.env)
+        hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
         n_timesteps = n_timesteps or file_steps
     if not n_timesteps or n_timesteps < 1:
         raise UsageError("give the number of env steps with -n/--n-timesteps (or n_timesteps in --hyperparams)")
+    if args.n_envs < 1:
+        raise UsageError("--n-envs must be at least 1")
     if args.pretrained:
         _check_file(args.pretrained, "pretrained weights file")
+    if args.dataset:
+        _check_file(args.dataset, "dataset file")
     recipe = _recipe_from_args(args)
+    if args.n_envs > 1:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        env = make_vec_env(env_id, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
+    expert = _expert_for(env_id, env_kwargs)
     log_folder = Path(args.log_folder)
     checkpoints = log_folder / "checkpoints"
     callbacks = []
     if args.eval_freq > 0:
-        callbacks.append(LearningCurveCallback(args.env, env_kwargs, args.eval_freq, args.eval_episodes, verbose=1))
+        callbacks.append(
+            LearningCurveCallback(env_id, env_kwargs, args.eval_freq, args.eval_episodes, expert=expert, verbose=1)
+        )
     if args.save_freq > 0:
         callbacks.append(CheckpointCallback(args.save_freq, checkpoints, {"argv": sys.argv[1:]}))
     if args.progress:  # a dependency-free bar (SB3's needs tqdm and rich)
@@ -258,14 +402,21 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         args.device,
         verbose=args.verbose,
         tensorboard_log=args.tensorboard_log,
+        action_units=args.action_units,
+        activation=args.activation,
+        dataset=args.dataset,
     )
+    for sentence in setup.decisions:
+        print(f"note: {sentence}")
     if args.resume:
         found = list_checkpoints(checkpoints)
         if not found:
             raise UsageError(f"--resume: no checkpoint in '{checkpoints}'")
         step, path = found[-1]
-        model, _ = load_checkpoint(path, ALGORITHMS[args.algo], env=env, device=args.device)
+        model, _ = load_checkpoint(path, ALGORITHMS[args.algo], env=setup.model.get_env(), device=args.device)
         model.tensorboard_log = args.tensorboard_log
+        if setup.acting_as_prior is not None:
+            setup.acting_as_prior.detach()
         setup.model = model
         stored = model.replay_buffer.size() if model.replay_buffer is not None else 0
         print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
@@ -274,26 +425,26 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
     else:
         setup.learn(n_timesteps, callback=callbacks)
+    if setup.gate is not None:
+        print(setup.gate.describe())
     model = setup.model
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.stem}.tmp.zip")
     model.save(temporary)
     os.replace(temporary, out)
-    figures = evaluate(model_policy(model), args.env, env_kwargs, args.eval_episodes, seed=10_000)
-    print(
-        f"wrote {out} after {model.num_timesteps} steps: success {figures.success_rate:.0%}, "
-        f"return {figures.mean_return:.2f} ({figures.expert_return_ratio:.2f}x the expert's)"
-    )
+    figures = evaluate(model_policy(model), env_id, env_kwargs, args.eval_episodes, seed=10_000, expert=expert)
+    print(f"wrote {out} after {model.num_timesteps} steps: {_figures_line(figures)}")
     return 0
 
 
-def _policy_for(path: str, algo: str | None) -> Any:
-    """A ``.zip`` model (any of the algorithms) or a pretrained network, as a batch policy."""
+def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | None) -> Any:
+    """A ``.zip`` model (any of the algorithms) or a prior's weights, as a batch policy."""
     import zipfile
 
-    from sb3_finetune.evaluation import model_policy, network_policy
-    from sb3_finetune.recipes import ALGORITHMS, pretrained_network
+    from sb3_finetune.evaluation import model_policy, prior_policy
+    from sb3_finetune.prior import load_prior
+    from sb3_finetune.recipes import ALGORITHMS
     from sb3_finetune.weights import SB3_POLICY_FILE
 
     if zipfile.is_zipfile(path) and SB3_POLICY_FILE in zipfile.ZipFile(path).namelist():
@@ -310,7 +461,7 @@ def _policy_for(path: str, algo: str | None) -> Any:
             except Exception as exc:  # try the next algorithm
                 errors.append(f"{name}: {exc}")
         raise UsageError(f"cannot load '{path}' as an SB3 model ({'; '.join(errors)[:300]})")
-    return network_policy(pretrained_network(path))
+    return prior_policy(load_prior(path, env.action_space, env.observation_space, action_units))
 
 
 def _guess_algorithms(path: str) -> list[str]:
@@ -326,25 +477,27 @@ def _guess_algorithms(path: str) -> list[str]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``sb3-finetune evaluate``: figures of a model or a pretrained network on seeded episodes."""
+    """``sb3-finetune evaluate``: figures of a model or a prior on seeded episodes."""
     from sb3_finetune.evaluation import evaluate
 
-    env_kwargs = parse_env_kwargs(args.env_kwargs)
-    _make_env(args.env, env_kwargs)
-    _check_file(args.model, "model file")
     if args.episodes < 1:
         raise UsageError("--episodes must be at least 1")
-    policy = _policy_for(args.model, args.algo)
-    figures = evaluate(policy, args.env, env_kwargs, args.episodes, args.seed)
-    print(f"{args.model} on {args.env} ({args.episodes} episodes, seed {args.seed})")
-    print(f"  success rate        {figures.success_rate:.1%}")
-    print(f"  mean return         {figures.mean_return:.3f}")
+    _check_file(args.model, "model file")
+    env_id, env_kwargs, env = _env_from_args(args)
+    policy = _policy_for(args.model, args.algo, env, args.action_units)
+    figures = evaluate(policy, env_id, env_kwargs, args.episodes, args.seed, _expert_for(env_id, env_kwargs))
+    print(f"{args.model} on {env_id} ({args.episodes} episodes, seed {args.seed})")
+    if figures.success_rate is not None:
+        print(f"  success rate        {figures.success_rate:.1%}")
+    print(f"  mean return         {figures.mean_return:.3f} (std {figures.std_return:.3f})")
     print(f"  mean episode length {figures.mean_length:.1f}")
-    print(
-        f"  expert return ratio {figures.expert_return_ratio:.3f}  (expert's mean return {figures.expert_return:.3f})"
-    )
+    if figures.expert_return_ratio is not None:
+        print(
+            f"  expert return ratio {figures.expert_return_ratio:.3f}  (expert's mean return "
+            f"{figures.expert_return:.3f})"
+        )
     if args.json:
-        keys = ("success_rate", "mean_return", "mean_length", "expert_return_ratio")
+        keys = ("success_rate", "mean_return", "std_return", "mean_length", "episodes", "expert_return_ratio")
         print(json.dumps({key: getattr(figures, key) for key in keys}))
     return 0
 
@@ -373,78 +526,138 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sb3-finetune`` argument parser."""
-    parser = _Parser(prog="sb3-finetune", description="Pretrain, fine-tune and evaluate SB3 agents on nav_env tasks.")
+    parser = _Parser(
+        prog="sb3-finetune",
+        description="Pretrain, fine-tune and evaluate SB3 off-policy agents (DDPG, TD3, SAC) on any Gymnasium "
+        "continuous-control env, starting from a pretrained network.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def env_flags(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--env", default="SimpleNavigation-v0", help="env id (default SimpleNavigation-v0)")
+    def env_flags(sub: argparse.ArgumentParser, required: bool) -> None:
+        sub.add_argument(
+            "--env",
+            required=required,
+            help="env id, or module:Id to import its package first (e.g. gymnasium_robotics:PointMaze_UMaze-v3)"
+            + (" (required)" if required else ""),
+        )
         sub.add_argument(
             "--env-kwargs", nargs="*", metavar="KEY:VALUE", help="env arguments, e.g. goal_position:(-0.5,-0.5)"
         )
+        sub.add_argument(
+            "--gym-packages",
+            nargs="*",
+            default=[],
+            metavar="MODULE",
+            help="modules to import that register env ids, as in the RL Zoo (e.g. gymnasium_robotics)",
+        )
 
-    sub = commands.add_parser("pretrain", help="behaviour-clone the expert (or a dataset) into the note's network")
-    env_flags(sub)
-    sub.add_argument("--out", required=True, help="weights file to write (.pt, or .safetensors)")
-    sub.add_argument("--dataset", help="an .npz with arrays observations (n, d) and actions (n, k)")
-    sub.add_argument("--samples", type=int, default=20_000, help="expert pairs (default 20000)")
+    def prior_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--action-units",
+            choices=("env", "scaled"),
+            help="what a prior outputs: the env's own units, or SB3's [-1, 1] (default: the weights file's metadata;"
+            " needed otherwise when the action box is not [-1, 1])",
+        )
+        sub.add_argument(
+            "--activation",
+            help="activation between the layers of a prior read off a state dict (default: the file's metadata, "
+            "else relu, assumed and said)",
+        )
+
+    sub = commands.add_parser(
+        "pretrain",
+        help="make a prior: behaviour cloning of a dataset, a Minari dataset or the nav expert, or an SB3 model's "
+        "actor",
+    )
+    source = sub.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="an .npz with arrays observations (n, d) and actions (n, k) in env units")
+    source.add_argument("--minari", metavar="DATASET_ID", help="a local Minari dataset (needs the minari extra)")
+    source.add_argument(
+        "--sb3-model", help="a plain SB3 model .zip: its actor is the prior (distilled into --hidden layers if given)"
+    )
+    source.add_argument("--expert", action="store_true", help="behaviour-clone the expert of a nav_env task")
+    env_flags(sub, required=False)
+    sub.add_argument("--out", required=True, help="weights file to write, .pt or .safetensors (required)")
+    sub.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes of the network to train (default 64)")
+    sub.add_argument("--activation", default="relu", help="activation between its layers (default relu)")
+    sub.add_argument("--samples", type=int, default=20_000, help="expert pairs, or rollout steps (default 20000)")
     sub.add_argument("--epochs", type=int, default=30, help="passes over the data (default 30)")
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--eval-episodes", type=int, default=20, help="episodes of the prior's check on --env (20)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
     sub.add_argument("--safetensors", action="store_true", help="also write a .safetensors copy")
     sub.set_defaults(func=cmd_pretrain)
 
     sub = commands.add_parser(
-        "finetune", help="fine-tune pretrained weights with DDPG, TD3 or SAC (or train from scratch)"
+        "finetune", help="fine-tune a prior with DDPG, TD3 or SAC (or train from scratch with the same settings)"
     )
-    sub.add_argument("--algo", required=True, choices=ALGOS)
-    env_flags(sub)
-    sub.add_argument("--pretrained", help="pretrained weights; without it, train from scratch with the same settings")
-    sub.add_argument("-n", "--n-timesteps", type=int, help="env steps")
+    sub.add_argument("--algo", required=True, choices=ALGOS, help="the algorithm (required)")
+    env_flags(sub, required=True)
+    sub.add_argument("--pretrained", help="the prior's weights; without it, train from scratch with the same settings")
+    prior_flags(sub)
+    sub.add_argument("--dataset", help="an .npz dataset whose states the actor is also distilled on")
+    sub.add_argument("-n", "--n-timesteps", type=int, help="env steps, warm-up included")
+    sub.add_argument("--n-envs", type=int, default=1, help="envs stepped together (default 1)")
     sub.add_argument("--out", default="model.zip", help="model file to write (default model.zip)")
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")
-    sub.add_argument("--recipe", default="default", choices=("default", "frozen", "naive"))
+    sub.add_argument(
+        "--recipe",
+        default="default",
+        choices=("default", "frozen", "naive"),
+        help="default: frozen hidden features, actor distilled from the prior, trust gate, the prior's warm-up, "
+        "critic warm-up, fading pull; frozen: frozen hidden features only; naive: the network's output as "
+        "features, all trained (default: default)",
+    )
     sub.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
     sub.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")
-    sub.add_argument("--no-actor-init", action="store_true", help="do not distil the pretrained policy into the actor")
+    sub.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
     sub.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"
     )
+    sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
+    sub.add_argument(
+        "--gate-return",
+        type=float,
+        help="where the env reports no success: an episode return that counts as success for the trust gate "
+        "(default: compare with a uniform-random probe from the same starts)",
+    )
     sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
-    sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the pretrained policy")
+    sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
     sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")
     sub.add_argument("--pretrained-lr-scale", type=float, help="learning rate of the pretrained layers / the head's")
     sub.add_argument("--tensorboard-log", "-tb", dest="tensorboard_log", help="tensorboard folder")
     sub.add_argument("--eval-freq", type=int, default=0, help="evaluate every N env steps (0: only at the end)")
-    sub.add_argument("--eval-episodes", type=int, default=50)
+    sub.add_argument("--eval-episodes", type=int, default=50, help="episodes per evaluation (default 50)")
     sub.add_argument("--save-freq", type=int, default=0, help="checkpoint every N env steps (0: never)")
     sub.add_argument("-f", "--log-folder", default="logs", help="folder of checkpoints (default logs)")
     sub.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the log folder")
     sub.add_argument("-P", "--progress", action="store_true", help="progress bar")
-    sub.add_argument("--device", default="cpu")
-    sub.add_argument("--verbose", type=int, default=0)
+    sub.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    sub.add_argument("--verbose", type=int, default=0, help="SB3 verbosity; 1 also prints the trust gate (default 0)")
     sub.set_defaults(func=cmd_finetune)
 
-    sub = commands.add_parser("evaluate", help="success, return and expert ratio of a model or a pretrained network")
-    sub.add_argument("model", help="a .zip model or pretrained weights")
-    env_flags(sub)
+    sub = commands.add_parser("evaluate", help="mean return and length, and success where the env reports it")
+    sub.add_argument("model", help="a .zip model, or a prior's weights")
+    env_flags(sub, required=True)
+    prior_flags(sub)
     sub.add_argument("--algo", choices=ALGOS, help="the model's algorithm (guessed when omitted)")
-    sub.add_argument("--episodes", type=int, default=100)
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     sub.add_argument("--json", action="store_true", help="also print the figures as JSON on the last line")
     sub.set_defaults(func=cmd_evaluate)
 
     sub = commands.add_parser("export", help="the pretrained part of a trained model, as weights for a new task")
     sub.add_argument("model", help="a .zip built with the pretrained extractor")
-    sub.add_argument("--out", required=True, help="weights file (.pt or .safetensors)")
+    sub.add_argument("--out", required=True, help="weights file (.pt or .safetensors) (required)")
     sub.set_defaults(func=cmd_export)
 
-    sub = commands.add_parser("demo", help="pretrain, fine-tune and compare with training from scratch")
+    sub = commands.add_parser("demo", help="pretrain, fine-tune and compare with training from scratch (nav_env)")
     sub.add_argument("--out-dir", default="demo_output", help="where the weights, models and plot go")
-    sub.add_argument("--algo", default="td3", choices=ALGOS)
+    sub.add_argument("--algo", default="td3", choices=ALGOS, help="algorithm (default td3)")
     sub.add_argument("--budget", type=int, default=6_000, help="env steps per arm (default 6000)")
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.set_defaults(func=cmd_demo)
     return parser
@@ -456,14 +669,13 @@ def main(argv: list[str] | None = None) -> int:
     :param argv: arguments (``sys.argv[1:]`` when ``None``)
     :return: 0 on success, 2 on a usage error, 1 on another error
     """
-    gym.register_envs(nav_env)
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except UsageError as exc:
         print(f"sb3-finetune: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PretrainedWeightsError, ValueError, TypeError) as exc:
+    except (FileNotFoundError, PretrainedWeightsError, ValueError, TypeError, ImportError, OSError) as exc:
         if os.environ.get("SB3_FINETUNE_TRACEBACK"):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

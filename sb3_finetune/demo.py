@@ -16,9 +16,9 @@ import gymnasium as gym
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_finetune.evaluation import LearningCurveCallback, evaluate, network_policy
+from sb3_finetune.evaluation import LearningCurveCallback, evaluate, prior_policy
 from sb3_finetune.experiment import SCENARIOS, THRESHOLD, curve_metrics
-from sb3_finetune.pretrain import pretrain
+from sb3_finetune.nav import expert_policy, nav_prior, pretrain_expert
 from sb3_finetune.recipes import make_finetune
 
 DEMO_SCENARIO = "wind"
@@ -95,9 +95,11 @@ def run_demo(out_dir: Path, algo: str = "td3", budget: int = 6_000, seed: int = 
     print(f"source task: {scenario.env_id} {scenario.source}")
     print(f"target task: {scenario.env_id} {scenario.target}")
     weights = out_dir / "pretrained.pt"
-    network = pretrain(weights, scenario.env_id, scenario.source, seed=seed)
-    on_source = evaluate(network_policy(network), scenario.env_id, scenario.source, 50, 10_000)
-    on_target = evaluate(network_policy(network), scenario.env_id, scenario.target, 50, 10_000)
+    network = pretrain_expert(weights, scenario.env_id, scenario.source, seed=seed)
+    expert = expert_policy(scenario.env_id, scenario.target)
+    prior = prior_policy(nav_prior(network, scenario.env_id, scenario.target))
+    on_source = evaluate(prior, scenario.env_id, scenario.source, 50, 10_000)
+    on_target = evaluate(prior, scenario.env_id, scenario.target, 50, 10_000, expert)
     print(
         f"pretrained (behaviour cloning of the expert): {on_source.success_rate:.0%} success on the source task, "
         f"{on_target.success_rate:.0%} on the target task"
@@ -107,7 +109,7 @@ def run_demo(out_dir: Path, algo: str = "td3", budget: int = 6_000, seed: int = 
     for label, pretrained in ((f"{algo} fine-tuned", str(weights)), (f"{algo} scratch", None)):
         env = gym.make(scenario.env_id, **scenario.target)
         setup = make_finetune(algo, env, pretrained, budget, "default", seed=seed)
-        curve = LearningCurveCallback(scenario.env_id, scenario.target, eval_freq, 50)
+        curve = LearningCurveCallback(scenario.env_id, scenario.target, eval_freq, 50, expert=expert)
         callbacks: list[BaseCallback] = [curve]
         if progress:
             callbacks.append(ProgressCallback(label.split()[-1], budget))

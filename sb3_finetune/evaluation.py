@@ -1,4 +1,15 @@
-"""Evaluation on fixed, seeded episodes, run on the native vector env (all episodes at once)."""
+"""Evaluation on fixed, seeded episodes, on any Gymnasium env or SB3 VecEnv.
+
+Episode ``k`` starts from ``reset(seed=seed + k)``, so two policies evaluated with the same seed meet the same
+starts. An env id with a native vector env (``vector_entry_point``, as ``nav_env`` registers) runs every episode at
+once on it; any other id runs on Gymnasium's ``SyncVectorEnv`` in batches; an env instance runs its episodes one
+after the other; an SB3 ``VecEnv`` is seeded once and its episodes are spread over its copies, as SB3's
+``evaluate_policy`` does.
+
+Success is reported only where the env reports it, in ``info["is_success"]`` (SB3's key) or ``info["success"]``
+(Gymnasium-Robotics'): an episode succeeds if any of its steps says so. Elsewhere the success rate is ``None``:
+none is invented. The ratio to an expert's return is there only where an expert is given.
+"""
 
 from __future__ import annotations
 
@@ -9,84 +20,207 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from torch import nn
-
-import nav_env
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 Policy = Callable[[Any], np.ndarray]
-"""Maps a batch of observations (array, or dict of arrays for the goal env) to a batch of actions."""
+"""Maps a batch of observations (array, or dict of arrays) to a batch of actions in the env's own units."""
+
+EnvSource = str | gym.Env | VecEnv
+"""An env id (with ``env_kwargs``), a Gymnasium env, or an SB3 VecEnv."""
+
+SUCCESS_KEYS = ("is_success", "success")
+"""Info keys read as success: SB3's, then Gymnasium-Robotics'."""
+
+BATCH = 32
+"""Copies of an env stepped together when an id has no native vector env."""
 
 
 @dataclass
 class Evaluation:
-    """Figures over a set of seeded episodes."""
+    """Figures over a set of seeded episodes.
 
-    success_rate: float
+    :param mean_return: mean undiscounted return
+    :param mean_length: mean episode length
+    :param episodes: number of episodes
+    :param std_return: standard deviation of the returns
+    :param success_rate: fraction of episodes with a success (``None`` where the env reports none)
+    :param expert_return: the expert's mean return on the same episodes (``None`` without an expert)
+    :param expert_return_ratio: ``expert_return / mean_return`` (``None`` without an expert); 1.0 is the expert's
+        level; with negative returns it is <= 1 when worse
+    """
+
     mean_return: float
     mean_length: float
-    expert_return: float
-    expert_return_ratio: float
-    """``expert_return / mean_return``: 1.0 is optimal; returns are negative, so this is <= 1 when worse."""
+    episodes: int
+    std_return: float = 0.0
+    success_rate: float | None = None
+    expert_return: float | None = None
+    expert_return_ratio: float | None = None
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | int | None]:
         """The figures as a plain dict."""
         return asdict(self)
 
 
-def _rollout(policy: Policy, env_id: str, env_kwargs: dict[str, Any], episodes: int, seed: int) -> tuple:
-    env = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="vector_entry_point", **env_kwargs)
-    obs, _ = env.reset(seed=seed)
-    returns = np.zeros(episodes)
-    lengths = np.zeros(episodes, dtype=np.int64)
-    success = np.zeros(episodes, dtype=bool)
-    done = np.zeros(episodes, dtype=bool)
-    while not done.all():
-        actions = np.asarray(policy(obs), dtype=np.float32).reshape(episodes, -1)
-        obs, rewards, terminated, truncated, infos = env.step(actions)
-        active = ~done
-        returns[active] += rewards[active]
-        lengths[active] += 1
-        success[active] |= infos["is_success"][active]
-        done |= terminated | truncated
-    env.close()
-    return success, returns, lengths
+@dataclass
+class Episodes:
+    """Per-episode results of :func:`run_episodes`.
 
-
-def expert_policy(env_id: str, env_kwargs: dict[str, Any]) -> Policy:
-    """The expert controller of a task, as a batch policy."""
-    env = gym.make(env_id, **env_kwargs).unwrapped
-    rules, goal = env.rules, env.goal
-
-    def act(obs: Any) -> np.ndarray:
-        if isinstance(obs, dict):
-            return nav_env.optimal_action(obs["observation"], obs["desired_goal"], rules)
-        return nav_env.optimal_action(obs, goal, rules)
-
-    return act
-
-
-def network_policy(network: nn.Module) -> Policy:
-    """A pretrained network used directly as a policy: its output, clipped to the action box.
-
-    :param network: maps observations (goal env: ``[observation, desired_goal]``) to actions
-    :return: the batch policy
+    :param returns: undiscounted returns
+    :param lengths: lengths
+    :param successes: success per episode, ``None`` where the env reports none
     """
 
-    def act(obs: Any) -> np.ndarray:
-        if isinstance(obs, dict):
-            obs = np.concatenate([obs["observation"], obs["desired_goal"]], axis=-1)
-        with th.no_grad():
-            out = network(th.as_tensor(np.asarray(obs), dtype=th.float32))
-        return np.clip(out.numpy(), -1.0, 1.0)
+    returns: np.ndarray
+    lengths: np.ndarray
+    successes: np.ndarray | None
 
-    return act
+
+def info_success(info: dict[str, Any]) -> bool | None:
+    """The success flag of one step's info dict (``None`` when it has neither key)."""
+    for key in SUCCESS_KEYS:
+        if key in info:
+            return bool(info[key])
+    return None
+
+
+def _vector_success(infos: dict[str, Any], count: int) -> np.ndarray | None:
+    for key in SUCCESS_KEYS:
+        if key in infos:
+            values = np.asarray(infos[key], dtype=bool).reshape(count)
+            mask = np.asarray(infos.get(f"_{key}", np.ones(count, dtype=bool)), dtype=bool).reshape(count)
+            return values & mask
+    return None
+
+
+def _run_vector(policy: Policy, env: gym.vector.VectorEnv, count: int, seed: int) -> Episodes:
+    """One episode on each of the ``count`` copies of a Gymnasium vector env, seeded ``seed, seed + 1, ...``."""
+    obs, _ = env.reset(seed=seed)
+    returns = np.zeros(count)
+    lengths = np.zeros(count, dtype=np.int64)
+    success = np.zeros(count, dtype=bool)
+    reported = False
+    done = np.zeros(count, dtype=bool)
+    while not done.all():
+        actions = np.asarray(policy(obs), dtype=np.float32).reshape((count, *env.single_action_space.shape))
+        obs, rewards, terminated, truncated, infos = env.step(actions)
+        active = ~done
+        returns[active] += np.asarray(rewards)[active]
+        lengths[active] += 1
+        step_success = _vector_success(infos, count)
+        if step_success is not None:
+            reported = True
+            success[active] |= step_success[active]
+        done |= np.asarray(terminated) | np.asarray(truncated)
+    return Episodes(returns, lengths, success if reported else None)
+
+
+def _batch_of_one(obs: Any) -> Any:
+    if isinstance(obs, dict):
+        return {key: np.asarray(value)[None] for key, value in obs.items()}
+    return np.asarray(obs)[None]
+
+
+def _run_env(policy: Policy, env: gym.Env, episodes: int, seed: int) -> Episodes:
+    """Episodes one after the other on a single env, episode ``k`` from ``reset(seed=seed + k)``."""
+    returns, lengths, successes, reported = [], [], [], False
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        total, length, success, done = 0.0, 0, False, False
+        while not done:
+            action = np.asarray(policy(_batch_of_one(obs)), dtype=np.float32).reshape(env.action_space.shape)
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            length += 1
+            flag = info_success(info)
+            if flag is not None:
+                reported = True
+                success |= flag
+            done = terminated or truncated
+        returns.append(total)
+        lengths.append(length)
+        successes.append(success)
+    return Episodes(np.array(returns), np.array(lengths), np.array(successes) if reported else None)
+
+
+def _run_vec_env(policy: Policy, env: VecEnv, episodes: int, seed: int) -> Episodes:
+    """SB3 VecEnv: seeded once, ``episodes`` spread over the copies as SB3's ``evaluate_policy`` does."""
+    count = env.num_envs
+    targets = np.array([(episodes + index) // count for index in range(count)])
+    env.seed(seed)
+    obs = env.reset()
+    returns, lengths, successes, reported = [], [], [], False
+    running = np.zeros(count)
+    running_length = np.zeros(count, dtype=np.int64)
+    running_success = np.zeros(count, dtype=bool)
+    finished = np.zeros(count, dtype=np.int64)
+    while (finished < targets).any():
+        actions = np.asarray(policy(obs))
+        obs, rewards, dones, infos = env.step(actions)
+        if isinstance(env, VecNormalize):
+            rewards = env.get_original_reward()
+        running += rewards
+        running_length += 1
+        for index, info in enumerate(infos):
+            flag = info_success(info)
+            if flag is not None:
+                reported = True
+                running_success[index] |= flag
+            if dones[index]:
+                if finished[index] < targets[index]:
+                    returns.append(running[index])
+                    lengths.append(running_length[index])
+                    successes.append(running_success[index])
+                    finished[index] += 1
+                running[index], running_length[index], running_success[index] = 0.0, 0, False
+    return Episodes(np.array(returns), np.array(lengths), np.array(successes) if reported else None)
+
+
+def run_episodes(
+    policy: Policy, env: EnvSource, episodes: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None
+) -> Episodes:
+    """Run ``episodes`` seeded episodes of ``policy`` (see the module docstring for how each kind of env runs).
+
+    :param policy: batch policy in the env's units
+    :param env: an env id, a Gymnasium env or an SB3 VecEnv
+    :param episodes: number of episodes
+    :param seed: seed of the first episode
+    :param env_kwargs: arguments of the env (with an id only)
+    :return: per-episode returns, lengths and successes
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    if isinstance(env, VecEnv):
+        return _run_vec_env(policy, env, episodes, seed)
+    if isinstance(env, gym.Env):
+        return _run_env(policy, env, episodes, seed)
+    kwargs = dict(env_kwargs or {})
+    if gym.spec(env).vector_entry_point is not None:
+        vector = gym.make_vec(env, num_envs=episodes, vectorization_mode="vector_entry_point", **kwargs)
+        try:
+            return _run_vector(policy, vector, episodes, seed)
+        finally:
+            vector.close()
+    parts = []
+    for start in range(0, episodes, BATCH):
+        count = min(BATCH, episodes - start)
+        vector = gym.make_vec(env, num_envs=count, vectorization_mode="sync", **kwargs)
+        try:
+            parts.append(_run_vector(policy, vector, count, seed + start))
+        finally:
+            vector.close()
+    successes = [part.successes for part in parts]
+    return Episodes(
+        np.concatenate([part.returns for part in parts]),
+        np.concatenate([part.lengths for part in parts]),
+        None if any(s is None for s in successes) else np.concatenate(successes),  # type: ignore[arg-type]
+    )
 
 
 def model_policy(model: BaseAlgorithm) -> Policy:
-    """An SB3 model's deterministic policy."""
+    """An SB3 model's deterministic policy (its actions are in the env's units, as SB3's ``predict`` gives)."""
 
     def act(obs: Any) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]
@@ -94,91 +228,110 @@ def model_policy(model: BaseAlgorithm) -> Policy:
     return act
 
 
+def prior_policy(prior: Any) -> Policy:
+    """A :class:`~sb3_finetune.prior.Prior` as a batch policy, in the env's units."""
+    return prior.predict
+
+
 _EXPERT_RETURNS: dict[str, float] = {}
 
 
-def expert_mean_return(env_id: str, env_kwargs: dict[str, Any], episodes: int, seed: int) -> float:
-    """The expert's mean return on the seeded episodes (cached: the expert never changes).
-
-    :param env_id: task id
-    :param env_kwargs: task arguments
-    :param episodes: number of episodes
-    :param seed: seed of the episodes
-    :return: the mean return
-    """
-    key = repr((env_id, sorted(env_kwargs.items()), episodes, seed))
-    if key not in _EXPERT_RETURNS:
-        _, returns, _ = _rollout(expert_policy(env_id, env_kwargs), env_id, env_kwargs, episodes, seed)
-        _EXPERT_RETURNS[key] = float(returns.mean())
-    return _EXPERT_RETURNS[key]
-
-
 def evaluate(
-    policy: Policy, env_id: str, env_kwargs: dict[str, Any] | None = None, episodes: int = 100, seed: int = 0
+    policy: Policy,
+    env: EnvSource,
+    env_kwargs: dict[str, Any] | None = None,
+    episodes: int = 100,
+    seed: int = 0,
+    expert: Policy | None = None,
 ) -> Evaluation:
-    """Success rate, mean return and length of ``policy``, and its return against the expert's on the same episodes.
+    """Mean return and length of ``policy``, with its success rate and expert ratio where they exist.
 
-    :param policy: batch policy (see :func:`model_policy`, :func:`network_policy`, :func:`expert_policy`)
-    :param env_id: a registered ``nav_env`` id
-    :param env_kwargs: task arguments
-    :param episodes: number of episodes (all run at once on the vector env)
-    :param seed: seed of the episodes' starts (and goals)
+    The success rate is there where the env reports success; the ratio of the expert's return to the policy's, on the
+    same episodes, where an expert is given.
+
+    :param policy: batch policy in the env's units (see :func:`model_policy`, :func:`prior_policy`)
+    :param env: an env id, a Gymnasium env or an SB3 VecEnv
+    :param env_kwargs: env arguments (with an id)
+    :param episodes: number of episodes
+    :param seed: seed of the episodes' starts
+    :param expert: an expert policy on the same env (its mean return is cached for env ids)
     :return: the figures
     """
-    env_kwargs = dict(env_kwargs or {})
-    success, returns, lengths = _rollout(policy, env_id, env_kwargs, episodes, seed)
-    mean_return, expert_return = float(returns.mean()), expert_mean_return(env_id, env_kwargs, episodes, seed)
-    return Evaluation(
-        success_rate=float(success.mean()),
+    result = run_episodes(policy, env, episodes, seed, env_kwargs)
+    mean_return = float(result.returns.mean())
+    figures = Evaluation(
         mean_return=mean_return,
-        mean_length=float(lengths.mean()),
-        expert_return=expert_return,
-        expert_return_ratio=expert_return / mean_return if mean_return != 0 else 1.0,
+        mean_length=float(result.lengths.mean()),
+        episodes=len(result.returns),
+        std_return=float(result.returns.std()),
+        success_rate=None if result.successes is None else float(result.successes.mean()),
     )
+    if expert is not None:
+        key = repr((env, sorted((env_kwargs or {}).items()), episodes, seed)) if isinstance(env, str) else None
+        if key is None or key not in _EXPERT_RETURNS:
+            expert_return = float(run_episodes(expert, env, episodes, seed, env_kwargs).returns.mean())
+            if key is not None:
+                _EXPERT_RETURNS[key] = expert_return
+        else:
+            expert_return = _EXPERT_RETURNS[key]
+        figures.expert_return = expert_return
+        figures.expert_return_ratio = expert_return / mean_return if mean_return != 0 else 1.0
+    return figures
 
 
 class LearningCurveCallback(BaseCallback):
     """Evaluate the deterministic policy on fixed episodes at step 0 and every ``eval_freq`` env steps.
 
-    :param env_id: task id
-    :param env_kwargs: task arguments
+    Each evaluation is also recorded through SB3's logger (``eval/mean_return``, ``eval/success_rate``, ...), so
+    TensorBoard shows it beside SB3's own curves.
+
+    :param env: an env id (with ``env_kwargs``), a Gymnasium env or an SB3 VecEnv, kept apart from training
+    :param env_kwargs: env arguments
     :param eval_freq: env steps between evaluations
     :param episodes: episodes per evaluation
     :param seed: seed of the evaluation episodes (the same at every evaluation)
+    :param expert: an expert policy, for the ratio to its return
     :param verbose: 1 prints each evaluation
     """
 
     def __init__(
         self,
-        env_id: str,
+        env: EnvSource,
         env_kwargs: dict[str, Any] | None,
         eval_freq: int,
         episodes: int = 50,
         seed: int = 10_000,
+        expert: Policy | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
-        self.eval_freq, self.episodes, self.seed = eval_freq, episodes, seed
-        self.curve: list[dict[str, float]] = []
-        self._start = 0.0
+        self.env, self.env_kwargs = env, dict(env_kwargs or {})
+        self.eval_freq, self.episodes, self.seed, self.expert = eval_freq, episodes, seed, expert
+        self.curve: list[dict[str, Any]] = []
+        self._start: float | None = None
         self._evaluation_time = 0.0
         self._last = -1
 
     def _evaluate(self) -> None:
         began = time.perf_counter()
-        figures = evaluate(model_policy(self.model), self.env_id, self.env_kwargs, self.episodes, self.seed)
+        figures = evaluate(model_policy(self.model), self.env, self.env_kwargs, self.episodes, self.seed, self.expert)
         # Training time only: the evaluations themselves are not counted.
-        wall = began - self._start - self._evaluation_time
+        start = began if self._start is None else self._start
+        wall = max(began - start - self._evaluation_time, 0.0)
         self._evaluation_time += time.perf_counter() - began
         point = {"step": self.num_timesteps, "wall_s": wall, **figures.as_dict()}
         self.curve.append(point)
         self._last = self.num_timesteps
+        for key in ("mean_return", "mean_length", "success_rate", "expert_return_ratio"):
+            if point[key] is not None:
+                self.logger.record(f"eval/{key}", point[key])
         if self.verbose:
-            print(f"step {self.num_timesteps}: success {figures.success_rate:.0%}, return {figures.mean_return:.2f}")
+            success = "" if figures.success_rate is None else f"success {figures.success_rate:.0%}, "
+            print(f"step {self.num_timesteps}: {success}return {figures.mean_return:.2f}")
 
     def _on_training_start(self) -> None:
-        self._start = time.perf_counter()
+        if self._start is None:
+            self._start = time.perf_counter()
         if not self.curve or self.curve[-1]["step"] != self.num_timesteps:
             self._evaluate()
 

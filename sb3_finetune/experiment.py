@@ -22,9 +22,9 @@ import torch as th
 from stable_baselines3 import HerReplayBuffer
 
 import nav_env  # noqa: F401  (registers the ids)
-from sb3_finetune.evaluation import LearningCurveCallback, evaluate, network_policy
-from sb3_finetune.pretrain import pretrain
-from sb3_finetune.recipes import get_recipe, make_finetune, pretrained_network
+from sb3_finetune.evaluation import LearningCurveCallback, evaluate, prior_policy
+from sb3_finetune.nav import expert_policy, nav_prior, pretrain_expert
+from sb3_finetune.recipes import get_recipe, make_finetune
 
 THRESHOLD = 0.9
 """Success rate that counts as solved."""
@@ -163,7 +163,7 @@ def pretrained_weights(scenario: Scenario, cache_dir: str | os.PathLike) -> Path
     """
     path = Path(cache_dir) / f"{scenario.name}-source.pt"
     if not path.exists():
-        pretrain(path, scenario.env_id, scenario.source, seed=0)
+        pretrain_expert(path, scenario.env_id, scenario.source, seed=0)
     return path
 
 
@@ -214,13 +214,18 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
     started = time.perf_counter()
     setup = make_finetune(spec.algo, env, pretrained, budget, recipe, hyperparams, seed=spec.seed)
     setup_s = time.perf_counter() - started
-    curve = LearningCurveCallback(scenario.env_id, scenario.target, eval_freq, spec.eval_episodes)
+    expert = expert_policy(scenario.env_id, scenario.target)
+    curve = LearningCurveCallback(scenario.env_id, scenario.target, eval_freq, spec.eval_episodes, expert=expert)
     setup.learn(budget, callback=curve)
     if curve.curve[-1]["step"] != setup.model.num_timesteps:
         curve._evaluate()
     total_s = time.perf_counter() - started
     pretrained_eval = evaluate(
-        network_policy(pretrained_network(weights)), scenario.env_id, scenario.target, spec.eval_episodes, curve.seed
+        prior_policy(nav_prior(weights, scenario.env_id, scenario.target)),
+        scenario.env_id,
+        scenario.target,
+        spec.eval_episodes,
+        curve.seed,
     )
     return {
         "key": spec.key,

@@ -14,8 +14,8 @@ import torch as th
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_finetune.networks import LayerSpec, LinearStack, infer_linear_layers
-from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_weights
+from sb3_finetune.networks import DEFAULT_ACTIVATION, LayerSpec, LinearStack, activation_name, infer_linear_layers
+from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_metadata, read_weights
 
 Architecture = Sequence[LayerSpec] | type[nn.Module] | nn.Module
 """How the pretrained network is named: Linear layer specs, a module class (built with no arguments) or an instance."""
@@ -54,16 +54,22 @@ def check_state_fits(expected: Mapping[str, tuple[int, ...]], state: Mapping[str
         raise PretrainedWeightsError(f"{origin} do not fit the pretrained network: " + "; ".join(problems))
 
 
-def _build_network(architecture: Architecture | None, state: Mapping[str, th.Tensor] | None) -> nn.Module:
+def _build_network(
+    architecture: Architecture | None,
+    state: Mapping[str, th.Tensor] | None,
+    activation: str = DEFAULT_ACTIVATION,
+    output_activation: str | None = None,
+) -> nn.Module:
     if architecture is None:
         assert state is not None
-        return LinearStack(infer_linear_layers(state))
+        return LinearStack(infer_linear_layers(state), activation, output_activation=output_activation)
     if isinstance(architecture, nn.Module):
         return copy.deepcopy(architecture)
     if isinstance(architecture, type) and issubclass(architecture, nn.Module):
         return architecture()
     if isinstance(architecture, Sequence) and not isinstance(architecture, (str, bytes)):
-        return LinearStack([tuple(layer) for layer in architecture])  # type: ignore[misc]
+        layers = [tuple(layer) for layer in architecture]
+        return LinearStack(layers, activation, output_activation=output_activation)  # type: ignore[arg-type]
     raise TypeError(
         "architecture must be an nn.Module class or instance, or a list of (name, in, out, bias) Linear layers, "
         f"got {architecture!r}"
@@ -144,6 +150,13 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         Layers after it are dropped.
     :param freeze: ``True`` freezes the whole pretrained network, an int ``k`` its first ``k`` layers,
         ``False``/``0`` nothing
+    :param activation: for a Linear stack, the activation between its layers (a name of
+        :data:`~sb3_finetune.networks.ACTIVATIONS`); ``None``: the weights file's metadata, else ``"relu"``
+    :param output_activation: for a Linear stack, the activation of its output (``"tanh"`` for an SB3 actor);
+        ``None``: the weights file's metadata, else none
+    :param input_keys: for Dict observations, the keys concatenated (in this order) into the network's input;
+        ``None``: the weights file's metadata, else ``observation, desired_goal`` for a goal env and every key in
+        sorted order otherwise
     """
 
     def __init__(
@@ -153,6 +166,9 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         architecture: Architecture | None = None,
         features_layer: int | None = None,
         freeze: bool | int = False,
+        activation: str | None = None,
+        output_activation: str | None = None,
+        input_keys: Sequence[str] | None = None,
     ) -> None:
         if weights is None and architecture is None:
             raise ValueError("PretrainedFeaturesExtractor needs `weights`, or `architecture` to build fresh weights")
@@ -162,23 +178,30 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         from_saved_model = architecture is None and state is None
         if from_saved_model:
             architecture = _FALLBACK_ARCHITECTURE.get()
-        full_network = _build_network(architecture, state)
+        metadata = read_metadata(weights) if isinstance(weights, (str, os.PathLike)) else {}
+        activation = activation_name(activation or metadata.get("activation") or DEFAULT_ACTIVATION)
+        output_activation = output_activation or metadata.get("output_activation") or None
+        full_network = _build_network(architecture, state, activation, output_activation)
         expected = {key: tuple(value.shape) for key, value in full_network.state_dict().items()}
         if state is not None:
             check_state_fits(expected, state, "the pretrained weights")
             full_network.load_state_dict(state, strict=True)
         if from_saved_model and features_layer is not None and isinstance(full_network, LinearStack):
             # The saved model's extractor was already cut at features_layer: that is all the .zip holds.
-            network: nn.Module = LinearStack(full_network.layer_specs, final_activation=True)
+            network: nn.Module = LinearStack(full_network.layer_specs, activation, final_activation=True)
         else:
             network = _truncate(full_network, features_layer)
-        input_keys = self._input_keys(observation_space)
+        if input_keys is None and metadata.get("input_keys"):
+            input_keys = metadata["input_keys"].split(",")
+        input_keys = self._input_keys(observation_space, input_keys)
         features_dim = self._check_observations(network, observation_space, input_keys)
         super().__init__(observation_space, features_dim)
         self.input_keys = input_keys
         self.network = network
         self.architecture = _architecture_spec(full_network, architecture)
         self.features_layer = features_layer
+        self.activation = activation
+        self.output_activation = output_activation
         self._full_shapes = expected
         self._layers = _layers_of(network)
         # Per layer, the (module, name) pairs of the parameters that freezing turned into buffers.
@@ -206,12 +229,17 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
             ) from None
 
     @staticmethod
-    def _input_keys(observation_space: gym.Space) -> tuple[str, ...] | None:
+    def _input_keys(observation_space: gym.Space, wanted: Sequence[str] | None = None) -> tuple[str, ...] | None:
         """For Dict observations, the keys fed to the network, in order (``None`` for a Box)."""
         if isinstance(observation_space, gym.spaces.Box):
             return None
         if isinstance(observation_space, gym.spaces.Dict):
             keys = tuple(observation_space.spaces)
+            if wanted is not None:
+                unknown = [key for key in wanted if key not in keys]
+                if unknown:
+                    raise PretrainedWeightsError(f"input keys {unknown} are not in the observation space {list(keys)}")
+                return tuple(wanted)
             if "observation" in keys and "desired_goal" in keys:
                 return ("observation", "desired_goal")  # a goal env: achieved_goal repeats the observation
             return tuple(sorted(keys))
@@ -336,10 +364,13 @@ def extractor_kwargs_for_saving(extractor: PretrainedFeaturesExtractor) -> dict[
     """The keyword arguments that rebuild ``extractor`` (frozen layers included) without the weights file.
 
     :param extractor: an extractor of a model
-    :return: ``architecture``, ``features_layer`` and ``freeze``
+    :return: ``architecture``, ``features_layer``, ``freeze`` and the activations
     """
     return {
         "architecture": extractor.architecture,
         "features_layer": extractor.features_layer,
         "freeze": extractor.frozen_layers,
+        "activation": extractor.activation,
+        "output_activation": extractor.output_activation,
+        "input_keys": None if extractor.input_keys is None else list(extractor.input_keys),
     }

@@ -10,6 +10,44 @@ from torch import nn
 LayerSpec = tuple[str, int, int, bool]
 """One Linear layer of a :class:`LinearStack`: ``(name, in_features, out_features, has_bias)``."""
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+}
+"""Activations known by name (in weights files' metadata, on the command line and in saved models)."""
+
+DEFAULT_ACTIVATION = "relu"
+"""What a Linear stack read off a state dict is assumed to use between its layers when nothing says otherwise."""
+
+
+def activation_class(activation: str | type[nn.Module]) -> type[nn.Module]:
+    """The activation class for a name of :data:`ACTIVATIONS` (or the class itself).
+
+    :param activation: ``"relu"``, ``"tanh"``, ... or an ``nn.Module`` class
+    :return: the class
+    :raises ValueError: an unknown name
+    """
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return activation
+    key = str(activation).lower()
+    if key not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[key]
+
+
+def activation_name(activation: str | type[nn.Module]) -> str:
+    """The name of an activation class in :data:`ACTIVATIONS` (the inverse of :func:`activation_class`)."""
+    cls = activation_class(activation)
+    for name, known in ACTIVATIONS.items():
+        if known is cls:
+            return name
+    raise ValueError(f"activation {cls.__name__} has no name; choose one of {sorted(ACTIVATIONS)}")
+
 
 class SimpleNavigationAgent(nn.Module):
     """The design note's "pretrained model": ``fc1 = Linear(2, 64)``, ReLU, ``fc2 = Linear(64, 2)``.
@@ -52,15 +90,19 @@ class LinearStack(nn.Module):
     loads into the stack with ``strict=True``, key for key.
 
     :param layers: the layers, in the order they are applied
-    :param activation: activation class put between layers (and after the last one if ``final_activation``)
+    :param activation: activation put between layers (and after the last one if ``final_activation``): a name
+        of :data:`ACTIVATIONS` or an ``nn.Module`` class
     :param final_activation: apply the activation after the last layer too (features cut from a hidden layer)
+    :param output_activation: applied to the output instead (``"tanh"`` for a policy whose actions are squashed
+        into ``[-1, 1]``, like SB3's actors); ``None``: the output is linear
     """
 
     def __init__(
         self,
         layers: Sequence[LayerSpec],
-        activation: type[nn.Module] = nn.ReLU,
+        activation: str | type[nn.Module] = DEFAULT_ACTIVATION,
         final_activation: bool = False,
+        output_activation: str | type[nn.Module] | None = None,
     ) -> None:
         super().__init__()
         if not layers:
@@ -68,8 +110,9 @@ class LinearStack(nn.Module):
         self.layer_specs: list[LayerSpec] = [(str(n), int(i), int(o), bool(b)) for n, i, o, b in layers]
         for name, in_features, out_features, bias in self.layer_specs:
             _set_submodule(self, name, nn.Linear(in_features, out_features, bias=bias))
-        self.activation = activation()
+        self.activation = activation_class(activation)()
         self.final_activation = final_activation
+        self.output_activation = None if output_activation is None else activation_class(output_activation)()
         # A plain list (not registered twice) so that forward does no name look-ups.
         self._linears: list[nn.Linear] = [self.get_submodule(name) for name, *_ in self.layer_specs]
 
@@ -96,7 +139,23 @@ class LinearStack(nn.Module):
             x = linear(x)
             if index < last or self.final_activation:
                 x = self.activation(x)
+        if self.output_activation is not None and not self.final_activation:
+            x = self.output_activation(x)
         return x
+
+
+def mlp_layers(input_dim: int, hidden: Sequence[int], output_dim: int) -> list[LayerSpec]:
+    """Layer specs of a fully connected network ``input -> hidden... -> output``, named ``fc1``, ``fc2``, ...
+
+    :param input_dim: input size
+    :param hidden: hidden sizes (may be empty: one Linear layer)
+    :param output_dim: output size
+    :return: the specs, for :class:`LinearStack`
+    """
+    sizes = [int(input_dim), *(int(h) for h in hidden), int(output_dim)]
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"layer sizes must be positive, got {sizes}")
+    return [(f"fc{index + 1}", sizes[index], sizes[index + 1], True) for index in range(len(sizes) - 1)]
 
 
 def infer_linear_layers(state_dict: Mapping[str, th.Tensor]) -> list[LayerSpec]:

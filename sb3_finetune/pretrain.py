@@ -1,8 +1,18 @@
-"""Where pretrained weights come from: behaviour cloning of the expert, or export from a trained SB3 model."""
+"""Where a prior comes from: behaviour cloning of a dataset, a plain SB3 model's actor, or an export.
+
+Datasets are ``.npz`` files, Minari datasets, or a policy's rollouts.
+
+Datasets hold actions in the env's own units, as Minari and a user's logs store them; the cloned network then
+outputs env units, and the file written says so in its metadata (``action_units = env``), with its activation and,
+for Dict observations, the keys it reads. Observations are standardised while training and the standardisation is
+folded into the first layer afterwards, so the file is a plain Linear stack that takes raw observations.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,17 +22,30 @@ import numpy as np
 import torch as th
 from torch import nn
 
-import nav_env
-from sb3_finetune.networks import SimpleNavigationAgent
-from sb3_finetune.weights import save_weights, sb3_zip_extractor_state
+from sb3_finetune.networks import DEFAULT_ACTIVATION, LinearStack, activation_name, mlp_layers
+from sb3_finetune.weights import (
+    PretrainedWeightsError,
+    read_metadata,
+    read_weights,
+    save_weights,
+    sb3_zip_extractor_state,
+)
+
+logger = logging.getLogger("sb3_finetune")
 
 
 @dataclass
 class Dataset:
-    """Observations and the actions to imitate."""
+    """Observations and the actions to imitate, in the env's own units.
+
+    :param observations: ``(n, d)``; for Dict observations the keys of ``input_keys`` concatenated
+    :param actions: ``(n, k)``
+    :param input_keys: for Dict observations, the keys concatenated into ``observations`` (``None`` for a Box)
+    """
 
     observations: np.ndarray
     actions: np.ndarray
+    input_keys: tuple[str, ...] | None = None
 
     def save(self, path: str | os.PathLike) -> None:
         """Write an ``.npz`` with the arrays ``observations`` and ``actions``."""
@@ -45,40 +68,118 @@ class Dataset:
             raise ValueError(f"'{path}' must hold the arrays 'observations' and 'actions' (missing {exc})") from None
         except Exception as exc:
             raise ValueError(f"'{path}' is not a readable .npz dataset: {exc}") from None
-        if observations.ndim != 2 or actions.ndim != 2 or len(observations) != len(actions):
+        return cls.from_arrays(observations, actions, origin=f"'{path}'")
+
+    @classmethod
+    def from_arrays(
+        cls, observations: np.ndarray, actions: np.ndarray, input_keys: Sequence[str] | None = None, origin: str = ""
+    ) -> Dataset:
+        """A dataset from arrays, checked: 2-d, the same length, finite.
+
+        :param observations: ``(n, d)``
+        :param actions: ``(n, k)``
+        :param input_keys: for Dict observations, the keys concatenated into ``observations``
+        :param origin: where the arrays come from, for messages
+        :return: the dataset
+        """
+        origin = origin or "the dataset"
+        observations, actions = np.asarray(observations), np.asarray(actions)
+        if actions.ndim == 1:
+            actions = actions[:, None]
+        if observations.ndim != 2 or actions.ndim != 2 or len(observations) != len(actions) or not len(actions):
             raise ValueError(
-                f"'{path}': observations must be (n, d) and actions (n, k) with the same n, got "
+                f"{origin}: observations must be (n, d) and actions (n, k) with the same n > 0, got "
                 f"{observations.shape} and {actions.shape}"
             )
         if not (np.isfinite(observations).all() and np.isfinite(actions).all()):
-            raise ValueError(f"'{path}' holds NaN or infinite values")
-        return cls(observations.astype(np.float32), actions.astype(np.float32))
+            raise ValueError(f"{origin} holds NaN or infinite values")
+        keys = None if input_keys is None else tuple(input_keys)
+        return cls(observations.astype(np.float32), actions.astype(np.float32), keys)
+
+    def check_fits(self, observation_space: gym.Space, action_space: gym.Space, env_name: str = "the env") -> None:
+        """Raise a ``ValueError`` naming both widths unless the dataset fits the env's spaces.
+
+        :param observation_space: the env's observation space
+        :param action_space: the env's action space
+        :param env_name: the env, for the message
+        """
+        from sb3_finetune.prior import default_input_keys
+
+        keys = self.input_keys or default_input_keys(observation_space)
+        if isinstance(observation_space, gym.spaces.Dict):
+            width = sum(int(np.prod(observation_space[key].shape)) for key in keys or ())
+        else:
+            width = int(np.prod(observation_space.shape))
+        action_width = int(np.prod(action_space.shape))
+        if self.observations.shape[1] != width or self.actions.shape[1] != action_width:
+            raise ValueError(
+                f"the dataset's observations have {self.observations.shape[1]} values and its actions "
+                f"{self.actions.shape[1]}, but {env_name} has {width} and {action_width}"
+            )
 
 
-def expert_dataset(
-    env_id: str = "SimpleNavigation-v0", env_kwargs: dict[str, Any] | None = None, samples: int = 20_000, seed: int = 0
-) -> Dataset:
-    """States drawn uniformly from the task's free arena, labelled with the expert's actions.
+def minari_dataset(dataset_id: str, input_keys: Sequence[str] | None = None) -> Dataset:
+    """A Minari dataset as (observation, action) pairs (read locally: ``minari.load_dataset(id, download=False)``).
 
-    For the goal env the observation is ``[position, goal]`` (4 numbers), with goals drawn uniformly too.
+    Needs the ``minari`` extra (``pip install "sb3-finetune[minari]"``). Dict observations are flattened in the
+    order of ``input_keys`` (default: ``observation, desired_goal`` for a goal env, else every key, sorted).
 
-    :param env_id: a ``nav_env`` id
-    :param env_kwargs: task arguments
-    :param samples: number of (observation, action) pairs
-    :param seed: seed of the draws
+    :param dataset_id: the dataset's id, e.g. ``"pendulum/controller-v0"``
+    :param input_keys: for Dict observations, the keys to concatenate
     :return: the dataset
     """
-    env = gym.make(env_id, **(env_kwargs or {})).unwrapped
-    rng = np.random.default_rng(seed)
-    positions = env.rules.sample_free_points(rng, samples)
-    if isinstance(env.observation_space, gym.spaces.Dict):
-        goals = env.rules.sample_free_points(rng, samples)
-        observations = np.concatenate([positions, goals], axis=1)
-    else:
-        goals = np.asarray(env.goal, dtype=np.float64)
-        observations = positions
-    actions = nav_env.optimal_action(positions, goals, env.rules)
-    return Dataset(observations.astype(np.float32), actions.astype(np.float32))
+    try:
+        import minari
+    except ImportError:
+        raise ImportError('reading Minari datasets needs minari: pip install "sb3-finetune[minari]"') from None
+    from sb3_finetune.prior import default_input_keys
+
+    try:
+        data = minari.load_dataset(dataset_id, download=False)
+    except Exception as exc:
+        raise FileNotFoundError(f"Minari dataset {dataset_id!r} is not available locally: {exc}") from None
+    keys = tuple(input_keys) if input_keys is not None else default_input_keys(data.observation_space)
+    observations, actions = [], []
+    for episode in data.iterate_episodes():
+        obs = episode.observations
+        if isinstance(obs, Mapping):
+            flat = np.concatenate([np.asarray(obs[key]).reshape(len(obs[key]), -1) for key in keys or ()], axis=1)
+        else:
+            flat = np.asarray(obs).reshape(len(obs), -1)
+        observations.append(flat[: len(episode.actions)])  # the last observation has no action
+        actions.append(np.asarray(episode.actions).reshape(len(episode.actions), -1))
+    if not observations:
+        raise ValueError(f"Minari dataset {dataset_id!r} has no episodes")
+    return Dataset.from_arrays(np.concatenate(observations), np.concatenate(actions), keys, f"Minari {dataset_id!r}")
+
+
+def rollout_dataset(
+    policy: Any, env: gym.Env, steps: int, seed: int = 0, input_keys: Sequence[str] | None = None
+) -> Dataset:
+    """The states a policy visits on an env, labelled with its own actions (env units): a teacher to distil.
+
+    :param policy: a batch policy in the env's units (see :mod:`sb3_finetune.evaluation`)
+    :param env: the env
+    :param steps: env steps to collect
+    :param seed: seed of the first reset (later resets continue its random stream)
+    :param input_keys: for Dict observations, the keys to concatenate (default as :func:`minari_dataset`)
+    :return: the dataset
+    """
+    from sb3_finetune.evaluation import _batch_of_one
+    from sb3_finetune.prior import default_input_keys, flatten_observations
+
+    keys = tuple(input_keys) if input_keys is not None else default_input_keys(env.observation_space)
+    observations, actions = [], []
+    obs, _ = env.reset(seed=seed)
+    for _ in range(steps):
+        batch = _batch_of_one(obs)
+        action = np.asarray(policy(batch), dtype=np.float32).reshape(env.action_space.shape)
+        observations.append(flatten_observations(batch, keys)[0].numpy())
+        actions.append(action.reshape(-1))
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return Dataset.from_arrays(np.stack(observations), np.stack(actions), keys, "the rollouts")
 
 
 def behaviour_clone(
@@ -88,66 +189,120 @@ def behaviour_clone(
     batch_size: int = 256,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    hidden: Sequence[int] = (64,),
+    activation: str = DEFAULT_ACTIVATION,
 ) -> nn.Module:
-    """Train ``network`` to output the dataset's actions (mean squared error, Adam), on the CPU.
+    """Train a network to output the dataset's actions (mean squared error, Adam), on the CPU.
+
+    A new network is a :class:`~sb3_finetune.networks.LinearStack` with layers ``fc1, fc2, ...`` (for one hidden
+    layer of 64, the design note's 2-64-2 agent with its key names). Its inputs are standardised with the dataset's
+    mean and spread during training, and the standardisation is then folded into ``fc1``, so the result takes raw
+    observations.
 
     :param dataset: the pairs to imitate
-    :param network: the network to train; a new :class:`SimpleNavigationAgent` of the right sizes when ``None``
+    :param network: the network to train as it is; a new Linear stack when ``None``
     :param epochs: passes over the dataset
     :param batch_size: minibatch size
     :param learning_rate: Adam's learning rate
     :param seed: seed of the initialisation and the shuffling
+    :param hidden: hidden sizes of a new network
+    :param activation: activation of a new network (a name of :data:`~sb3_finetune.networks.ACTIVATIONS`)
     :return: the trained network (in eval mode)
     """
     th.manual_seed(seed)
     observations = th.as_tensor(dataset.observations)
     actions = th.as_tensor(dataset.actions)
+    mean, scale = th.zeros(observations.shape[1]), th.ones(observations.shape[1])
     if network is None:
-        network = SimpleNavigationAgent(observations.shape[1], 64, actions.shape[1])
+        network = LinearStack(mlp_layers(observations.shape[1], hidden, actions.shape[1]), activation_name(activation))
+        mean = observations.mean(dim=0)
+        scale = observations.std(dim=0).clamp_min(1e-6)
+    inputs = (observations - mean) / scale
     optimizer = th.optim.Adam(network.parameters(), lr=learning_rate)
     generator = th.Generator().manual_seed(seed)
     network.train()
     for _ in range(epochs):
-        order = th.randperm(len(observations), generator=generator)
+        order = th.randperm(len(inputs), generator=generator)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
-            loss = nn.functional.mse_loss(network(observations[index]), actions[index])
+            loss = nn.functional.mse_loss(network(inputs[index]), actions[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+    if isinstance(network, LinearStack) and not (th.all(mean == 0) and th.all(scale == 1)):
+        first = network.linears[0]
+        with th.no_grad():  # W ((x - m) / s) + b  ==  (W / s) x + (b - W (m / s))
+            first.bias.sub_(first.weight @ (mean / scale))
+            first.weight.div_(scale)
     return network.eval()
+
+
+def prior_metadata(network: nn.Module, action_units: str, input_keys: Sequence[str] | None, source: str) -> dict:
+    """Metadata written beside a prior's weights (see :func:`~sb3_finetune.weights.read_metadata`).
+
+    :param network: the network
+    :param action_units: ``"env"`` or ``"scaled"``
+    :param input_keys: for Dict observations, the keys it reads
+    :param source: how it was made (``"dataset"``, ``"minari"``, ``"sb3-actor"``, ``"expert"``, ...)
+    :return: string metadata
+    """
+    metadata = {"action_units": action_units, "source": source}
+    if isinstance(network, LinearStack):
+        metadata["activation"] = activation_name(type(network.activation))
+        if network.output_activation is not None:
+            metadata["output_activation"] = activation_name(type(network.output_activation))
+    if input_keys:
+        metadata["input_keys"] = ",".join(input_keys)
+    return metadata
 
 
 def pretrain(
     out: str | os.PathLike,
-    env_id: str = "SimpleNavigation-v0",
-    env_kwargs: dict[str, Any] | None = None,
-    dataset: str | os.PathLike | Dataset | None = None,
-    samples: int = 20_000,
+    dataset: Dataset | str | os.PathLike,
     epochs: int = 30,
     seed: int = 0,
+    hidden: Sequence[int] = (64,),
+    activation: str = DEFAULT_ACTIVATION,
+    source: str = "dataset",
 ) -> nn.Module:
-    """Behaviour-clone the expert (or a dataset) into the design note's network and write its state dict.
+    """Behaviour-clone a dataset (actions in the env's units) into a new network and write it, with metadata.
 
-    :param out: where to write the weights; a ``.safetensors`` suffix selects that format, anything else a plain
-        ``torch.save`` state dict
-    :param env_id: source task id (ignored with a dataset)
-    :param env_kwargs: source task arguments
-    :param dataset: an ``.npz`` of ``observations``/``actions`` (or a :class:`Dataset`) instead of the expert
-    :param samples: expert pairs to draw
+    :param out: where to write the weights; a ``.safetensors`` suffix selects that format, anything else a torch
+        file ``{"state_dict": ..., "metadata": ...}``
+    :param dataset: a :class:`Dataset` or an ``.npz`` of ``observations``/``actions``
     :param epochs: passes over the data
     :param seed: seed of everything
+    :param hidden: hidden layer sizes
+    :param activation: activation between layers
+    :param source: recorded in the metadata
     :return: the trained network
     """
-    if dataset is None:
-        data = expert_dataset(env_id, env_kwargs, samples, seed)
-    elif isinstance(dataset, Dataset):
-        data = dataset
-    else:
-        data = Dataset.load(dataset)
-    network = behaviour_clone(data, epochs=epochs, seed=seed)
-    save_weights(network.state_dict(), out)
+    data = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+    network = behaviour_clone(data, epochs=epochs, seed=seed, hidden=hidden, activation=activation)
+    save_weights(network.state_dict(), out, prior_metadata(network, "env", data.input_keys, source))
     return network
+
+
+def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, str]]:
+    """A plain SB3 model's actor (DDPG, TD3, SAC) as a Linear stack with tanh output, and its metadata.
+
+    Only ``policy.pth`` (``weights_only=True``) and the readable JSON of ``data`` are read; nothing is unpickled.
+
+    :param path: the model ``.zip``
+    :return: the network (scaled actions, as the actor's deterministic output) and its metadata
+    :raises PretrainedWeightsError: not a plain SB3 model
+    """
+    from sb3_finetune.networks import infer_linear_layers
+
+    metadata = read_metadata(path)
+    if metadata.get("source") != "sb3-actor":
+        raise PretrainedWeightsError(
+            f"'{path}' is not a plain SB3 model (DDPG, TD3 or SAC with an MLP actor and no custom extractor)"
+        )
+    state = read_weights(path)
+    network = LinearStack(infer_linear_layers(state), metadata["activation"], output_activation="tanh")
+    network.load_state_dict(state, strict=True)
+    return network.eval(), metadata
 
 
 def export(model_path: str | os.PathLike, out: str | os.PathLike) -> dict[str, th.Tensor]:

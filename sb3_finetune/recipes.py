@@ -15,15 +15,20 @@ parts, each optional:
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
    gradient, its weight fading linearly to 0 over ``bc_fade`` of the budget (TD3+BC, QDagger), only on states
    where the critic prefers the pretrained action if ``bc_q_filter`` (Nair et al. 2018; off by default);
-5b. **trust gate** (``trust_gate``): the warm-up starts with a short probe of the pretrained policy on the target
-   task; if it rarely succeeds there (a moved goal), 2.-5. are switched off for the rest of the run, since
-   holding and pulling the actor towards a wrong policy, and a buffer of its trajectories only, slow RL down;
+5b. **trust gate** (``trust_gate``): the warm-up starts with a probe of the pretrained policy on the target
+   task; if it does badly there (a moved goal), 3.-5. are switched off for the rest of the run, since holding
+   and pulling the actor towards a wrong policy, and a buffer of its trajectories only, slow RL down. It judges by
+   success where the env reports it, else by return (see :mod:`sb3_finetune.warmup`);
 6. **schedules**: unfreezing and a lower learning rate for the pretrained layers (see :mod:`.callbacks`).
+
+The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
+:class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
+on the target env, plus a dataset's states where one is given.
 """
 
 from __future__ import annotations
 
-import copy
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -34,13 +39,16 @@ from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.noise import NormalActionNoise
-from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
-from torch import nn
+from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_policy_kwargs
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
-from sb3_finetune.networks import LinearStack, infer_linear_layers
-from sb3_finetune.weights import WeightsSource, read_weights
+from sb3_finetune.prior import Prior, load_prior
+from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
+from sb3_finetune.weights import WeightsSource
+
+logger = logging.getLogger("sb3_finetune")
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
 
@@ -62,10 +70,16 @@ class Recipe:
     :param bc_q_filter: pull only on states where the critic values the pretrained action above the actor's
         (the Q-filter of Nair et al. 2018), so that a pretrained policy that is wrong for the target task stops
         pulling once the critic knows better
-    :param trust_gate: the pretrained policy's success rate, over the episodes of its first ``gate_steps`` warm-up
-        steps on the target task, below which it is not trusted: the rest of the warm-up uses uniform random
-        actions, as SB3 does, and the actor is neither held nor pulled (``None``: always trusted)
-    :param gate_steps: env steps of that probe (they count towards the budget, like every env step)
+    :param trust_gate: the prior's score in the probe (success rate; else fraction of episodes reaching
+        ``gate_return``; else fraction of paired episodes where it beats a uniform-random probe from the same starts)
+        below which it is not trusted: the rest of the warm-up uses uniform random actions, as SB3 does, and the
+        actor is neither held nor pulled (``None``: no gate, always trusted)
+    :param gate_steps: the fewest env steps of the probe (they count towards the budget, like every env step)
+    :param gate_episodes: the fewest finished episodes of the probe (it goes on, one step of every env at a time,
+        until this many have ended or ``gate_max_steps``)
+    :param gate_max_steps: the most env steps of the prior's probe (and of the random one); at most half the budget
+    :param gate_return: a return that counts as success where the env reports none (``None``: compare with a
+        uniform-random probe instead)
     :param unfreeze_at: fraction of the budget at which frozen layers are unfrozen (``None``: never)
     :param unfreeze_interval: fraction of the budget between layers (``None``: all at once)
     :param pretrained_lr_scale: learning rate of the pretrained layers relative to the head (``None``: same)
@@ -82,6 +96,9 @@ class Recipe:
     bc_q_filter: bool = False
     trust_gate: float | None = 0.5
     gate_steps: int = 300
+    gate_episodes: int = 3
+    gate_max_steps: int = 5_000
+    gate_return: float | None = None
     unfreeze_at: float | None = None
     unfreeze_interval: float | None = None
     pretrained_lr_scale: float | None = None
@@ -122,123 +139,29 @@ def get_recipe(recipe: str | Recipe, **overrides: Any) -> Recipe:
     return replace(recipe, **changes)
 
 
-# ---------------------------------------------------------------------------------------------- the policy to keep
-
-
-def _flat_observations(observations: Any) -> th.Tensor:
-    """Observations as the pretrained network sees them (goal envs: ``[observation, desired_goal]``)."""
-    if isinstance(observations, dict):
-        return th.cat([observations["observation"], observations["desired_goal"]], dim=-1).float()
-    return observations.flatten(1).float()
-
-
-class PretrainedPolicy(nn.Module):
-    """The pretrained network used as a policy: its output clipped to ``[-1, 1]`` (SB3's scaled action space).
-
-    :param network: the pretrained network (a frozen copy is kept)
-    """
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.network = copy.deepcopy(network).requires_grad_(False).eval()
-
-    def forward(self, observations: Any) -> th.Tensor:
-        """Actions for a batch of observations (tensor, or dict of tensors for goal envs)."""
-        with th.no_grad():
-            return self.network(_flat_observations(observations)).clamp(-1.0, 1.0)
-
-
-def pretrained_network(weights: WeightsSource) -> nn.Module:
-    """The pretrained network as a module (a Linear stack rebuilt from the weights' shapes, or the module itself)."""
-    if isinstance(weights, nn.Module):
-        return weights
-    state = read_weights(weights)
-    network = LinearStack(infer_linear_layers(state))
-    network.load_state_dict(state)
-    return network
-
-
-def deterministic_actions(model: BaseAlgorithm, observations: Any) -> th.Tensor:
-    """The actor's deterministic actions (scaled to ``[-1, 1]``), with gradients."""
-    actor = model.policy.actor
-    if isinstance(model, SAC):
-        return actor(observations, deterministic=True)
-    return actor(observations)
-
-
-def _sample_observations(model: BaseAlgorithm, count: int, generator: np.random.Generator) -> Any:
-    """Observations drawn uniformly from the observation space, as SB3 tensors."""
-    space = model.observation_space
-    if isinstance(space, gym.spaces.Dict):
-        sampled = {key: generator.uniform(sub.low, sub.high, (count, *sub.shape)) for key, sub in space.items()}
-        if "achieved_goal" in sampled and "observation" in sampled:
-            sampled["achieved_goal"] = sampled["observation"]
-        return {key: th.as_tensor(value, dtype=th.float32, device=model.device) for key, value in sampled.items()}
-    values = generator.uniform(space.low, space.high, (count, *space.shape))
-    return th.as_tensor(values, dtype=th.float32, device=model.device)
-
-
-def distill_actor(
-    model: BaseAlgorithm,
-    teacher: PretrainedPolicy,
-    steps: int = 1_000,
-    batch_size: int = 256,
-    seed: int = 0,
-    sac_std: float | None = 0.3,
-) -> float:
-    """Train the model's actor to act like ``teacher`` on observations drawn from the observation space.
-
-    Frozen extractor layers stay as they are; targets (TD3, DDPG) are set equal to the actor afterwards.
-
-    :param model: the model
-    :param teacher: the pretrained policy
-    :param steps: Adam steps
-    :param batch_size: observations per step
-    :param seed: seed of the observation draws
-    :param sac_std: for SAC, the standard deviation (before tanh) the actor starts with; ``None`` leaves it
-    :return: the final loss
-    """
-    actor = model.policy.actor
-    parameters = [p for p in actor.parameters() if p.requires_grad]
-    optimizer = th.optim.Adam(parameters, lr=1e-3)
-    generator = np.random.default_rng(seed)
-    loss = th.zeros(())
-    model.policy.set_training_mode(True)
-    for _ in range(steps):
-        observations = _sample_observations(model, batch_size, generator)
-        loss = nn.functional.mse_loss(deterministic_actions(model, observations), teacher(observations))
-        if isinstance(model, SAC) and sac_std is not None:
-            # SAC also samples around the mean: start it with a modest spread instead of std ~1 before tanh.
-            _, log_std, _ = actor.get_action_dist_params(observations)
-            loss = loss + nn.functional.mse_loss(log_std, th.full_like(log_std, float(np.log(sac_std))))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.policy.set_training_mode(False)
-    if getattr(model.policy, "actor_target", None) is not None:
-        model.policy.actor_target.load_state_dict(actor.state_dict())
-    return float(loss.detach())
+# ---------------------------------------------------------------------------------------------- the pull
 
 
 class ActorUpdateHook(OptimizerStepHookCallback):
-    """Holds the actor still for ``hold_steps`` env steps and adds a fading pull towards the pretrained policy.
+    """Holds the actor still for ``hold_steps`` env steps and adds a fading pull towards the prior.
 
     Both act on the actor optimizer's ``step()`` (SB3's ``train()`` has no other entry point): the hold reverts
-    the step; the pull adds ``weight * d MSE(actor(s), teacher(s)) / d theta`` to the gradient, on observations
-    from the replay buffer, with ``weight`` falling linearly from ``bc_weight`` to 0 at ``bc_until`` env steps.
-    With ``q_filter`` the pull acts only on states where the critic prefers the teacher's action.
+    the step; the pull adds ``weight * d MSE(actor(s), prior(s)) / d theta`` to the gradient, on observations
+    from the replay buffer (real states: the prior reads them raw, the actor normalised where ``VecNormalize`` is
+    used), with ``weight`` falling linearly from ``bc_weight`` to 0 at ``bc_until`` env steps. With ``q_filter``
+    the pull acts only on states where the critic prefers the prior's action.
 
-    :param teacher: the pretrained policy
+    :param teacher: the prior
     :param hold_steps: env steps during which actor updates are undone
     :param bc_weight: initial weight of the pull (0: off)
     :param bc_until: env step at which the pull reaches 0
     :param batch_size: observations per pull
-    :param q_filter: pull only where the critic values the teacher's action above the actor's
+    :param q_filter: pull only where the critic values the prior's action above the actor's
     """
 
     def __init__(
         self,
-        teacher: PretrainedPolicy,
+        teacher: Prior,
         hold_steps: int,
         bc_weight: float,
         bc_until: int,
@@ -257,6 +180,15 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             return 0.0
         return self.bc_weight * (1.0 - self.num_timesteps / self.bc_until)
 
+    def stand_down(self) -> None:
+        """Neither hold nor pull from now on (the trust gate's verdict against the prior)."""
+        self.hold_steps, self.bc_weight = 0, 0.0
+
+    def _on_step(self) -> bool:
+        self.logger.record("finetune/pull_weight", self.weight())
+        self.logger.record("finetune/actor_held", int(self.num_timesteps < self.hold_steps))
+        return True
+
     def _pre_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
         if self.num_timesteps < self.hold_steps:
@@ -264,9 +196,10 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             return
         weight = self.weight()
         if weight > 0.0 and self.model.replay_buffer.size() > 0:
-            observations = self.model.replay_buffer.sample(self.batch_size).observations
+            raw = self.model.replay_buffer.sample(self.batch_size).observations
+            observations = actor_inputs(self.model, raw)
             student = deterministic_actions(self.model, observations)
-            teacher = self.teacher(observations)
+            teacher = self.teacher(raw).to(student.device)
             per_state = ((student - teacher) ** 2).mean(dim=1)
             if self.q_filter:
                 with th.no_grad():
@@ -297,16 +230,28 @@ class FinetuneSetup:
     :param model: the model
     :param callbacks: the recipe's callbacks
     :param recipe: the recipe (``None`` when training from scratch)
-    :param warmup_steps: env steps collected by the model's own (pretrained) policy before any gradient step
-    :param trusted: see the attribute
+    :param warmup_steps: env steps before the first gradient step (the model's ``learning_starts``)
+    :param prior: the prior (``None`` when training from scratch)
+    :param dataset_observations: a dataset's raw observations, distilled on beside the probe's
+    :param decisions: one sentence per decision the library took for the user (also logged)
     """
 
     model: BaseAlgorithm
     callbacks: list[BaseCallback] = field(default_factory=list)
     recipe: Recipe | None = None
     warmup_steps: int = 0
-    trusted: bool | None = None
-    """Whether the trust gate kept the pretrained policy (``None`` before the warm-up, or without a gate)."""
+    prior: Prior | None = None
+    dataset_observations: Any = None
+    decisions: list[str] = field(default_factory=list)
+    gate: GateDecision | None = None
+    """The trust gate's decision and its figures (``None`` before the warm-up, or without a gate)."""
+    acting_as_prior: ActAsPrior | None = None
+    """While attached (from construction to the end of the probe), the model acts exactly as the prior."""
+
+    @property
+    def trusted(self) -> bool | None:
+        """Whether the trust gate kept the prior (``None`` before the warm-up, or without a gate)."""
+        return None if self.gate is None else self.gate.trusted
 
     def learn(
         self,
@@ -315,7 +260,7 @@ class FinetuneSetup:
         progress_bar: bool = False,
         **kwargs: Any,
     ) -> BaseAlgorithm:
-        """``model.learn`` with the recipe's callbacks (and yours), after the pretrained warm-up if any.
+        """``model.learn`` with the recipe's callbacks (and yours), after the recipe's warm-up if any.
 
         :param total_timesteps: env steps, warm-up included
         :param callback: extra callbacks
@@ -326,46 +271,69 @@ class FinetuneSetup:
         extra = [] if callback is None else (callback if isinstance(callback, list) else [callback])
         callbacks = CallbackList([*self.callbacks, *extra])
         model = self.model
-        warmup = min(self.warmup_steps, total_timesteps) if model.num_timesteps == 0 else 0
-        if warmup > 0:
-            gate = self.recipe.trust_gate if self.recipe is not None else None
-            probe = min(self.recipe.gate_steps, warmup) if gate is not None and self.recipe is not None else warmup
-            self._collect(probe, callbacks, with_policy=True, reset=True)
-            if gate is not None:
-                outcomes = list(model.ep_success_buffer)
-                self.trusted = bool(outcomes) and float(np.mean(outcomes)) >= gate
-                if not self.trusted:
-                    for hook in self.callbacks:
-                        if isinstance(hook, ActorUpdateHook):
-                            hook.hold_steps, hook.bc_weight = 0, 0.0
-            if warmup > probe:
-                self._collect(warmup - probe, callbacks, with_policy=self.trusted is not False, reset=False)
+        remaining = total_timesteps
+        if model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached:
+            self._warm_up(total_timesteps, callbacks, kwargs.get("tb_log_name", type(model).__name__))
             kwargs["reset_num_timesteps"] = False
-        return model.learn(total_timesteps - warmup, callback=callbacks, progress_bar=progress_bar, **kwargs)
+            remaining = total_timesteps - model.num_timesteps
+        if remaining <= 0:
+            return model
+        return model.learn(remaining, callback=callbacks, progress_bar=progress_bar, **kwargs)
 
-    def _collect(self, steps: int, callbacks: CallbackList, with_policy: bool, reset: bool) -> None:
-        """Collect ``steps`` env steps into the replay buffer without training.
-
-        With ``with_policy`` the model's own policy acts (the distilled pretrained one, with the algorithm's
-        exploration): SB3's collection with ``learning_starts=0``. Otherwise uniform random actions, as SB3 does
-        during ``learning_starts``.
-        """
-        model = self.model
-        _, callback = model._setup_learn(steps, callbacks, reset_num_timesteps=reset)
+    def _warm_up(self, total_timesteps: int, callbacks: CallbackList, tb_log_name: str) -> None:
+        """The probe, the gate, distillation and the rest of the warm-up (see :mod:`sb3_finetune.warmup`)."""
+        model, recipe, prior = self.model, self.recipe, self.prior
+        assert recipe is not None and prior is not None and self.acting_as_prior is not None
+        seed = model.seed if model.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
+        model.env.seed(seed)
+        _, callback = model._setup_learn(total_timesteps, callbacks, True, tb_log_name)
         callback.on_training_start(locals(), globals())
-        model.collect_rollouts(
-            model.env,
-            callback=callback,
-            train_freq=TrainFreq(steps, TrainFrequencyUnit.STEP),
-            replay_buffer=model.replay_buffer,
-            action_noise=model.action_noise,
-            learning_starts=0 if with_policy else model.num_timesteps + steps,
-            log_interval=None,
+        episodes = recipe.gate_episodes if recipe.trust_gate is not None else 0
+
+        def cap(recorder: warmup.ProbeRecorder) -> int:
+            # Half the budget where a random probe may have to follow; all of it where success or a threshold judges.
+            alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
+            return max(min(recipe.gate_max_steps, total_timesteps if alone else total_timesteps // 2), 1)
+
+        start_position = model.replay_buffer.pos
+        prior_probe = warmup.probe(
+            model, callback, "deterministic", min(recipe.gate_steps, total_timesteps),
+            lambda recorder: recorder.ended >= episodes, cap,
         )
+        prior_steps = model.num_timesteps
+        probe_observations = warmup.buffer_observations(model, start_position, model.replay_buffer.pos)
+        if recipe.trust_gate is not None:
+            self.gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
+            if self.gate is None:
+                warmup.reseed(model, seed)
+                targets = [len(episodes) for episodes in prior_probe.episodes]
+                random_probe = warmup.probe(
+                    model, callback, "random", 0,
+                    lambda recorder: all(len(e) >= t for e, t in zip(recorder.episodes, targets, strict=True)),
+                    min(recipe.gate_max_steps, total_timesteps - prior_steps),
+                )
+                self.gate = warmup.decide_against_random(
+                    prior_probe, random_probe, recipe.trust_gate, prior_steps, model.num_timesteps - prior_steps
+                )
+            warmup.report(model, self.gate)
+            if not self.gate.trusted:
+                for hook in self.callbacks:
+                    if isinstance(hook, ActorUpdateHook):
+                        hook.stand_down()
+        self.acting_as_prior.detach()
+        if recipe.actor_init:
+            sets = [probe_observations]
+            if self.dataset_observations is not None:
+                sets.append(self.dataset_observations)
+            warmup.distill_actor(model, prior, sets, recipe.distill_steps, seed=seed)
+        rest = min(self.warmup_steps, total_timesteps) - model.num_timesteps
+        if rest > 0:
+            with_policy = recipe.pretrained_warmup and self.trusted is not False
+            warmup.collect(model, callback, rest, "policy" if with_policy else "random")
         callback.on_training_end()
 
 
-def default_hyperparams(algo: str, env: gym.Env | Any) -> dict[str, Any]:
+def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:
     """Settings shared by fine-tuning and training from scratch (the comparison's common ground).
 
     TD3 and DDPG get Gaussian exploration noise (sigma 0.1, as in the RL Zoo), which SB3 leaves off by default.
@@ -387,8 +355,8 @@ def default_hyperparams(algo: str, env: gym.Env | Any) -> dict[str, Any]:
 
 def make_finetune(
     algo: str,
-    env: gym.Env | Any,
-    pretrained: WeightsSource | None,
+    env: gym.Env | VecEnv | str,
+    pretrained: WeightsSource | Prior | None,
     total_timesteps: int,
     recipe: str | Recipe = "default",
     hyperparams: dict[str, Any] | None = None,
@@ -396,37 +364,63 @@ def make_finetune(
     device: str = "cpu",
     verbose: int = 0,
     tensorboard_log: str | None = None,
+    action_units: str | None = None,
+    activation: str | None = None,
+    dataset: Any = None,
 ) -> FinetuneSetup:
     """Build a model of ``algo`` that starts from ``pretrained`` with ``recipe`` (or from scratch).
 
     :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``
-    :param env: a Gymnasium env or SB3 VecEnv
-    :param pretrained: the pretrained weights; ``None`` trains from scratch with the same settings
+    :param env: a Gymnasium env, an SB3 VecEnv (several envs: ``gradient_steps`` defaults to one per env step), or
+        an env id
+    :param pretrained: the pretrained weights or a :class:`~sb3_finetune.prior.Prior`; ``None`` trains from
+        scratch with the same settings
     :param total_timesteps: the budget (fractions in the recipe refer to it)
     :param recipe: a name from :data:`RECIPES` or a :class:`Recipe`
     :param hyperparams: algorithm arguments, over :func:`default_hyperparams` (``policy_kwargs`` merged)
     :param seed: seed of the model and of the distillation
     :param device: torch device
-    :param verbose: SB3 verbosity
+    :param verbose: SB3 verbosity (1 also prints the trust gate's decision)
     :param tensorboard_log: SB3's tensorboard folder
+    :param action_units: what the network outputs, ``"env"`` or ``"scaled"`` (see :mod:`sb3_finetune.prior`)
+    :param activation: for a state dict of Linear layers, the activation between them (default: the file's
+        metadata, else ReLU, assumed and logged)
+    :param dataset: a :class:`~sb3_finetune.pretrain.Dataset` (or ``.npz`` path) whose states the actor is also
+        distilled on
     :return: the model and the recipe's callbacks
     """
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
+    if isinstance(env, str):
+        env = gym.make(env)
     params = default_hyperparams(algo, env)
     user = dict(hyperparams or {})
     policy_kwargs = {**params.pop("policy_kwargs"), **user.pop("policy_kwargs", {})}
     params.update(user)
     recipe = get_recipe(recipe)
-    callbacks: list[BaseCallback] = []
+    decisions: list[str] = []
+    n_envs = env.num_envs if isinstance(env, VecEnv) else 1
+    if n_envs > 1 and "gradient_steps" not in user:
+        params["gradient_steps"] = -1
+        decisions.append(f"{n_envs} envs: gradient_steps=-1 (one gradient step per env step, as with one env)")
+    prior = None
     if pretrained is not None:
+        prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
+        decisions += prior.info.assumptions
+        weights = prior.network if isinstance(pretrained, Prior) else pretrained
         policy_kwargs = pretrained_policy_kwargs(
-            pretrained, features_layer=recipe.features_layer, freeze=recipe.freeze, **policy_kwargs
+            weights,
+            features_layer=recipe.features_layer,
+            freeze=recipe.freeze,
+            activation=prior.info.activation,
+            input_keys=prior.info.input_keys,
+            **policy_kwargs,
         )
-    is_dict = isinstance(getattr(env, "observation_space", None), gym.spaces.Dict)
-    policy = "MultiInputPolicy" if is_dict else "MlpPolicy"
+    for sentence in decisions[len(prior.info.assumptions) if prior is not None else 0 :]:
+        logger.info("sb3_finetune: %s", sentence)
+    is_dict = isinstance(env.observation_space, gym.spaces.Dict)
     model = ALGORITHMS[algo](
-        policy,
+        "MultiInputPolicy" if is_dict else "MlpPolicy",
         env,
         policy_kwargs=policy_kwargs,
         seed=seed,
@@ -435,29 +429,39 @@ def make_finetune(
         tensorboard_log=tensorboard_log,
         **params,
     )
-    if pretrained is None:
-        return FinetuneSetup(model, callbacks, None)
-    teacher = PretrainedPolicy(pretrained_network(pretrained))
-    if recipe.actor_init:
-        distill_actor(model, teacher, recipe.distill_steps, seed=seed or 0)
-    warmup = model.learning_starts if recipe.pretrained_warmup else 0
+    if prior is None:
+        return FinetuneSetup(model, [], None, decisions=decisions)
+    prior = prior.to(model.device)
+    callbacks: list[BaseCallback] = []
     if recipe.critic_warmup > 0 or recipe.bc_weight > 0:
         bc_until = int(recipe.bc_fade * total_timesteps)
         # The actor is held while the critic trains: from the first gradient step, after the warm-up.
         hold = model.learning_starts + recipe.critic_warmup
-        callbacks.append(ActorUpdateHook(teacher, hold, recipe.bc_weight, bc_until, q_filter=recipe.bc_q_filter))
+        callbacks.append(ActorUpdateHook(prior, hold, recipe.bc_weight, bc_until, q_filter=recipe.bc_q_filter))
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))
     if recipe.pretrained_lr_scale is not None:
         callbacks.append(PretrainedLearningRateCallback(recipe.pretrained_lr_scale))
-    return FinetuneSetup(model, callbacks, recipe, warmup)
+    setup = FinetuneSetup(model, callbacks, recipe, model.learning_starts, prior, None, decisions)
+    if dataset is not None:
+        from sb3_finetune.pretrain import Dataset
+
+        data = dataset if isinstance(dataset, Dataset) else Dataset.load(dataset)
+        data.check_fits(env.observation_space, env.action_space)
+        setup.dataset_observations = warmup.dataset_observations(
+            data.observations, env.observation_space, data.input_keys or prior.info.input_keys
+        )
+    uses_prior = recipe.actor_init or recipe.pretrained_warmup or bool(callbacks and recipe.trust_gate is not None)
+    if uses_prior:
+        setup.acting_as_prior = ActAsPrior(model, prior)
+    return setup
 
 
 def finetune(
     algo: str,
-    env: gym.Env | Any,
-    pretrained: WeightsSource | None,
+    env: gym.Env | VecEnv | str,
+    pretrained: WeightsSource | Prior | None,
     total_timesteps: int,
     recipe: str | Recipe = "default",
     hyperparams: dict[str, Any] | None = None,
@@ -466,11 +470,12 @@ def finetune(
     device: str = "cpu",
     verbose: int = 0,
     progress_bar: bool = False,
+    action_units: str | None = None,
 ) -> BaseAlgorithm:
     """Fine-tune ``pretrained`` on ``env`` with ``algo`` for ``total_timesteps`` env steps (or train from scratch).
 
     :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``
-    :param env: a Gymnasium env or SB3 VecEnv
+    :param env: a Gymnasium env, an SB3 VecEnv or an env id
     :param pretrained: the pretrained weights; ``None`` trains from scratch with the same settings
     :param total_timesteps: env steps
     :param recipe: a name from :data:`RECIPES` or a :class:`Recipe`
@@ -480,7 +485,10 @@ def finetune(
     :param device: torch device
     :param verbose: SB3 verbosity
     :param progress_bar: show SB3's progress bar
+    :param action_units: what the network outputs, ``"env"`` or ``"scaled"`` (see :mod:`sb3_finetune.prior`)
     :return: the trained model
     """
-    setup = make_finetune(algo, env, pretrained, total_timesteps, recipe, hyperparams, seed, device, verbose)
+    setup = make_finetune(
+        algo, env, pretrained, total_timesteps, recipe, hyperparams, seed, device, verbose, action_units=action_units
+    )
     return setup.learn(total_timesteps, callback=callback, progress_bar=progress_bar)

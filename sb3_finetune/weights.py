@@ -61,6 +61,46 @@ def _check_tensors(state_dict: Mapping, origin: str) -> dict[str, th.Tensor]:
     return {key: value.detach().cpu().clone() for key, value in state_dict.items()}
 
 
+def read_metadata(source: WeightsSource) -> dict[str, str]:
+    """The descriptive metadata stored beside the tensors (``{}`` where there is none).
+
+    Files written by :func:`save_weights` with ``metadata`` carry it: a ``.safetensors`` header's metadata, or the
+    ``"metadata"`` entry of a ``{"state_dict": ..., "metadata": ...}`` torch file. An SB3 model ``.zip`` has none.
+    Nothing is unpickled: torch files are read with ``weights_only=True``.
+
+    :param source: a path, a state dict or a module
+    :return: string keys and values (for example ``{"action_units": "env", "activation": "tanh"}``)
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return {}
+    path = Path(source)
+    if not path.is_file():
+        return {}
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            is_sb3 = SB3_POLICY_FILE in archive.namelist()
+        if is_sb3:
+            return sb3_zip_metadata(path)
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                return dict(handle.metadata() or {})
+        except Exception:
+            return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = th.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    except Exception:
+        return {}
+    metadata = loaded.get("metadata") if isinstance(loaded, Mapping) else None
+    if isinstance(metadata, Mapping):
+        return {str(key): str(value) for key, value in metadata.items()}
+    return {}
+
+
 def _read_file(path: Path) -> dict[str, th.Tensor]:
     if not path.exists():
         raise FileNotFoundError(f"pretrained weights file not found: '{path}'")
@@ -117,12 +157,94 @@ def _read_sb3_zip(path: Path, archive: zipfile.ZipFile) -> dict[str, th.Tensor]:
     policy = _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE))
     prefix = len(EXTRACTOR_PREFIX)
     pretrained = {key[prefix:]: value for key, value in policy.items() if key.startswith(EXTRACTOR_PREFIX)}
-    if not pretrained:
+    if pretrained:
+        return pretrained
+    actor = _plain_actor_layers(policy)
+    if actor is None:
         raise PretrainedWeightsError(
-            f"'{path}' is an SB3 model whose actor has no pretrained part (no '{EXTRACTOR_PREFIX}*' tensors): "
-            "only models built with PretrainedFeaturesExtractor can be used as weights"
+            f"'{path}' is an SB3 model whose actor is neither a plain MLP actor (DDPG, TD3, SAC with "
+            f"'MlpPolicy'/'MultiInputPolicy') nor built with PretrainedFeaturesExtractor ('{EXTRACTOR_PREFIX}*')"
         )
-    return pretrained
+    return {key: policy[key] for key in actor}
+
+
+def _plain_actor_layers(policy: Mapping[str, th.Tensor]) -> list[str] | None:
+    """The keys of a plain SB3 actor's Linear layers, in the order they are applied (``None``: not one).
+
+    TD3 and DDPG: ``actor.mu.0``, ``actor.mu.2``, ... (ReLU between, tanh at the end); SAC: ``actor.latent_pi.*``
+    then ``actor.mu`` (its deterministic action is ``tanh(mu)``; ``log_std`` is left out).
+    """
+    if any(key.startswith("actor.features_extractor.") for key in policy):
+        return None  # an extractor with parameters: not a plain MLP actor
+    keys = [
+        key
+        for key in policy
+        if key.startswith(("actor.mu.", "actor.latent_pi.")) and key.rpartition(".")[2] in ("weight", "bias")
+    ]
+    if not keys:
+        return None
+    latent = [key for key in keys if key.startswith("actor.latent_pi.")]
+    head = [key for key in keys if key.startswith("actor.mu.")]
+    return latent + head
+
+
+def _sb3_data(archive: zipfile.ZipFile) -> dict:
+    """The JSON part of an SB3 zip's ``data`` (its cloudpickled entries are never unpickled)."""
+    import json
+
+    try:
+        return json.loads(archive.read("data"))
+    except (KeyError, ValueError):
+        return {}
+
+
+def _activation_from_data(data: Mapping) -> str:
+    """The actor's activation, read from the readable copy SB3 keeps of ``policy_kwargs['activation_fn']``."""
+    described = str((data.get("policy_kwargs") or {}).get("activation_fn", ""))
+    if not described:
+        return "relu"  # SB3's default for DDPG, TD3 and SAC
+    from sb3_finetune.networks import ACTIVATIONS
+
+    for name, cls in ACTIVATIONS.items():
+        if f".{cls.__name__}'" in described:
+            return name
+    raise PretrainedWeightsError(f"the SB3 model's activation_fn {described} is not one of {sorted(ACTIVATIONS)}")
+
+
+def sb3_zip_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """What a plain SB3 model's actor is, as weights metadata (``{}`` for other files).
+
+    Its actions are in SB3's scaled units (``[-1, 1]``, tanh-squashed); its activation is read from the readable
+    copy of ``policy_kwargs`` in the zip's ``data``; for Dict observations SB3 flattens every key in sorted order.
+
+    :param path: the ``.zip``
+    :return: metadata as :func:`read_metadata` gives it
+    """
+    path = Path(path)
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return {}
+    with zipfile.ZipFile(path) as archive:
+        if SB3_POLICY_FILE not in archive.namelist():
+            return {}
+        policy = _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE))
+        if any(key.startswith(EXTRACTOR_PREFIX) for key in policy) or _plain_actor_layers(policy) is None:
+            return {}
+        data = _sb3_data(archive)
+    metadata = {
+        "action_units": "scaled",
+        "activation": _activation_from_data(data),
+        "output_activation": "tanh",
+        "source": "sb3-actor",
+    }
+    space = data.get("observation_space") or {}
+    if "Dict" in str(space.get(":type:", "")):
+        import re
+
+        keys = sorted(set(re.findall(r"'([^']+)': ", str(space.get("spaces", "")))))
+        if not keys:
+            raise PretrainedWeightsError(f"'{path}': cannot read the keys of the model's Dict observation space")
+        metadata["input_keys"] = ",".join(keys)
+    return metadata
 
 
 def sb3_zip_extractor_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
@@ -142,11 +264,18 @@ def sb3_zip_extractor_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
         return _read_sb3_zip(path, archive)
 
 
-def save_weights(state_dict: Mapping[str, th.Tensor], path: str | os.PathLike) -> Path:
-    """Write a state dict as ``.safetensors`` (by suffix) or a plain torch file, atomically.
+def save_weights(
+    state_dict: Mapping[str, th.Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> Path:
+    """Write a state dict as ``.safetensors`` (by suffix) or a torch file, atomically.
+
+    Without ``metadata`` a torch file holds the plain state dict; with it, ``{"state_dict": ..., "metadata":
+    ...}`` (the common checkpoint layout, which :func:`read_weights` and ``torch.load(..., weights_only=True)``
+    both read). ``.safetensors`` keeps it in its header.
 
     :param state_dict: the tensors
     :param path: destination; ``.safetensors`` selects that format
+    :param metadata: strings describing the network (read back by :func:`read_metadata`)
     :return: the path written
     """
     path = Path(path)
@@ -156,8 +285,8 @@ def save_weights(state_dict: Mapping[str, th.Tensor], path: str | os.PathLike) -
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        save_file(tensors, str(temporary))
+        save_file(tensors, str(temporary), metadata=dict(metadata) if metadata else None)
     else:
-        th.save(tensors, temporary)
+        th.save({"state_dict": tensors, "metadata": dict(metadata)} if metadata else tensors, temporary)
     os.replace(temporary, path)
     return path

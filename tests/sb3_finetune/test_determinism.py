@@ -4,7 +4,8 @@ import torch as th
 
 import nav_env  # noqa: F401
 from sb3_finetune.evaluation import evaluate, model_policy
-from sb3_finetune.pretrain import behaviour_clone, expert_dataset
+from sb3_finetune.nav import expert_dataset
+from sb3_finetune.pretrain import behaviour_clone
 from sb3_finetune.recipes import make_finetune
 
 

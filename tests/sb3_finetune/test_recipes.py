@@ -5,14 +5,10 @@ import torch as th
 
 import nav_env  # noqa: F401
 from sb3_finetune import pretrained_extractors
-from sb3_finetune.evaluation import evaluate, model_policy, network_policy
-from sb3_finetune.pretrain import behaviour_clone, expert_dataset
-from sb3_finetune.recipes import (
-    ActorUpdateHook,
-    PretrainedPolicy,
-    get_recipe,
-    make_finetune,
-)
+from sb3_finetune.evaluation import evaluate, model_policy, prior_policy
+from sb3_finetune.nav import expert_dataset, nav_prior
+from sb3_finetune.pretrain import behaviour_clone
+from sb3_finetune.recipes import ActorUpdateHook, get_recipe, make_finetune
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +25,17 @@ def bc_weights(bc_agent, tmp_path_factory):
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
 def test_default_recipe_starts_at_the_pretrained_policy(algo, bc_agent, bc_weights):
-    setup = make_finetune(algo, gym.make("SimpleNavigation-v0"), bc_weights, 2_000, "default", seed=0)
-    pretrained = evaluate(network_policy(bc_agent), "SimpleNavigation-v0", {}, 50, 3)
+    setup = make_finetune(
+        algo, gym.make("SimpleNavigation-v0"), bc_weights, 2_000, "default", seed=0, hyperparams={"learning_starts": 400}
+    )
+    pretrained = evaluate(prior_policy(nav_prior(bc_agent, "SimpleNavigation-v0")), "SimpleNavigation-v0", {}, 50, 3)
     model = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
     assert pretrained.success_rate >= 0.9
-    assert abs(model.success_rate - pretrained.success_rate) <= 0.04
+    assert model == pretrained  # at step 0 the model acts exactly as the prior
+    setup.learn(400)  # the probe's 300 steps, then distillation: the actor itself now acts like the prior
+    assert not setup.acting_as_prior.attached
+    distilled = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
+    assert abs(distilled.success_rate - pretrained.success_rate) <= 0.04
     if algo != "sac":
         assert th.equal(
             th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters()),
@@ -52,17 +54,19 @@ def test_warmup_fills_the_buffer_with_the_pretrained_policy(bc_agent, bc_weights
     setup = make_finetune(
         "td3", gym.make("SimpleNavigation-v0"), bc_weights, 400, "default", seed=0, hyperparams={"learning_starts": 300}
     )
-    actor_before = th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters()).clone()
+    critic_before = th.nn.utils.parameters_to_vector(setup.model.policy.critic.parameters()).clone()
     setup.learn(300)
     buffer = setup.model.replay_buffer
     observations = th.as_tensor(buffer.observations[:300, 0])
     actions = buffer.actions[:300, 0]
-    teacher = PretrainedPolicy(bc_agent)(observations).numpy()
-    # TD3's exploration noise is 0.1; uniform random actions would be ~0.65 away on average.
+    teacher = nav_prior(bc_agent, "SimpleNavigation-v0")(observations).numpy()
+    # The probe (half of this 300-step budget) is the prior itself, without exploration noise; then the distilled
+    # actor with TD3's noise (0.1). Uniform random actions would be ~0.65 away on average.
+    assert np.abs(actions[:150] - teacher[:150]).max() < 1e-5
     assert np.abs(actions - teacher).mean() < 0.15
     assert setup.model.num_timesteps == 300
-    actor_after = th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters())
-    assert th.equal(actor_before, actor_after)
+    critic_after = th.nn.utils.parameters_to_vector(setup.model.policy.critic.parameters())
+    assert th.equal(critic_before, critic_after)  # no gradient step during the warm-up
 
 
 def test_scratch_uses_uniform_random_warmup_and_no_extractor():
@@ -82,14 +86,15 @@ def test_critic_warmup_holds_the_actor_while_the_critic_learns(bc_weights):
         gym.make("SimpleNavigation-v0"),
         bc_weights,
         600,
-        get_recipe("default", critic_warmup=300),
+        get_recipe("default", critic_warmup=300, gate_steps=100),
         hyperparams={"learning_starts": 100},
         seed=0,
     )
     model = setup.model
+    setup.learn(110)  # the 100-step probe and the distillation, then 10 steps of critic-only training
     actor = th.nn.utils.parameters_to_vector(model.policy.actor.parameters()).clone()
     critic = th.nn.utils.parameters_to_vector(model.policy.critic.parameters()).clone()
-    setup.learn(350)  # 100 warm-up steps, then 250 steps of critic-only training
+    setup.learn(240, reset_num_timesteps=False)  # 240 more steps of critic-only training
     assert th.equal(actor, th.nn.utils.parameters_to_vector(model.policy.actor.parameters()))
     assert not th.equal(critic, th.nn.utils.parameters_to_vector(model.policy.critic.parameters()))
     setup.learn(100, reset_num_timesteps=False)  # past the hold: the actor trains
@@ -119,7 +124,7 @@ def test_bc_pull_keeps_the_actor_closer_to_the_teacher(bc_agent, bc_weights):
         observations = th.rand(512, 2) * 2 - 1
         with th.no_grad():
             student = setup.model.policy.actor(observations)
-        return float((student - PretrainedPolicy(bc_agent)(observations)).abs().mean())
+        return float((student - nav_prior(bc_agent, "SimpleNavigation-v0")(observations)).abs().mean())
 
     assert distance_after(10.0) < distance_after(0.0)
 
@@ -161,6 +166,7 @@ def test_trust_gate_keeps_a_good_teacher_and_drops_a_wrong_one(bc_weights, targe
     hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
     setup.learn(400)
     assert setup.trusted is trusted
+    assert setup.gate.criterion == "success" and setup.gate.episodes >= 3
     actions = setup.model.replay_buffer.actions[300:400, 0]
     if trusted:
         assert hook.hold_steps > 0 and hook.bc_weight > 0

@@ -1,0 +1,487 @@
+"""The warm-up before the first gradient step: the prior's probe, the trust gate, distillation on real states.
+
+1. **The probe.** The model acts exactly as the prior (deterministic, no exploration noise) from seeded starts, for
+   at least ``gate_steps`` env steps and until ``gate_episodes`` episodes have ended, or until its step cap
+   (``gate_max_steps``, and at most half the budget where a random probe may have to follow). Its transitions go
+   into the replay buffer and count towards the budget, like every env step.
+2. **The trust gate** (:func:`decide`) judges the prior on the probe's episodes:
+
+   - where the env reports success (``info["is_success"]``, SB3's key, or ``info["success"]``, Gymnasium-Robotics'),
+     by its success rate;
+   - else, where the user gave a return threshold (``gate_return``), by the fraction of episodes reaching it;
+   - else against a uniform-random probe from the same seeded starts (the same number of episodes per env, so
+     episode ``k`` of env ``i`` starts from the same state in both where the env's randomness is only drawn at
+     reset): the fraction of those episode pairs in which the prior's return is higher. Where the budget ends
+     before both probes finish an episode on an env, that env's pair compares the rewards summed over the steps
+     both probes made from the same start (the per-step criterion).
+
+   The prior is trusted when that fraction reaches ``trust_gate``. The decision and its figures are logged
+   through SB3's logger (``finetune/gate_*``, so TensorBoard shows them), printed at ``verbose >= 1``, and kept
+   on :attr:`FinetuneSetup.gate <sb3_finetune.recipes.FinetuneSetup.gate>`.
+3. **Distillation** (:func:`distill_actor`): the actor is trained to act like the prior on the states of the
+   probe (the prior's own rollouts on the target env) and, where one is given, the dataset's states. No
+   observation is ever drawn from the observation space, so infinite bounds, Dict observations and
+   ``VecNormalize`` all work: the prior reads raw observations, the actor the normalised ones it will see.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+from sb3_finetune.evaluation import info_success
+from sb3_finetune.prior import Prior
+
+logger = logging.getLogger("sb3_finetune")
+
+
+# ---------------------------------------------------------------------------------------------- observations
+
+
+def to_numpy(observations: Any) -> Any:
+    """Tensors (or a dict of them) as numpy arrays."""
+    if isinstance(observations, dict):
+        return {key: to_numpy(value) for key, value in observations.items()}
+    if isinstance(observations, th.Tensor):
+        return observations.detach().cpu().numpy()
+    return np.asarray(observations)
+
+
+def to_tensor(observations: Any, device: th.device | str) -> Any:
+    """Arrays (or a dict of them) as float32 tensors on ``device``."""
+    if isinstance(observations, dict):
+        return {key: to_tensor(value, device) for key, value in observations.items()}
+    if isinstance(observations, th.Tensor):
+        return observations.to(device=device, dtype=th.float32)
+    return th.as_tensor(np.asarray(observations), dtype=th.float32, device=device)
+
+
+def actor_inputs(model: BaseAlgorithm, raw: Any) -> Any:
+    """Raw observations (as stored in the replay buffer) as the actor sees them: normalised under ``VecNormalize``."""
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is None:
+        return to_tensor(raw, model.device)
+    return to_tensor(normalizer.normalize_obs(to_numpy(raw)), model.device)
+
+
+def raw_observations(model: BaseAlgorithm, observations: Any) -> Any:
+    """Observations as the policy receives them (normalised under ``VecNormalize``) back in the env's own scale."""
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is None:
+        return observations
+    return to_tensor(normalizer.unnormalize_obs(to_numpy(observations)), model.device)
+
+
+def deterministic_actions(model: BaseAlgorithm, observations: Any) -> th.Tensor:
+    """The actor's deterministic actions (scaled to ``[-1, 1]``), with gradients."""
+    actor = model.policy.actor
+    if isinstance(model, SAC):
+        return actor(observations, deterministic=True)
+    return actor(observations)
+
+
+# ---------------------------------------------------------------------------------------------- acting as the prior
+
+
+class ActAsPrior:
+    """While attached, the model's actor outputs exactly the prior's action (a forward hook on the actor).
+
+    ``model.predict`` then gives the prior's env action bit for bit (SB3 unscales it as :meth:`Prior.predict`
+    does), and SB3's own rollout collection acts as the prior. Attached by ``make_finetune`` so that the model is
+    the prior at step 0; detached once the actor has been distilled.
+
+    :param model: the model
+    :param prior: the prior
+    """
+
+    def __init__(self, model: BaseAlgorithm, prior: Prior) -> None:
+        self.model, self.prior = model, prior
+        self._handle: RemovableHandle | None = model.policy.actor.register_forward_hook(self._replace)
+
+    def _replace(self, _module: nn.Module, inputs: tuple, output: th.Tensor) -> th.Tensor:
+        raw = raw_observations(self.model, inputs[0])
+        return self.prior(raw).to(device=output.device, dtype=output.dtype).reshape(output.shape)
+
+    @property
+    def attached(self) -> bool:
+        """Whether the actor still acts as the prior."""
+        return self._handle is not None
+
+    def detach(self) -> None:
+        """Give the actor back its own output."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+
+# ---------------------------------------------------------------------------------------------- the probe
+
+
+class ProbeRecorder(BaseCallback):
+    """Records every env's rewards and finished episodes during a probe, and passes each step on to ``inner``.
+
+    :param inner: the callbacks of the run (they see every env step, the probe's included)
+    :param n_envs: number of envs
+    """
+
+    def __init__(self, inner: BaseCallback, n_envs: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.rewards: list[list[float]] = [[] for _ in range(n_envs)]
+        self.episodes: list[list[tuple[float, int, bool | None]]] = [[] for _ in range(n_envs)]
+        self._current: list[list[Any]] = [[0.0, 0, None] for _ in range(n_envs)]
+        self.success_reported = False
+
+    @property
+    def ended(self) -> int:
+        """Episodes finished so far, over all envs."""
+        return sum(len(episodes) for episodes in self.episodes)
+
+    def update_child_locals(self, locals_: dict[str, Any]) -> None:
+        """Give the run's callbacks the rollout's variables too."""
+        self.inner.update_locals(locals_)
+
+    def _on_rollout_start(self) -> None:
+        self.inner.on_rollout_start()
+
+    def _on_rollout_end(self) -> None:
+        self.inner.on_rollout_end()
+
+    def _on_step(self) -> bool:
+        normalizer = self.model.get_vec_normalize_env()
+        rewards = normalizer.get_original_reward() if normalizer is not None else self.locals["rewards"]
+        for index, (reward, done, info) in enumerate(
+            zip(np.asarray(rewards).reshape(-1), self.locals["dones"], self.locals["infos"], strict=True)
+        ):
+            self.rewards[index].append(float(reward))
+            current = self._current[index]
+            current[0] += float(reward)
+            current[1] += 1
+            flag = info_success(info)
+            if flag is not None:
+                self.success_reported = True
+                current[2] = bool(current[2]) or flag
+            if done:
+                self.episodes[index].append((current[0], current[1], current[2]))
+                self._current[index] = [0.0, 0, None]
+        return self.inner.on_step()
+
+
+def collect(
+    model: BaseAlgorithm, callback: BaseCallback, env_steps: int, mode: str
+) -> None:
+    """Collect about ``env_steps`` env steps (whole steps of every env) into the replay buffer, without training.
+
+    :param model: the model
+    :param callback: called at every step
+    :param env_steps: env steps to collect (rounded up to a multiple of the number of envs)
+    :param mode: ``"deterministic"`` (the model's own actions, no exploration noise: the prior while
+        :class:`ActAsPrior` is attached), ``"policy"`` (the model's policy with its exploration), ``"random"``
+        (uniform random actions, as SB3 during ``learning_starts``)
+    """
+    iterations = -(-env_steps // model.env.num_envs)
+    if iterations < 1:
+        return
+    noise = None if mode == "deterministic" else model.action_noise
+    learning_starts = model.num_timesteps + iterations * model.env.num_envs + 1 if mode == "random" else 0
+    model.collect_rollouts(
+        model.env,
+        callback=callback,
+        train_freq=TrainFreq(iterations, TrainFrequencyUnit.STEP),
+        replay_buffer=model.replay_buffer,
+        action_noise=noise,
+        learning_starts=learning_starts,
+        log_interval=None,
+    )
+
+
+def probe(
+    model: BaseAlgorithm, callback: BaseCallback, mode: str, min_steps: int, enough: Any, max_steps: Any
+) -> ProbeRecorder:
+    """Collect at least ``min_steps`` env steps, then one step of every env at a time until ``enough``.
+
+    The probe stops anyway before it would pass ``max_steps``.
+
+    :param model: the model
+    :param callback: the run's callbacks
+    :param mode: see :func:`collect`
+    :param min_steps: env steps collected first
+    :param enough: ``recorder -> bool``: whether the probe may stop
+    :param max_steps: the most env steps the probe may take, or ``recorder -> int``, asked after the first step of
+        every env (which shows whether the env reports success)
+    :return: the recorder, with every env's rewards and finished episodes
+    """
+    recorder = ProbeRecorder(callback, model.env.num_envs)
+    recorder.init_callback(model)
+    start = model.num_timesteps
+    if callable(max_steps):
+        collect(model, recorder, model.env.num_envs, mode)
+        max_steps = max_steps(recorder)
+    collect(model, recorder, min(min_steps, max_steps) - (model.num_timesteps - start), mode)
+    while not enough(recorder) and model.num_timesteps - start + model.env.num_envs <= max_steps:
+        collect(model, recorder, model.env.num_envs, mode)
+    return recorder
+
+
+def reseed(model: BaseAlgorithm, seed: int) -> None:
+    """Reset the training env from ``seed`` (env ``i`` from ``seed + i``), as ``learn`` does at its start."""
+    model.env.seed(seed)
+    model._last_obs = model.env.reset()
+    model._last_episode_starts = np.ones((model.env.num_envs,), dtype=bool)
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        model._last_original_obs = normalizer.get_original_obs()
+
+
+# ---------------------------------------------------------------------------------------------- the gate
+
+
+@dataclass
+class GateDecision:
+    """The trust gate's decision and the figures it rests on.
+
+    :param trusted: whether the recipe keeps the prior (holds and pulls the actor towards it, lets it fill the
+        buffer)
+    :param criterion: ``"success"``, ``"return threshold"``, ``"random probe"`` or ``"random probe, per step"``
+    :param score: the prior's figure: its success rate, the fraction of episodes reaching the threshold, or the
+        fraction of paired episodes (or envs) where it beat the random probe
+    :param trust_gate: the score needed to trust it
+    :param episodes: the prior's finished probe episodes
+    :param prior_steps: env steps of the prior's probe
+    :param prior_mean_return: mean return of its finished episodes (``None`` if none finished)
+    :param reference_steps: env steps of the random probe (0 when there was none)
+    :param reference_mean_return: mean return of the random probe's finished episodes, or the threshold
+    :param pairs: the number of comparisons the score is over
+    """
+
+    trusted: bool
+    criterion: str
+    score: float
+    trust_gate: float
+    episodes: int
+    prior_steps: int
+    prior_mean_return: float | None
+    reference_steps: int = 0
+    reference_mean_return: float | None = None
+    pairs: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The decision as a plain dict."""
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line for people."""
+        verdict = "trusted" if self.trusted else "NOT trusted: the recipe stands down"
+        mean = "n/a" if self.prior_mean_return is None else f"{self.prior_mean_return:.2f}"
+        reference = "" if self.reference_mean_return is None else f", reference {self.reference_mean_return:.2f}"
+        return (
+            f"trust gate ({self.criterion}): prior scored {self.score:.2f} against {self.trust_gate:.2f} over "
+            f"{self.pairs} comparisons ({self.episodes} episodes, {self.prior_steps} steps, mean return {mean}"
+            f"{reference}): {verdict}"
+        )
+
+
+def _mean_return(recorder: ProbeRecorder) -> float | None:
+    returns = [episode[0] for episodes in recorder.episodes for episode in episodes]
+    return float(np.mean(returns)) if returns else None
+
+
+def decide_without_reference(
+    recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, steps: int
+) -> GateDecision | None:
+    """The decision where the env reports success or the user gave a return threshold (``None`` otherwise).
+
+    :param recorder: the prior's probe
+    :param trust_gate: score needed
+    :param gate_return: the user's return threshold
+    :param steps: env steps of the probe
+    :return: the decision, or ``None`` when a random probe is needed
+    """
+    finished = [episode for episodes in recorder.episodes for episode in episodes]
+    if not finished:
+        return None
+    mean = _mean_return(recorder)
+    if recorder.success_reported:
+        score = float(np.mean([bool(episode[2]) for episode in finished]))
+        return GateDecision(
+            score >= trust_gate, "success", score, trust_gate, len(finished), steps, mean, pairs=len(finished)
+        )
+    if gate_return is not None:
+        score = float(np.mean([episode[0] >= gate_return for episode in finished]))
+        return GateDecision(
+            score >= trust_gate, "return threshold", score, trust_gate, len(finished), steps, mean, 0, gate_return,
+            len(finished),
+        )
+    return None
+
+
+def decide_against_random(
+    prior: ProbeRecorder, random: ProbeRecorder, trust_gate: float, prior_steps: int, random_steps: int
+) -> GateDecision:
+    """The decision by paired comparison with the random probe from the same starts (see the module docstring).
+
+    :param prior: the prior's probe
+    :param random: the random probe
+    :param trust_gate: score needed
+    :param prior_steps: env steps of the prior's probe
+    :param random_steps: env steps of the random probe
+    :return: the decision
+    """
+    wins: list[bool] = []
+    per_step = False
+    for mine, theirs, my_rewards, their_rewards in zip(
+        prior.episodes, random.episodes, prior.rewards, random.rewards, strict=True
+    ):
+        pairs = min(len(mine), len(theirs))
+        if pairs:
+            wins += [mine[k][0] > theirs[k][0] for k in range(pairs)]
+        else:
+            common = min(len(my_rewards), len(their_rewards))
+            if common:
+                per_step = True
+                wins.append(sum(my_rewards[:common]) > sum(their_rewards[:common]))
+    score = float(np.mean(wins)) if wins else 0.0
+    finished = sum(len(episodes) for episodes in prior.episodes)
+    criterion = "random probe, per step" if per_step else "random probe"
+    return GateDecision(
+        score >= trust_gate, criterion, score, trust_gate, finished, prior_steps, _mean_return(prior),
+        random_steps, _mean_return(random), len(wins),
+    )
+
+
+def report(model: BaseAlgorithm, decision: GateDecision) -> None:
+    """Log the decision through SB3's logger (so TensorBoard has it) and ``sb3_finetune``'s; print it at verbose 1."""
+    record = model.logger.record
+    record("finetune/gate_trusted", int(decision.trusted))
+    record("finetune/gate_score", decision.score)
+    record("finetune/gate_threshold", decision.trust_gate)
+    record("finetune/gate_episodes", decision.episodes)
+    record("finetune/gate_criterion", decision.criterion, exclude=("csv",))
+    if decision.prior_mean_return is not None:
+        record("finetune/gate_prior_return", decision.prior_mean_return)
+    if decision.reference_mean_return is not None:
+        record("finetune/gate_reference_return", decision.reference_mean_return)
+    model.logger.dump(step=model.num_timesteps)
+    (logger.info if decision.trusted else logger.warning)("sb3_finetune: %s", decision.describe())
+    if model.verbose >= 1:
+        print(decision.describe())
+
+
+# ---------------------------------------------------------------------------------------------- distillation
+
+
+def buffer_observations(model: BaseAlgorithm, start: int, stop: int) -> Any:
+    """The raw observations stored in the replay buffer at positions ``[start, stop)`` of every env, flattened."""
+    stored = model.replay_buffer.observations
+    if stop <= start:  # the buffer wrapped around: everything in it is the warm-up's
+        start, stop = 0, model.replay_buffer.buffer_size
+    if isinstance(stored, dict):
+        return {key: value[start:stop].reshape(-1, *value.shape[2:]) for key, value in stored.items()}
+    return stored[start:stop].reshape(-1, *stored.shape[2:])
+
+
+def dataset_observations(observations: np.ndarray, space: gym.Space, input_keys: Sequence[str] | None) -> Any:
+    """A dataset's flat observations in the env's observation layout (Dict: split by ``input_keys``).
+
+    Keys the prior does not read are filled: ``achieved_goal`` with the observation where the shapes match (a goal
+    env whose observation is the position), zeros otherwise (the actor's extractor reads only the prior's keys).
+
+    :param observations: ``(n, d)``
+    :param space: the env's observation space
+    :param input_keys: the keys concatenated into the dataset's observations
+    :return: observations as the replay buffer stores them
+    """
+    if not isinstance(space, gym.spaces.Dict):
+        return observations.reshape(len(observations), *space.shape)
+    split: dict[str, np.ndarray] = {}
+    offset = 0
+    for key in input_keys or ():
+        size = int(np.prod(space[key].shape))
+        split[key] = observations[:, offset : offset + size].reshape(len(observations), *space[key].shape)
+        offset += size
+    for key, sub in space.spaces.items():
+        if key not in split:
+            same = key == "achieved_goal" and "observation" in split and split["observation"].shape[1:] == sub.shape
+            split[key] = split["observation"].copy() if same else np.zeros((len(observations), *sub.shape), np.float32)
+    return split
+
+
+def _count(observations: Any) -> int:
+    if isinstance(observations, dict):
+        return len(next(iter(observations.values())))
+    return len(observations)
+
+
+def _take(observations: Any, index: np.ndarray) -> Any:
+    if isinstance(observations, dict):
+        return {key: value[index] for key, value in observations.items()}
+    return observations[index]
+
+
+def _concat(parts: list[Any]) -> Any:
+    parts = [part for part in parts if part is not None and _count(part)]
+    if isinstance(parts[0], dict):
+        return {key: np.concatenate([np.asarray(part[key], dtype=np.float32) for part in parts]) for key in parts[0]}
+    return np.concatenate([np.asarray(part, dtype=np.float32) for part in parts])
+
+
+def distill_actor(
+    model: BaseAlgorithm,
+    prior: Prior,
+    observations: Any | list[Any],
+    steps: int = 1_000,
+    batch_size: int = 256,
+    seed: int = 0,
+    sac_std: float | None = 0.3,
+) -> float:
+    """Train the model's actor to act like ``prior`` on the given raw observations (real states).
+
+    Frozen extractor layers stay as they are; targets (TD3, DDPG) are set equal to the actor afterwards.
+
+    :param model: the model
+    :param prior: the prior
+    :param observations: raw observations (array, or dict of arrays), or a list of such sets to pool
+    :param steps: Adam steps
+    :param batch_size: observations per step
+    :param seed: seed of the minibatch draws
+    :param sac_std: for SAC, the standard deviation (before tanh) the actor starts with; ``None`` leaves it
+    :return: the final loss
+    """
+    pool = _concat(observations if isinstance(observations, list) else [observations])
+    size = _count(pool)
+    if size == 0:
+        raise ValueError("distillation needs at least one observation")
+    actor = model.policy.actor
+    parameters = [p for p in actor.parameters() if p.requires_grad]
+    optimizer = th.optim.Adam(parameters, lr=1e-3)
+    generator = np.random.default_rng(seed)
+    loss = th.zeros(())
+    model.policy.set_training_mode(True)
+    for _ in range(steps):
+        raw = _take(pool, generator.integers(0, size, min(batch_size, size)))
+        inputs = actor_inputs(model, raw)
+        target = prior(raw).to(model.device)
+        loss = nn.functional.mse_loss(deterministic_actions(model, inputs), target)
+        if isinstance(model, SAC) and sac_std is not None:
+            # SAC also samples around the mean: start it with a modest spread instead of std ~1 before tanh.
+            _, log_std, _ = actor.get_action_dist_params(inputs)
+            loss = loss + nn.functional.mse_loss(log_std, th.full_like(log_std, float(np.log(sac_std))))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.policy.set_training_mode(False)
+    if getattr(model.policy, "actor_target", None) is not None:
+        model.policy.actor_target.load_state_dict(actor.state_dict())
+    return float(loss.detach())
