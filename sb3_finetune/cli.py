@@ -128,7 +128,7 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
     if noise_type is not None:
         from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
-        action_space = (env if env is not None else gym.make(env_id)).action_space
+        action_space = (env if env is not None else gym.make(resolve_env_id(env_id))).action_space
         size = int(np.prod(action_space.shape))
         noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
         if noise_class is None:

@@ -308,7 +308,7 @@ class FinetuneSetup:
                 warmup.reseed(model, seed)
                 targets = [len(episodes) for episodes in prior_probe.episodes]
                 random_probe = warmup.probe(
-                    model, callback, "random", 0,
+                    model, callback, "random", prior_steps,
                     lambda recorder: all(len(e) >= t for e, t in zip(recorder.episodes, targets, strict=True)),
                     min(recipe.gate_max_steps, total_timesteps - prior_steps),
                 )

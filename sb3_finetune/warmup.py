@@ -9,7 +9,8 @@
    - where the env reports success (``info["is_success"]``, SB3's key, or ``info["success"]``, Gymnasium-Robotics'),
      by its success rate;
    - else, where the user gave a return threshold (``gate_return``), by the fraction of episodes reaching it;
-   - else against a uniform-random probe from the same seeded starts (the same number of episodes per env, so
+   - else against a uniform-random probe from the same seeded starts (as many steps, and at least as many
+     episodes per env, so
      episode ``k`` of env ``i`` starts from the same state in both where the env's randomness is only drawn at
      reset): the fraction of those episode pairs in which the prior's return is higher. Where the budget ends
      before both probes finish an episode on an env, that env's pair compares the rewards summed over the steps

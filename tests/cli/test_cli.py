@@ -4,11 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sb3_finetune.cli import load_hyperparams, main, parse_env_kwargs
 
 ROOT = Path(__file__).resolve().parents[2]
+NAV = "SimpleNavigation-v0"
 
 
 def cli(*args, cwd):
@@ -25,7 +27,10 @@ def cli(*args, cwd):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
-    result = cli("pretrain", "--out", "agent.pt", "--samples", "4000", "--epochs", "15", "--safetensors", cwd=folder)
+    result = cli(
+        "pretrain", "--expert", "--env", NAV, "--out", "agent.pt", "--samples", "4000", "--epochs", "15",
+        "--safetensors", cwd=folder,
+    )
     assert result.returncode == 0, result.stderr
     return folder
 
@@ -39,6 +44,8 @@ def test_finetune_evaluate_export_round_trip(workdir):
         "finetune",
         "--algo",
         "td3",
+        "--env",
+        NAV,
         "--pretrained",
         "agent.pt",
         "--env-kwargs",
@@ -56,11 +63,12 @@ def test_finetune_evaluate_export_round_trip(workdir):
     assert result.returncode == 0, result.stderr
     assert (workdir / "model.zip").exists()
     result = cli(
-        "evaluate", "model.zip", "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes", "10", "--json", cwd=workdir
+        "evaluate", "model.zip", "--env", NAV, "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes", "10", "--json",
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(figures) == {"success_rate", "mean_return", "mean_length", "expert_return_ratio"}
+    assert set(figures) == {"success_rate", "mean_return", "std_return", "mean_length", "episodes", "expert_return_ratio"}
     assert 0.0 <= figures["success_rate"] <= 1.0 and figures["mean_length"] > 0
     result = cli("export", "model.zip", "--out", "exported.safetensors", cwd=workdir)
     assert result.returncode == 0, result.stderr
@@ -68,7 +76,7 @@ def test_finetune_evaluate_export_round_trip(workdir):
 
 
 def test_evaluate_a_pretrained_network_directly(workdir):
-    result = cli("evaluate", "agent.pt", "--episodes", "20", "--json", cwd=workdir)
+    result = cli("evaluate", "agent.pt", "--env", NAV, "--episodes", "20", "--json", cwd=workdir)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["success_rate"] >= 0.9  # the behaviour-cloned expert on its own task
@@ -79,6 +87,8 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
         "finetune",
         "--algo",
         "sac",
+        "--env",
+        NAV,
         "--hyperparams",
         str(ROOT / "hyperparams" / "sac.yml"),
         "-n",
@@ -96,30 +106,42 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["finetune", "--algo", "ppo", "-n", "10"], "invalid choice: 'ppo'"),
+        (["finetune", "--algo", "ppo", "--env", NAV, "-n", "10"], "invalid choice: 'ppo'"),
         (
-            ["finetune", "--algo", "td3", "--pretrained", "missing.pt", "-n", "10"],
+            ["finetune", "--algo", "td3", "--env", NAV, "--pretrained", "missing.pt", "-n", "10"],
             "pretrained weights file not found: 'missing.pt'",
         ),
-        (["finetune", "--algo", "td3"], "-n/--n-timesteps"),
+        (["finetune", "--algo", "td3", "--env", NAV], "-n/--n-timesteps"),
+        (["finetune", "--algo", "td3", "-n", "10"], "--env"),
         (["finetune", "--algo", "td3", "--env", "Nope-v0", "-n", "10"], "unknown env 'Nope-v0'"),
-        (["finetune", "--algo", "td3", "-n", "10", "--env-kwargs", "goal_position:(5, 5)"], "outside the arena"),
-        (["finetune", "--algo", "td3", "-n", "10", "--hyperparams", "missing.yml"], "hyperparameter file not found"),
-        (["evaluate", "missing.zip"], "model file not found: 'missing.zip'"),
-        (["evaluate", "agent.pt", "--episodes", "0"], "--episodes must be at least 1"),
+        (["finetune", "--algo", "td3", "--env", "nope_package:Nope-v0", "-n", "10"], "cannot import 'nope_package'"),
+        (["finetune", "--algo", "td3", "--env", NAV, "--gym-packages", "nope_package", "-n", "10"], "nope_package"),
+        (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--env-kwargs", "goal_position:(5, 5)"], "arena"),
+        (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--hyperparams", "missing.yml"], "not found"),
+        (["finetune", "--algo", "td3", "--env", "Pendulum-v1", "-n", "10", "--pretrained", "agent.pt"], "observations"),
+        (["evaluate", "missing.zip", "--env", NAV], "model file not found: 'missing.zip'"),
+        (["evaluate", "agent.pt", "--env", NAV, "--episodes", "0"], "--episodes must be at least 1"),
+        (["evaluate", "agent.pt"], "--env"),
         (["export", "agent.pt", "--out", "x.pt"], "not an SB3 model"),
-        (["pretrain"], "--out"),
-        (["finetune", "--algo", "td3", "-n", "10", "--freeze", "maybe"], "--freeze"),
-        (["finetune", "--algo", "td3", "-n", "10", "--resume", "-f", "empty"], "no checkpoint"),
+        (["pretrain", "--expert", "--env", NAV], "--out"),
+        (["pretrain", "--out", "x.pt"], "one of the arguments"),
+        (["pretrain", "--expert", "--out", "x.pt"], "--env is required"),
+        (["pretrain", "--expert", "--env", "Pendulum-v1", "--out", "x.pt"], "has none"),
+        (["pretrain", "--dataset", "wide.npz", "--env", NAV, "--out", "never.pt"], "but SimpleNavigation-v0 has 2"),
+        (["pretrain", "--dataset", "wide.npz", "--out", "x.pt", "--activation", "magic"], "unknown activation"),
+        (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--freeze", "maybe"], "--freeze"),
+        (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--resume", "-f", "empty"], "no checkpoint"),
     ],
 )
 def test_mistakes_get_one_line_and_a_nonzero_exit(workdir, args, message):
+    np.savez(workdir / "wide.npz", observations=np.zeros((10, 5)), actions=np.zeros((10, 2)))
     result = cli(*args, cwd=workdir)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("sb3-finetune: error:") and message in lines[0]
     assert "Traceback" not in result.stderr
+    assert not (workdir / "never.pt").exists()  # nothing written before the mistake is found
 
 
 def test_env_kwargs_parsing():
@@ -144,7 +166,7 @@ def test_console_script_is_installed():
 
 
 def test_main_returns_status_in_process(capsys):
-    assert main(["evaluate", "definitely-missing.zip"]) == 2
+    assert main(["evaluate", "definitely-missing.zip", "--env", NAV]) == 2
     assert "not found" in capsys.readouterr().err
 
 

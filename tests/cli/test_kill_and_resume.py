@@ -25,6 +25,8 @@ def test_sigkill_at_a_random_moment_then_resume_finishes_the_run(tmp_path, round
         "finetune",
         "--algo",
         "td3",
+        "--env",
+        "SimpleNavigation-v0",
         "-n",
         str(TOTAL),
         "--save-freq",
