@@ -63,12 +63,13 @@ def test_finetune_evaluate_export_round_trip(workdir):
     assert result.returncode == 0, result.stderr
     assert (workdir / "model.zip").exists()
     result = cli(
-        "evaluate", "model.zip", "--env", NAV, "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes", "10", "--json",
-        cwd=workdir,
+        "evaluate", "model.zip", "--env", NAV, "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes", "10",
+        "--json", cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(figures) == {"success_rate", "mean_return", "std_return", "mean_length", "episodes", "expert_return_ratio"}
+    keys = {"success_rate", "mean_return", "std_return", "mean_length", "episodes", "expert_return_ratio"}
+    assert set(figures) == keys
     assert 0.0 <= figures["success_rate"] <= 1.0 and figures["mean_length"] > 0
     result = cli("export", "model.zip", "--out", "exported.safetensors", cwd=workdir)
     assert result.returncode == 0, result.stderr

@@ -28,7 +28,8 @@ def test_default_recipe_starts_at_the_pretrained_policy(algo, bc_agent, bc_weigh
     setup = make_finetune(
         algo, gym.make("SimpleNavigation-v0"), bc_weights, 2_000, "default", seed=0, hyperparams={"learning_starts": 400}
     )
-    pretrained = evaluate(prior_policy(nav_prior(bc_agent, "SimpleNavigation-v0")), "SimpleNavigation-v0", {}, 50, 3)
+    prior = prior_policy(nav_prior(bc_agent, "SimpleNavigation-v0"))
+    pretrained = evaluate(prior, "SimpleNavigation-v0", {}, 50, 3)
     model = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
     assert pretrained.success_rate >= 0.9
     assert model == pretrained  # at step 0 the model acts exactly as the prior

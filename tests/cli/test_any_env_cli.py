@@ -1,0 +1,94 @@
+"""The command line's pretrain -> finetune -> evaluate round trip on envs nobody here wrote.
+
+One algorithm per env (DDPG, TD3 and SAC each take one), to keep the default suite short: the Python contract in
+``tests/sb3_finetune/test_any_env.py`` covers every algorithm on every env.
+"""
+
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import TD3
+
+from sb3_finetune.pretrain import rollout_dataset
+
+
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "sb3_finetune.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+def _last_json(stdout):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_pendulum_from_a_dataset_in_env_units(tmp_path):
+    def controller(obs):  # a PD controller's torque, in Pendulum's units [-2, 2]
+        return np.clip(-6 * np.arctan2(obs[:, 1], obs[:, 0])[:, None] - obs[:, 2:3], -2, 2)
+
+    data = rollout_dataset(controller, gym.make("Pendulum-v1"), 1_000)
+    np.savez(tmp_path / "pendulum.npz", observations=data.observations, actions=data.actions)
+    steps = [
+        ["pretrain", "--dataset", "pendulum.npz", "--out", "prior.pt", "--epochs", "5", "--env", "Pendulum-v1",
+         "--eval-episodes", "2"],
+        ["evaluate", "prior.pt", "--env", "Pendulum-v1", "--episodes", "2", "--json"],
+        ["finetune", "--algo", "td3", "--env", "Pendulum-v1", "--pretrained", "prior.pt", "-n", "900",
+         "--eval-episodes", "2", "--out", "model.zip", "--verbose", "1"],
+        ["evaluate", "model.zip", "--env", "Pendulum-v1", "--episodes", "2", "--json"],
+    ]
+    outputs = []
+    for args in steps:
+        result = cli(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert "actions in env units" in outputs[0]
+    prior = _last_json(outputs[1])
+    assert prior["success_rate"] is None and prior["expert_return_ratio"] is None  # none invented
+    assert "trust gate (random probe" in outputs[2]
+    assert np.isfinite(_last_json(outputs[3])["mean_return"])
+
+
+def test_mountaincar_from_a_plain_sb3_model(tmp_path):
+    TD3("MlpPolicy", "MountainCarContinuous-v0", seed=0).save(tmp_path / "td3.zip")
+    steps = [
+        ["pretrain", "--sb3-model", "td3.zip", "--out", "actor.safetensors"],
+        ["pretrain", "--sb3-model", "td3.zip", "--hidden", "32", "--samples", "600", "--epochs", "3",
+         "--env", "MountainCarContinuous-v0", "--out", "small.pt", "--eval-episodes", "1"],
+        ["finetune", "--algo", "sac", "--env", "MountainCarContinuous-v0", "--pretrained", "td3.zip", "-n", "700",
+         "--eval-episodes", "1", "--out", "model.zip"],
+        ["evaluate", "model.zip", "--env", "MountainCarContinuous-v0", "--episodes", "1", "--json"],
+        ["evaluate", "actor.safetensors", "--env", "MountainCarContinuous-v0", "--episodes", "1", "--json"],
+    ]
+    for args in steps:
+        result = cli(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert "actions in scaled units" in cli(*steps[0], cwd=tmp_path).stdout
+    assert _last_json(result.stdout)["mean_length"] > 0
+
+
+def test_pointmaze_with_gym_packages_and_module_id(tmp_path):
+    gymnasium_robotics = pytest.importorskip("gymnasium_robotics")
+    gym.register_envs(gymnasium_robotics)
+
+    def to_goal(obs):
+        return np.clip(5 * (obs["desired_goal"] - obs["observation"][:, :2]) - obs["observation"][:, 2:], -1, 1)
+
+    data = rollout_dataset(to_goal, gym.make("PointMaze_UMaze-v3"), 900)  # [observation, desired_goal]: 6 values
+    np.savez(tmp_path / "maze.npz", observations=data.observations, actions=data.actions)
+    steps = [
+        ["pretrain", "--dataset", "maze.npz", "--out", "prior.pt", "--epochs", "5", "--env", "PointMaze_UMaze-v3",
+         "--gym-packages", "gymnasium_robotics", "--eval-episodes", "1"],
+        ["finetune", "--algo", "ddpg", "--env", "PointMaze_UMaze-v3", "--gym-packages", "gymnasium_robotics",
+         "--pretrained", "prior.pt", "-n", "700", "--eval-episodes", "1", "--out", "model.zip"],
+        ["evaluate", "model.zip", "--env", "gymnasium_robotics:PointMaze_UMaze-v3", "--episodes", "2", "--json"],
+    ]
+    for args in steps:
+        result = cli(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    figures = _last_json(result.stdout)
+    assert 0.0 <= figures["success_rate"] <= 1.0  # info["success"] is read
+    assert figures["expert_return_ratio"] is None
