@@ -25,9 +25,8 @@ def bc_weights(bc_agent, tmp_path_factory):
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
 def test_default_recipe_starts_at_the_pretrained_policy(algo, bc_agent, bc_weights):
-    setup = make_finetune(
-        algo, gym.make("SimpleNavigation-v0"), bc_weights, 2_000, "default", seed=0, hyperparams={"learning_starts": 400}
-    )
+    env = gym.make("SimpleNavigation-v0")
+    setup = make_finetune(algo, env, bc_weights, 2_000, "default", seed=0, hyperparams={"learning_starts": 400})
     prior = prior_policy(nav_prior(bc_agent, "SimpleNavigation-v0"))
     pretrained = evaluate(prior, "SimpleNavigation-v0", {}, 50, 3)
     model = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
