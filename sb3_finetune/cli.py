@@ -667,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
     :param argv: arguments (``sys.argv[1:]`` when ``None``)
-    :return: 0 on success, 2 on a usage error, 1 on another error
+    :return: 0 on success, 2 on a usage error (bad flags, files, envs, weights or data), 1 on another error
     """
     try:
         args = build_parser().parse_args(argv)
@@ -684,6 +684,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sb3-finetune: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # not a mistake of the user's that we know of: still one line, and exit status 1
+        if os.environ.get("SB3_FINETUNE_TRACEBACK"):
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        print(
+            f"sb3-finetune: error: {type(exc).__name__}: {message} (SB3_FINETUNE_TRACEBACK=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def entry_point() -> NoReturn:

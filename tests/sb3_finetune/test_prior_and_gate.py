@@ -1,0 +1,95 @@
+"""Action units, stated assumptions, the gate's records, several envs and VecNormalize."""
+
+import json
+import logging
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_finetune import PretrainedWeightsError, evaluate, get_recipe, load_prior, make_finetune, model_policy
+from sb3_finetune.networks import LinearStack, mlp_layers
+from sb3_finetune.pretrain import pretrain, rollout_dataset
+
+RECIPE = get_recipe("default", distill_steps=100)
+
+
+def pd(obs):
+    return np.clip(-6 * np.arctan2(obs[:, 1], obs[:, 0])[:, None] - obs[:, 2:3], -2, 2)
+
+
+@pytest.fixture(scope="module")
+def pendulum_prior(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pendulum") / "pd.safetensors"
+    pretrain(path, rollout_dataset(pd, gym.make("Pendulum-v1"), 1_000), epochs=5)
+    return str(path)
+
+
+def test_units_are_read_from_the_file_and_map_back_to_the_env(pendulum_prior):
+    env = gym.make("Pendulum-v1")
+    prior = load_prior(pendulum_prior, env.action_space, env.observation_space)
+    assert (prior.info.action_units, prior.info.action_units_from) == ("env", "metadata")
+    obs = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 3.0]], dtype=np.float32)
+    raw = prior.network(th.as_tensor(obs)).numpy()
+    np.testing.assert_allclose(prior.predict(obs), np.clip(raw, -2, 2), atol=1e-5)
+    np.testing.assert_allclose(prior(obs).numpy(), np.clip(raw, -2, 2) / 2, atol=1e-6)  # scaled for SB3
+
+
+def test_units_that_matter_and_are_unknown_are_asked_for_not_guessed():
+    env = gym.make("Pendulum-v1")
+    network = LinearStack(mlp_layers(3, [8], 1))
+    with pytest.raises(PretrainedWeightsError, match="action_units='env'"):
+        load_prior(network, env.action_space, env.observation_space)
+    stated = load_prior(network, env.action_space, env.observation_space, action_units="scaled")
+    assert stated.info.action_units_from == "stated"
+    nav_like = gym.spaces.Box(-1, 1, (1,), np.float32)  # where [-1, 1] is the box, the units agree
+    assert load_prior(network, nav_like, env.observation_space).info.action_units_from == "[-1, 1] action box"
+
+
+def test_an_assumed_activation_is_said_and_kept(caplog):
+    env = gym.make("Pendulum-v1")
+    state = LinearStack(mlp_layers(3, [8], 1)).state_dict()
+    with caplog.at_level(logging.WARNING, logger="sb3_finetune"):
+        prior = load_prior(state, env.action_space, env.observation_space, action_units="env")
+    assert prior.info.activation_from == "assumed" and prior.info.assumptions
+    assert "relu between them (assumed" in caplog.text
+    told = load_prior(state, env.action_space, env.observation_space, action_units="env", activation="tanh")
+    assert told.info.activation == "tanh" and not told.info.assumptions
+
+
+def test_dataset_that_does_not_fit_is_refused_before_training(pendulum_prior, tmp_path):
+    np.savez(tmp_path / "wide.npz", observations=np.zeros((10, 4)), actions=np.zeros((10, 1)))
+    with pytest.raises(ValueError, match="4 values"):
+        make_finetune("td3", gym.make("Pendulum-v1"), pendulum_prior, 100, dataset=tmp_path / "wide.npz")
+
+
+def test_the_gate_is_logged_through_sb3s_logger(pendulum_prior, tmp_path):
+    setup = make_finetune("td3", gym.make("Pendulum-v1"), pendulum_prior, 1_000, RECIPE, seed=0)
+    setup.model.set_logger(configure(str(tmp_path), ["json"]))
+    setup.learn(900)
+    records = [json.loads(line) for line in (tmp_path / "progress.json").read_text().splitlines()]
+    gate = next(record for record in records if "finetune/gate_trusted" in record)
+    assert gate["finetune/gate_trusted"] == int(setup.trusted)
+    assert gate["finetune/gate_score"] == setup.gate.score
+    assert gate["finetune/gate_reference_return"] == pytest.approx(setup.gate.reference_mean_return)
+
+
+def test_several_envs_and_vecnormalize_count_env_steps(pendulum_prior):
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=3, seed=0))
+    setup = make_finetune("sac", env, pendulum_prior, 1_500, RECIPE, seed=0, hyperparams={"learning_starts": 1_200})
+    assert setup.model.gradient_steps == -1 and setup.decisions
+    setup.learn(1_500)
+    assert 1_500 <= setup.model.num_timesteps < 1_500 + 3
+    assert setup.gate.prior_steps % 3 == 0 and setup.gate.episodes >= 3
+    # The distilled actor reads normalised observations and still acts like the prior, which reads raw ones.
+    raw = setup.model.replay_buffer.observations[:200].reshape(-1, 3)
+    prior = load_prior(pendulum_prior, env.action_space, env.observation_space)
+    with th.no_grad():
+        student = setup.model.policy.actor(th.as_tensor(env.normalize_obs(raw)), deterministic=True).numpy()
+    assert np.abs(student - prior(raw).numpy()).mean() < 0.25
+    figures = evaluate(model_policy(setup.model), env, episodes=4, seed=1)
+    assert figures.episodes == 4 and np.isfinite(figures.mean_return) and figures.success_rate is None
