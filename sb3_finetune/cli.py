@@ -327,6 +327,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "gate_return": args.gate_return,
         "actor_init": False if args.no_actor_init else None,
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
+        "bc_q_scale": True if args.bc_q_scale else None,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -425,7 +426,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
     else:
         setup.learn(n_timesteps, callback=callbacks)
-    if setup.gate is not None:
+    if setup.gate is not None and args.verbose < 1:  # at verbose >= 1 the warm-up printed it already
         print(setup.gate.describe())
     model = setup.model
     out = Path(args.out)
@@ -624,6 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
+    sub.add_argument(
+        "--bc-q-scale", action="store_true", help="scale the pull by the critic's mean |Q| / 2.5, as TD3+BC does"
+    )
     sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")
     sub.add_argument("--pretrained-lr-scale", type=float, help="learning rate of the pretrained layers / the head's")

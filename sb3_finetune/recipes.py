@@ -52,6 +52,9 @@ logger = logging.getLogger("sb3_finetune")
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
 
+TD3_BC_ALPHA = 2.5
+"""TD3+BC's alpha: the pull's weight is multiplied by mean |Q| / alpha when ``bc_q_scale`` is on."""
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -62,6 +65,8 @@ class Recipe:
     :param freeze: freeze the pretrained layers (``True``, ``False`` or the first ``k``)
     :param actor_init: distil the pretrained network into the whole actor before RL
     :param distill_steps: gradient steps of that distillation
+    :param distill_jitter: Gaussian noise on half of each distillation minibatch, in standard deviations of the
+        probe's states (see :func:`~sb3_finetune.warmup.distill_actor`)
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param critic_warmup: env steps during which the actor is held still while the critic trains
@@ -70,6 +75,8 @@ class Recipe:
     :param bc_q_filter: pull only on states where the critic values the pretrained action above the actor's
         (the Q-filter of Nair et al. 2018), so that a pretrained policy that is wrong for the target task stops
         pulling once the critic knows better
+    :param bc_q_scale: scale the pull by the critic's mean ``|Q|`` over 2.5, as TD3+BC scales its RL term, so that
+        its strength relative to the RL gradient does not depend on the scale of the rewards
     :param trust_gate: the prior's score in the probe (success rate; else fraction of episodes reaching
         ``gate_return``; else fraction of paired episodes where it beats a uniform-random probe from the same starts)
         below which it is not trusted: the rest of the warm-up uses uniform random actions, as SB3 does, and the
@@ -89,11 +96,13 @@ class Recipe:
     freeze: bool | int = True
     actor_init: bool = True
     distill_steps: int = 1_000
+    distill_jitter: float = 0.3
     pretrained_warmup: bool = True
     critic_warmup: int = 1_000
     bc_weight: float = 0.0
     bc_fade: float = 0.2
     bc_q_filter: bool = False
+    bc_q_scale: bool = False
     trust_gate: float | None = 0.5
     gate_steps: int = 300
     gate_episodes: int = 3
@@ -157,6 +166,7 @@ class ActorUpdateHook(OptimizerStepHookCallback):
     :param bc_until: env step at which the pull reaches 0
     :param batch_size: observations per pull
     :param q_filter: pull only where the critic values the prior's action above the actor's
+    :param q_scale: multiply the weight by the mean ``|Q|`` of the actor's actions over ``TD3_BC_ALPHA`` (2.5)
     """
 
     def __init__(
@@ -167,11 +177,12 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         bc_until: int,
         batch_size: int = 256,
         q_filter: bool = False,
+        q_scale: bool = False,
     ) -> None:
         super().__init__(("actor",))
         self.teacher = teacher
         self.hold_steps, self.bc_weight, self.bc_until, self.batch_size = hold_steps, bc_weight, bc_until, batch_size
-        self.q_filter = q_filter
+        self.q_filter, self.q_scale = q_filter, q_scale
         self._saved: list[th.Tensor] | None = None
 
     def weight(self) -> float:
@@ -201,6 +212,12 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             student = deterministic_actions(self.model, observations)
             teacher = self.teacher(raw).to(student.device)
             per_state = ((student - teacher) ** 2).mean(dim=1)
+            if self.q_scale:
+                # TD3+BC's normalisation (Fujimoto & Gu 2021): the actor's RL loss is -Q, so a pull of fixed weight
+                # is strong where returns are small (nav: ~-5) and negligible where they are large (Pendulum: ~-1000).
+                with th.no_grad():
+                    q_values = self.model.policy.critic(observations, student.detach())[0]
+                    weight = weight * float(q_values.abs().mean()) / TD3_BC_ALPHA
             if self.q_filter:
                 with th.no_grad():
                     critic = self.model.policy.critic
@@ -316,16 +333,19 @@ class FinetuneSetup:
                     prior_probe, random_probe, recipe.trust_gate, prior_steps, model.num_timesteps - prior_steps
                 )
             warmup.report(model, self.gate)
-            if not self.gate.trusted:
-                for hook in self.callbacks:
-                    if isinstance(hook, ActorUpdateHook):
-                        hook.stand_down()
+        for hook in self.callbacks:
+            if not isinstance(hook, ActorUpdateHook):
+                continue
+            if self.gate is not None and not self.gate.trusted:
+                hook.stand_down()
+            else:  # the critic warm-up counts from the first gradient step, however long the probes took
+                hook.hold_steps = max(model.learning_starts, model.num_timesteps) + recipe.critic_warmup
         self.acting_as_prior.detach()
         if recipe.actor_init:
             sets = [probe_observations]
             if self.dataset_observations is not None:
                 sets.append(self.dataset_observations)
-            warmup.distill_actor(model, prior, sets, recipe.distill_steps, seed=seed)
+            warmup.distill_actor(model, prior, sets, recipe.distill_steps, seed=seed, jitter=recipe.distill_jitter)
         rest = min(self.warmup_steps, total_timesteps) - model.num_timesteps
         if rest > 0:
             with_policy = recipe.pretrained_warmup and self.trusted is not False
@@ -437,7 +457,11 @@ def make_finetune(
         bc_until = int(recipe.bc_fade * total_timesteps)
         # The actor is held while the critic trains: from the first gradient step, after the warm-up.
         hold = model.learning_starts + recipe.critic_warmup
-        callbacks.append(ActorUpdateHook(prior, hold, recipe.bc_weight, bc_until, q_filter=recipe.bc_q_filter))
+        callbacks.append(
+            ActorUpdateHook(
+                prior, hold, recipe.bc_weight, bc_until, q_filter=recipe.bc_q_filter, q_scale=recipe.bc_q_scale
+            )
+        )
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))
