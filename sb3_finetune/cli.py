@@ -504,7 +504,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``sb3-finetune export``: the pretrained part of a model, as a weights file."""
+    """``sb3-finetune export``: a model's deterministic actor as a prior's weights file."""
     from sb3_finetune.pretrain import export
 
     _check_file(args.model, "model file")
@@ -652,8 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true", help="also print the figures as JSON on the last line")
     sub.set_defaults(func=cmd_evaluate)
 
-    sub = commands.add_parser("export", help="the pretrained part of a trained model, as weights for a new task")
-    sub.add_argument("model", help="a .zip built with the pretrained extractor")
+    sub = commands.add_parser("export", help="a trained model's actor as a prior for the next task")
+    sub.add_argument("model", help="a DDPG, TD3 or SAC .zip (plain, or fine-tuned here)")
     sub.add_argument("--out", required=True, help="weights file (.pt or .safetensors) (required)")
     sub.set_defaults(func=cmd_export)
 

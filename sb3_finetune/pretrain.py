@@ -28,7 +28,6 @@ from sb3_finetune.weights import (
     read_metadata,
     read_weights,
     save_weights,
-    sb3_zip_extractor_state,
 )
 
 logger = logging.getLogger("sb3_finetune")
@@ -306,13 +305,18 @@ def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, s
 
 
 def export(model_path: str | os.PathLike, out: str | os.PathLike) -> dict[str, th.Tensor]:
-    """Write the pretrained part of a trained SB3 model as weights for a new task.
+    """Write a trained SB3 model's deterministic actor as a prior: one Linear chain with tanh output.
 
-    :param model_path: a ``.zip`` saved by a model built with :class:`~sb3_finetune.PretrainedFeaturesExtractor`
-    :param out: destination (``.safetensors`` or a torch state dict)
+    The file carries its metadata (scaled action units, activation, input keys), so it works as ``--pretrained``
+    with any recipe and as a policy for ``evaluate``, with the same actions as the model.
+
+    :param model_path: a DDPG, TD3 or SAC ``.zip`` (plain, or built with the pretrained extractor)
+    :param out: destination (``.safetensors`` or a torch file)
     :return: the exported state dict
     :raises PretrainedWeightsError: the file is not such a model
     """
-    state = sb3_zip_extractor_state(model_path)
-    save_weights(state, out)
+    from sb3_finetune.weights import sb3_actor_chain
+
+    state, metadata = sb3_actor_chain(model_path)
+    save_weights(state, out, metadata)
     return state

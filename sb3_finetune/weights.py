@@ -247,6 +247,87 @@ def sb3_zip_metadata(path: str | os.PathLike) -> dict[str, str]:
     return metadata
 
 
+def _extractor_kwargs(data: Mapping) -> dict:
+    """The extractor kwargs from the readable JSON of an SB3 zip's ``data`` (a dict, or its ``str``)."""
+    described = (data.get("policy_kwargs") or {}).get("features_extractor_kwargs") or {}
+    if isinstance(described, Mapping):
+        return dict(described)
+    import ast
+    import re
+
+    found = {}
+    for key in ("features_layer", "activation", "output_activation", "input_keys"):
+        match = re.search(rf"'{key}': (None|\d+|'[^']*'|\[[^\]]*\])", str(described))
+        if match:
+            found[key] = ast.literal_eval(match.group(1))
+    return found
+
+
+def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict[str, str]]:
+    """The whole deterministic actor of an SB3 model (DDPG, TD3, SAC) as one Linear chain, with its metadata.
+
+    For a model built with :class:`~sb3_finetune.PretrainedFeaturesExtractor` the chain is its pretrained layers
+    followed by the head; where the features are the pretrained network's linear output, its last layer is merged
+    into the head's first (an exact product of the two). The chain's output goes through tanh, as the actor's does:
+    actions in SB3's scaled units. Only ``policy.pth`` (``weights_only=True``) and the readable JSON of ``data``
+    are read.
+
+    :param path: the model ``.zip``
+    :return: the state dict (keys as in the model) and metadata for :func:`read_metadata`
+    :raises PretrainedWeightsError: not an SB3 model, or an actor that is not such a chain
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file not found: '{path}'")
+    if not zipfile.is_zipfile(path):
+        raise PretrainedWeightsError(f"'{path}' is not an SB3 model (not a zip archive)")
+    with zipfile.ZipFile(path) as archive:
+        if SB3_POLICY_FILE not in archive.namelist():
+            raise PretrainedWeightsError(f"'{path}' is not an SB3 model (no {SB3_POLICY_FILE} inside)")
+        policy = _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE))
+        data = _sb3_data(archive)
+    head_activation = _activation_from_data(data)
+    head = [
+        key
+        for key in policy
+        if key.startswith(("actor.latent_pi.", "actor.mu.")) and key.rpartition(".")[2] in ("weight", "bias")
+    ]
+    head = [key for key in head if key.startswith("actor.latent_pi.")] + [
+        key for key in head if key.startswith("actor.mu.")
+    ]
+    extractor = [key for key in policy if key.startswith(EXTRACTOR_PREFIX)]
+    if not head or (not extractor and any(key.startswith("actor.features_extractor.") for key in policy)):
+        raise PretrainedWeightsError(f"'{path}': the actor is not a chain of Linear layers that can be exported")
+    metadata = {"action_units": "scaled", "activation": head_activation, "output_activation": "tanh"}
+    state = {key: policy[key] for key in extractor}
+    if extractor:
+        kwargs = _extractor_kwargs(data)
+        if kwargs.get("input_keys"):
+            metadata["input_keys"] = ",".join(kwargs["input_keys"])
+        between = kwargs.get("activation", "relu") if kwargs.get("features_layer") is not None else None
+        between = between or kwargs.get("output_activation")
+        if between is None:  # the features are a linear output: fold that layer into the head's first
+            last = extractor[-1].rpartition(".")[0]
+            first = head[0].rpartition(".")[0]
+            weight, bias = policy[f"{last}.weight"], policy.get(f"{last}.bias")
+            head_weight, head_bias = policy[f"{first}.weight"], policy.get(f"{first}.bias")
+            merged_bias = head_weight @ bias if bias is not None else th.zeros(head_weight.shape[0])
+            if head_bias is not None:
+                merged_bias = merged_bias + head_bias
+            for key in (f"{last}.weight", f"{last}.bias"):
+                state.pop(key, None)
+            head = [key for key in head if key.rpartition(".")[0] != first]
+            state[f"{first}.weight"] = head_weight @ weight
+            state[f"{first}.bias"] = merged_bias
+        elif between != head_activation:
+            raise PretrainedWeightsError(
+                f"'{path}': the pretrained layers use {between} and the head {head_activation}: not one Linear chain"
+            )
+    state.update({key: policy[key] for key in head})
+    metadata["source"] = "sb3-actor"
+    return state, metadata
+
+
 def sb3_zip_extractor_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
     """The actor's pretrained part of an SB3 model ``.zip`` (read with ``weights_only=True``).
 

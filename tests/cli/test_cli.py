@@ -74,6 +74,19 @@ def test_finetune_evaluate_export_round_trip(workdir):
     result = cli("export", "model.zip", "--out", "exported.safetensors", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert (workdir / "exported.safetensors").exists()
+    # The exported actor is a prior with the model's own actions: evaluate gives the same figures ...
+    result = cli(
+        "evaluate", "exported.safetensors", "--env", NAV, "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes",
+        "10", "--json", cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == figures
+    # ... and it is a prior for the next run, with the default recipe.
+    result = cli(
+        "finetune", "--algo", "sac", "--env", NAV, "--pretrained", "exported.safetensors", "-n", "350", "--out",
+        "again.zip", "--eval-episodes", "5", cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_evaluate_a_pretrained_network_directly(workdir):
