@@ -116,7 +116,9 @@ class _NavigationVectorBase(VectorEnv):
 
         :param actions: array of shape ``(num_envs, 2)``; clipped to ``[-1, 1]``
         :return: ``(observations, rewards, terminations, truncations, infos)``; ``infos`` holds ``is_success``
-            and ``distance`` arrays with their ``_is_success``/``_distance`` masks
+            and ``distance`` arrays with their ``_is_success``/``_distance`` masks; as in ``SyncVectorEnv``, a copy
+            reset at this step has only its reset info (``distance``), so ``_is_success`` is False there (and the
+            key is absent when every copy was reset)
         """
         if self._positions is None:
             raise ResetNeeded("call reset() before step(): the env has no positions yet")
@@ -145,8 +147,13 @@ class _NavigationVectorBase(VectorEnv):
 
         self._positions = positions
         self._prev_done = terminated | truncated
-        mask = np.ones(self.num_envs, dtype=bool)
-        infos = {"is_success": successes, "_is_success": mask, "distance": distances, "_distance": mask.copy()}
+        # As SyncVectorEnv of the single env: a copy reset at this step reports its reset info (distance only).
+        stepped = np.ones(self.num_envs, dtype=bool)
+        stepped[restart] = False
+        infos: dict[str, Any] = {}
+        if stepped.any():
+            infos["is_success"], infos["_is_success"] = successes, stepped
+        infos["distance"], infos["_distance"] = distances, np.ones(self.num_envs, dtype=bool)
         return self._observations(), rewards, terminated, truncated, infos
 
     def _reset_positions(self, seed: int | list[int] | None, options: dict[str, Any], allowed: tuple[str, ...]):

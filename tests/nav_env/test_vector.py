@@ -165,3 +165,21 @@ def test_vector_env_renders_one_frame_per_copy():
     frames = env.render()
     assert len(frames) == 3
     assert all(frame.shape == (256, 256, 3) and frame.dtype == np.uint8 for frame in frames)
+
+
+@pytest.mark.parametrize("env_id", ["SimpleNavigation-v0", "SimpleNavigationGoal-v0"])
+def test_infos_on_autoreset_steps_match_sync_vector_env(env_id):
+    """The native env's info dicts equal SyncVectorEnv's of the single env, key for key, masks included."""
+    native = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", max_episode_steps=4)
+    sync = gym.make_vec(env_id, num_envs=3, vectorization_mode="sync", max_episode_steps=4)
+    native.reset(seed=0)
+    sync.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(12):  # three episode ends and three autoreset steps per copy
+        actions = rng.uniform(-1, 1, (3, 2)).astype(np.float32)
+        *_, native_terminated, native_truncated, native_info = native.step(actions)
+        *_, sync_terminated, sync_truncated, sync_info = sync.step(actions)
+        assert set(native_info) == set(sync_info)
+        for key in native_info:
+            if key.startswith("_"):
+                np.testing.assert_array_equal(native_info[key], sync_info[key])
