@@ -179,6 +179,7 @@ def test_infos_on_autoreset_steps_match_sync_vector_env(env_id):
         actions = rng.uniform(-1, 1, (3, 2)).astype(np.float32)
         *_, native_terminated, native_truncated, native_info = native.step(actions)
         *_, sync_terminated, sync_truncated, sync_info = sync.step(actions)
+        np.testing.assert_array_equal(native_terminated | native_truncated, sync_terminated | sync_truncated)
         assert set(native_info) == set(sync_info)
         for key in native_info:
             if key.startswith("_"):
