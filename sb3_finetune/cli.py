@@ -387,8 +387,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         )
     if args.save_freq > 0:
         callbacks.append(CheckpointCallback(args.save_freq, checkpoints, {"argv": sys.argv[1:]}))
-    if args.progress:  # a dependency-free bar (SB3's needs tqdm and rich)
-        from sb3_finetune.demo import ProgressCallback
+    if args.progress:  # over the whole run: SB3's own bar would restart after the recipe's warm-up
+        from sb3_finetune.progress import ProgressCallback
 
         callbacks.append(ProgressCallback(args.algo, n_timesteps))
 
@@ -637,7 +637,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--save-freq", type=int, default=0, help="checkpoint every N env steps (0: never)")
     sub.add_argument("-f", "--log-folder", default="logs", help="folder of checkpoints (default logs)")
     sub.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the log folder")
-    sub.add_argument("-P", "--progress", action="store_true", help="progress bar")
+    sub.add_argument(
+        "-P", "--progress", action="store_true", help="progress on stderr: a bar on a terminal, else a line every 5%%"
+    )
     sub.add_argument("--device", default="cpu", help="torch device (default cpu)")
     sub.add_argument("--verbose", type=int, default=0, help="SB3 verbosity; 1 also prints the trust gate (default 0)")
     sub.set_defaults(func=cmd_finetune)

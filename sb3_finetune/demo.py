@@ -8,9 +8,9 @@ never saw. TD3 then trains with the default recipe, and from scratch with the sa
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import torch as th
@@ -19,46 +19,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from sb3_finetune.evaluation import LearningCurveCallback, evaluate, prior_policy
 from sb3_finetune.experiment import SCENARIOS, THRESHOLD, curve_metrics
 from sb3_finetune.nav import expert_policy, nav_prior, pretrain_expert
+from sb3_finetune.progress import ProgressCallback
 from sb3_finetune.recipes import make_finetune
 
 DEMO_SCENARIO = "wind"
 
 
-class ProgressCallback(BaseCallback):
-    """A one-line progress bar on stderr (no extra dependency).
-
-    :param label: shown before the bar
-    :param total: env steps of the whole run
-    """
-
-    def __init__(self, label: str, total: int) -> None:
-        super().__init__()
-        self.label, self.total = label, total
-        self._shown = -1
-        self._start = time.perf_counter()
-
-    def _draw(self) -> None:
-        done = min(self.num_timesteps, self.total)
-        percent = int(100 * done / self.total)
-        if percent == self._shown:
-            return
-        self._shown = percent
-        bar = "#" * (percent // 4) + "-" * (25 - percent // 4)
-        elapsed = time.perf_counter() - self._start
-        sys.stderr.write(f"\r  {self.label:<10} [{bar}] {percent:3d}% {done}/{self.total} steps {elapsed:5.0f}s")
-        sys.stderr.flush()
-
-    def _on_step(self) -> bool:
-        self._draw()
-        return True
-
-    def _on_training_end(self) -> None:
-        if self.num_timesteps >= self.total:
-            self._draw()
-            sys.stderr.write("\n")
-
-
-def _plot(curves: dict[str, list[dict]], pretrained_success: float, path: Path, title: str) -> bool:
+def _plot(curves: dict[str, list[dict]], pretrained: Any, path: Path, title: str) -> bool:
+    """Two panels: success rate, and the expert's return over each arm's (1.0 = the expert's level)."""
     try:
         import matplotlib
 
@@ -66,13 +34,24 @@ def _plot(curves: dict[str, list[dict]], pretrained_success: float, path: Path, 
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    figure, axis = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    figure, (success_axis, return_axis) = plt.subplots(1, 2, figsize=(10.5, 3.8), dpi=110)
+    styles = {"fine-tuned": {"color": "tab:blue", "marker": "o"}, "scratch": {"color": "tab:orange", "marker": "s"}}
     for label, curve in curves.items():
-        axis.plot([p["step"] for p in curve], [p["success_rate"] for p in curve], marker="o", markersize=3, label=label)
-    axis.axhline(pretrained_success, color="grey", linestyle=":", label="pretrained network alone")
-    axis.axhline(THRESHOLD, color="black", linewidth=0.6, linestyle="--")
-    axis.set(xlabel="env steps", ylabel="success rate (50 fixed episodes)", ylim=(-0.03, 1.03), title=title)
-    axis.legend(loc="lower right", fontsize=8)
+        style = styles.get(label.split()[-1], {})
+        steps = [p["step"] for p in curve]
+        success_axis.plot(steps, [p["success_rate"] for p in curve], markersize=3, label=label, **style)
+        return_axis.plot(steps, [p["expert_return_ratio"] for p in curve], markersize=3, label=label, **style)
+    # The pretrained network alone: drawn over the curves, thick and dashed, so a curve at the same level hides it not.
+    for axis, value in ((success_axis, pretrained.success_rate), (return_axis, pretrained.expert_return_ratio)):
+        axis.axhline(value, color="grey", linewidth=2.5, linestyle=(0, (4, 3)), alpha=0.8, zorder=5,
+                     label=f"pretrained network alone ({value:.2f})")
+    success_axis.axhline(THRESHOLD, color="black", linewidth=0.8, linestyle=":", label=f"threshold ({THRESHOLD:.0%})")
+    return_axis.axhline(1.0, color="black", linewidth=0.8, linestyle=":", label="the expert (1.0)")
+    success_axis.set(xlabel="env steps", ylabel="success rate (50 fixed episodes)", ylim=(-0.03, 1.05))
+    return_axis.set(xlabel="env steps", ylabel="expert's return / arm's return")
+    for axis in (success_axis, return_axis):
+        axis.legend(loc="center right", fontsize=7)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -136,7 +115,7 @@ def run_demo(out_dir: Path, algo: str = "td3", budget: int = 6_000, seed: int = 
         print(f"{label:<18}{success:>8.0%}{mean_return:>9.2f}{ratio:>10.2f}{steps:>14}{seconds:>6.0f}s")
     (out_dir / "curves.json").write_text(json.dumps(curves, indent=1))
     plot = out_dir / "learning_curve.png"
-    if _plot(curves, on_target.success_rate, plot, f"{algo.upper()}: {scenario.description}"):
+    if _plot(curves, on_target, plot, f"{algo.upper()}: {scenario.description}"):
         print(f"\nlearning curves: {plot}")
     else:
         print('\n(install matplotlib, e.g. pip install "sb3-finetune[plot]", for the PNG learning curve)')
