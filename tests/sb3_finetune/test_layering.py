@@ -16,6 +16,7 @@ CORE = [
     "sb3_finetune.evaluation",
     "sb3_finetune.pretrain",
     "sb3_finetune.cli",
+    "sb3_finetune.progress",
 ]
 
 
