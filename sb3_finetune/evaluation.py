@@ -325,6 +325,7 @@ class LearningCurveCallback(BaseCallback):
         for key in ("mean_return", "mean_length", "success_rate", "expert_return_ratio"):
             if point[key] is not None:
                 self.logger.record(f"eval/{key}", point[key])
+        self.logger.dump(self.num_timesteps)  # as SB3's EvalCallback: each evaluation at its own step
         if self.verbose:
             success = "" if figures.success_rate is None else f"success {figures.success_rate:.0%}, "
             print(f"step {self.num_timesteps}: {success}return {figures.mean_return:.2f}")

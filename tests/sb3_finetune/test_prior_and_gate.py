@@ -93,3 +93,24 @@ def test_several_envs_and_vecnormalize_count_env_steps(pendulum_prior):
     assert np.abs(student - prior(raw).numpy()).mean() < 0.25
     figures = evaluate(model_policy(setup.model), env, episodes=4, seed=1)
     assert figures.episodes == 4 and np.isfinite(figures.mean_return) and figures.success_rate is None
+
+
+def test_the_recipe_appears_in_tensorboard_beside_sb3s_curves(pendulum_prior, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from sb3_finetune.evaluation import LearningCurveCallback
+
+    setup = make_finetune(
+        "td3", gym.make("Pendulum-v1"), pendulum_prior, 1_800, RECIPE, seed=0, tensorboard_log=str(tmp_path)
+    )
+    setup.learn(1_800, callback=LearningCurveCallback("Pendulum-v1", {}, 600, episodes=2))
+    (run,) = list(tmp_path.iterdir())  # the warm-up and the training share one run folder
+    events = EventAccumulator(str(run)).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"finetune/gate_trusted", "finetune/gate_score", "finetune/gate_reference_return"} <= tags
+    assert {"finetune/pull_weight", "finetune/actor_held", "eval/mean_return"} <= tags
+    assert "train/critic_loss" in tags  # SB3's own curves, in the same run
+    assert events.Scalars("finetune/gate_trusted")[0].value == float(setup.trusted)
+    first_eval = events.Scalars("eval/mean_return")[0]
+    assert first_eval.step == 0  # the jumpstart evaluation
