@@ -305,52 +305,88 @@ class FinetuneSetup:
         model.env.seed(seed)
         _, callback = model._setup_learn(total_timesteps, callbacks, True, tb_log_name)
         callback.on_training_start(locals(), globals())
-        episodes = recipe.gate_episodes if recipe.trust_gate is not None else 0
-
-        def cap(recorder: warmup.ProbeRecorder) -> int:
-            # Half the budget where a random probe may have to follow; all of it where success or a threshold judges.
-            alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
-            return max(min(recipe.gate_max_steps, total_timesteps if alone else total_timesteps // 2), 1)
-
-        start_position = model.replay_buffer.pos
-        prior_probe = warmup.probe(
-            model, callback, "deterministic", min(recipe.gate_steps, total_timesteps),
-            lambda recorder: recorder.ended >= episodes, cap,
+        self.gate = run_warm_up(
+            model, recipe, prior, self.acting_as_prior, self.callbacks, callback, total_timesteps, seed,
+            self.warmup_steps, self.dataset_observations,
         )
-        prior_steps = model.num_timesteps
-        probe_observations = warmup.buffer_observations(model, start_position, model.replay_buffer.pos)
-        if recipe.trust_gate is not None:
-            self.gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
-            if self.gate is None:
-                warmup.reseed(model, seed)
-                targets = [len(episodes) for episodes in prior_probe.episodes]
-                random_probe = warmup.probe(
-                    model, callback, "random", prior_steps,
-                    lambda recorder: all(len(e) >= t for e, t in zip(recorder.episodes, targets, strict=True)),
-                    min(recipe.gate_max_steps, total_timesteps - prior_steps),
-                )
-                self.gate = warmup.decide_against_random(
-                    prior_probe, random_probe, recipe.trust_gate, prior_steps, model.num_timesteps - prior_steps
-                )
-            warmup.report(model, self.gate)
-        for hook in self.callbacks:
-            if not isinstance(hook, ActorUpdateHook):
-                continue
-            if self.gate is not None and not self.gate.trusted:
-                hook.stand_down()
-            else:  # the critic warm-up counts from the first gradient step, however long the probes took
-                hook.hold_steps = max(model.learning_starts, model.num_timesteps) + recipe.critic_warmup
-        self.acting_as_prior.detach()
-        if recipe.actor_init:
-            sets = [probe_observations]
-            if self.dataset_observations is not None:
-                sets.append(self.dataset_observations)
-            warmup.distill_actor(model, prior, sets, recipe.distill_steps, seed=seed, jitter=recipe.distill_jitter)
-        rest = min(self.warmup_steps, total_timesteps) - model.num_timesteps
-        if rest > 0:
-            with_policy = recipe.pretrained_warmup and self.trusted is not False
-            warmup.collect(model, callback, rest, "policy" if with_policy else "random")
         callback.on_training_end()
+
+
+def run_warm_up(
+    model: BaseAlgorithm,
+    recipe: Recipe,
+    prior: Prior,
+    acting_as_prior: ActAsPrior,
+    hooks: list[BaseCallback],
+    callback: BaseCallback,
+    total_timesteps: int,
+    seed: int,
+    warmup_steps: int,
+    dataset_observations: Any = None,
+) -> GateDecision | None:
+    """The recipe's warm-up inside a run whose ``learn`` (or ``_setup_learn``) has begun: probe, gate, distillation.
+
+    :param model: the model, its env reset by ``_setup_learn`` from ``seed``
+    :param recipe: the recipe
+    :param prior: the prior
+    :param acting_as_prior: the hook that makes the model act as the prior (detached here)
+    :param hooks: the recipe's callbacks (an :class:`ActorUpdateHook` among them stands down if the gate says so)
+    :param callback: the run's callbacks, called at every env step of the warm-up
+    :param total_timesteps: the run's budget
+    :param seed: the seed the env was reset from (the random probe restarts from it)
+    :param warmup_steps: env steps before the first gradient step (``learning_starts``)
+    :param dataset_observations: a dataset's raw observations, distilled on beside the probe's
+    :return: the gate's decision (``None`` without a gate)
+    """
+    episodes = recipe.gate_episodes if recipe.trust_gate is not None else 0
+    start_steps = model.num_timesteps
+
+    def cap(recorder: warmup.ProbeRecorder) -> int:
+        # Half the budget where a random probe may have to follow; all of it where success or a threshold judges.
+        alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
+        return max(min(recipe.gate_max_steps, total_timesteps if alone else total_timesteps // 2), 1)
+
+    start_position = model.replay_buffer.pos
+    prior_probe = warmup.probe(
+        model, callback, "deterministic", min(recipe.gate_steps, total_timesteps),
+        lambda recorder: recorder.ended >= episodes, cap,
+    )
+    prior_steps = model.num_timesteps - start_steps
+    probe_observations = warmup.buffer_observations(model, start_position, model.replay_buffer.pos)
+    gate = None
+    if recipe.trust_gate is not None:
+        gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
+        if gate is None:
+            warmup.reseed(model, seed)
+            targets = [len(episodes) for episodes in prior_probe.episodes]
+            random_probe = warmup.probe(
+                model, callback, "random", prior_steps,
+                lambda recorder: all(len(e) >= t for e, t in zip(recorder.episodes, targets, strict=True)),
+                min(recipe.gate_max_steps, total_timesteps - prior_steps),
+            )
+            gate = warmup.decide_against_random(
+                prior_probe, random_probe, recipe.trust_gate, prior_steps,
+                model.num_timesteps - start_steps - prior_steps,
+            )
+        warmup.report(model, gate)
+    for hook in hooks:
+        if not isinstance(hook, ActorUpdateHook):
+            continue
+        if gate is not None and not gate.trusted:
+            hook.stand_down()
+        else:  # the critic warm-up counts from the first gradient step, however long the probes took
+            hook.hold_steps = max(model.learning_starts, model.num_timesteps) + recipe.critic_warmup
+    acting_as_prior.detach()
+    if recipe.actor_init:
+        sets = [probe_observations]
+        if dataset_observations is not None:
+            sets.append(dataset_observations)
+        warmup.distill_actor(model, prior, sets, recipe.distill_steps, seed=seed, jitter=recipe.distill_jitter)
+    rest = min(warmup_steps, total_timesteps) - model.num_timesteps
+    if rest > 0:
+        with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted)
+        warmup.collect(model, callback, rest, "policy" if with_policy else "random")
+    return gate
 
 
 def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:

@@ -174,3 +174,11 @@ def test_trust_gate_keeps_a_good_teacher_and_drops_a_wrong_one(bc_weights, targe
         # Past the probe, the warm-up falls back to SB3's uniform random actions; no hold, no pull.
         assert hook.hold_steps == 0 and hook.bc_weight == 0.0
         assert actions.std() > 0.45
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+def test_an_env_id_string_works_for_every_algorithm(algo):
+    from sb3_finetune import finetune
+
+    model = finetune(algo, "SimpleNavigation-v0", None, 10, hyperparams={"learning_starts": 5})
+    assert model.num_timesteps == 10

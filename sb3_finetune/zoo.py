@@ -1,0 +1,117 @@
+"""The recipe as one SB3 callback, for the RL Zoo's ``callback:`` hyperparameter entry (or any ``model.learn``).
+
+The Zoo builds the model from its YAML file, with a plain SB3 policy; this callback then carries out the recipe on
+it, as :func:`~sb3_finetune.make_finetune` does: before the first step the (untrained) policy is rebuilt with the
+prior's layers as its frozen features (:class:`~sb3_finetune.PretrainedFeaturesExtractor`, its ``net_arch`` kept),
+the model acts as the prior for the probe, the trust gate decides, the actor is distilled on the probe's states,
+and during training the actor is held while the critic warms up, then pulled towards the prior. The saved model
+records the network's shape, so ``rl_zoo3.enjoy`` and ``TD3.load`` read it without the weights file.
+
+Example (``examples/rl_zoo/td3_pendulum_finetune.yml``)::
+
+    Pendulum-v1:
+      n_timesteps: 6000
+      policy: 'MlpPolicy'
+      learning_starts: 1000
+      noise_type: 'normal'
+      noise_std: 0.1
+      callback:
+        - sb3_finetune.zoo.FinetuneCallback:
+            weights: "prior.pt"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_finetune.adapter import pretrained_policy_kwargs
+from sb3_finetune.prior import Prior, load_prior
+from sb3_finetune.recipes import ActorUpdateHook, Recipe, get_recipe, run_warm_up
+from sb3_finetune.warmup import ActAsPrior, GateDecision, reseed
+
+
+class FinetuneCallback(BaseCallback):
+    """Fine-tune a plain SB3 model from a prior with a recipe (see the module docstring).
+
+    :param weights: the prior's weights (any source :func:`~sb3_finetune.load_prior` reads)
+    :param recipe: a recipe name or :class:`~sb3_finetune.Recipe`
+    :param action_units: ``"env"`` or ``"scaled"`` where the weights file does not say
+    :param activation: the activation of a Linear stack read off a bare state dict
+    :param verbose: 1 prints the trust gate's decision
+    :param recipe_overrides: recipe fields to change (``bc_weight: 0.5`` in YAML)
+    """
+
+    def __init__(
+        self,
+        weights: str,
+        recipe: str | Recipe = "default",
+        action_units: str | None = None,
+        activation: str | None = None,
+        verbose: int = 0,
+        **recipe_overrides: Any,
+    ) -> None:
+        super().__init__(verbose)
+        self.weights, self.action_units, self.activation = weights, action_units, activation
+        self.recipe = get_recipe(recipe, **recipe_overrides)
+        self.prior: Prior | None = None
+        self.hook: ActorUpdateHook | None = None
+        self.acting_as_prior: ActAsPrior | None = None
+        self.gate: GateDecision | None = None
+
+    def _init_callback(self) -> None:
+        if self.prior is not None:
+            return
+        model = self.model
+        self.prior = load_prior(
+            self.weights, model.action_space, model.observation_space, self.action_units, self.activation
+        ).to(model.device)
+        recipe = self.recipe
+        if model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs:
+            # Rebuild the (still untrained) policy with the prior's layers as its features, as make_finetune does.
+            weights = self.prior.network if not isinstance(self.weights, str) else self.weights
+            model.policy_kwargs = pretrained_policy_kwargs(
+                weights,
+                features_layer=recipe.features_layer,
+                freeze=recipe.freeze,
+                activation=self.prior.info.activation,
+                input_keys=self.prior.info.input_keys,
+                **model.policy_kwargs,
+            )
+            model._setup_model()
+        self.hook = ActorUpdateHook(
+            self.prior,
+            model.learning_starts + recipe.critic_warmup,
+            recipe.bc_weight,
+            0,
+            q_filter=recipe.bc_q_filter,
+            q_scale=recipe.bc_q_scale,
+        )
+        self.hook.init_callback(model)
+        if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
+            self.acting_as_prior = ActAsPrior(model, self.prior)
+
+    def _on_training_start(self) -> None:
+        model, hook = self.model, self.hook
+        assert hook is not None and self.prior is not None
+        total = model._total_timesteps
+        hook.bc_until = int(self.recipe.bc_fade * total)
+        if model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached:
+            seed = model.seed if model.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
+            reseed(model, seed)  # so that a random probe can start from the same states
+            callback = self.locals.get("callback", self)
+            self.gate = run_warm_up(
+                model, self.recipe, self.prior, self.acting_as_prior, [hook], callback, total, seed,
+                model.learning_starts,
+            )
+        hook.on_training_start(self.locals, self.globals)
+
+    def _on_step(self) -> bool:
+        assert self.hook is not None
+        return self.hook.on_step()
+
+    def _on_training_end(self) -> None:
+        assert self.hook is not None
+        self.hook.on_training_end()
