@@ -517,6 +517,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``sb3-finetune demo``: the README's main job."""
     from sb3_finetune.demo import run_demo
 
+    if args.budget < 20:
+        raise UsageError(f"--budget must be at least 20 env steps (20 evaluations), got {args.budget}")
     return run_demo(
         Path(args.out_dir), algo=args.algo, budget=args.budget, seed=args.seed, progress=not args.no_progress
     )

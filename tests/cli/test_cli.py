@@ -215,3 +215,9 @@ def test_rl_zoo_trains_and_saves_with_the_shipped_hyperparams(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert list(tmp_path.glob("td3/SimpleNavigation-v0_*/SimpleNavigation-v0.zip"))
+
+
+def test_zoo_pendulum_td3_entry_sizes_its_noise_from_the_env():
+    zoo = pytest.importorskip("rl_zoo3")
+    params, _ = load_hyperparams(str(Path(zoo.__file__).parent / "hyperparams" / "td3.yml"), "Pendulum-v1")
+    assert params["action_noise"]._mu.shape == (1,)  # Pendulum's torque, not a hard-coded 2
