@@ -30,7 +30,7 @@ import numpy as np
 from _args import parse_args
 
 from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
-from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, probability_of_improvement
+from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, kaplan_meier_median, probability_of_improvement
 from sb3_finetune.sweep import load_results, run_sweep
 
 
@@ -64,6 +64,9 @@ class Args:
     """folder of the tables and plots"""
     report_only: bool = False
     """only rebuild tables and plots from --results"""
+    stored: bool = False
+    """with --report-only: use the stored runs of the planned cells whatever recipe version made them (by default
+    only runs of the current recipes count)"""
     quick: bool = False
     """2 seeds, tiny budgets: a smoke test"""
 
@@ -100,6 +103,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "reached_threshold": float(np.mean(metric["reached_threshold"])),
             "pretrained_success": float(np.mean([run["pretrained_success_on_target"] for run in runs])),
             "cpu_hours": float(sum(run["cpu_s"] for run in runs) / 3600),
+            "budget": int(runs[0].get("budget") or max(metric["steps_to_threshold"])),
         }
         for key in (
             "jumpstart",
@@ -112,6 +116,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             point, low, high = iqm_interval([metric[key]])
             row[key] = point
             row[f"{key}_ci"] = (low, high)
+        # Censoring-aware: a run that never reached 90% is censored at the budget, not counted as reaching it there.
+        row["km_median_steps"] = kaplan_meier_median(steps, metric["reached_threshold"])
         walls = [w for w in metric["wall_s_to_threshold"] if w is not None]
         row["wall_s_to_threshold"] = iqm(walls) if walls else None
         scratch = cells.get((scenario, algo, "scratch"))
@@ -125,6 +131,16 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["collapse"] = row["collapsed_runs"] > 0
         rows.append(row)
     return rows
+
+
+def _km(estimate: tuple[float | None, float | None, float | None], budget: int) -> str:
+    """A Kaplan-Meier median with its interval; ``>budget`` where it lies beyond the budget (censored)."""
+    median, low, high = estimate
+
+    def show(value: float | None) -> str:
+        return f">{budget}" if value is None else f"{value:.0f}"
+
+    return f"{show(median)} [{show(low)}, {show(high)}]"
 
 
 def collapsed(record: dict[str, Any]) -> bool:
@@ -255,15 +271,18 @@ def markdown(
         f"Produced by `{command}`"
         + (f" from the runs made by:{made}\n\n" if made else ". ")
         + "IQM over seeds with 95% bootstrap intervals; steps ratio = IQM steps to 90% "
-        "success of the arm / of scratch (capped at the budget).",
+        "success of the arm / of scratch (capped at the budget). Reached 90%: the fraction of runs that did; KM "
+        "median steps: the Kaplan-Meier median time to 90% with its 95% interval, runs that never reached it "
+        "censored at the budget (>budget where the median, or the interval's end, lies beyond it).",
         "",
         "| goal | figures | verdict |",
         "|---|---|---|",
         *(f"| {goal} | {figures} | {verdict} |" for goal, figures, verdict in [*goals(rows), *more_goals]),
         "",
-        "| scenario | algo | arm | runs | jumpstart | steps to 90% | steps ratio vs scratch | AUC | P(AUC > scratch) "
-        "| final success | return vs expert | min early success / start | collapsed runs |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| scenario | algo | arm | runs | jumpstart | steps to 90% | reached 90% | KM median steps "
+        "| steps ratio vs scratch | AUC | P(AUC > scratch) | final success | return vs expert "
+        "| min early success / start | collapsed runs |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         ratio = row.get("steps_ratio_vs_scratch")
@@ -273,6 +292,8 @@ def markdown(
         lines.append(
             f"| {row['scenario']} | {row['algo']} | {row['arm']} | {row['runs']} | {_fmt(row['jumpstart'])} "
             f"| {_fmt(row['steps_to_threshold'], row['steps_to_threshold_ci'], 0)} "
+            f"| {row['reached_threshold']:.0%} "
+            f"| {_km(row['km_median_steps'], row['budget']) if 'km_median_steps' in row else '-'} "
             f"| {_fmt(ratio[0], ratio[1:]) if ratio else '-'} | {_fmt(row['area_under_curve'])} "
             f"| {_fmt(row.get('p_improvement_auc'))} | {_fmt(row['final_success'])} "
             f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {collapse} |"
@@ -340,8 +361,16 @@ def main(args: Args) -> list[dict[str, Any]]:
                 stream.write(command + "\n")
         run_sweep(specs, args.results, args.cache, args.workers, args.backend, args.address or None, progress)
         print(f"sweep finished in {time.perf_counter() - started:.0f}s")
-    wanted = {spec.key for spec in specs}
-    records = [record for key, record in load_results(args.results).items() if key in wanted]
+    if args.stored:  # whatever recipe version made them: identified by scenario, algorithm, arm, seed and budget
+        cells = {(spec.scenario, spec.algo, spec.arm, spec.seed, spec.budget) for spec in specs}
+        records = [
+            record
+            for record in load_results(args.results).values()
+            if tuple(record["spec"][key] for key in ("scenario", "algo", "arm", "seed", "budget")) in cells
+        ]
+    else:
+        wanted = {spec.key for spec in specs}
+        records = [record for key, record in load_results(args.results).items() if key in wanted]
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ Built on ``scipy.stats`` (``trim_mean``, ``bootstrap``, ``mannwhitneyu``), not o
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -107,3 +108,43 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     statistic = mannwhitneyu(x, y, alternative="two-sided").statistic
     return float(statistic / (len(x) * len(y)))
+
+
+def kaplan_meier_median(
+    times: Sequence[float], reached: Sequence[bool], confidence: float = 0.95
+) -> tuple[float | None, float | None, float | None]:
+    """Median time to threshold by Kaplan-Meier, for runs right-censored at their budget, with an interval.
+
+    A run that never reached the threshold is not a run that reached it at the budget: it only says the time is
+    longer. The median is the first time at which the estimated fraction of runs still below the threshold is at
+    most one half; its interval comes from the pointwise band of that fraction (scipy's ``ecdf`` on
+    ``CensoredData``, log-log band): from the first time the band's lower edge is at most one half to the first time
+    its upper edge is.
+
+    :param times: steps to threshold, or the budget for runs that never reached it
+    :param reached: whether each run reached the threshold
+    :param confidence: the interval's level
+    :return: ``(median, low, high)``; ``None`` where the estimate never falls to one half within the data (more
+        than half the runs censored: the median is beyond the budget)
+    """
+    from scipy import stats
+
+    times_array = np.asarray(times, dtype=float)
+    reached_array = np.asarray(reached, dtype=bool)
+    if not reached_array.any():
+        return None, None, None
+    data = stats.CensoredData(uncensored=times_array[reached_array], right=times_array[~reached_array])
+    survival = stats.ecdf(data).sf
+    grid = np.unique(times_array)
+    point = survival.evaluate(grid)
+    with warnings.catch_warnings():  # the log-log band is undefined where the estimate is 0 or 1: the point there
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = survival.confidence_interval(confidence, method="log-log")
+        low, high = band.low.evaluate(grid), band.high.evaluate(grid)
+    low, high = np.where(np.isnan(low), point, low), np.where(np.isnan(high), point, high)
+
+    def first_at_most_half(values: np.ndarray) -> float | None:
+        index = np.flatnonzero(values <= 0.5 + 1e-12)
+        return float(grid[index[0]]) if index.size else None
+
+    return first_at_most_half(point), first_at_most_half(low), first_at_most_half(high)

@@ -37,3 +37,26 @@ def test_probability_of_improvement():
     assert probability_of_improvement([5, 6, 7], [1, 2, 3]) == 1.0
     assert probability_of_improvement([1, 2, 3], [5, 6, 7]) == 0.0
     assert probability_of_improvement([1, 2], [1, 2]) == 0.5
+
+
+def test_kaplan_meier_median_without_censoring_is_the_empirical_median():
+    from sb3_finetune.stats import kaplan_meier_median
+
+    median, low, high = kaplan_meier_median(list(range(1, 11)), [True] * 10)
+    assert median == 5.0
+    assert low is not None and low <= 5.0 and (high is None or high >= 5.0)
+
+
+def test_kaplan_meier_median_by_hand_with_a_censored_run():
+    from sb3_finetune.stats import kaplan_meier_median
+
+    # S(1) = 4/5, run 2 censored, S(3) = 0.8 * 2/3 = 0.53, S(4) = 0.53 * 1/2 = 0.27: the median is 4, not 3.
+    median, _, _ = kaplan_meier_median([1, 2, 3, 4, 5], [True, False, True, True, True])
+    assert median == 4.0
+
+
+def test_kaplan_meier_median_beyond_the_budget_is_none():
+    from sb3_finetune.stats import kaplan_meier_median
+
+    assert kaplan_meier_median([100, 200, 1000, 1000, 1000], [True, True, False, False, False])[0] is None
+    assert kaplan_meier_median([1000, 1000], [False, False]) == (None, None, None)
