@@ -154,7 +154,23 @@ def _read_torch(path: Path | str, data: bytes) -> dict[str, th.Tensor]:
 
 
 def _read_sb3_zip(path: Path, archive: zipfile.ZipFile) -> dict[str, th.Tensor]:
-    policy = _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE))
+    return _pretrained_part(path, _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE)))
+
+
+def _sb3_policy_and_data(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict]:
+    """An SB3 model's ``policy.pth`` (``weights_only=True``) and the readable JSON of its ``data``, checked."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file not found: '{path}'")
+    if not zipfile.is_zipfile(path):
+        raise PretrainedWeightsError(f"'{path}' is not an SB3 model (not a zip archive)")
+    with zipfile.ZipFile(path) as archive:
+        if SB3_POLICY_FILE not in archive.namelist():
+            raise PretrainedWeightsError(f"'{path}' is not an SB3 model (no {SB3_POLICY_FILE} inside)")
+        return _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE)), _sb3_data(archive)
+
+
+def _pretrained_part(path: Path, policy: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
     prefix = len(EXTRACTOR_PREFIX)
     pretrained = {key[prefix:]: value for key, value in policy.items() if key.startswith(EXTRACTOR_PREFIX)}
     if pretrained:
@@ -276,16 +292,7 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
     :return: the state dict (keys as in the model) and metadata for :func:`read_metadata`
     :raises PretrainedWeightsError: not an SB3 model, or an actor that is not such a chain
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: '{path}'")
-    if not zipfile.is_zipfile(path):
-        raise PretrainedWeightsError(f"'{path}' is not an SB3 model (not a zip archive)")
-    with zipfile.ZipFile(path) as archive:
-        if SB3_POLICY_FILE not in archive.namelist():
-            raise PretrainedWeightsError(f"'{path}' is not an SB3 model (no {SB3_POLICY_FILE} inside)")
-        policy = _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE))
-        data = _sb3_data(archive)
+    policy, data = _sb3_policy_and_data(path)
     head_activation = _activation_from_data(data)
     head = [
         key
@@ -334,15 +341,8 @@ def sb3_zip_extractor_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
     :param path: the model file
     :return: the state dict of the actor's pretrained network
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: '{path}'")
-    if not zipfile.is_zipfile(path):
-        raise PretrainedWeightsError(f"'{path}' is not an SB3 model (not a zip archive)")
-    with zipfile.ZipFile(path) as archive:
-        if SB3_POLICY_FILE not in archive.namelist():
-            raise PretrainedWeightsError(f"'{path}' is not an SB3 model (no {SB3_POLICY_FILE} inside)")
-        return _read_sb3_zip(path, archive)
+    policy, _ = _sb3_policy_and_data(path)
+    return _pretrained_part(Path(path), policy)
 
 
 def save_weights(
