@@ -576,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--dataset", help="an .npz with arrays observations (n, d) and actions (n, k) in env units")
     source.add_argument("--minari", metavar="DATASET_ID", help="a local Minari dataset (needs the minari extra)")
     source.add_argument(
-        "--sb3-model", help="a plain SB3 model .zip: its actor is the prior (distilled into --hidden layers if given)"
+        "--sb3-model", help="an SB3 model .zip: its actor is the prior (distilled into --hidden layers if given)"
     )
     source.add_argument("--expert", action="store_true", help="behaviour-clone the expert of a nav_env task")
     env_flags(sub, required=False)

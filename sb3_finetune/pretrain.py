@@ -23,12 +23,7 @@ import torch as th
 from torch import nn
 
 from sb3_finetune.networks import DEFAULT_ACTIVATION, LinearStack, activation_name, mlp_layers
-from sb3_finetune.weights import (
-    PretrainedWeightsError,
-    read_metadata,
-    read_weights,
-    save_weights,
-)
+from sb3_finetune.weights import save_weights, sb3_actor_chain
 
 logger = logging.getLogger("sb3_finetune")
 
@@ -283,22 +278,18 @@ def pretrain(
 
 
 def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, str]]:
-    """A plain SB3 model's actor (DDPG, TD3, SAC) as a Linear stack with tanh output, and its metadata.
+    """An SB3 model's deterministic actor (DDPG, TD3, SAC; plain or fine-tuned here) as a Linear stack, tanh output.
 
     Only ``policy.pth`` (``weights_only=True``) and the readable JSON of ``data`` are read; nothing is unpickled.
 
     :param path: the model ``.zip``
     :return: the network (scaled actions, as the actor's deterministic output) and its metadata
-    :raises PretrainedWeightsError: not a plain SB3 model
+    :raises PretrainedWeightsError: not such a model
     """
     from sb3_finetune.networks import infer_linear_layers
+    from sb3_finetune.weights import sb3_actor_chain
 
-    metadata = read_metadata(path)
-    if metadata.get("source") != "sb3-actor":
-        raise PretrainedWeightsError(
-            f"'{path}' is not a plain SB3 model (DDPG, TD3 or SAC with an MLP actor and no custom extractor)"
-        )
-    state = read_weights(path)
+    state, metadata = sb3_actor_chain(path)
     network = LinearStack(infer_linear_layers(state), metadata["activation"], output_activation="tanh")
     network.load_state_dict(state, strict=True)
     return network.eval(), metadata
@@ -315,8 +306,6 @@ def export(model_path: str | os.PathLike, out: str | os.PathLike) -> dict[str, t
     :return: the exported state dict
     :raises PretrainedWeightsError: the file is not such a model
     """
-    from sb3_finetune.weights import sb3_actor_chain
-
     state, metadata = sb3_actor_chain(model_path)
     save_weights(state, out, metadata)
     return state

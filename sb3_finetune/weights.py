@@ -192,16 +192,15 @@ def _plain_actor_layers(policy: Mapping[str, th.Tensor]) -> list[str] | None:
     """
     if any(key.startswith("actor.features_extractor.") for key in policy):
         return None  # an extractor with parameters: not a plain MLP actor
-    keys = [
-        key
-        for key in policy
-        if key.startswith(("actor.mu.", "actor.latent_pi.")) and key.rpartition(".")[2] in ("weight", "bias")
+    return _actor_head_layers(policy) or None
+
+
+def _actor_head_layers(policy: Mapping[str, th.Tensor]) -> list[str]:
+    """The keys of an SB3 actor's head (after its features extractor), in the order they are applied."""
+    keys = [key for key in policy if key.rpartition(".")[2] in ("weight", "bias")]
+    return [key for key in keys if key.startswith("actor.latent_pi.")] + [
+        key for key in keys if key.startswith("actor.mu.")
     ]
-    if not keys:
-        return None
-    latent = [key for key in keys if key.startswith("actor.latent_pi.")]
-    head = [key for key in keys if key.startswith("actor.mu.")]
-    return latent + head
 
 
 def _sb3_data(archive: zipfile.ZipFile) -> dict:
@@ -294,14 +293,7 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
     """
     policy, data = _sb3_policy_and_data(path)
     head_activation = _activation_from_data(data)
-    head = [
-        key
-        for key in policy
-        if key.startswith(("actor.latent_pi.", "actor.mu.")) and key.rpartition(".")[2] in ("weight", "bias")
-    ]
-    head = [key for key in head if key.startswith("actor.latent_pi.")] + [
-        key for key in head if key.startswith("actor.mu.")
-    ]
+    head = _actor_head_layers(policy)
     extractor = [key for key in policy if key.startswith(EXTRACTOR_PREFIX)]
     if not head or (not extractor and any(key.startswith("actor.features_extractor.") for key in policy)):
         raise PretrainedWeightsError(f"'{path}': the actor is not a chain of Linear layers that can be exported")
