@@ -127,9 +127,9 @@ def main(args: Args) -> dict:
         )
         metrics = record["metrics"]
         cell["jump"].append(metrics["jumpstart"])
-        start = record["pretrained_success_on_target"]
-        lowest = min(point["success_rate"] for point in record["curve"])
-        cell["early"].append(metrics["min_success_early"] / start if start > 0.5 else float("nan"))
+        start = record["pretrained_score_on_target"]
+        lowest = min(point["score"] for point in record["curve"])
+        cell["early"].append(metrics["min_score_early"] / start if start > 0.5 else float("nan"))
         cell["whole"].append(lowest / start if start > 0.5 else float("nan"))
         cell["steps"].append(metrics["steps_to_threshold"])
     print(

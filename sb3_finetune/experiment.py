@@ -4,6 +4,13 @@ Used by the ``demo`` command and by the benchmark scripts. A run is described by
 data, so it can be sent to a process pool or a Ray worker) and returns a JSON-friendly dict: its learning curve
 and the transfer metrics of Taylor & Stone (2009): jumpstart, steps to threshold, area under the curve, final
 performance, plus the collapse measure of the recipes issue and wall-clock time to threshold.
+
+The scenarios run on ``nav_env`` (the expert's behaviour clone is the prior) and on standard envs nobody here
+wrote (:mod:`sb3_finetune.external`: a controller's behaviour clone is the prior). Each says what "solved" means:
+a success rate (nav, PointMaze) or a mean return (Pendulum, MountainCar) reaching its threshold. Every curve point
+also gets a **score** in the same sense for all of them: the success rate where success is the measure, else the
+return mapped linearly from the scenario's random-policy return (0) to its best known return (1); jumpstart, area
+under the curve and collapse are read on it.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3 import HerReplayBuffer
+from stable_baselines3.common.noise import NormalActionNoise
 
 import nav_env  # noqa: F401  (registers the ids)
+from sb3_finetune import external
 from sb3_finetune.evaluation import LearningCurveCallback, evaluate, prior_policy
-from sb3_finetune.nav import expert_policy, nav_prior, pretrain_expert
+from sb3_finetune.nav import expert_policy, pretrain_expert
+from sb3_finetune.prior import load_prior
 from sb3_finetune.recipes import get_recipe, make_finetune
 
 THRESHOLD = 0.9
@@ -38,11 +48,20 @@ class Scenario:
 
     :param name: short name
     :param description: one line for tables
-    :param env_id: the ``nav_env`` id of both tasks
+    :param env_id: the env id of both tasks
     :param source: env kwargs of the source task
     :param target: env kwargs of the target task
     :param budget: env steps of fine-tuning (and of training from scratch)
     :param her: use SB3's ``HerReplayBuffer`` (goal env)
+    :param controller: ``None``: the prior clones ``nav_env``'s expert; else the name of the controller of
+        :data:`sb3_finetune.external.CONTROLLERS` whose rollouts on the source task the prior clones
+    :param controller_kwargs: that controller's arguments
+    :param measure: ``"success_rate"`` or ``"mean_return"``: what the threshold is on
+    :param threshold: the value of ``measure`` that counts as solved
+    :param return_range: the random policy's and the best known mean return on the target, mapped to scores 0
+        and 1 (with ``measure="mean_return"``)
+    :param hyperparams: algorithm arguments of this scenario for every arm, as ``(name, value)`` pairs
+        (``noise_std`` sizes TD3's and DDPG's Gaussian exploration noise)
     """
 
     name: str
@@ -52,6 +71,34 @@ class Scenario:
     target: dict[str, Any]
     budget: int
     her: bool = False
+    controller: str | None = None
+    controller_kwargs: dict[str, Any] = field(default_factory=dict)
+    measure: str = "success_rate"
+    threshold: float = THRESHOLD
+    return_range: tuple[float, float] | None = None
+    hyperparams: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def external(self) -> bool:
+        """Whether the scenario runs on an env nobody here wrote (its prior clones a controller)."""
+        return self.controller is not None
+
+    def threshold_label(self) -> str:
+        """What counts as solved, for tables: ``90% success`` or ``return >= -170``."""
+        if self.measure == "success_rate":
+            return f"{self.threshold:.0%} success"
+        return f"return >= {self.threshold:g}"
+
+    def score(self, point: dict[str, Any]) -> float:
+        """A curve point's score (see the module docstring).
+
+        :param point: an evaluation with ``success_rate`` and ``mean_return``
+        :return: the success rate, or the return mapped from ``return_range`` onto ``[0, 1]`` (not clipped)
+        """
+        if self.measure == "success_rate":
+            return float(point["success_rate"])
+        low, high = self.return_range or (0.0, 1.0)
+        return float((point["mean_return"] - low) / (high - low))
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -98,6 +145,44 @@ SCENARIOS: dict[str, Scenario] = {
             {"reward_type": "sparse"},
             10_000,
             her=True,
+        ),
+        # Standard envs (sb3_finetune.external). The figures of each prior on its target, and how the thresholds
+        # and return ranges were measured, are in the README's benchmark section.
+        Scenario(
+            "pendulum-heavy",
+            "Pendulum-v1 -> pole mass 1.3, gravity 12 (swing-up controller for m=1, g=10, cloned)",
+            external.PENDULUM_ID,
+            {},
+            {"g": 12.0, "mass": 1.3},
+            20_000,
+            controller="pendulum_swing_up",
+            measure="mean_return",
+            threshold=-170.0,
+            return_range=(-1208.0, -143.0),
+        ),
+        Scenario(
+            "mountaincar-weak",
+            "MountainCarContinuous-v0 -> engine power 0.0015 -> 0.0012 (0.2 sign(velocity) pump, cloned)",
+            external.MOUNTAIN_CAR_ID,
+            {},
+            {"power": 0.0012},
+            50_000,
+            controller="mountain_car_pump",
+            controller_kwargs={"scale": 0.2},
+            measure="mean_return",
+            threshold=90.0,
+            return_range=(-33.4, 98.6),
+            # The RL Zoo's exploration for this env (its TD3 entry: noise_std 0.5), for every arm alike.
+            hyperparams=(("noise_std", 0.5),),
+        ),
+        Scenario(
+            "pointmaze-umaze",
+            "PointMaze open arena -> U-maze, dense, continuing (straight-to-goal controller, cloned)",
+            external.POINT_MAZE_ID,
+            {"maze_map": external.OPEN_ARENA, "continuing_task": True, "reset_target": False},
+            {"continuing_task": True, "reset_target": False},
+            40_000,
+            controller="point_maze_straight",
         ),
     )
 }
@@ -155,7 +240,10 @@ class RunSpec:
 
 
 def pretrained_weights(scenario: Scenario, cache_dir: str | os.PathLike) -> Path:
-    """The scenario's pretrained network (behaviour cloning of the expert on the source task), cached on disk.
+    """The scenario's pretrained network, cached on disk.
+
+    A nav scenario's is the behaviour clone of the expert on the source task; an external one's the behaviour clone
+    of its controller's rollouts there (:func:`sb3_finetune.external.clone_controller`, [64, 64] ReLU).
 
     :param scenario: the scenario
     :param cache_dir: folder of the cache
@@ -163,31 +251,43 @@ def pretrained_weights(scenario: Scenario, cache_dir: str | os.PathLike) -> Path
     """
     path = Path(cache_dir) / f"{scenario.name}-source.pt"
     if not path.exists():
-        pretrain_expert(path, scenario.env_id, scenario.source, seed=0)
+        if scenario.controller is None:
+            pretrain_expert(path, scenario.env_id, scenario.source, seed=0)
+        else:
+            controller = external.CONTROLLERS[scenario.controller](**scenario.controller_kwargs)
+            external.clone_controller(path, scenario.env_id, scenario.source, controller, seed=0)
     return path
 
 
-def curve_metrics(curve: list[dict[str, float]], budget: int) -> dict[str, Any]:
+def curve_metrics(curve: list[dict[str, Any]], budget: int, scenario: Scenario | None = None) -> dict[str, Any]:
     """Transfer metrics of a learning curve (evaluations at increasing steps, the first at step 0).
 
-    :param curve: points with ``step``, ``success_rate``, ``wall_s`` and ``expert_return_ratio``
+    :param curve: points with ``step``, ``success_rate``, ``mean_return``, ``wall_s`` and ``expert_return_ratio``
     :param budget: the run's budget (steps to threshold are capped at it)
-    :return: the metrics
+    :param scenario: what counts as solved and how points are scored (``None``: 90% success, as on nav)
+    :return: the metrics; ``final_success`` and ``final_expert_return_ratio`` are ``None`` where the env reports no
+        success or there is no expert
     """
+    measure = "success_rate" if scenario is None else scenario.measure
+    threshold = THRESHOLD if scenario is None else scenario.threshold
     steps = np.array([p["step"] for p in curve], dtype=float)
-    success = np.array([p["success_rate"] for p in curve], dtype=float)
-    solved = np.flatnonzero(success >= THRESHOLD)
-    early = success[steps <= EARLY_FRACTION * budget]
-    area = float(np.trapezoid(success, steps) / (steps[-1] - steps[0])) if len(steps) > 1 else float(success[0])
+    measured = np.array([p[measure] for p in curve], dtype=float)
+    score = np.array([p[measure] if scenario is None else scenario.score(p) for p in curve], dtype=float)
+    solved = np.flatnonzero(measured >= threshold)
+    early = score[steps <= EARLY_FRACTION * budget]
+    area = float(np.trapezoid(score, steps) / (steps[-1] - steps[0])) if len(steps) > 1 else float(score[0])
+    final, ratio = curve[-1].get("success_rate"), curve[-1].get("expert_return_ratio")
     return {
-        "jumpstart": float(success[0]),
+        "jumpstart": float(score[0]),
         "steps_to_threshold": float(steps[solved[0]]) if len(solved) else float(budget),
         "reached_threshold": bool(len(solved)),
         "wall_s_to_threshold": float(curve[solved[0]]["wall_s"]) if len(solved) else None,
         "area_under_curve": area,
-        "final_success": float(success[-1]),
-        "min_success_early": float(early.min()),
-        "final_expert_return_ratio": float(curve[-1]["expert_return_ratio"]),
+        "final_score": float(score[-1]),
+        "min_score_early": float(early.min()),
+        "final_success": None if final is None else float(final),
+        "final_return": None if curve[-1].get("mean_return") is None else float(curve[-1]["mean_return"]),
+        "final_expert_return_ratio": None if ratio is None else float(ratio),
     }
 
 
@@ -205,7 +305,12 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
     eval_freq = spec.eval_freq or max(budget // 20, 1)
     weights = pretrained_weights(scenario, cache_dir)
     env = gym.make(scenario.env_id, **scenario.target)
-    hyperparams = dict(spec.hyperparams)
+    hyperparams = dict(scenario.hyperparams)
+    noise_std = hyperparams.pop("noise_std", None)
+    if noise_std is not None and spec.algo in ("td3", "ddpg"):
+        size = int(np.prod(env.action_space.shape))
+        hyperparams["action_noise"] = NormalActionNoise(np.zeros(size), noise_std * np.ones(size))
+    hyperparams.update(spec.hyperparams)
     if scenario.her:
         hyperparams.setdefault("replay_buffer_class", HerReplayBuffer)
         hyperparams.setdefault("learning_starts", 1_000)
@@ -214,14 +319,16 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
     started = time.perf_counter()
     setup = make_finetune(spec.algo, env, pretrained, budget, recipe, hyperparams, seed=spec.seed)
     setup_s = time.perf_counter() - started
-    expert = expert_policy(scenario.env_id, scenario.target)
+    expert = None if scenario.external else expert_policy(scenario.env_id, scenario.target)
     curve = LearningCurveCallback(scenario.env_id, scenario.target, eval_freq, spec.eval_episodes, expert=expert)
     setup.learn(budget, callback=curve)
     if curve.curve[-1]["step"] != setup.model.num_timesteps:
         curve._evaluate()
     total_s = time.perf_counter() - started
+    for point in curve.curve:
+        point["score"] = scenario.score(point)
     pretrained_eval = evaluate(
-        prior_policy(nav_prior(weights, scenario.env_id, scenario.target)),
+        prior_policy(load_prior(weights, env.action_space, env.observation_space)),
         scenario.env_id,
         scenario.target,
         spec.eval_episodes,
@@ -233,8 +340,10 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
         "budget": budget,
         "recipe": None if spec.arm == "scratch" else recipe.as_dict(),
         "curve": curve.curve,
-        "metrics": curve_metrics(curve.curve, budget),
+        "metrics": curve_metrics(curve.curve, budget, scenario),
         "pretrained_success_on_target": pretrained_eval.success_rate,
+        "pretrained_return_on_target": pretrained_eval.mean_return,
+        "pretrained_score_on_target": scenario.score(pretrained_eval.as_dict()),
         "setup_s": setup_s,
         "total_s": total_s,
         "cpu_s": total_s * threads,

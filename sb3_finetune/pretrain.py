@@ -148,21 +148,35 @@ def minari_dataset(dataset_id: str, input_keys: Sequence[str] | None = None) -> 
 
 
 def rollout_dataset(
-    policy: Any, env: gym.Env, steps: int, seed: int = 0, input_keys: Sequence[str] | None = None
+    policy: Any,
+    env: gym.Env,
+    steps: int,
+    seed: int = 0,
+    input_keys: Sequence[str] | None = None,
+    noise: float = 0.0,
 ) -> Dataset:
     """The states a policy visits on an env, labelled with its own actions (env units): a teacher to distil.
+
+    With ``noise`` the env is sent the policy's action plus Gaussian noise of ``noise`` times the action box's
+    half-width (clipped to the box), while each state is still labelled with the policy's clean action (DART,
+    Laskey et al. 2017): the states then cover the neighbourhood of the policy's own path, where a clone drifts to.
 
     :param policy: a batch policy in the env's units (see :mod:`sb3_finetune.evaluation`)
     :param env: the env
     :param steps: env steps to collect
-    :param seed: seed of the first reset (later resets continue its random stream)
+    :param seed: seed of the first reset (later resets continue its random stream) and of the noise
     :param input_keys: for Dict observations, the keys to concatenate (default as :func:`minari_dataset`)
+    :param noise: acting noise relative to the action box's half-width (0: act as labelled)
     :return: the dataset
     """
     from sb3_finetune.evaluation import _batch_of_one
     from sb3_finetune.prior import default_input_keys, flatten_observations
 
     keys = tuple(input_keys) if input_keys is not None else default_input_keys(env.observation_space)
+    if noise < 0:
+        raise ValueError(f"noise must be non-negative, got {noise}")
+    low, high = env.action_space.low, env.action_space.high
+    generator = np.random.default_rng(seed)
     observations, actions = [], []
     obs, _ = env.reset(seed=seed)
     for _ in range(steps):
@@ -170,7 +184,11 @@ def rollout_dataset(
         action = np.asarray(policy(batch), dtype=np.float32).reshape(env.action_space.shape)
         observations.append(flatten_observations(batch, keys)[0].numpy())
         actions.append(action.reshape(-1))
-        obs, _, terminated, truncated, _ = env.step(action)
+        sent = action
+        if noise > 0:
+            spread = noise * (high - low) / 2
+            sent = np.clip(action + spread * generator.standard_normal(action.shape), low, high).astype(np.float32)
+        obs, _, terminated, truncated, _ = env.step(sent)
         if terminated or truncated:
             obs, _ = env.reset()
     return Dataset.from_arrays(np.stack(observations), np.stack(actions), keys, "the rollouts")

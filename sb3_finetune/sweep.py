@@ -12,8 +12,27 @@ from typing import Any
 from sb3_finetune.experiment import RunSpec, run
 
 
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A record written before scores existed (nav only, success is the score), with today's names added.
+
+    :param record: a record of :func:`sb3_finetune.experiment.run`
+    :return: the same record, with ``score`` in its curve points, ``final_score``/``min_score_early`` in its metrics
+        and ``pretrained_score_on_target``
+    """
+    metrics = record["metrics"]
+    if "min_score_early" not in metrics:
+        metrics["min_score_early"] = metrics.pop("min_success_early")
+        metrics["final_score"] = metrics["final_success"]
+    record.setdefault("pretrained_score_on_target", record["pretrained_success_on_target"])
+    for point in record["curve"]:
+        point.setdefault("score", point["success_rate"])
+    return record
+
+
 def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """The records already in a results file, by run key (a torn last line, from a killed sweep, is skipped).
+
+    Records written before scores existed are read with today's names (:func:`upgrade`).
 
     :param path: JSON-lines file
     :return: ``{key: record}``
@@ -27,7 +46,7 @@ def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        records[record["key"]] = record
+        records[record["key"]] = upgrade(record)
     return records
 
 

@@ -3,12 +3,14 @@ import json
 import pytest
 
 from sb3_finetune.checkpoint import list_checkpoints, load_replay_buffer, save_checkpoint, save_replay_buffer
-from sb3_finetune.experiment import RunSpec, curve_metrics
-from sb3_finetune.sweep import load_results, run_sweep
+from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics
+from sb3_finetune.sweep import load_results, run_sweep, upgrade
 
 
-def point(step, success, wall=0.0, ratio=1.0):
-    return {"step": step, "success_rate": success, "wall_s": wall, "expert_return_ratio": ratio}
+def point(step, success, wall=0.0, ratio=1.0, mean_return=-1.0):
+    return {
+        "step": step, "success_rate": success, "mean_return": mean_return, "wall_s": wall, "expert_return_ratio": ratio
+    }
 
 
 def test_curve_metrics_on_a_known_curve():
@@ -23,10 +25,38 @@ def test_curve_metrics_on_a_known_curve():
     assert metrics["jumpstart"] == 0.8
     assert metrics["steps_to_threshold"] == 200 and metrics["reached_threshold"]
     assert metrics["wall_s_to_threshold"] == 2
-    assert metrics["min_success_early"] == 0.7  # steps 0..200 are the first 20%
-    assert metrics["final_success"] == 1.0 and metrics["final_expert_return_ratio"] == 0.99
+    assert metrics["min_score_early"] == 0.7  # steps 0..200 are the first 20%
+    assert metrics["final_success"] == metrics["final_score"] == 1.0 and metrics["final_expert_return_ratio"] == 0.99
     # trapezoid area / 1000 steps: (75 + 82.5 + 97.5 + 700) / 1000
     assert metrics["area_under_curve"] == pytest.approx(0.955)
+
+
+def test_curve_metrics_on_a_return_threshold_score_the_return_between_random_and_best():
+    scenario = SCENARIOS["pendulum-heavy"]
+    low, high = scenario.return_range
+    curve = [
+        {"step": 0, "success_rate": None, "mean_return": low, "wall_s": 0.0, "expert_return_ratio": None},
+        {"step": 500, "success_rate": None, "mean_return": -171.0, "wall_s": 1.0, "expert_return_ratio": None},
+        {"step": 1000, "success_rate": None, "mean_return": -169.0, "wall_s": 2.0, "expert_return_ratio": None},
+    ]
+    metrics = curve_metrics(curve, budget=1000, scenario=scenario)
+    assert metrics["steps_to_threshold"] == 1000 and metrics["reached_threshold"]  # -171 is short of -170
+    assert metrics["jumpstart"] == 0.0
+    assert metrics["final_score"] == pytest.approx((-169.0 - low) / (high - low))
+    assert metrics["final_return"] == -169.0
+    assert metrics["final_success"] is None and metrics["final_expert_return_ratio"] is None
+    assert scenario.threshold_label() == "return >= -170"
+
+
+def test_records_of_before_scores_are_read_with_todays_names():
+    old = {
+        "metrics": {"min_success_early": 0.4, "final_success": 0.9},
+        "pretrained_success_on_target": 0.8,
+        "curve": [{"success_rate": 0.5}],
+    }
+    record = upgrade(old)
+    assert record["metrics"] == {"min_score_early": 0.4, "final_success": 0.9, "final_score": 0.9}
+    assert record["pretrained_score_on_target"] == 0.8 and record["curve"][0]["score"] == 0.5
 
 
 def test_steps_to_threshold_is_capped_at_the_budget():
@@ -43,6 +73,7 @@ def test_sweep_runs_once_and_resumes(tmp_path):
     for record in records.values():
         assert record["curve"][0]["step"] == 0 and record["curve"][-1]["step"] == 120
         assert 0.0 <= record["metrics"]["final_success"] <= 1.0
+        assert record["metrics"]["final_score"] == record["metrics"]["final_success"]
     lines_before = results.read_text().count("\n")
     with results.open("a") as stream:
         stream.write('{"torn": ')  # a sweep killed mid-write
