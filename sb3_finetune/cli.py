@@ -508,7 +508,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from sb3_finetune.pretrain import export
 
     _check_file(args.model, "model file")
-    state = export(args.model, args.out)
+    state = export(args.model, args.out, actor_only=args.actor_only)
     print(f"wrote {args.out} ({len(state)} tensors: {', '.join(state)})")
     return 0
 
@@ -606,10 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--recipe",
         default="default",
-        choices=("default", "frozen", "naive"),
+        choices=("default", "frozen", "naive", "ibrl"),
         help="default: frozen hidden features, actor distilled from the prior, trust gate, the prior's warm-up, "
         "critic warm-up, fading pull; frozen: frozen hidden features only; naive: the network's output as "
-        "features, all trained (default: default)",
+        "features, all trained; ibrl: the default's start, no pull, then the critic chooses between the actor's "
+        "and the prior's action in every state (the saved model is that composite) (default: default)",
     )
     sub.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
     sub.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")
@@ -659,6 +660,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("export", help="a trained model's actor as a prior for the next task")
     sub.add_argument("model", help="a DDPG, TD3 or SAC .zip (plain, or fine-tuned here)")
     sub.add_argument("--out", required=True, help="weights file (.pt or .safetensors) (required)")
+    sub.add_argument(
+        "--actor-only",
+        action="store_true",
+        help="for a model that arbitrates between its actor and a prior (--recipe ibrl): export the actor alone, "
+        "which is not the policy the model deploys",
+    )
     sub.set_defaults(func=cmd_export)
 
     sub = commands.add_parser("demo", help="pretrain, fine-tune and compare with training from scratch (nav_env)")

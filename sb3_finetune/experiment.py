@@ -187,6 +187,9 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
+LATER_RECIPE_FIELDS: dict[str, Any] = {"arbitrate": False}
+"""Recipe fields added after records were made, left out of the fingerprint while at these values."""
+
 ARMS = ("scratch", "default", "frozen", "naive")
 """Training from scratch, and the three recipes of :data:`sb3_finetune.recipes.RECIPES`."""
 
@@ -225,6 +228,9 @@ class RunSpec:
         if self.arm == "scratch":
             return ""
         recipe = get_recipe(self.arm, **dict(self.recipe_overrides)).as_dict()
+        for name, default in LATER_RECIPE_FIELDS.items():  # records made before they existed still match
+            if recipe[name] == default:
+                del recipe[name]
         return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
     @property

@@ -313,17 +313,29 @@ def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, s
     return network.eval(), metadata
 
 
-def export(model_path: str | os.PathLike, out: str | os.PathLike) -> dict[str, th.Tensor]:
+def export(model_path: str | os.PathLike, out: str | os.PathLike, actor_only: bool = False) -> dict[str, th.Tensor]:
     """Write a trained SB3 model's deterministic actor as a prior: one Linear chain with tanh output.
 
     The file carries its metadata (scaled action units, activation, input keys), so it works as ``--pretrained``
     with any recipe and as a policy for ``evaluate``, with the same actions as the model.
 
+    A model that arbitrates between its actor and a prior (:mod:`sb3_finetune.arbitration`) deploys both, which one
+    Linear chain cannot hold: it is refused unless ``actor_only`` says that the actor alone is wanted.
+
     :param model_path: a DDPG, TD3 or SAC ``.zip`` (plain, or built with the pretrained extractor)
     :param out: destination (``.safetensors`` or a torch file)
+    :param actor_only: export an arbitrating model's actor alone
     :return: the exported state dict
-    :raises PretrainedWeightsError: the file is not such a model
+    :raises PretrainedWeightsError: the file is not such a model, or it arbitrates and ``actor_only`` is not set
     """
+    from sb3_finetune.weights import PretrainedWeightsError, sb3_policy_state
+
+    if not actor_only and "arbitrating" in sb3_policy_state(model_path):
+        raise PretrainedWeightsError(
+            f"'{model_path}' acts with the better of its actor and its prior by the critic (recipe ibrl): its actor "
+            "alone is not its policy, and one Linear chain cannot hold both; load the model itself, or pass "
+            "actor_only=True (--actor-only) to export the actor alone"
+        )
     state, metadata = sb3_actor_chain(model_path)
     save_weights(state, out, metadata)
     return state

@@ -19,7 +19,10 @@ parts, each optional:
    task; if it does badly there (a moved goal), 3.-5. are switched off for the rest of the run, since holding
    and pulling the actor towards a wrong policy, and a buffer of its trajectories only, slow RL down. It judges by
    success where the env reports it, else by return (see :mod:`sb3_finetune.warmup`);
-6. **schedules**: unfreezing and a lower learning rate for the pretrained layers (see :mod:`.callbacks`).
+6. **schedules**: unfreezing and a lower learning rate for the pretrained layers (see :mod:`.callbacks`);
+7. **arbitration** (``arbitrate``): from the end of the critic warm-up the model acts, and TD3/DDPG bootstrap, with
+   whichever of the actor's and the prior's action the critic values more, per state (IBRL; see
+   :mod:`sb3_finetune.arbitration`). The saved model is that composite policy.
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
@@ -39,10 +42,11 @@ from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.noise import NormalActionNoise
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_policy_kwargs
+from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
@@ -90,6 +94,8 @@ class Recipe:
     :param unfreeze_at: fraction of the budget at which frozen layers are unfrozen (``None``: never)
     :param unfreeze_interval: fraction of the budget between layers (``None``: all at once)
     :param pretrained_lr_scale: learning rate of the pretrained layers relative to the head (``None``: same)
+    :param arbitrate: act (and, with TD3 and DDPG, bootstrap) with the better of the actor's and the prior's action
+        by the critic, per state, from the end of the critic warm-up (see :mod:`sb3_finetune.arbitration`)
     """
 
     features_layer: int | None = 1
@@ -111,6 +117,7 @@ class Recipe:
     unfreeze_at: float | None = None
     unfreeze_interval: float | None = None
     pretrained_lr_scale: float | None = None
+    arbitrate: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The recipe as a plain dict (for logs and result files)."""
@@ -127,6 +134,9 @@ RECIPES: dict[str, Recipe] = {
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0),
     # The design note's transfer: the network's output as features, trained from the start, nothing else.
     "naive": Recipe(features_layer=None, freeze=False, actor_init=False, pretrained_warmup=False, critic_warmup=0),
+    # The default's start (gate, distilled actor, prior's warm-up, critic warm-up), then no pull: the critic chooses
+    # between the actor and the frozen prior in every state (IBRL, Hu et al. 2024). Not the default: see the README.
+    "ibrl": Recipe(bc_weight=0.0, arbitrate=True),
 }
 
 
@@ -369,13 +379,16 @@ def run_warm_up(
                 model.num_timesteps - start_steps - prior_steps,
             )
         warmup.report(model, gate)
+    first_update = max(model.learning_starts, model.num_timesteps)
     for hook in hooks:
-        if not isinstance(hook, ActorUpdateHook):
+        if not isinstance(hook, (ActorUpdateHook, ArbitrationCallback)):
             continue
         if gate is not None and not gate.trusted:
             hook.stand_down()
-        else:  # the critic warm-up counts from the first gradient step, however long the probes took
-            hook.hold_steps = max(model.learning_starts, model.num_timesteps) + recipe.critic_warmup
+        elif isinstance(hook, ActorUpdateHook):  # the critic warm-up counts from the first gradient step
+            hook.hold_steps = first_update + recipe.critic_warmup
+        else:
+            hook.start = first_update + recipe.critic_warmup
     acting_as_prior.detach()
     if recipe.actor_init:
         sets = [probe_observations]
@@ -475,8 +488,18 @@ def make_finetune(
     for sentence in decisions[len(prior.info.assumptions) if prior is not None else 0 :]:
         logger.info("sb3_finetune: %s", sentence)
     is_dict = isinstance(env.observation_space, gym.spaces.Dict)
+    policy: str | type = "MultiInputPolicy" if is_dict else "MlpPolicy"
+    if prior is not None and recipe.arbitrate:
+        if isinstance(env, VecEnv) and unwrap_vec_normalize(env) is not None:
+            raise ValueError(
+                "arbitration compares the prior's action with the actor's on the policy's own observations, which "
+                "VecNormalize normalises while the prior reads raw ones: use a recipe without arbitrate, or no "
+                "VecNormalize"
+            )
+        policy = ARBITRATED_POLICIES[algo]
+        policy_kwargs["prior_spec"] = prior_spec(prior)
     model = ALGORITHMS[algo](
-        "MultiInputPolicy" if is_dict else "MlpPolicy",
+        policy,
         env,
         policy_kwargs=policy_kwargs,
         seed=seed,
@@ -489,6 +512,9 @@ def make_finetune(
         return FinetuneSetup(model, [], None, decisions=decisions)
     prior = prior.to(model.device)
     callbacks: list[BaseCallback] = []
+    if recipe.arbitrate:
+        model.policy.prior.load_state_dict(prior.state_dict())
+        callbacks.append(ArbitrationCallback(model.learning_starts + recipe.critic_warmup))
     if recipe.critic_warmup > 0 or recipe.bc_weight > 0:
         bc_until = int(recipe.bc_fade * total_timesteps)
         # The actor is held while the critic trains: from the first gradient step, after the warm-up.

@@ -170,6 +170,16 @@ def _sb3_policy_and_data(path: str | os.PathLike) -> tuple[dict[str, th.Tensor],
         return _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE)), _sb3_data(archive)
 
 
+def sb3_policy_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
+    """An SB3 model's ``policy.pth`` state dict, read with ``weights_only=True``.
+
+    :param path: the model ``.zip``
+    :return: the policy's tensors by key
+    :raises PretrainedWeightsError: not an SB3 model
+    """
+    return _sb3_policy_and_data(path)[0]
+
+
 def _pretrained_part(path: Path, policy: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
     prefix = len(EXTRACTOR_PREFIX)
     pretrained = {key[prefix:]: value for key, value in policy.items() if key.startswith(EXTRACTOR_PREFIX)}
