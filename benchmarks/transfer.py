@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 from _args import parse_args
 
-from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
+from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec, curve_metrics
+from sb3_finetune.recipes import RECIPES
 from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, kaplan_meier_median, probability_of_improvement
 from sb3_finetune.sweep import load_results, run_sweep
 
@@ -48,7 +49,7 @@ class Args:
     algos: str = "td3,sac,ddpg"
     """algorithms to run"""
     arms: str = ",".join(ARMS)
-    """arms to run"""
+    """arms to run: scratch and recipe names (the four of the published sweep by default; ibrl is another)"""
     seeds: int = 10
     """seeds per cell for TD3 and SAC"""
     ddpg_seeds: int = 5
@@ -70,8 +71,8 @@ class Args:
     report_only: bool = False
     """only rebuild tables and plots from --results"""
     stored: bool = False
-    """with --report-only: use the stored runs of the planned cells whatever recipe version made them (by default
-    only runs of the current recipes count)"""
+    """with --report-only: use the stored runs of the planned cells whatever recipe version made them, the earliest
+    of each cell and seed (by default only runs of the current recipes count)"""
     quick: bool = False
     """2 seeds, tiny budgets: a smoke test"""
 
@@ -96,9 +97,33 @@ def plan(args: Args) -> list[RunSpec]:
         for algo in args.algos.split(","):
             seeds = args.ddpg_seeds if algo == "ddpg" else args.seeds
             for arm in args.arms.split(","):
+                if arm != "scratch" and arm not in RECIPES:
+                    raise SystemExit(f"unknown arm {arm!r}; choose from scratch, {', '.join(RECIPES)}")
                 for seed in range(seeds):
                     specs.append(RunSpec(scenario, algo, arm, seed, budget, eval_episodes=args.eval_episodes))
     return specs
+
+
+def rescore(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's metrics and scores computed again from its curve, by its scenario's definition of today.
+
+    A threshold or return range changed after runs were made (declared in ``SCENARIOS``) then applies to them too;
+    records of unknown scenarios, or without a curve, are left as they are.
+    """
+    scenario = SCENARIOS.get(record["spec"]["scenario"])
+    if scenario is None or not record.get("curve"):
+        return record
+    record = dict(record)
+    record["curve"] = [{**point, "score": scenario.score(point)} for point in record["curve"]]
+    budget = record.get("budget") or scenario.budget
+    record["metrics"] = curve_metrics(record["curve"], budget, scenario)
+    if scenario.external:
+        pretrained = {
+            "success_rate": record["pretrained_success_on_target"],
+            "mean_return": record["pretrained_return_on_target"],
+        }
+        record["pretrained_score_on_target"] = scenario.score(pretrained)
+    return record
 
 
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -108,7 +133,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     no expert) is ``None`` in its row.
     """
     cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for record in records:
+    for record in map(rescore, records):
         spec = record["spec"]
         cells.setdefault((spec["scenario"], spec["algo"], spec["arm"]), []).append(record)
     rows = []
@@ -401,6 +426,22 @@ def plot_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
     return written
 
 
+def stored_records(args: Args, specs: list[RunSpec]) -> list[dict[str, Any]]:
+    """The runs of the planned cells whatever recipe version made them (``--stored``), the earliest of each.
+
+    A cell and seed is identified by scenario, algorithm, arm, seed and budget; where runs of several recipe versions
+    exist for one, the first in the results file counts, so a published table stays what it was when newer runs of
+    the same cells are added.
+    """
+    cells = {(spec.scenario, spec.algo, spec.arm, spec.seed, spec.budget) for spec in specs}
+    first: dict[tuple, dict[str, Any]] = {}
+    for record in load_results(args.results).values():  # in file order
+        cell = tuple(record["spec"][key] for key in ("scenario", "algo", "arm", "seed", "budget"))
+        if cell in cells:
+            first.setdefault(cell, record)
+    return list(first.values())
+
+
 def main(args: Args) -> list[dict[str, Any]]:
     if args.quick:
         args.seeds, args.ddpg_seeds, args.eval_episodes = 2, 1, 10
@@ -427,16 +468,12 @@ def main(args: Args) -> list[dict[str, Any]]:
                 stream.write(command + "\n")
         run_sweep(specs, args.results, args.cache, args.workers, args.backend, args.address or None, progress)
         print(f"sweep finished in {time.perf_counter() - started:.0f}s")
-    if args.stored:  # whatever recipe version made them: identified by scenario, algorithm, arm, seed and budget
-        cells = {(spec.scenario, spec.algo, spec.arm, spec.seed, spec.budget) for spec in specs}
-        records = [
-            record
-            for record in load_results(args.results).values()
-            if tuple(record["spec"][key] for key in ("scenario", "algo", "arm", "seed", "budget")) in cells
-        ]
+    if args.stored:
+        records = stored_records(args, specs)
     else:
         wanted = {spec.key for spec in specs}
         records = [record for key, record in load_results(args.results).items() if key in wanted]
+    records = [rescore(record) for record in records]
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

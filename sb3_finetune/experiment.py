@@ -157,8 +157,10 @@ SCENARIOS: dict[str, Scenario] = {
             20_000,
             controller="pendulum_swing_up",
             measure="mean_return",
-            threshold=-170.0,
-            return_range=(-1208.0, -143.0),
+            # -200, not the -170 first planned: TD3 from scratch levelled off at -190 to -191 in all three of its
+            # seeds (20,000 steps), so it never reached -170; it reaches -200 at about 9,000 steps.
+            threshold=-200.0,
+            return_range=(-1296.0, -143.0),
         ),
         Scenario(
             "mountaincar-weak",
@@ -171,7 +173,7 @@ SCENARIOS: dict[str, Scenario] = {
             controller_kwargs={"scale": 0.2},
             measure="mean_return",
             threshold=90.0,
-            return_range=(-33.4, 98.6),
+            return_range=(-33.2, 98.6),
             # The RL Zoo's exploration for this env (its TD3 entry: noise_std 0.5), for every arm alike.
             hyperparams=(("noise_std", 0.5),),
         ),

@@ -82,6 +82,30 @@ def test_recipe_ablation_names_an_unknown_variant_or_scenario(flag, value, messa
         plan(Args(**{flag: value}))
 
 
+def test_transfer_plan_expands_groups_and_names_an_unknown_arm():
+    import transfer  # benchmarks/ is on sys.path (conftest.py)
+
+    specs = transfer.plan(transfer.Args(scenarios="external,obstacle", algos="td3", arms="scratch,ibrl", seeds=1))
+    assert [spec.scenario for spec in specs][::2] == [*transfer.EXTERNAL_SCENARIOS, "obstacle"]
+    assert {spec.arm for spec in specs} == {"scratch", "ibrl"}
+    with pytest.raises(SystemExit, match="unknown arm 'bogus'"):
+        transfer.plan(transfer.Args(arms="scratch,bogus"))
+
+
+def test_stored_reports_keep_the_earliest_run_of_each_cell_and_seed(tmp_path):
+    import transfer  # benchmarks/ is on sys.path (conftest.py)
+
+    spec = {"scenario": "moon", "algo": "td3", "arm": "default", "seed": 0, "budget": None}
+    old, new = (_record("moon", "td3", "default", 0, steps) for steps in (100, 900))
+    for record, key in ((old, "moon/td3/default/aaaa/seed=0"), (new, "moon/td3/default/bbbb/seed=0")):
+        record.update(key=key, spec=dict(spec), curve=[])
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(record) + "\n" for record in (old, new)))
+    args = transfer.Args(scenarios="same-task", report_only=True, stored=True, results=str(results), out=str(tmp_path))
+    chosen = transfer.stored_records(args, [transfer.RunSpec("moon", "td3", "default", 0)])
+    assert [record["key"] for record in chosen] == ["moon/td3/default/aaaa/seed=0"]
+
+
 def test_ray_backend_runs_a_tiny_sweep(tmp_path):
     pytest.importorskip("ray")
     from sb3_finetune.experiment import RunSpec
@@ -130,7 +154,10 @@ def _record(scenario, algo, arm, seed, steps, early=1.0, start=0.8, expert_ratio
         "final_expert_return_ratio": expert_ratio,
     }
     spec = {"scenario": scenario, "algo": algo, "arm": arm, "seed": seed}
-    return {"spec": spec, "metrics": metrics, "pretrained_score_on_target": start, "cpu_s": 1.0}
+    return {
+        "spec": spec, "metrics": metrics, "pretrained_score_on_target": start, "pretrained_success_on_target": start,
+        "cpu_s": 1.0,
+    }
 
 
 def test_goals_judge_the_summary_rows():
@@ -158,7 +185,7 @@ def test_goals_judge_the_summary_rows():
     goal = "goal-moved, SAC: default not worse than scratch (ratio's CI upper end < 1.1)"
     assert verdicts[goal][1] == "met; naive not worse"
     assert verdicts[goal.replace("SAC", "TD3")][1] == "not met"
-    assert verdicts["pendulum-heavy, TD3: default <= 0.5x scratch's steps to return >= -170"][1] == "not met"
+    assert verdicts["pendulum-heavy, TD3: default <= 0.5x scratch's steps to return >= -200"][1] == "not met"
     figures, verdict = verdicts["drift: default, no collapse"]
     assert verdict == "not met" and "1/5 collapsed" in figures
     assert verdicts["obstacle: default, no collapse and final return >= 0.98x expert"][1] == "met"

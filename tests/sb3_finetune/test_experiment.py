@@ -36,16 +36,16 @@ def test_curve_metrics_on_a_return_threshold_score_the_return_between_random_and
     low, high = scenario.return_range
     curve = [
         {"step": 0, "success_rate": None, "mean_return": low, "wall_s": 0.0, "expert_return_ratio": None},
-        {"step": 500, "success_rate": None, "mean_return": -171.0, "wall_s": 1.0, "expert_return_ratio": None},
-        {"step": 1000, "success_rate": None, "mean_return": -169.0, "wall_s": 2.0, "expert_return_ratio": None},
+        {"step": 500, "success_rate": None, "mean_return": -201.0, "wall_s": 1.0, "expert_return_ratio": None},
+        {"step": 1000, "success_rate": None, "mean_return": -199.0, "wall_s": 2.0, "expert_return_ratio": None},
     ]
     metrics = curve_metrics(curve, budget=1000, scenario=scenario)
-    assert metrics["steps_to_threshold"] == 1000 and metrics["reached_threshold"]  # -171 is short of -170
+    assert metrics["steps_to_threshold"] == 1000 and metrics["reached_threshold"]  # -201 is short of -200
     assert metrics["jumpstart"] == 0.0
-    assert metrics["final_score"] == pytest.approx((-169.0 - low) / (high - low))
-    assert metrics["final_return"] == -169.0
+    assert metrics["final_score"] == pytest.approx((-199.0 - low) / (high - low))
+    assert metrics["final_return"] == -199.0
     assert metrics["final_success"] is None and metrics["final_expert_return_ratio"] is None
-    assert scenario.threshold_label() == "return >= -170"
+    assert scenario.threshold_label() == "return >= -200"
 
 
 def test_records_of_before_scores_are_read_with_todays_names():
