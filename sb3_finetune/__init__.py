@@ -9,7 +9,10 @@ The pieces:
 - :func:`pretrained_policy_kwargs`, :func:`load_model`: models that save and load anywhere;
 - :func:`load_prior`, :class:`Prior`: a pretrained network as a policy on any env, its action units stated;
 - :func:`finetune`, :func:`make_finetune`, :data:`RECIPES`: fine-tuning recipes on any Gymnasium env;
-- :func:`evaluate`: seeded evaluation on any Gymnasium env or SB3 VecEnv.
+- :func:`evaluate`: seeded evaluation on any Gymnasium env or SB3 VecEnv;
+- :mod:`sb3_finetune.arbitration`: the ``ibrl`` recipe's policies, acting with the better of the actor and the prior
+  by the critic;
+- :mod:`sb3_finetune.external`: the benchmark's tasks on standard envs (changed physics, controllers, their clones).
 
 Only :mod:`sb3_finetune.nav`, :mod:`sb3_finetune.experiment` and :mod:`sb3_finetune.demo` know ``nav_env``.
 """

@@ -17,6 +17,8 @@ CORE = [
     "sb3_finetune.pretrain",
     "sb3_finetune.cli",
     "sb3_finetune.progress",
+    "sb3_finetune.arbitration",
+    "sb3_finetune.external",
 ]
 
 
