@@ -56,6 +56,11 @@ class FinetuneCallback(BaseCallback):
         super().__init__(verbose)
         self.weights, self.action_units, self.activation = weights, action_units, activation
         self.recipe = get_recipe(recipe, **recipe_overrides)
+        if self.recipe.arbitrate:
+            raise ValueError(
+                "a recipe with arbitrate (ibrl) needs its own policy class, which the Zoo builds from its YAML before "
+                "this callback runs: use sb3-finetune finetune (or make_finetune) for it"
+            )
         self.prior: Prior | None = None
         self.hook: ActorUpdateHook | None = None
         self.acting_as_prior: ActAsPrior | None = None

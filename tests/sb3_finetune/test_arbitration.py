@@ -166,3 +166,10 @@ def test_the_other_recipes_keep_sb3s_own_policies(prior_file):
     setup = _setup("td3", prior_file, recipe=get_recipe("default", distill_steps=50))
     assert not is_arbitrated(setup.model.policy)
     assert not any(isinstance(c, ArbitrationCallback) for c in setup.callbacks)
+
+
+def test_the_zoo_callback_refuses_an_arbitrating_recipe_in_one_sentence(prior_file):
+    from sb3_finetune.zoo import FinetuneCallback
+
+    with pytest.raises(ValueError, match="its own policy class"):
+        FinetuneCallback(str(prior_file), recipe="ibrl")
