@@ -215,14 +215,20 @@ NON_INFERIORITY = {"goal-moved": 1.1}
 this margin (declared before the sweep that judges it)."""
 RIGHT_PRIOR_SCENARIOS = ("same-task", "sparse-goal")
 """Where the prior is right: the default recipe should stay at the threshold from step 0."""
+CANDIDATE_ARMS = ("ibrl",)
+"""Recipes other than the default whose goal lines are judged too, where they were run."""
 JUDGED_ALGOS = ("td3", "sac")
 """The algorithms the goals are judged on; DDPG's rows are reported."""
 
 
 def goals(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """The goals, judged on the summary rows: ``(goal, figures, verdict)`` per line."""
+    """The goals, judged on the summary rows: ``(goal, figures, verdict)`` per line.
+
+    They are judged for the default recipe, and for each candidate recipe (:data:`CANDIDATE_ARMS`) that was run.
+    """
     cell = {(row["scenario"], row["algo"], row["arm"]): row for row in rows}
     algos = [algo for algo in ("td3", "sac", "ddpg") if any(key[1] == algo for key in cell)]
+    arms = ["default", *(arm for arm in CANDIDATE_ARMS if any(key[2] == arm for key in cell))]
     lines = []
 
     def ratio(scenario: str, algo: str, arm: str) -> tuple[float, float, float] | None:
@@ -233,57 +239,64 @@ def goals(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         return "" if algo in JUDGED_ALGOS else " (reported only)"
 
     for scenario, most in FAST_SCENARIOS.items():
-        for algo in algos:
-            r = ratio(scenario, algo, "default")
-            if r is None:
-                continue
-            row = cell[(scenario, algo, "default")]
-            label = SCENARIOS[scenario].threshold_label()
-            figures = f"{_fmt(r[0], r[1:])}; {row['reached_threshold']:.0%} of runs reached {label}"
-            verdict = _verdict(r[0] <= most and r[2] < 1.0)
-            if scenario == "obstacle":
-                aim = r[0] <= OBSTACLE_AIM and r[2] < 1.0
-                every = row["reached_threshold"] == 1.0
-                verdict += f"; every seed reached it: {'yes' if every else 'no'}; aim 0.2x: {_verdict(aim)}"
-            goal = f"{scenario}, {algo.upper()}: default <= {most:g}x scratch's steps to {label}"
-            lines.append((goal, figures, verdict + reported(algo)))
+        for arm in arms:
+            for algo in algos:
+                r = ratio(scenario, algo, arm)
+                if r is None:
+                    continue
+                row = cell[(scenario, algo, arm)]
+                label = SCENARIOS[scenario].threshold_label()
+                figures = f"{_fmt(r[0], r[1:])}; {row['reached_threshold']:.0%} of runs reached {label}"
+                verdict = _verdict(r[0] <= most and r[2] < 1.0)
+                if scenario == "obstacle":
+                    aim = r[0] <= OBSTACLE_AIM and r[2] < 1.0
+                    every = row["reached_threshold"] == 1.0
+                    verdict += f"; every seed reached it: {'yes' if every else 'no'}; aim 0.2x: {_verdict(aim)}"
+                goal = f"{scenario}, {algo.upper()}: {arm} <= {most:g}x scratch's steps to {label}"
+                lines.append((goal, figures, verdict + reported(algo)))
     for scenario, margin in NON_INFERIORITY.items():
-        for algo in algos:
-            r, naive = ratio(scenario, algo, "default"), ratio(scenario, algo, "naive")
-            if r is None:
-                continue
-            figures = f"default {_fmt(r[0], r[1:])}; naive {_fmt(naive[0], naive[1:]) if naive else '-'}"
-            verdict = _verdict(r[2] < margin)
-            if naive is not None:
-                verdict += "; naive worse" if naive[1] > 1.0 else "; naive not worse"
-            goal = f"{scenario}, {algo.upper()}: default not worse than scratch (ratio's CI upper end < {margin:g})"
-            lines.append((goal, figures, verdict + reported(algo)))
+        for arm in arms:
+            for algo in algos:
+                r, naive = ratio(scenario, algo, arm), ratio(scenario, algo, "naive")
+                if r is None:
+                    continue
+                figures = f"{arm} {_fmt(r[0], r[1:])}; naive {_fmt(naive[0], naive[1:]) if naive else '-'}"
+                verdict = _verdict(r[2] < margin)
+                if naive is not None:
+                    verdict += "; naive worse" if naive[1] > 1.0 else "; naive not worse"
+                goal = f"{scenario}, {algo.upper()}: {arm} not worse than scratch (ratio's CI upper end < {margin:g})"
+                lines.append((goal, figures, verdict + reported(algo)))
     for scenario in RIGHT_PRIOR_SCENARIOS:
-        for algo in algos:
-            row = cell.get((scenario, algo, "default"))
-            if row is None:
-                continue
-            figures = f"jumpstart {_fmt(row['jumpstart'], row['jumpstart_ci'])}; {row['reached_threshold']:.0%} solved"
-            met = row["steps_to_threshold_ci"][1] == 0.0
-            goal = f"{scenario}, {algo.upper()}: default at {SCENARIOS[scenario].threshold_label()} from step 0"
-            lines.append((goal, figures, _verdict(met) + reported(algo)))
+        for arm in arms:
+            for algo in algos:
+                row = cell.get((scenario, algo, arm))
+                if row is None:
+                    continue
+                figures = (
+                    f"jumpstart {_fmt(row['jumpstart'], row['jumpstart_ci'])}; {row['reached_threshold']:.0%} solved"
+                )
+                met = row["steps_to_threshold_ci"][1] == 0.0
+                goal = f"{scenario}, {algo.upper()}: {arm} at {SCENARIOS[scenario].threshold_label()} from step 0"
+                lines.append((goal, figures, _verdict(met) + reported(algo)))
     for scenario in dict.fromkeys(key[0] for key in cell):
-        defaults = [cell[(scenario, algo, "default")] for algo in algos if (scenario, algo, "default") in cell]
-        if not defaults:
-            continue
-        figures = "; ".join(
-            f"{row['algo'].upper()} {row['collapsed_runs']}/{row['runs']} collapsed" for row in defaults
-        )
-        met = all(not row["collapse"] for row in defaults)
-        goal = f"{scenario}: default, no collapse"
-        if scenario == "obstacle":
-            figures += "; return vs expert " + ", ".join(
-                f"{row['algo'].upper()} {_fmt(row['final_expert_return_ratio'], row['final_expert_return_ratio_ci'])}x"
-                for row in defaults
+        for arm in arms:
+            chosen = [cell[(scenario, algo, arm)] for algo in algos if (scenario, algo, arm) in cell]
+            if not chosen:
+                continue
+            figures = "; ".join(
+                f"{row['algo'].upper()} {row['collapsed_runs']}/{row['runs']} collapsed" for row in chosen
             )
-            met = met and all(row["final_expert_return_ratio"] >= 0.98 for row in defaults)
-            goal += " and final return >= 0.98x expert"
-        lines.append((goal, figures, _verdict(met)))
+            met = all(not row["collapse"] for row in chosen)
+            goal = f"{scenario}: {arm}, no collapse"
+            if scenario == "obstacle":
+                figures += "; return vs expert " + ", ".join(
+                    f"{row['algo'].upper()} "
+                    f"{_fmt(row['final_expert_return_ratio'], row['final_expert_return_ratio_ci'])}x"
+                    for row in chosen
+                )
+                met = met and all(row["final_expert_return_ratio"] >= 0.98 for row in chosen)
+                goal += " and final return >= 0.98x expert"
+            lines.append((goal, figures, _verdict(met)))
     return lines
 
 
