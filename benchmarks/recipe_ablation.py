@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from _args import parse_args
+from transfer import rescore
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec
 from sb3_finetune.sweep import run_sweep
@@ -37,6 +38,10 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "no-actor-init": (("actor_init", False),),
     "unfrozen": (("freeze", False),),
     "output-features": (("features_layer", None),),
+    # The pull scaled by the critic's mean |Q| (TD3+BC), so that it does not vanish where returns are large.
+    "q-scale": (("bc_q_scale", True),),
+    # Arbitration by the critic (the ibrl recipe's mechanism) on top of the default, its pull kept and scaled.
+    "arbitrate-q-scale": (("arbitrate", True), ("bc_q_scale", True)),
 }
 
 
@@ -53,7 +58,8 @@ class Args:
     seeds: int = 3
     """seeds per cell"""
     budget: int = 6_000
-    """env steps per run"""
+    """env steps per run (0: each scenario's own budget, as benchmarks/transfer.py runs them, whose runs are then
+    reused)"""
     eval_episodes: int = 50
     """episodes per evaluation"""
     workers: int = 2
@@ -90,17 +96,18 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
         else:
             kept[fingerprint] = variant
     specs = []
+    budget = args.budget or None
     for scenario in args.scenarios.split(","):
         for algo in args.algos.split(","):
             for seed in range(args.seeds):
-                specs.append(RunSpec(scenario, algo, "scratch", seed, args.budget, eval_episodes=args.eval_episodes))
+                specs.append(RunSpec(scenario, algo, "scratch", seed, budget, eval_episodes=args.eval_episodes))
                 specs.extend(
                     RunSpec(
                         scenario,
                         algo,
                         "default",
                         seed,
-                        args.budget,
+                        budget,
                         eval_episodes=args.eval_episodes,
                         recipe_overrides=VARIANTS[variant],
                     )
@@ -120,7 +127,7 @@ def main(args: Args) -> dict:
     names = {v: k for k, v in VARIANTS.items()}
     table: dict[str, dict] = {}
     for key, spec in wanted.items():
-        record = records[key]
+        record = rescore(records[key])
         label = "scratch" if spec.arm == "scratch" else names[spec.recipe_overrides]
         cell = table.setdefault(
             f"{spec.scenario}/{spec.algo}/{label}", {"jump": [], "early": [], "whole": [], "steps": []}
