@@ -141,7 +141,7 @@ def main(args: Args) -> dict:
         cell["steps"].append(metrics["steps_to_threshold"])
     print(
         f"{'scenario/algo/variant':<40}{'jumpstart':>10}{'worst early/start':>19}{'worst run/start':>17}"
-        f"{'median steps to 90%':>21}"
+        f"{'median steps to threshold':>27}"
     )
     summary = {}
     for name, cell in table.items():
@@ -159,7 +159,7 @@ def main(args: Args) -> dict:
         whole_text = "" if whole is None else f"{whole:.2f}"
         print(
             f"{name:<40}{summary[name]['mean_jumpstart']:>10.2f}{worst_text:>19}{whole_text:>17}"
-            f"{summary[name]['median_steps_to_threshold']:>21.0f}"
+            f"{summary[name]['median_steps_to_threshold']:>27.0f}"
         )
     out = Path(args.results).with_suffix(".summary.json")
     report = {

@@ -429,7 +429,8 @@ def plot_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
         axis.axhline(line, color="black", linewidth=0.5, linestyle="--")
         label = "success" if known is None or known.measure == "success_rate" else "score (return, random = 0)"
         title = f"{scenario}, {algo.upper()}" + ("" if known is None else f" ({known.threshold_label()}: dashed)")
-        axis.set(title=title, xlabel="env steps", ylabel=f"{label} (IQM, 95% CI)", ylim=(-0.03, 1.03))
+        lowest = min([0.0, *(float(np.min(line.get_ydata())) for line in axis.get_lines())])  # a return can score < 0
+        axis.set(title=title, xlabel="env steps", ylabel=f"{label} (IQM, 95% CI)", ylim=(lowest - 0.03, 1.03))
         axis.legend(fontsize=7, loc="lower right")
         figure.tight_layout()
         path = out / f"curves_{scenario}_{algo}.png"
