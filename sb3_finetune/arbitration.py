@@ -71,17 +71,29 @@ def _build_prior(spec: dict[str, Any], action_space: gym.spaces.Box) -> Prior:
 
 
 class _Arbiter:
-    """The prior and the arbitration state, shared by the TD3 and SAC policies below (a mixin of an SB3 policy)."""
+    """The prior and the arbitration state, shared by the TD3 and SAC policies below (a mixin before the SB3 policy).
+
+    :param args: the SB3 policy's arguments
+    :param prior_spec: the prior's layers and units (:func:`prior_spec`); its weights are loaded afterwards
+    :param kwargs: the SB3 policy's keyword arguments
+    """
 
     prior: Prior
     arbitrating: th.Tensor
-    register_buffer: Any
+    critic: nn.Module
+    action_space: gym.spaces.Box
 
-    def _setup_arbitration(self, spec: dict[str, Any], action_space: gym.spaces.Box) -> None:
-        self.prior_spec = spec
-        self.prior = _build_prior(spec, action_space)
-        self.register_buffer("arbitrating", th.zeros((), dtype=th.bool))
+    def __init__(self, *args: Any, prior_spec: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.prior_spec = prior_spec
+        self.prior = _build_prior(prior_spec, self.action_space)
+        self.register_buffer("arbitrating", th.zeros((), dtype=th.bool))  # type: ignore[attr-defined]
         self.chosen_prior, self.chosen_total = 0, 0
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data["prior_spec"] = self.prior_spec
+        return data
 
     def choose(self, observation: Any, action: th.Tensor, critic: nn.Module) -> tuple[th.Tensor, th.Tensor]:
         """Per state, the action (``[-1, 1]``) the critic values more of ``action`` and the prior's.
@@ -102,13 +114,13 @@ class _Arbiter:
         """The acting choice, counted for :class:`ArbitrationCallback` (the actor's action while arbitration is off)."""
         if not bool(self.arbitrating):
             return action
-        chosen, use_prior = self.choose(observation, action, self.critic)  # type: ignore[attr-defined]
+        chosen, use_prior = self.choose(observation, action, self.critic)
         self.chosen_prior += int(use_prior.sum())
         self.chosen_total += int(use_prior.numel())
         return chosen
 
 
-class ArbitratedTD3Policy(TD3Policy, _Arbiter):
+class ArbitratedTD3Policy(_Arbiter, TD3Policy):
     """TD3's (and DDPG's) policy, acting and bootstrapping with the better of its actor and a frozen prior.
 
     :param args: as :class:`~stable_baselines3.td3.policies.TD3Policy`
@@ -117,8 +129,7 @@ class ArbitratedTD3Policy(TD3Policy, _Arbiter):
     """
 
     def __init__(self, *args: Any, prior_spec: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._setup_arbitration(prior_spec, self.action_space)
+        super().__init__(*args, prior_spec=prior_spec, **kwargs)
         self.actor_target.register_forward_hook(self._target_choice)
 
     def _target_choice(self, _module: nn.Module, inputs: tuple, output: th.Tensor) -> th.Tensor:
@@ -130,13 +141,8 @@ class ArbitratedTD3Policy(TD3Policy, _Arbiter):
     def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:
         return self.arbitrate_acting(observation, self.actor(observation))
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["prior_spec"] = self.prior_spec
-        return data
 
-
-class ArbitratedSACPolicy(SACPolicy, _Arbiter):
+class ArbitratedSACPolicy(_Arbiter, SACPolicy):
     """SAC's policy, acting with the better of its actor's action and a frozen prior's (its target is SAC's own).
 
     :param args: as :class:`~stable_baselines3.sac.policies.SACPolicy`
@@ -144,17 +150,8 @@ class ArbitratedSACPolicy(SACPolicy, _Arbiter):
     :param kwargs: as :class:`~stable_baselines3.sac.policies.SACPolicy`
     """
 
-    def __init__(self, *args: Any, prior_spec: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._setup_arbitration(prior_spec, self.action_space)
-
     def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:
         return self.arbitrate_acting(observation, self.actor(observation, deterministic))
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["prior_spec"] = self.prior_spec
-        return data
 
 
 ARBITRATED_POLICIES: dict[str, type[TD3Policy] | type[SACPolicy]] = {
