@@ -29,7 +29,7 @@ from _args import parse_args
 
 from sb3_finetune import evaluate, load_prior, prior_policy
 from sb3_finetune.experiment import SCENARIOS, pretrained_weights
-from sb3_finetune.external import CONTROLLERS
+from sb3_finetune.external import CONTROLLERS, require
 
 
 @dataclass
@@ -71,6 +71,7 @@ def main(args: Args) -> dict[str, Any]:
             raise SystemExit(f"unknown external scenario {name!r}")
         scenario = SCENARIOS[name]
         started = time.perf_counter()
+        require(scenario.env_id)
         controller = CONTROLLERS[scenario.controller](**scenario.controller_kwargs)
         env = gym.make(scenario.env_id, **scenario.target)
         weights = pretrained_weights(scenario, args.cache)

@@ -314,6 +314,7 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
     scenario = SCENARIOS[spec.scenario]
     budget = spec.budget or scenario.budget
     eval_freq = spec.eval_freq or max(budget // 20, 1)
+    external.require(scenario.env_id)
     weights = pretrained_weights(scenario, cache_dir)
     env = gym.make(scenario.env_id, **scenario.target)
     hyperparams = dict(scenario.hyperparams)

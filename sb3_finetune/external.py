@@ -68,19 +68,34 @@ def make_mountain_car(render_mode: str | None = None, power: float = 0.0015) -> 
 
 
 def register_envs() -> None:
-    """Register the two ids above, and Gymnasium-Robotics' where it is installed (safe to call twice)."""
+    """Register the two ids above (safe to call twice; done on import)."""
     if PENDULUM_ID not in gym.registry:
         gym.register(PENDULUM_ID, entry_point=make_pendulum, max_episode_steps=200)
     if MOUNTAIN_CAR_ID not in gym.registry:
         gym.register(MOUNTAIN_CAR_ID, entry_point=make_mountain_car, max_episode_steps=999, reward_threshold=90.0)
-    try:
-        import gymnasium_robotics
-    except ImportError:  # PointMaze's scenario then says what to install when it is used
-        return
-    gym.register_envs(gymnasium_robotics)
 
 
 register_envs()
+
+
+def require(env_id: str) -> None:
+    """Make ``env_id`` known to Gymnasium: Gymnasium-Robotics' ids are registered only when one is asked for.
+
+    Importing ``gymnasium_robotics`` prints warnings about envs unrelated to ours, so it is not imported with this
+    module (the demo and the nav scenarios never need it).
+
+    :param env_id: an id of a scenario
+    :raises ImportError: a PointMaze id without Gymnasium-Robotics installed, with what to install
+    """
+    if env_id in gym.registry or not env_id.startswith("PointMaze"):
+        return
+    try:
+        import gymnasium_robotics
+    except ImportError as exc:
+        raise ImportError(
+            f"{env_id} needs Gymnasium-Robotics: pip install gymnasium-robotics (it is in the test extra)"
+        ) from exc
+    gym.register_envs(gymnasium_robotics)
 
 
 # ---------------------------------------------------------------------------------------------- controllers
@@ -185,6 +200,7 @@ def clone_controller(
     :param epochs: passes over the data
     :return: the trained network
     """
+    require(env_id)
     env = gym.make(env_id, **(env_kwargs or {}))
     try:
         dataset = rollout_dataset(controller, env, steps, seed=seed, noise=noise)

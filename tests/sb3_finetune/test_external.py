@@ -59,6 +59,7 @@ def test_the_swing_up_controller_beats_random_on_pendulum():
 def test_the_straight_controller_solves_the_open_arena():
     pytest.importorskip("gymnasium_robotics")
     scenario = SCENARIOS["pointmaze-umaze"]
+    external.require(scenario.env_id)
     figures = evaluate(external.point_maze_straight(), scenario.env_id, scenario.source, 4, 10_000)
     assert figures.success_rate == 1.0
 
@@ -79,6 +80,7 @@ def test_every_external_scenario_makes_its_tasks_and_names_a_controller(name):
     if name == "pointmaze-umaze":
         pytest.importorskip("gymnasium_robotics")
     scenario = SCENARIOS[name]
+    external.require(scenario.env_id)
     assert scenario.controller in external.CONTROLLERS
     for kwargs in (scenario.source, scenario.target):
         env = gym.make(scenario.env_id, **kwargs)

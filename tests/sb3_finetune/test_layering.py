@@ -36,3 +36,10 @@ def test_the_cli_on_another_env_does_not_import_nav_env(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert result.stdout.strip().splitlines()[-1] == "2 False"
+
+
+def test_the_demo_and_the_scenarios_do_not_import_gymnasium_robotics():
+    # It prints warnings about envs unrelated to ours; only a PointMaze scenario asks for it (external.require).
+    code = "import sys, sb3_finetune.demo, sb3_finetune.experiment; print('gymnasium_robotics' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False" and result.stderr == ""
