@@ -173,3 +173,45 @@ def test_the_zoo_callback_refuses_an_arbitrating_recipe_in_one_sentence(prior_fi
 
     with pytest.raises(ValueError, match="its own policy class"):
         FinetuneCallback(str(prior_file), recipe="ibrl")
+
+
+def _pendulum():
+    return gym.make("Pendulum-v1")
+
+
+def _point_maze():
+    gymnasium_robotics = pytest.importorskip("gymnasium_robotics")
+    gym.register_envs(gymnasium_robotics)
+    return gym.make("PointMaze_UMaze-v3")
+
+
+@pytest.mark.parametrize(("name", "algo"), [("pendulum", "td3"), ("pointmaze", "sac"), ("pointmaze", "td3")])
+def test_arbitration_on_envs_nobody_here_wrote(name, algo, tmp_path):
+    """Torque in [-2, 2] with a prior in env units (Pendulum); Dict observations and input keys (PointMaze)."""
+    from sb3_finetune import load_model
+    from sb3_finetune.external import pendulum_swing_up, point_maze_straight
+    from sb3_finetune.pretrain import pretrain, rollout_dataset
+
+    make, controller = (_pendulum, pendulum_swing_up()) if name == "pendulum" else (_point_maze, point_maze_straight())
+    prior_path = tmp_path / "prior.pt"
+    pretrain(prior_path, rollout_dataset(controller, make(), 800, seed=0, noise=0.3), epochs=5, hidden=(32,))
+    recipe = get_recipe("ibrl", distill_steps=50, critic_warmup=100, trust_gate=None, gate_steps=100)
+    setup = make_finetune(algo, make(), str(prior_path), 400, recipe, dict(HYPERPARAMS), seed=0)
+    setup.learn(400)
+    policy = setup.model.policy
+    assert bool(policy.arbitrating)
+    env = make()
+    observations = [env.reset(seed=seed)[0] for seed in range(16)]
+    if isinstance(observations[0], dict):
+        batch = {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
+    else:
+        batch = np.stack(observations)
+    tensors, _ = policy.obs_to_tensor(batch)
+    with th.no_grad():
+        actor = policy.actor(tensors, deterministic=True) if algo == "sac" else policy.actor(tensors)
+    expected, _ = _by_hand(policy, policy.critic, tensors, actor)
+    actions, _ = setup.model.predict(batch, deterministic=True)
+    np.testing.assert_allclose(actions, policy.unscale_action(expected.numpy()), atol=1e-5)
+    setup.model.save(tmp_path / "model.zip")
+    loaded = load_model(tmp_path / "model.zip", type(setup.model))
+    np.testing.assert_allclose(loaded.predict(batch, deterministic=True)[0], actions, atol=1e-6)
