@@ -27,14 +27,13 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3 import HerReplayBuffer
-from stable_baselines3.common.noise import NormalActionNoise
 
 import nav_env  # noqa: F401  (registers the ids)
 from sb3_finetune import external
 from sb3_finetune.evaluation import LearningCurveCallback, evaluate, prior_policy
 from sb3_finetune.nav import expert_policy, pretrain_expert
 from sb3_finetune.prior import load_prior
-from sb3_finetune.recipes import get_recipe, make_finetune
+from sb3_finetune.recipes import gaussian_action_noise, get_recipe, make_finetune
 
 THRESHOLD = 0.9
 """Success rate that counts as solved."""
@@ -78,13 +77,19 @@ class Scenario:
     return_range: tuple[float, float] | None = None
     hyperparams: tuple[tuple[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.measure not in ("success_rate", "mean_return"):
+            raise ValueError(f"scenario {self.name!r}: measure must be 'success_rate' or 'mean_return'")
+        if self.measure == "mean_return" and self.return_range is None:
+            raise ValueError(f"scenario {self.name!r}: a threshold on return needs return_range (random, best)")
+
     @property
     def external(self) -> bool:
         """Whether the scenario runs on an env nobody here wrote (its prior clones a controller)."""
         return self.controller is not None
 
     def threshold_label(self) -> str:
-        """What counts as solved, for tables: ``90% success`` or ``return >= -170``."""
+        """What counts as solved, for tables: ``90% success`` or ``return >= -200``."""
         if self.measure == "success_rate":
             return f"{self.threshold:.0%} success"
         return f"return >= {self.threshold:g}"
@@ -97,7 +102,7 @@ class Scenario:
         """
         if self.measure == "success_rate":
             return float(point["success_rate"])
-        low, high = self.return_range or (0.0, 1.0)
+        low, high = self.return_range  # type: ignore[misc]  (checked at construction)
         return float((point["mean_return"] - low) / (high - low))
 
 
@@ -320,8 +325,7 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
     hyperparams = dict(scenario.hyperparams)
     noise_std = hyperparams.pop("noise_std", None)
     if noise_std is not None and spec.algo in ("td3", "ddpg"):
-        size = int(np.prod(env.action_space.shape))
-        hyperparams["action_noise"] = NormalActionNoise(np.zeros(size), noise_std * np.ones(size))
+        hyperparams["action_noise"] = gaussian_action_noise(env.action_space, noise_std)
     hyperparams.update(spec.hyperparams)
     if scenario.her:
         hyperparams.setdefault("replay_buffer_class", HerReplayBuffer)

@@ -417,9 +417,19 @@ def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:
     if algo == "sac":
         params["ent_coef"] = 0.01
     if algo in ("td3", "ddpg"):
-        size = int(np.prod(env.action_space.shape))
-        params["action_noise"] = NormalActionNoise(np.zeros(size), 0.1 * np.ones(size))
+        params["action_noise"] = gaussian_action_noise(env.action_space, 0.1)
     return params
+
+
+def gaussian_action_noise(action_space: gym.spaces.Box, std: float) -> NormalActionNoise:
+    """TD3's and DDPG's Gaussian exploration noise for an action box (in SB3's scaled units).
+
+    :param action_space: the env's action box
+    :param std: the noise's standard deviation
+    :return: the noise
+    """
+    size = int(np.prod(action_space.shape))
+    return NormalActionNoise(np.zeros(size), std * np.ones(size))
 
 
 def make_finetune(

@@ -105,3 +105,12 @@ def test_replay_buffer_round_trip_and_atomic_checkpoints(tmp_path):
     found = list_checkpoints(tmp_path / "ckpt")
     assert [step for step, _ in found] == [140, 150]
     assert json.loads((found[-1][1] / "state.json").read_text())["num_timesteps"] == 150
+
+
+def test_a_scenario_on_return_must_state_its_range():
+    from sb3_finetune.experiment import Scenario
+
+    with pytest.raises(ValueError, match="needs return_range"):
+        Scenario("x", "x", "Pendulum-v1", {}, {}, 100, measure="mean_return", threshold=-200.0)
+    with pytest.raises(ValueError, match="measure must be"):
+        Scenario("x", "x", "Pendulum-v1", {}, {}, 100, measure="return")
