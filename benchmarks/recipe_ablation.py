@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 from _args import parse_args
-from transfer import rescore
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec
 from sb3_finetune.sweep import run_sweep
@@ -127,7 +126,7 @@ def main(args: Args) -> dict:
     names = {v: k for k, v in VARIANTS.items()}
     table: dict[str, dict] = {}
     for key, spec in wanted.items():
-        record = rescore(records[key])
+        record = records[key]
         label = "scratch" if spec.arm == "scratch" else names[spec.recipe_overrides]
         cell = table.setdefault(
             f"{spec.scenario}/{spec.algo}/{label}", {"jump": [], "early": [], "whole": [], "steps": []}

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from _args import parse_args
 
-from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec, curve_metrics
+from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
 from sb3_finetune.recipes import RECIPES
 from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, kaplan_meier_median, probability_of_improvement
 from sb3_finetune.sweep import load_results, run_sweep
@@ -104,28 +104,6 @@ def plan(args: Args) -> list[RunSpec]:
     return specs
 
 
-def rescore(record: dict[str, Any]) -> dict[str, Any]:
-    """A record's metrics and scores computed again from its curve, by its scenario's definition of today.
-
-    A threshold or return range changed after runs were made (declared in ``SCENARIOS``) then applies to them too;
-    records of unknown scenarios, or without a curve, are left as they are.
-    """
-    scenario = SCENARIOS.get(record["spec"]["scenario"])
-    if scenario is None or not record.get("curve"):
-        return record
-    record = dict(record)
-    record["curve"] = [{**point, "score": scenario.score(point)} for point in record["curve"]]
-    budget = record.get("budget") or scenario.budget
-    record["metrics"] = curve_metrics(record["curve"], budget, scenario)
-    if scenario.external:
-        pretrained = {
-            "success_rate": record["pretrained_success_on_target"],
-            "mean_return": record["pretrained_return_on_target"],
-        }
-        record["pretrained_score_on_target"] = scenario.score(pretrained)
-    return record
-
-
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per scenario x algorithm x arm: IQM and 95% CIs of the metrics, and the goals' verdicts.
 
@@ -133,7 +111,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     no expert) is ``None`` in its row.
     """
     cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for record in map(rescore, records):
+    for record in records:
         spec = record["spec"]
         cells.setdefault((spec["scenario"], spec["algo"], spec["arm"]), []).append(record)
     rows = []
@@ -487,7 +465,6 @@ def main(args: Args) -> list[dict[str, Any]]:
     else:
         wanted = {spec.key for spec in specs}
         records = [record for key, record in load_results(args.results).items() if key in wanted]
-    records = [rescore(record) for record in records]
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

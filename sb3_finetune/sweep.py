@@ -9,30 +9,40 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from sb3_finetune.experiment import RunSpec, run
+from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, run
 
 
-def upgrade(record: dict[str, Any]) -> dict[str, Any]:
-    """A record written before scores existed (nav only, success is the score), with today's names added.
+def rescore(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's scores and metrics computed again from its curve, by its scenario's definition of today.
+
+    Metrics are derived from the curve, so this is the one place they come from when records are read: records made
+    before scores existed (nav, where success is the score) get today's names, and a threshold or return range
+    changed after runs were made (declared in ``SCENARIOS``) applies to them too. Records of unknown scenarios, or
+    without a curve, are left as they are.
 
     :param record: a record of :func:`sb3_finetune.experiment.run`
-    :return: the same record, with ``score`` in its curve points, ``final_score``/``min_score_early`` in its metrics
-        and ``pretrained_score_on_target``
+    :return: the record with ``score`` in its curve points, its ``metrics`` and ``pretrained_score_on_target``
     """
-    metrics = record["metrics"]
-    if "min_score_early" not in metrics:
-        metrics["min_score_early"] = metrics.pop("min_success_early")
-        metrics["final_score"] = metrics["final_success"]
-    record.setdefault("pretrained_score_on_target", record["pretrained_success_on_target"])
-    for point in record["curve"]:
-        point.setdefault("score", point["success_rate"])
-    return record
+    scenario = SCENARIOS.get(record["spec"]["scenario"])
+    if scenario is None or not record.get("curve"):
+        return record
+    curve = [{**point, "score": scenario.score(point)} for point in record["curve"]]
+    pretrained = {
+        "success_rate": record.get("pretrained_success_on_target"),
+        "mean_return": record.get("pretrained_return_on_target"),
+    }
+    return {
+        **record,
+        "curve": curve,
+        "metrics": curve_metrics(curve, record.get("budget") or scenario.budget, scenario),
+        "pretrained_score_on_target": scenario.score(pretrained),
+    }
 
 
 def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """The records already in a results file, by run key (a torn last line, from a killed sweep, is skipped).
 
-    Records written before scores existed are read with today's names (:func:`upgrade`).
+    Each record's metrics are computed from its curve as today's scenario defines them (:func:`rescore`).
 
     :param path: JSON-lines file
     :return: ``{key: record}``
@@ -46,7 +56,7 @@ def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        records[record["key"]] = upgrade(record)
+        records[record["key"]] = rescore(record)
     return records
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from sb3_finetune.checkpoint import list_checkpoints, load_replay_buffer, save_checkpoint, save_replay_buffer
 from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics
-from sb3_finetune.sweep import load_results, run_sweep, upgrade
+from sb3_finetune.sweep import load_results, rescore, run_sweep
 
 
 def point(step, success, wall=0.0, ratio=1.0, mean_return=-1.0):
@@ -48,15 +48,19 @@ def test_curve_metrics_on_a_return_threshold_score_the_return_between_random_and
     assert scenario.threshold_label() == "return >= -200"
 
 
-def test_records_of_before_scores_are_read_with_todays_names():
-    old = {
+def test_records_are_read_with_metrics_computed_from_their_curve_by_todays_scenarios():
+    old = {  # a nav record from before scores existed, its metrics under old names
+        "spec": {"scenario": "same-task"},
+        "budget": 1000,
         "metrics": {"min_success_early": 0.4, "final_success": 0.9},
         "pretrained_success_on_target": 0.8,
-        "curve": [{"success_rate": 0.5}],
+        "curve": [point(0, 0.8), point(200, 0.4), point(1000, 0.95)],
     }
-    record = upgrade(old)
-    assert record["metrics"] == {"min_score_early": 0.4, "final_success": 0.9, "final_score": 0.9}
-    assert record["pretrained_score_on_target"] == 0.8 and record["curve"][0]["score"] == 0.5
+    record = rescore(old)
+    assert record["metrics"]["min_score_early"] == 0.4 and record["metrics"]["final_score"] == 0.95
+    assert record["metrics"]["steps_to_threshold"] == 1000 and "min_success_early" not in record["metrics"]
+    assert record["pretrained_score_on_target"] == 0.8 and record["curve"][1]["score"] == 0.4
+    assert rescore({"spec": {"scenario": "moon"}, "curve": []}) == {"spec": {"scenario": "moon"}, "curve": []}
 
 
 def test_steps_to_threshold_is_capped_at_the_budget():
