@@ -105,8 +105,14 @@ class _Arbiter:
         """
         with th.no_grad():
             prior_action = self.prior(observation).to(action.device, action.dtype).reshape(action.shape)
-            q_actor = th.cat(critic(observation, action), dim=1).min(dim=1).values
-            q_prior = th.cat(critic(observation, prior_action), dim=1).min(dim=1).values
+            # One critic pass over both candidates (it runs at every env step and every gradient step).
+            twice = (
+                {key: th.cat([value, value]) for key, value in observation.items()}
+                if isinstance(observation, dict)
+                else th.cat([observation, observation])
+            )
+            q = th.cat(critic(twice, th.cat([action, prior_action])), dim=1).min(dim=1).values
+            q_actor, q_prior = q[: len(action)], q[len(action) :]
             use_prior = q_prior > q_actor
             return th.where(use_prior[:, None], prior_action, action), use_prior
 
