@@ -32,7 +32,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_finetune.networks import LinearStack
+from sb3_finetune.networks import LinearStack, activation_name
 from sb3_finetune.prior import Prior, PriorInfo
 
 
@@ -49,8 +49,6 @@ def prior_spec(prior: Prior) -> dict[str, Any]:
             "arbitration needs a prior that is a Linear stack (a file written by sb3-finetune pretrain or export, or "
             f"a state dict of Linear layers); got a {type(network).__name__}"
         )
-    from sb3_finetune.networks import activation_name
-
     return {
         "layers": [list(layer) for layer in network.layer_specs],
         "activation": activation_name(type(network.activation)),
