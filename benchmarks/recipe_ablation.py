@@ -41,6 +41,13 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "q-scale": (("bc_q_scale", True),),
     # Arbitration by the critic (the ibrl recipe's mechanism) on top of the default, its pull kept and scaled.
     "arbitrate-q-scale": (("arbitrate", True), ("bc_q_scale", True)),
+    # The prior's warm-up episodes hand over to uniform random actions at a random step (exploration from where
+    # the prior takes the agent, past where it stalls), the rest unchanged.
+    "handover": (("warmup_handover", True),),
+    # The same with the pull scaled by the critic's mean |Q|.
+    "handover-q-scale": (("warmup_handover", True), ("bc_q_scale", True)),
+    # The hand-over without the pull: the buffer shows the detour, nothing drags the actor back to the prior.
+    "handover-no-bc": (("warmup_handover", True), ("bc_weight", 0.0)),
 }
 
 

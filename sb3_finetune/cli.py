@@ -328,6 +328,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "actor_init": False if args.no_actor_init else None,
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
         "bc_q_scale": True if args.bc_q_scale else None,
+        "warmup_handover": True if args.warmup_handover else None,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -617,6 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
     sub.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"
+    )
+    sub.add_argument(
+        "--warmup-handover",
+        action="store_true",
+        help="in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration "
+        "from where the prior takes the agent)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(

@@ -10,6 +10,9 @@ parts, each optional:
    network, so the policy at step 0 *is* the pretrained policy (the jumpstart), not only its features;
 3. **warm-up** (``pretrained_warmup``): during ``learning_starts`` the replay buffer is filled by that policy
    (with the algorithm's own exploration) instead of SB3's uniform random actions (WSRL, Zhou et al. 2025);
+   with ``warmup_handover`` each of those episodes hands over to uniform random actions at a random step, so
+   that the buffer also explores from where the prior takes the agent, past where it stalls
+   (:class:`~sb3_finetune.warmup.HandOver`);
 4. **critic warm-up** (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held
    still while the critic learns the pretrained policy's values;
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
@@ -73,6 +76,9 @@ class Recipe:
         probe's states (see :func:`~sb3_finetune.warmup.distill_actor`)
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
+    :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
+        a step drawn uniformly below the longest episode of the prior's probe (see
+        :class:`~sb3_finetune.warmup.HandOver`)
     :param critic_warmup: env steps during which the actor is held still while the critic trains
     :param bc_weight: initial weight of the pull towards the pretrained policy (0: off)
     :param bc_fade: fraction of the budget over which that weight fades to 0
@@ -104,6 +110,7 @@ class Recipe:
     distill_steps: int = 1_000
     distill_jitter: float = 0.3
     pretrained_warmup: bool = True
+    warmup_handover: bool = False
     critic_warmup: int = 1_000
     bc_weight: float = 0.0
     bc_fade: float = 0.2
@@ -317,7 +324,7 @@ class FinetuneSetup:
         callback.on_training_start(locals(), globals())
         self.gate = run_warm_up(
             model, recipe, prior, self.acting_as_prior, self.callbacks, callback, total_timesteps, seed,
-            self.warmup_steps, self.dataset_observations,
+            self.warmup_steps, self.dataset_observations, self.decisions,
         )
         callback.on_training_end()
 
@@ -333,6 +340,7 @@ def run_warm_up(
     seed: int,
     warmup_steps: int,
     dataset_observations: Any = None,
+    decisions: list[str] | None = None,
 ) -> GateDecision | None:
     """The recipe's warm-up inside a run whose ``learn`` (or ``_setup_learn``) has begun: probe, gate, distillation.
 
@@ -346,6 +354,7 @@ def run_warm_up(
     :param seed: the seed the env was reset from (the random probe restarts from it)
     :param warmup_steps: env steps before the first gradient step (``learning_starts``)
     :param dataset_observations: a dataset's raw observations, distilled on beside the probe's
+    :param decisions: where to add one sentence per decision taken here (the hand-over horizon)
     :return: the gate's decision (``None`` without a gate)
     """
     episodes = recipe.gate_episodes if recipe.trust_gate is not None else 0
@@ -398,7 +407,19 @@ def run_warm_up(
     rest = min(warmup_steps, total_timesteps) - model.num_timesteps
     if rest > 0:
         with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted)
-        warmup.collect(model, callback, rest, "policy" if with_policy else "random")
+        if with_policy and recipe.warmup_handover:
+            horizon = warmup.hand_over_horizon(prior_probe)
+            hand_over = warmup.collect_handing_over(model, callback, rest, horizon, seed)
+            sentence = (
+                f"warm-up hand-over: each episode's actions turn uniform random at a step drawn below {horizon} "
+                f"(the prior probe's longest episode); {hand_over.random_actions} of {rest} warm-up actions were random"
+            )
+            logger.info("sb3_finetune: %s", sentence)
+            model.logger.record("finetune/handover_horizon", horizon)
+            if decisions is not None:
+                decisions.append(sentence)
+        else:
+            warmup.collect(model, callback, rest, "policy" if with_policy else "random")
     return gate
 
 

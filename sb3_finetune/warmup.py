@@ -130,25 +130,12 @@ class ActAsPrior:
 # ---------------------------------------------------------------------------------------------- the probe
 
 
-class ProbeRecorder(BaseCallback):
-    """Records every env's rewards and finished episodes during a probe, and passes each step on to ``inner``.
+class _Relay(BaseCallback):
+    """A callback that passes the rollout's events on to the run's callbacks (``inner``)."""
 
-    :param inner: the callbacks of the run (they see every env step, the probe's included)
-    :param n_envs: number of envs
-    """
-
-    def __init__(self, inner: BaseCallback, n_envs: int) -> None:
+    def __init__(self, inner: BaseCallback) -> None:
         super().__init__()
         self.inner = inner
-        self.rewards: list[list[float]] = [[] for _ in range(n_envs)]
-        self.episodes: list[list[tuple[float, int, bool | None]]] = [[] for _ in range(n_envs)]
-        self._current: list[list[Any]] = [[0.0, 0, None] for _ in range(n_envs)]
-        self.success_reported = False
-
-    @property
-    def ended(self) -> int:
-        """Episodes finished so far, over all envs."""
-        return sum(len(episodes) for episodes in self.episodes)
 
     def update_child_locals(self, locals_: dict[str, Any]) -> None:
         """Give the run's callbacks the rollout's variables too."""
@@ -159,6 +146,26 @@ class ProbeRecorder(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         self.inner.on_rollout_end()
+
+
+class ProbeRecorder(_Relay):
+    """Records every env's rewards and finished episodes during a probe, and passes each step on to ``inner``.
+
+    :param inner: the callbacks of the run (they see every env step, the probe's included)
+    :param n_envs: number of envs
+    """
+
+    def __init__(self, inner: BaseCallback, n_envs: int) -> None:
+        super().__init__(inner)
+        self.rewards: list[list[float]] = [[] for _ in range(n_envs)]
+        self.episodes: list[list[tuple[float, int, bool | None]]] = [[] for _ in range(n_envs)]
+        self._current: list[list[Any]] = [[0.0, 0, None] for _ in range(n_envs)]
+        self.success_reported = False
+
+    @property
+    def ended(self) -> int:
+        """Episodes finished so far, over all envs."""
+        return sum(len(episodes) for episodes in self.episodes)
 
     def _on_step(self) -> bool:
         normalizer = self.model.get_vec_normalize_env()
@@ -244,6 +251,97 @@ def reseed(model: BaseAlgorithm, seed: int) -> None:
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None:
         model._last_original_obs = normalizer.get_original_obs()
+
+
+# ---------------------------------------------------------------------------------------------- the hand-over
+
+
+class HandOver(_Relay):
+    """While collecting, each episode's actions pass from the policy to uniform random ones at a random step.
+
+    Every episode of env ``i`` draws its hand-over step ``h`` uniformly from ``[0, horizon)``; its first ``h``
+    actions are the policy's (with the algorithm's exploration), the rest uniform random in the action box, as SB3
+    acts during ``learning_starts``. The replay buffer then holds the prior's trajectories *and* exploration that
+    starts where the prior has taken the agent: past the point where it stalls (the failure frontier), which a
+    buffer of the prior's own trajectories never shows (the roll-in of JSRL, Uchendu et al. 2023, with a random
+    roll-out). Episodes already running when it starts count their steps from then.
+
+    A forward hook on the actor replaces the rows of the envs past their hand-over; it acts only on the rollout's
+    own calls: the run's callbacks (an evaluation among them) see the true actor.
+
+    :param inner: the run's callbacks
+    :param model: the model
+    :param horizon: hand-over steps are drawn from ``[0, horizon)``
+    :param seed: seed of the hand-over steps and of the random actions
+    """
+
+    def __init__(self, inner: BaseCallback, model: BaseAlgorithm, horizon: int, seed: int) -> None:
+        super().__init__(inner)
+        n_envs = model.env.num_envs
+        self.horizon = max(int(horizon), 1)
+        self.generator = np.random.default_rng(seed)
+        self.steps = np.zeros(n_envs, dtype=np.int64)
+        self.hand_over_at = self.generator.integers(0, self.horizon, n_envs)
+        self.random_actions = 0
+        self._acting = True
+        self._handle: RemovableHandle | None = model.policy.actor.register_forward_hook(self._replace)
+
+    def _replace(self, _module: nn.Module, _inputs: tuple, output: th.Tensor) -> th.Tensor:
+        if not self._acting or output.shape[0] != len(self.steps):
+            return output
+        past = self.steps >= self.hand_over_at
+        if not past.any():
+            return output
+        self.random_actions += int(past.sum())
+        random = th.as_tensor(self.generator.uniform(-1.0, 1.0, output.shape), dtype=output.dtype)
+        mask = th.as_tensor(past, device=output.device).reshape(-1, *([1] * (output.dim() - 1)))
+        return th.where(mask, random.to(output.device), output)
+
+    def _on_step(self) -> bool:
+        self.steps += 1
+        for index in np.flatnonzero(self.locals["dones"]):
+            self.steps[index] = 0
+            self.hand_over_at[index] = self.generator.integers(0, self.horizon)
+        self._acting = False  # the run's callbacks (an evaluation) act with the true actor
+        try:
+            return self.inner.on_step()
+        finally:
+            self._acting = True
+
+    def remove(self) -> None:
+        """Take the hook off the actor."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+
+def hand_over_horizon(recorder: ProbeRecorder) -> int:
+    """The hand-over horizon from the prior's probe: its longest finished episode, else its steps per env."""
+    lengths = [episode[1] for episodes in recorder.episodes for episode in episodes]
+    if lengths:
+        return max(lengths)
+    return max(len(rewards) for rewards in recorder.rewards)
+
+
+def collect_handing_over(
+    model: BaseAlgorithm, callback: BaseCallback, env_steps: int, horizon: int, seed: int
+) -> HandOver:
+    """:func:`collect` with the policy (and its exploration), each episode handing over to random actions.
+
+    :param model: the model
+    :param callback: the run's callbacks, called at every step
+    :param env_steps: env steps to collect
+    :param horizon: see :class:`HandOver`
+    :param seed: seed of the hand-over steps and of the random actions
+    :return: the hand-over (its hook removed), with the count of random actions it took
+    """
+    hand_over = HandOver(callback, model, horizon, seed)
+    hand_over.init_callback(model)
+    try:
+        collect(model, hand_over, env_steps, "policy")
+    finally:
+        hand_over.remove()
+    return hand_over
 
 
 # ---------------------------------------------------------------------------------------------- the gate

@@ -227,3 +227,13 @@ def test_zoo_pendulum_td3_entry_sizes_its_noise_from_the_env():
         pytest.skip("rl_zoo3 is not installed")
     params, _ = load_hyperparams(str(Path(spec.origin).parent / "hyperparams" / "td3.yml"), "Pendulum-v1")
     assert params["action_noise"]._mu.shape == (1,)  # Pendulum's torque, not a hard-coded 2
+
+
+def test_recipe_flags_reach_the_recipe():
+    from sb3_finetune.cli import _recipe_from_args, build_parser
+
+    argv = ["finetune", "--env", NAV, "--algo", "td3", "--pretrained", "agent.pt"]
+    plain = _recipe_from_args(build_parser().parse_args(argv))
+    flagged = _recipe_from_args(build_parser().parse_args([*argv, "--warmup-handover", "--bc-q-scale"]))
+    assert not plain.warmup_handover and not plain.bc_q_scale
+    assert flagged.warmup_handover and flagged.bc_q_scale
