@@ -5,7 +5,9 @@ success (jumpstart) and never fall below 0.9x of it during the first 20% of trai
 fails (goal moved), the recipe must not be slower than scratch. This script runs the default recipe, variants
 with one part changed, and training from scratch over seeds, and prints per variant the mean jumpstart, the worst
 ratio (over seeds) of the lowest success in the first 20% to the start, the worst such ratio over the whole run,
-and the median steps to 90% success.
+the median steps to the threshold, and, censoring-aware, the fraction of runs reaching it, the Kaplan-Meier median
+of the steps to it and the IQM ratio of steps against scratch (runs that never reach it count at the budget there),
+both with 95% intervals.
 
 Run: ``python benchmarks/recipe_ablation.py`` (``--quick`` for a smoke test). Results are appended to
 ``--results`` (JSON lines), so an interrupted run resumes where it stopped.
@@ -22,7 +24,7 @@ import numpy as np
 from _args import parse_args
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec
-from sb3_finetune.sweep import run_sweep
+from sb3_finetune.sweep import run_sweep, summarise
 
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
@@ -48,6 +50,8 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "handover-q-scale": (("warmup_handover", True), ("bc_q_scale", True)),
     # The hand-over without the pull: the buffer shows the detour, nothing drags the actor back to the prior.
     "handover-no-bc": (("warmup_handover", True), ("bc_weight", 0.0)),
+    # The hand-over under the ibrl recipe: no pull, the critic arbitrates between the actor and the prior.
+    "handover-ibrl": (("warmup_handover", True), ("bc_weight", 0.0), ("arbitrate", True)),
 }
 
 
@@ -72,6 +76,8 @@ class Args:
     """parallel runs"""
     results: str = "benchmarks/results/recipe_ablation.jsonl"
     """JSON-lines results (resumable)"""
+    summary: str = ""
+    """where the summary goes (JSON; default: beside --results, ``<stem>.summary.json``)"""
     cache: str = "benchmarks/results/cache"
     """pretrained networks"""
     quick: bool = False
@@ -132,9 +138,11 @@ def main(args: Args) -> dict:
     wanted = {spec.key: spec for spec in specs}
     names = {v: k for k, v in VARIANTS.items()}
     table: dict[str, dict] = {}
+    relabelled = []  # each variant as an arm of its own, for the censoring-aware figures of summarise()
     for key, spec in wanted.items():
         record = records[key]
         label = "scratch" if spec.arm == "scratch" else names[spec.recipe_overrides]
+        relabelled.append({**record, "spec": {**record["spec"], "arm": label}})
         cell = table.setdefault(
             f"{spec.scenario}/{spec.algo}/{label}", {"jump": [], "early": [], "whole": [], "steps": []}
         )
@@ -145,29 +153,39 @@ def main(args: Args) -> dict:
         cell["early"].append(metrics["min_score_early"] / start if start > 0.5 else float("nan"))
         cell["whole"].append(lowest / start if start > 0.5 else float("nan"))
         cell["steps"].append(metrics["steps_to_threshold"])
+    rows = {f"{row['scenario']}/{row['algo']}/{row['arm']}": row for row in summarise(relabelled)}
     print(
         f"{'scenario/algo/variant':<40}{'jumpstart':>10}{'worst early/start':>19}{'worst run/start':>17}"
-        f"{'median steps to threshold':>27}"
+        f"{'median steps':>14}{'reached':>9}{'KM median [95% CI]':>24}{'IQM ratio vs scratch [95% CI]':>31}"
     )
     summary = {}
     for name, cell in table.items():
         applies = not name.endswith("scratch") and not np.isnan(cell["early"]).all()
+        row = rows[name]
         summary[name] = {
             "mean_jumpstart": float(np.mean(cell["jump"])),
             "worst_early_ratio": float(np.nanmin(cell["early"])) if applies else None,
             "worst_whole_run_ratio": float(np.nanmin(cell["whole"])) if applies else None,
             "median_steps_to_threshold": float(np.median(cell["steps"])),
             "runs": len(cell["jump"]),
+            "reached_threshold": row["reached_threshold"],
+            "km_median_steps": row["km_median_steps"],
+            "steps_ratio_vs_scratch": row.get("steps_ratio_vs_scratch"),
         }
         worst = summary[name]["worst_early_ratio"]
         whole = summary[name]["worst_whole_run_ratio"]
         worst_text = "" if worst is None else f"{worst:.2f}"
         whole_text = "" if whole is None else f"{whole:.2f}"
+        median, low, high = (">budget" if v is None else f"{v:.0f}" for v in row["km_median_steps"])
+        km = f"{median} [{low}, {high}]"
+        ratio = row.get("steps_ratio_vs_scratch")
+        ratio_text = "" if ratio is None else f"{ratio[0]:.2f} [{ratio[1]:.2f}, {ratio[2]:.2f}]"
         print(
             f"{name:<40}{summary[name]['mean_jumpstart']:>10.2f}{worst_text:>19}{whole_text:>17}"
-            f"{summary[name]['median_steps_to_threshold']:>27.0f}"
+            f"{summary[name]['median_steps_to_threshold']:>14.0f}{row['reached_threshold']:>9.0%}{km:>24}"
+            f"{ratio_text:>31}"
         )
-    out = Path(args.results).with_suffix(".summary.json")
+    out = Path(args.summary) if args.summary else Path(args.results).with_suffix(".summary.json")
     report = {
         "command": "python " + " ".join(sys.argv),
         "args": asdict(args),

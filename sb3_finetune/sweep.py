@@ -9,7 +9,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, run
+from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, kaplan_meier_median, probability_of_improvement
 
 
 def rescore(record: dict[str, Any]) -> dict[str, Any]:
@@ -142,3 +145,75 @@ def _run_ray(specs: list[RunSpec], cache_dir: str, address: str | None) -> Itera
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         yield ray.get(ready[0])
+
+
+# ---------------------------------------------------------------------------------------------- summaries
+
+
+def collapsed(record: dict[str, Any]) -> bool:
+    """Whether a run lost the pretrained skill (the recipes issue's definition, on the score).
+
+    Where the pretrained policy's score on the target (its success rate, or its return's place between the random
+    policy's and the best known) is above 0.5, the run's score during the first 20% of its budget must never drop
+    below 0.9x that figure.
+    """
+    start = record["pretrained_score_on_target"]
+    return bool(start > 0.5 and record["metrics"]["min_score_early"] < 0.9 * start)
+
+
+def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per scenario x algorithm x arm: IQM and 95% CIs of the metrics, and the goals' verdicts.
+
+    A metric that is ``None`` in a cell's runs (success where the env reports none, the expert's ratio where there is
+    no expert) is ``None`` in its row.
+    """
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        spec = record["spec"]
+        cells.setdefault((spec["scenario"], spec["algo"], spec["arm"]), []).append(record)
+    rows = []
+    for (scenario, algo, arm), runs in sorted(cells.items()):
+        metric = {key: [run["metrics"].get(key) for run in runs] for key in runs[0]["metrics"]}
+        steps = metric["steps_to_threshold"]
+        row: dict[str, Any] = {
+            "scenario": scenario,
+            "algo": algo,
+            "arm": arm,
+            "threshold": SCENARIOS[scenario].threshold_label() if scenario in SCENARIOS else "",
+            "runs": len(runs),
+            "reached_threshold": float(np.mean(metric["reached_threshold"])),
+            "pretrained_score": float(np.mean([run["pretrained_score_on_target"] for run in runs])),
+            "cpu_hours": float(sum(run["cpu_s"] for run in runs) / 3600),
+            "budget": int(runs[0].get("budget") or max(metric["steps_to_threshold"])),
+        }
+        for key in (
+            "jumpstart",
+            "steps_to_threshold",
+            "area_under_curve",
+            "final_score",
+            "min_score_early",
+            "final_expert_return_ratio",
+        ):
+            values = metric.get(key, [None])
+            if any(value is None for value in values):
+                row[key], row[f"{key}_ci"] = None, None
+                continue
+            point, low, high = iqm_interval([values])
+            row[key] = point
+            row[f"{key}_ci"] = (low, high)
+        # Censoring-aware: a run that never reached the threshold is censored at the budget, not counted as
+        # reaching it there.
+        row["km_median_steps"] = kaplan_meier_median(steps, metric["reached_threshold"])
+        walls = [w for w in metric["wall_s_to_threshold"] if w is not None]
+        row["wall_s_to_threshold"] = iqm(walls) if walls else None
+        scratch = cells.get((scenario, algo, "scratch"))
+        if scratch and arm != "scratch":
+            scratch_steps = [run["metrics"]["steps_to_threshold"] for run in scratch]
+            ratio, low, high = iqm_ratio_interval(steps, scratch_steps)
+            row["steps_ratio_vs_scratch"] = (ratio, low, high)
+            auc = [run["metrics"]["area_under_curve"] for run in scratch]
+            row["p_improvement_auc"] = probability_of_improvement(metric["area_under_curve"], auc)
+        row["collapsed_runs"] = sum(collapsed(run) for run in runs) if arm != "scratch" else 0
+        row["collapse"] = row["collapsed_runs"] > 0
+        rows.append(row)
+    return rows

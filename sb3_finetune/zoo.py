@@ -65,6 +65,8 @@ class FinetuneCallback(BaseCallback):
         self.hook: ActorUpdateHook | None = None
         self.acting_as_prior: ActAsPrior | None = None
         self.gate: GateDecision | None = None
+        self.decisions: list[str] = []
+        """One sentence per decision the warm-up took (the hand-over's horizon), as on ``FinetuneSetup``."""
 
     def _init_callback(self) -> None:
         if self.prior is not None:
@@ -109,7 +111,7 @@ class FinetuneCallback(BaseCallback):
             callback = self.locals.get("callback", self)
             self.gate = run_warm_up(
                 model, self.recipe, self.prior, self.acting_as_prior, [hook], callback, total, seed,
-                model.learning_starts,
+                model.learning_starts, decisions=self.decisions,
             )
         hook.on_training_start(self.locals, self.globals)
 

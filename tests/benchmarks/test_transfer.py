@@ -53,10 +53,16 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
         str(tmp_path / "ablation.jsonl"),
         "--cache",
         str(tmp_path / "cache"),
+        "--summary",
+        str(tmp_path / "same-task.summary.json"),
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads((tmp_path / "ablation.summary.json").read_text())["summary"]
+    summary = json.loads((tmp_path / "same-task.summary.json").read_text())["summary"]
     assert set(summary) == {"same-task/td3/scratch", "same-task/td3/default"}
+    # Censoring-aware figures beside the medians: the default's ratio against scratch, each cell's KM median.
+    default, scratch = summary["same-task/td3/default"], summary["same-task/td3/scratch"]
+    assert default["reached_threshold"] == 1.0 and default["km_median_steps"][0] == 0  # the prior is right here
+    assert default["steps_ratio_vs_scratch"] is not None and scratch["steps_ratio_vs_scratch"] is None
 
 
 def test_recipe_ablation_runs_each_distinct_recipe_once():

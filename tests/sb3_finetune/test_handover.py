@@ -118,3 +118,13 @@ def test_without_the_gate_s_trust_the_warm_up_is_random_and_no_hand_over_is_said
     setup.learn(1_850)
     assert setup.trusted is False
     assert not [d for d in setup.decisions if d.startswith("warm-up hand-over")]
+
+
+def test_the_rl_zoo_callback_hands_over_too_and_keeps_the_decision(pendulum_prior):
+    from sb3_finetune.zoo import FinetuneCallback
+
+    model = TD3("MlpPolicy", "Pendulum-v1", learning_starts=1_000, seed=0, policy_kwargs={"net_arch": [16]})
+    callback = FinetuneCallback(pendulum_prior, warmup_handover=True, trust_gate=None, distill_steps=50)
+    model.learn(1_020, callback=callback)
+    (sentence,) = [d for d in callback.decisions if d.startswith("warm-up hand-over")]
+    assert "below 200" in sentence and not model.policy.actor._forward_hooks
