@@ -23,6 +23,10 @@
    probe (the prior's own rollouts on the target env) and, where one is given, the dataset's states. No
    observation is ever drawn from the observation space, so infinite bounds, Dict observations and
    ``VecNormalize`` all work: the prior reads raw observations, the actor the normalised ones it will see.
+4. **The rest of the warm-up** (:func:`collect`) fills the buffer up to ``learning_starts`` with the distilled
+   policy and the algorithm's exploration (uniform random actions where the gate stands the prior down); with the
+   recipe's ``warmup_handover`` each episode turns to uniform random actions at a random step
+   (:class:`HandOver`), so that the buffer also shows what lies past the point where the prior stalls.
 """
 
 from __future__ import annotations
