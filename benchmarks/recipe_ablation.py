@@ -171,6 +171,8 @@ def main(args: Args) -> dict:
             "reached_threshold": row["reached_threshold"],
             "km_median_steps": row["km_median_steps"],
             "steps_ratio_vs_scratch": row.get("steps_ratio_vs_scratch"),
+            "final_score": (row["final_score"], row["final_score_ci"]),
+            "final_expert_return_ratio": (row["final_expert_return_ratio"], row["final_expert_return_ratio_ci"]),
         }
         worst = summary[name]["worst_early_ratio"]
         whole = summary[name]["worst_whole_run_ratio"]

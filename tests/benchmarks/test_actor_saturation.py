@@ -1,0 +1,31 @@
+import gymnasium as gym
+import pytest
+import torch as th
+from stable_baselines3 import TD3
+
+import nav_env  # noqa: F401
+
+
+def test_saturation_is_read_off_the_actor_s_pre_tanh_outputs():
+    from actor_saturation import look
+
+    model = TD3("MlpPolicy", gym.make("SimpleNavigation-v0"), seed=0, policy_kwargs={"net_arch": [16]})
+    states = th.rand(200, 2) * 2 - 1
+    fresh = look(model, states, 0.99)
+    assert fresh["saturated_fraction"] < 0.05 and fresh["mean_abs_pre_tanh"] < 1.0
+    with th.no_grad():  # a last layer that sends every state to (+, -) far beyond tanh's knee
+        last = model.policy.actor.mu[-2]
+        last.weight.zero_()
+        last.bias.copy_(th.tensor([12.0, -12.0]))
+    stuck = look(model, states, 0.99)
+    assert stuck["saturated_fraction"] == 1.0 and stuck["mean_abs_pre_tanh"] == pytest.approx(12.0)
+    assert stuck["mean_action"] == pytest.approx([1.0, -1.0], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"), [("--algo", "sac", "td3 or ddpg"), ("--scenario", "x", "unknown")]
+)
+def test_actor_saturation_refuses_in_one_line(run_benchmark, tmp_path, flag, value, message):
+    result = run_benchmark("actor_saturation.py", flag, value, "--out", str(tmp_path / "out.json"))
+    assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out.json").exists()
