@@ -405,21 +405,26 @@ def run_warm_up(
             sets.append(dataset_observations)
         warmup.distill_actor(model, prior, sets, recipe.distill_steps, seed=seed, jitter=recipe.distill_jitter)
     rest = min(warmup_steps, total_timesteps) - model.num_timesteps
-    if rest > 0:
-        with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted)
-        if with_policy and recipe.warmup_handover:
+    with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted)
+    if with_policy and recipe.warmup_handover:
+        if rest > 0:
             horizon = warmup.hand_over_horizon(prior_probe)
             hand_over = warmup.collect_handing_over(model, callback, rest, horizon, seed)
             sentence = (
                 f"warm-up hand-over: each episode's actions turn uniform random at a step drawn below {horizon} "
                 f"(the prior probe's longest episode); {hand_over.random_actions} of {rest} warm-up actions were random"
             )
-            logger.info("sb3_finetune: %s", sentence)
             model.logger.record("finetune/handover_horizon", horizon)
-            if decisions is not None:
-                decisions.append(sentence)
         else:
-            warmup.collect(model, callback, rest, "policy" if with_policy else "random")
+            sentence = (
+                f"warm-up hand-over: nothing to hand over, the probe took {model.num_timesteps} env steps and "
+                f"learning_starts is {warmup_steps} (raise learning_starts to leave room for it)"
+            )
+        logger.info("sb3_finetune: %s", sentence)
+        if decisions is not None:
+            decisions.append(sentence)
+    elif rest > 0:
+        warmup.collect(model, callback, rest, "policy" if with_policy else "random")
     return gate
 
 

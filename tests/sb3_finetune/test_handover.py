@@ -128,3 +128,13 @@ def test_the_rl_zoo_callback_hands_over_too_and_keeps_the_decision(pendulum_prio
     model.learn(1_020, callback=callback)
     (sentence,) = [d for d in callback.decisions if d.startswith("warm-up hand-over")]
     assert "below 200" in sentence and not model.policy.actor._forward_hooks
+
+
+def test_a_hand_over_with_no_room_left_by_the_probe_is_said(pendulum_prior):
+    recipe = get_recipe("default", distill_steps=50, warmup_handover=True, trust_gate=None)
+    setup = make_finetune(
+        "td3", "Pendulum-v1", pendulum_prior, 400, recipe, seed=0, hyperparams={"learning_starts": 300}
+    )
+    setup.learn(400)
+    (sentence,) = [d for d in setup.decisions if d.startswith("warm-up hand-over")]
+    assert "nothing to hand over" in sentence and "learning_starts is 300" in sentence
