@@ -1,10 +1,12 @@
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import DDPG, SAC, TD3
 
 import nav_env  # noqa: F401
 from sb3_finetune import PretrainedFeaturesExtractor, SimpleNavigationAgent
+from sb3_finetune.pretrain import pretrain, rollout_dataset
 
 ALGORITHMS = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
 
@@ -46,3 +48,16 @@ def clone_state(module):
 
 def states_equal(a, b):
     return a.keys() == b.keys() and all(th.equal(a[key], b[key]) for key in a)
+
+
+def pd(obs):
+    """A PD controller for Pendulum's angle (it holds the pole near upright; it cannot swing it up)."""
+    return np.clip(-6 * np.arctan2(obs[:, 1], obs[:, 0])[:, None] - obs[:, 2:3], -2, 2)
+
+
+@pytest.fixture(scope="module")
+def pendulum_prior(tmp_path_factory):
+    """A behaviour clone of :func:`pd` on Pendulum-v1 (a safetensors file, env units)."""
+    path = tmp_path_factory.mktemp("pendulum") / "pd.safetensors"
+    pretrain(path, rollout_dataset(pd, gym.make("Pendulum-v1"), 1_000), epochs=5)
+    return str(path)

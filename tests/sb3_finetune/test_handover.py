@@ -1,7 +1,6 @@
 """The warm-up hand-over (``Recipe.warmup_handover``): each of the prior's warm-up episodes turns to uniform random
 actions at a random step, and nothing else sees the change."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -10,7 +9,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_finetune import get_recipe, make_finetune
-from sb3_finetune.pretrain import pretrain, rollout_dataset
 from sb3_finetune.warmup import ProbeRecorder, collect_handing_over, hand_over_horizon
 
 
@@ -80,17 +78,6 @@ def test_the_horizon_is_the_probe_s_longest_episode():
     assert hand_over_horizon(recorder) == 9  # no episode ended: the steps per env
     recorder.episodes = [[(-1.0, 5, None)], [(-2.0, 4, None), (-3.0, 3, None)]]
     assert hand_over_horizon(recorder) == 5
-
-
-def pd(obs):
-    return np.clip(-6 * np.arctan2(obs[:, 1], obs[:, 0])[:, None] - obs[:, 2:3], -2, 2)
-
-
-@pytest.fixture(scope="module")
-def pendulum_prior(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pendulum") / "pd.safetensors"
-    pretrain(path, rollout_dataset(pd, gym.make("Pendulum-v1"), 1_000), epochs=5)
-    return str(path)
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])

@@ -13,20 +13,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_finetune import PretrainedWeightsError, evaluate, get_recipe, load_prior, make_finetune, model_policy
 from sb3_finetune.networks import LinearStack, mlp_layers
-from sb3_finetune.pretrain import pretrain, rollout_dataset
 
 RECIPE = get_recipe("default", distill_steps=100)
-
-
-def pd(obs):
-    return np.clip(-6 * np.arctan2(obs[:, 1], obs[:, 0])[:, None] - obs[:, 2:3], -2, 2)
-
-
-@pytest.fixture(scope="module")
-def pendulum_prior(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pendulum") / "pd.safetensors"
-    pretrain(path, rollout_dataset(pd, gym.make("Pendulum-v1"), 1_000), epochs=5)
-    return str(path)
 
 
 def test_units_are_read_from_the_file_and_map_back_to_the_env(pendulum_prior):
