@@ -1,4 +1,9 @@
-"""Running many experiment runs: a local process pool or Ray, resumable, results merged in one JSON-lines file."""
+"""Running many experiment runs: a local process pool or Ray, resumable, results merged in one JSON-lines file.
+
+:func:`summarise` turns runs into one row per scenario x algorithm x arm (IQM with stratified-bootstrap intervals,
+the fraction reaching the threshold, the Kaplan-Meier median, the steps ratio against scratch, P(improvement) and
+collapse), for ``benchmarks/transfer.py`` and ``benchmarks/recipe_ablation.py`` alike.
+"""
 
 from __future__ import annotations
 
