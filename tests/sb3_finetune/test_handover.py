@@ -1,6 +1,7 @@
 """The warm-up hand-over (``Recipe.warmup_handover``): each of the prior's warm-up episodes turns to uniform random
 actions at a random step, and nothing else sees the change."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -125,3 +126,25 @@ def test_a_hand_over_with_no_room_left_by_the_probe_is_said(pendulum_prior):
     setup.learn(400)
     (sentence,) = [d for d in setup.decisions if d.startswith("warm-up hand-over")]
     assert "nothing to hand over" in sentence and "learning_starts is 300" in sentence
+
+
+def test_dict_observations_hand_over_too():
+    """PointMaze (Gymnasium-Robotics): Dict observations, infinite bounds, 300-step episodes, two envs."""
+    gymnasium_robotics = pytest.importorskip("gymnasium_robotics")
+    gym.register_envs(gymnasium_robotics)
+    env = make_vec_env("PointMaze_UMaze-v3", n_envs=2, seed=0)
+    model = TD3("MultiInputPolicy", env, learning_starts=10**6, seed=0, device="cpu", policy_kwargs={"net_arch": [16]})
+    model._setup_learn(10**4, None)
+    callback = Predicts()
+    callback.init_callback(model)
+    hand_over = collect_handing_over(model, callback, 600, horizon=300, seed=1)
+    buffer = model.replay_buffer
+    observations = {key: th.as_tensor(value[:300].reshape(600, -1)) for key, value in buffer.observations.items()}
+    with th.no_grad():
+        actor = model.policy.actor(observations).numpy().reshape(300, 2, -1)
+    same = np.isclose(buffer.actions[:300], actor, atol=1e-5).all(axis=2)
+    for env_index in range(2):  # one 300-step episode per env: the policy up to one step, then random only
+        switch = int(np.argmin(same[:, env_index])) if not same[:, env_index].all() else 300
+        assert same[:switch, env_index].all() and not same[switch:, env_index].any()
+    assert hand_over.random_actions == int((~same).sum()) > 0
+    assert not model.policy.actor._forward_hooks
