@@ -147,6 +147,7 @@ def pretrained_policy_kwargs(
     freeze: bool | int = False,
     activation: str | None = None,
     input_keys: Sequence[str] | None = None,
+    layer_norm: bool = False,
     **policy_kwargs: Any,
 ) -> dict[str, Any]:
     """``policy_kwargs`` for an SB3 off-policy algorithm whose extractor is the pretrained network.
@@ -160,6 +161,7 @@ def pretrained_policy_kwargs(
     :param freeze: see :class:`PretrainedFeaturesExtractor`
     :param activation: see :class:`PretrainedFeaturesExtractor` (read from the file's metadata when ``None``)
     :param input_keys: see :class:`PretrainedFeaturesExtractor` (read from the file's metadata when ``None``)
+    :param layer_norm: see :class:`PretrainedFeaturesExtractor`
     :param policy_kwargs: other policy arguments (``net_arch``, ``share_features_extractor``, ...)
     :return: the ``policy_kwargs`` dict
     """
@@ -181,6 +183,7 @@ def pretrained_policy_kwargs(
             "activation": activation or metadata.get("activation") or DEFAULT_ACTIVATION,
             "output_activation": metadata.get("output_activation"),
             "input_keys": None if input_keys is None else list(input_keys),
+            "layer_norm": layer_norm,
         },
     }
 

@@ -329,6 +329,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
         "bc_q_scale": True if args.bc_q_scale else None,
         "warmup_handover": True if args.warmup_handover else None,
+        "layer_norm": args.layer_norm,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -615,6 +616,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
     sub.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")
+    sub.add_argument(
+        "--layer-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="normalise the pretrained features across units before the policy's own layers (default: the recipe's)",
+    )
     sub.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
     sub.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"

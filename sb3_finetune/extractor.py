@@ -157,6 +157,10 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
     :param input_keys: for Dict observations, the keys concatenated (in this order) into the network's input;
         ``None``: the weights file's metadata, else ``observation, desired_goal`` for a goal env and every key in
         sorted order otherwise
+    :param layer_norm: normalise each observation's features to zero mean and unit variance across units (a
+        ``LayerNorm`` with no learned scale or shift) before the policy's own layers. It gives the new heads inputs
+        of a fixed scale whatever the pretrained layers learned, which keeps a TD3/DDPG actor on frozen features out
+        of tanh saturation (see the README); it needs at least 2 features.
     """
 
     def __init__(
@@ -169,6 +173,7 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         activation: str | None = None,
         output_activation: str | None = None,
         input_keys: Sequence[str] | None = None,
+        layer_norm: bool = False,
     ) -> None:
         if weights is None and architecture is None:
             raise ValueError("PretrainedFeaturesExtractor needs `weights`, or `architecture` to build fresh weights")
@@ -195,7 +200,13 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
             input_keys = metadata["input_keys"].split(",")
         input_keys = self._input_keys(observation_space, input_keys)
         features_dim = self._check_observations(network, observation_space, input_keys)
+        if layer_norm and features_dim < 2:
+            raise ValueError(
+                f"layer_norm needs at least 2 features to normalise across, the network gives {features_dim}: "
+                "use a wider layer as the features (features_layer) or layer_norm=False"
+            )
         super().__init__(observation_space, features_dim)
+        self.layer_norm = bool(layer_norm)
         self.input_keys = input_keys
         self.network = network
         self.architecture = _architecture_spec(full_network, architecture)
@@ -289,11 +300,15 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
     def forward(self, observations: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
         """Features of a batch of observations: the pretrained network's output (or a hidden layer's).
 
-        Dict observations are flattened and concatenated in :attr:`input_keys` order.
+        Dict observations are flattened and concatenated in :attr:`input_keys` order; with :attr:`layer_norm` the
+        features are normalised across units.
         """
         if self.input_keys is not None:
             observations = th.cat([observations[key].flatten(1) for key in self.input_keys], dim=1)
-        return self.network(observations.flatten(1))
+        features = self.network(observations.flatten(1))
+        if self.layer_norm:
+            features = nn.functional.layer_norm(features, (self.features_dim,))
+        return features
 
     # ------------------------------------------------------------------ freezing
 
@@ -357,14 +372,15 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
 
     def extra_repr(self) -> str:
         """Features size and frozen layers, shown in ``print(model.policy)``."""
-        return f"features_dim={self.features_dim}, frozen_layers={self.frozen_layers}/{self.num_layers}"
+        norm = ", layer_norm=True" if self.layer_norm else ""
+        return f"features_dim={self.features_dim}, frozen_layers={self.frozen_layers}/{self.num_layers}{norm}"
 
 
 def extractor_kwargs_for_saving(extractor: PretrainedFeaturesExtractor) -> dict[str, Any]:
     """The keyword arguments that rebuild ``extractor`` (frozen layers included) without the weights file.
 
     :param extractor: an extractor of a model
-    :return: ``architecture``, ``features_layer``, ``freeze`` and the activations
+    :return: ``architecture``, ``features_layer``, ``freeze``, the activations, ``input_keys`` and ``layer_norm``
     """
     return {
         "architecture": extractor.architecture,
@@ -373,4 +389,5 @@ def extractor_kwargs_for_saving(extractor: PretrainedFeaturesExtractor) -> dict[
         "activation": extractor.activation,
         "output_activation": extractor.output_activation,
         "input_keys": None if extractor.input_keys is None else list(extractor.input_keys),
+        "layer_norm": extractor.layer_norm,
     }

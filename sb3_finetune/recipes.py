@@ -51,6 +51,7 @@ from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_policy_kwargs
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
+from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
 from sb3_finetune.weights import WeightsSource
@@ -58,6 +59,9 @@ from sb3_finetune.weights import WeightsSource
 logger = logging.getLogger("sb3_finetune")
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
+
+MIN_NORMALISED_FEATURES = 8
+"""The fewest features a recipe's ``layer_norm`` normalises: it removes two degrees of freedom (mean and scale)."""
 
 TD3_BC_ALPHA = 2.5
 """TD3+BC's alpha: the pull's weight is multiplied by mean |Q| / alpha when ``bc_q_scale`` is on."""
@@ -70,6 +74,9 @@ class Recipe:
     :param features_layer: ``None``: the pretrained network's output is the features (the design note);
         ``k``: the activations after its ``k``-th layer
     :param freeze: freeze the pretrained layers (``True``, ``False`` or the first ``k``)
+    :param layer_norm: normalise the pretrained features across units before the policy's own layers (see
+        :class:`~sb3_finetune.extractor.PretrainedFeaturesExtractor`); skipped, and said in the decisions, where the
+        features are fewer than :data:`MIN_NORMALISED_FEATURES`
     :param actor_init: distil the pretrained network into the whole actor before RL
     :param distill_steps: gradient steps of that distillation
     :param distill_jitter: Gaussian noise on half of each distillation minibatch, in standard deviations of the
@@ -106,6 +113,7 @@ class Recipe:
 
     features_layer: int | None = 1
     freeze: bool | int = True
+    layer_norm: bool = False
     actor_init: bool = True
     distill_steps: int = 1_000
     distill_jitter: float = 0.3
@@ -458,6 +466,36 @@ def gaussian_action_noise(action_space: gym.spaces.Box, std: float) -> NormalAct
     return NormalActionNoise(np.zeros(size), std * np.ones(size))
 
 
+def normalised_features(
+    recipe: Recipe, observation_space: gym.Space, weights: WeightsSource, prior: Prior, decisions: list[str]
+) -> bool:
+    """Whether the recipe's ``layer_norm`` applies: the features must number at least :data:`MIN_NORMALISED_FEATURES`.
+
+    :param recipe: the recipe
+    :param observation_space: the env's observation space
+    :param weights: the pretrained weights (as given to the extractor)
+    :param prior: the prior (its activation and input keys)
+    :param decisions: where a sentence goes when ``layer_norm`` is skipped
+    :return: the extractor's ``layer_norm``
+    """
+    if not recipe.layer_norm:
+        return False
+    width = PretrainedFeaturesExtractor(
+        observation_space,
+        weights,
+        features_layer=recipe.features_layer,
+        activation=prior.info.activation,
+        input_keys=prior.info.input_keys,
+    ).features_dim
+    if width >= MIN_NORMALISED_FEATURES:
+        return True
+    decisions.append(
+        f"layer_norm skipped: the features are {width} wide, fewer than {MIN_NORMALISED_FEATURES} (normalising them "
+        "would remove two of their degrees of freedom)"
+    )
+    return False
+
+
 def make_finetune(
     algo: str,
     env: gym.Env | VecEnv | str,
@@ -503,12 +541,13 @@ def make_finetune(
     policy_kwargs = {**params.pop("policy_kwargs"), **user.pop("policy_kwargs", {})}
     params.update(user)
     recipe = get_recipe(recipe)
-    decisions: list[str] = []
+    ours: list[str] = []  # decisions taken here (load_prior logs its own assumptions)
     n_envs = env.num_envs if isinstance(env, VecEnv) else 1
     if n_envs > 1 and "gradient_steps" not in user:
         params["gradient_steps"] = -1
-        decisions.append(f"{n_envs} envs: gradient_steps=-1 (one gradient step per env step, as with one env)")
+        ours.append(f"{n_envs} envs: gradient_steps=-1 (one gradient step per env step, as with one env)")
     prior = None
+    decisions: list[str] = []
     if pretrained is not None:
         prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
         decisions += prior.info.assumptions
@@ -519,10 +558,12 @@ def make_finetune(
             freeze=recipe.freeze,
             activation=prior.info.activation,
             input_keys=prior.info.input_keys,
+            layer_norm=normalised_features(recipe, env.observation_space, weights, prior, ours),
             **policy_kwargs,
         )
-    for sentence in decisions[len(prior.info.assumptions) if prior is not None else 0 :]:
+    for sentence in ours:
         logger.info("sb3_finetune: %s", sentence)
+    decisions += ours
     is_dict = isinstance(env.observation_space, gym.spaces.Dict)
     policy: str | type = "MultiInputPolicy" if is_dict else "MlpPolicy"
     if prior is not None and recipe.arbitrate:

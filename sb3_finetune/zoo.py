@@ -29,7 +29,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
 from sb3_finetune.prior import Prior, load_prior
-from sb3_finetune.recipes import ActorUpdateHook, Recipe, get_recipe, run_warm_up
+from sb3_finetune.recipes import ActorUpdateHook, Recipe, get_recipe, normalised_features, run_warm_up
 from sb3_finetune.warmup import ActAsPrior, GateDecision, reseed
 
 
@@ -85,6 +85,7 @@ class FinetuneCallback(BaseCallback):
                 freeze=recipe.freeze,
                 activation=self.prior.info.activation,
                 input_keys=self.prior.info.input_keys,
+                layer_norm=normalised_features(recipe, model.observation_space, weights, self.prior, self.decisions),
                 **model.policy_kwargs,
             )
             model._setup_model()

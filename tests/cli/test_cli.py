@@ -237,3 +237,6 @@ def test_recipe_flags_reach_the_recipe():
     flagged = _recipe_from_args(build_parser().parse_args([*argv, "--warmup-handover", "--bc-q-scale"]))
     assert not plain.warmup_handover and not plain.bc_q_scale
     assert flagged.warmup_handover and flagged.bc_q_scale
+    on = _recipe_from_args(build_parser().parse_args([*argv, "--layer-norm"]))
+    off = _recipe_from_args(build_parser().parse_args([*argv, "--no-layer-norm"]))
+    assert on.layer_norm and not off.layer_norm

@@ -158,3 +158,27 @@ def test_extractor_can_be_built_directly():
     space = gym.spaces.Box(-1, 1, (2,), np.float32)
     extractor = PretrainedFeaturesExtractor(space, architecture=[["fc1", 2, 8, True], ["fc2", 8, 3, True]])
     assert extractor.features_dim == 3 and extractor.frozen_layers == 0
+
+
+def test_layer_norm_normalises_each_observations_features_in_every_network(agent_file):
+    model = make_model("td3", str(agent_file), features_layer=1, freeze=True, layer_norm=True)
+    obs = th.tensor([[0.2, -0.3], [0.9, 0.1], [-0.7, -0.7]])
+    agent_state = th.load(agent_file, weights_only=True)
+    hidden = th.relu(obs @ agent_state["fc1.weight"].T + agent_state["fc1.bias"])
+    for extractor in pretrained_extractors(model).values():
+        assert extractor.layer_norm
+        features = extractor(obs)
+        th.testing.assert_close(features.mean(dim=1), th.zeros(3), atol=1e-5, rtol=0)
+        th.testing.assert_close(features.var(dim=1, unbiased=False), th.ones(3), atol=1e-3, rtol=0)
+        th.testing.assert_close(features, th.nn.functional.layer_norm(hidden, (64,)))
+        assert not list(extractor.parameters())  # no learned scale or shift: frozen means frozen
+    model.learn(120)
+    th.testing.assert_close(pretrained_extractors(model)["actor"](obs), th.nn.functional.layer_norm(hidden, (64,)))
+
+
+def test_layer_norm_refuses_a_single_feature():
+    import gymnasium as gym
+
+    space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    with pytest.raises(ValueError, match="at least 2 features"):
+        PretrainedFeaturesExtractor(space, architecture=[["fc1", 2, 8, True], ["fc2", 8, 1, True]], layer_norm=True)

@@ -182,3 +182,28 @@ def test_an_env_id_string_works_for_every_algorithm(algo):
 
     model = finetune(algo, "SimpleNavigation-v0", None, 10, hyperparams={"learning_starts": 5})
     assert model.num_timesteps == 10
+
+
+def test_layer_norm_recipe_normalises_wide_features_and_says_when_it_skips_narrow_ones(bc_weights, caplog):
+    env = gym.make("SimpleNavigation-v0")
+    wide = make_finetune("td3", env, bc_weights, 2_000, get_recipe("default", layer_norm=True), seed=0)
+    assert all(e.layer_norm for e in pretrained_extractors(wide.model).values())
+    assert not any("layer_norm" in sentence for sentence in wide.decisions)
+    with caplog.at_level("INFO", logger="sb3_finetune"):
+        narrow = make_finetune(
+            "td3", env, bc_weights, 2_000, get_recipe("default", layer_norm=True, features_layer=None), seed=0
+        )
+    assert not any(e.layer_norm for e in pretrained_extractors(narrow.model).values())
+    skipped = [sentence for sentence in narrow.decisions if sentence.startswith("layer_norm skipped")]
+    assert len(skipped) == 1 and "2 wide" in skipped[0]
+    assert skipped[0] in caplog.text
+
+
+def test_actor_distilled_through_normalised_features_acts_like_the_prior(bc_agent, bc_weights):
+    env = gym.make("SimpleNavigation-v0")
+    recipe = get_recipe("default", layer_norm=True)
+    setup = make_finetune("td3", env, bc_weights, 2_000, recipe, seed=0, hyperparams={"learning_starts": 400})
+    setup.learn(400)
+    pretrained = evaluate(prior_policy(nav_prior(bc_agent, "SimpleNavigation-v0")), "SimpleNavigation-v0", {}, 50, 3)
+    distilled = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
+    assert abs(distilled.success_rate - pretrained.success_rate) <= 0.04

@@ -113,3 +113,21 @@ def test_load_model_in_process(agent_file, tmp_path):
     agent_file.unlink()
     loaded = load_model(tmp_path / "model.zip", ALGORITHMS["sac"], device="cpu")
     assert next(iter(pretrained_extractors(loaded).values())).frozen_layers == 2
+
+
+def test_layer_normalised_features_survive_save_and_load_without_the_weights_file(agent_file, tmp_path):
+    model = ALGORITHMS["td3"](
+        "MlpPolicy",
+        gym.make("SimpleNavigation-v0"),
+        policy_kwargs=pretrained_policy_kwargs(str(agent_file), features_layer=1, freeze=True, layer_norm=True),
+        learning_starts=50,
+        device="cpu",
+        seed=0,
+    )
+    model.learn(100)
+    expected, _ = model.predict(OBSERVATIONS, deterministic=True)
+    model.save(tmp_path / "model.zip")
+    agent_file.unlink()
+    loaded = ALGORITHMS["td3"].load(tmp_path / "model.zip", device="cpu")
+    assert all(e.layer_norm for e in pretrained_extractors(loaded).values())
+    np.testing.assert_allclose(loaded.predict(OBSERVATIONS, deterministic=True)[0], expected, atol=1e-6)
