@@ -92,15 +92,24 @@ def main(args: Args) -> dict:
                     for seed in range(args.seeds):
                         budget = 1_300  # the warm-up only: learning starts after it
                         setup = make_finetune(
-                            algo, gym.make(env_id, **kwargs), weights, budget, recipe, seed=seed,
+                            algo,
+                            gym.make(env_id, **kwargs),
+                            weights,
+                            budget,
+                            recipe,
+                            seed=seed,
                             hyperparams={"learning_starts": budget},
                         )
                         setup.learn(budget)
                         figures = evaluate(model_policy(setup.model), env_id, kwargs, args.episodes, 10_000)
                         returns.append(figures.mean_return)
                     row = {
-                        "env": name, "algo": algo, "jitter": jitter, "prior_return": prior_return,
-                        "distilled_returns": returns, "distilled_mean": float(np.mean(returns)),
+                        "env": name,
+                        "algo": algo,
+                        "jitter": jitter,
+                        "prior_return": prior_return,
+                        "distilled_returns": returns,
+                        "distilled_mean": float(np.mean(returns)),
                     }
                     rows.append(row)
                     print(

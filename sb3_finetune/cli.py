@@ -181,8 +181,7 @@ def resolve_env_id(env_id: str) -> str:
         importlib.import_module("nav_env")
     if env_id not in gym.registry:
         raise UsageError(
-            f"unknown env {env_id!r}: name the package that registers it with --gym-packages, or write "
-            f"module:{env_id}"
+            f"unknown env {env_id!r}: name the package that registers it with --gym-packages, or write module:{env_id}"
         )
     return env_id
 

@@ -43,8 +43,15 @@ def _plot(curves: dict[str, list[dict]], pretrained: Any, path: Path, title: str
         return_axis.plot(steps, [p["expert_return_ratio"] for p in curve], markersize=3, label=label, **style)
     # The pretrained network alone: drawn over the curves, thick and dashed, so a curve at the same level hides it not.
     for axis, value in ((success_axis, pretrained.success_rate), (return_axis, pretrained.expert_return_ratio)):
-        axis.axhline(value, color="grey", linewidth=2.5, linestyle=(0, (4, 3)), alpha=0.8, zorder=5,
-                     label=f"pretrained network alone ({value:.2f})")
+        axis.axhline(
+            value,
+            color="grey",
+            linewidth=2.5,
+            linestyle=(0, (4, 3)),
+            alpha=0.8,
+            zorder=5,
+            label=f"pretrained network alone ({value:.2f})",
+        )
     success_axis.axhline(THRESHOLD, color="black", linewidth=0.8, linestyle=":", label=f"threshold ({THRESHOLD:.0%})")
     return_axis.axhline(1.0, color="black", linewidth=0.8, linestyle=":", label="the expert (1.0)")
     success_axis.set(xlabel="env steps", ylabel="success rate (50 fixed episodes)", ylim=(-0.03, 1.05))

@@ -89,8 +89,12 @@ def flatten_observations(observations: Any, input_keys: Sequence[str] | None) ->
     if isinstance(observations, Mapping):
         if input_keys is None:
             raise ValueError("Dict observations need input_keys")
-        parts = [th.as_tensor(np.asarray(observations[key]) if not isinstance(observations[key], th.Tensor)
-                              else observations[key]) for key in input_keys]
+        parts = [
+            th.as_tensor(
+                np.asarray(observations[key]) if not isinstance(observations[key], th.Tensor) else observations[key]
+            )
+            for key in input_keys
+        ]
         return th.cat([part.flatten(1).float() for part in parts], dim=1)
     if not isinstance(observations, th.Tensor):
         observations = th.as_tensor(np.asarray(observations))
@@ -188,8 +192,10 @@ def load_prior(
     """
     if isinstance(source, Prior):
         return source
-    if not isinstance(action_space, gym.spaces.Box) or not np.all(np.isfinite(action_space.low)) or not np.all(
-        np.isfinite(action_space.high)
+    if (
+        not isinstance(action_space, gym.spaces.Box)
+        or not np.all(np.isfinite(action_space.low))
+        or not np.all(np.isfinite(action_space.high))
     ):
         raise PretrainedWeightsError(f"a prior needs a Box action space with finite bounds, got {action_space}")
     network, metadata, chosen_activation, activation_from = _module_from_weights(source, activation, architecture)

@@ -331,8 +331,17 @@ class FinetuneSetup:
         _, callback = model._setup_learn(total_timesteps, callbacks, True, tb_log_name)
         callback.on_training_start(locals(), globals())
         self.gate = run_warm_up(
-            model, recipe, prior, self.acting_as_prior, self.callbacks, callback, total_timesteps, seed,
-            self.warmup_steps, self.dataset_observations, self.decisions,
+            model,
+            recipe,
+            prior,
+            self.acting_as_prior,
+            self.callbacks,
+            callback,
+            total_timesteps,
+            seed,
+            self.warmup_steps,
+            self.dataset_observations,
+            self.decisions,
         )
         callback.on_training_end()
 
@@ -375,8 +384,12 @@ def run_warm_up(
 
     start_position = model.replay_buffer.pos
     prior_probe = warmup.probe(
-        model, callback, "deterministic", min(recipe.gate_steps, total_timesteps),
-        lambda recorder: recorder.ended >= episodes, cap,
+        model,
+        callback,
+        "deterministic",
+        min(recipe.gate_steps, total_timesteps),
+        lambda recorder: recorder.ended >= episodes,
+        cap,
     )
     prior_steps = model.num_timesteps - start_steps
     probe_observations = warmup.buffer_observations(model, start_position, model.replay_buffer.pos)
@@ -387,12 +400,18 @@ def run_warm_up(
             warmup.reseed(model, seed)
             targets = [len(episodes) for episodes in prior_probe.episodes]
             random_probe = warmup.probe(
-                model, callback, "random", prior_steps,
+                model,
+                callback,
+                "random",
+                prior_steps,
                 lambda recorder: all(len(e) >= t for e, t in zip(recorder.episodes, targets, strict=True)),
                 min(recipe.gate_max_steps, total_timesteps - prior_steps),
             )
             gate = warmup.decide_against_random(
-                prior_probe, random_probe, recipe.trust_gate, prior_steps,
+                prior_probe,
+                random_probe,
+                recipe.trust_gate,
+                prior_steps,
                 model.num_timesteps - start_steps - prior_steps,
             )
         warmup.report(model, gate)

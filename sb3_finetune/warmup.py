@@ -191,9 +191,7 @@ class ProbeRecorder(_Relay):
         return self.inner.on_step()
 
 
-def collect(
-    model: BaseAlgorithm, callback: BaseCallback, env_steps: int, mode: str
-) -> None:
+def collect(model: BaseAlgorithm, callback: BaseCallback, env_steps: int, mode: str) -> None:
     """Collect about ``env_steps`` env steps (whole steps of every env) into the replay buffer, without training.
 
     :param model: the model
@@ -424,7 +422,15 @@ def decide_without_reference(
     if gate_return is not None:
         score = float(np.mean([episode[0] >= gate_return for episode in finished]))
         return GateDecision(
-            score >= trust_gate, "return threshold", score, trust_gate, len(finished), steps, mean, 0, gate_return,
+            score >= trust_gate,
+            "return threshold",
+            score,
+            trust_gate,
+            len(finished),
+            steps,
+            mean,
+            0,
+            gate_return,
             len(finished),
         )
     return None
@@ -459,8 +465,16 @@ def decide_against_random(
     finished = sum(len(episodes) for episodes in prior.episodes)
     criterion = "random probe, per step" if per_step else "random probe"
     return GateDecision(
-        score >= trust_gate, criterion, score, trust_gate, finished, prior_steps, _mean_return(prior),
-        random_steps, _mean_return(random), len(wins),
+        score >= trust_gate,
+        criterion,
+        score,
+        trust_gate,
+        finished,
+        prior_steps,
+        _mean_return(prior),
+        random_steps,
+        _mean_return(random),
+        len(wins),
     )
 
 

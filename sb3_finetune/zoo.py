@@ -111,8 +111,16 @@ class FinetuneCallback(BaseCallback):
             reseed(model, seed)  # so that a random probe can start from the same states
             callback = self.locals.get("callback", self)
             self.gate = run_warm_up(
-                model, self.recipe, self.prior, self.acting_as_prior, [hook], callback, total, seed,
-                model.learning_starts, decisions=self.decisions,
+                model,
+                self.recipe,
+                self.prior,
+                self.acting_as_prior,
+                [hook],
+                callback,
+                total,
+                seed,
+                model.learning_starts,
+                decisions=self.decisions,
             )
         hook.on_training_start(self.locals, self.globals)
 

@@ -161,7 +161,10 @@ def _record(scenario, algo, arm, seed, steps, early=1.0, start=0.8, expert_ratio
     }
     spec = {"scenario": scenario, "algo": algo, "arm": arm, "seed": seed}
     return {
-        "spec": spec, "metrics": metrics, "pretrained_score_on_target": start, "pretrained_success_on_target": start,
+        "spec": spec,
+        "metrics": metrics,
+        "pretrained_score_on_target": start,
+        "pretrained_success_on_target": start,
         "cpu_s": 1.0,
     }
 

@@ -29,8 +29,18 @@ def cli(*args, cwd):
 def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     result = cli(
-        "pretrain", "--expert", "--env", NAV, "--out", "agent.pt", "--samples", "4000", "--epochs", "15",
-        "--safetensors", cwd=folder,
+        "pretrain",
+        "--expert",
+        "--env",
+        NAV,
+        "--out",
+        "agent.pt",
+        "--samples",
+        "4000",
+        "--epochs",
+        "15",
+        "--safetensors",
+        cwd=folder,
     )
     assert result.returncode == 0, result.stderr
     return folder
@@ -64,8 +74,16 @@ def test_finetune_evaluate_export_round_trip(workdir):
     assert result.returncode == 0, result.stderr
     assert (workdir / "model.zip").exists()
     result = cli(
-        "evaluate", "model.zip", "--env", NAV, "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes", "10",
-        "--json", cwd=workdir,
+        "evaluate",
+        "model.zip",
+        "--env",
+        NAV,
+        "--env-kwargs",
+        "goal_position:(-0.5,-0.5)",
+        "--episodes",
+        "10",
+        "--json",
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -77,15 +95,35 @@ def test_finetune_evaluate_export_round_trip(workdir):
     assert (workdir / "exported.safetensors").exists()
     # The exported actor is a prior with the model's own actions: evaluate gives the same figures ...
     result = cli(
-        "evaluate", "exported.safetensors", "--env", NAV, "--env-kwargs", "goal_position:(-0.5,-0.5)", "--episodes",
-        "10", "--json", cwd=workdir,
+        "evaluate",
+        "exported.safetensors",
+        "--env",
+        NAV,
+        "--env-kwargs",
+        "goal_position:(-0.5,-0.5)",
+        "--episodes",
+        "10",
+        "--json",
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == figures
     # ... and it is a prior for the next run, with the default recipe.
     result = cli(
-        "finetune", "--algo", "sac", "--env", NAV, "--pretrained", "exported.safetensors", "-n", "350", "--out",
-        "again.zip", "--eval-episodes", "5", cwd=workdir,
+        "finetune",
+        "--algo",
+        "sac",
+        "--env",
+        NAV,
+        "--pretrained",
+        "exported.safetensors",
+        "-n",
+        "350",
+        "--out",
+        "again.zip",
+        "--eval-episodes",
+        "5",
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
 

@@ -123,7 +123,10 @@ def test_a_saved_model_is_the_composite_policy_without_the_prior_file(algo, prio
     try:
         result = subprocess.run(
             [sys.executable, "-c", LOADER, algo, str(tmp_path / "model.zip"), json.dumps(OBSERVATIONS.tolist())],
-            capture_output=True, text=True, timeout=300, check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
     finally:
         moved.rename(prior_file)

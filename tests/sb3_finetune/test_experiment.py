@@ -9,7 +9,11 @@ from sb3_finetune.sweep import load_results, rescore, run_sweep
 
 def point(step, success, wall=0.0, ratio=1.0, mean_return=-1.0):
     return {
-        "step": step, "success_rate": success, "mean_return": mean_return, "wall_s": wall, "expert_return_ratio": ratio
+        "step": step,
+        "success_rate": success,
+        "mean_return": mean_return,
+        "wall_s": wall,
+        "expert_return_ratio": ratio,
     }
 
 

@@ -95,8 +95,12 @@ def test_a_tiny_run_on_pendulum_scores_the_return_and_has_no_success(tmp_path):
     scenario = SCENARIOS["pendulum-heavy"]
     # A cheap clone in the cache, so the test does not pay for the full one.
     external.clone_controller(
-        tmp_path / "pendulum-heavy-source.pt", scenario.env_id, scenario.source, external.pendulum_swing_up(),
-        steps=1_500, epochs=5,
+        tmp_path / "pendulum-heavy-source.pt",
+        scenario.env_id,
+        scenario.source,
+        external.pendulum_swing_up(),
+        steps=1_500,
+        epochs=5,
     )
     record = run(RunSpec("pendulum-heavy", "td3", "default", 0, budget=150, eval_episodes=3), tmp_path)
     json.dumps(record)  # JSON-friendly

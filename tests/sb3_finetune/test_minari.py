@@ -27,8 +27,13 @@ def _episode(env, seed):
         truncations.append(truncated)
         done = terminated or truncated
     return EpisodeBuffer(
-        id=seed, observations=observations, actions=actions, rewards=rewards, terminations=terminations,
-        truncations=truncations, infos={},
+        id=seed,
+        observations=observations,
+        actions=actions,
+        rewards=rewards,
+        terminations=terminations,
+        truncations=truncations,
+        infos={},
     )
 
 
