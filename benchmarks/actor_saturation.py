@@ -24,7 +24,7 @@ from _args import parse_args
 
 from sb3_finetune.evaluation import evaluate, model_policy
 from sb3_finetune.experiment import SCENARIOS, pretrained_weights
-from sb3_finetune.recipes import make_finetune
+from sb3_finetune.recipes import Recipe, get_recipe, make_finetune
 
 
 @dataclass
@@ -37,6 +37,8 @@ class Args:
     """td3 or ddpg (a deterministic actor)"""
     recipe: str = "default"
     """recipe, or scratch"""
+    overrides: str = ""
+    """recipe fields to change, comma-separated name=value pairs with JSON values (layer_norm=true)"""
     seeds: str = "0,1,2,3,4"
     """comma-separated seeds"""
     steps: int = 3_000
@@ -67,6 +69,21 @@ def look(model: object, states: th.Tensor, level: float) -> dict:
     }
 
 
+def recipe_with(name: str, overrides: str) -> Recipe:
+    """The recipe ``name`` (``scratch``: the default's settings, unused) with ``name=value`` overrides (JSON values)."""
+    changes = {}
+    for pair in filter(None, overrides.split(",")):
+        field_name, _, value = pair.partition("=")
+        try:
+            changes[field_name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            raise SystemExit(f"--overrides: {pair!r} is not name=value with a JSON value (true, 0.5, null)") from None
+    try:
+        return get_recipe("default" if name == "scratch" else name, **changes)
+    except ValueError as error:
+        raise SystemExit(f"--recipe/--overrides: {error}") from None
+
+
 def main(args: Args) -> list[dict]:
     if args.scenario not in SCENARIOS:
         raise SystemExit(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
@@ -75,11 +92,12 @@ def main(args: Args) -> list[dict]:
     scenario = SCENARIOS[args.scenario]
     if scenario.external or scenario.her:
         raise SystemExit(f"{args.scenario}: this script looks at the nav scenarios with Box observations")
+    recipe = recipe_with(args.recipe, args.overrides)
     weights = None if args.recipe == "scratch" else str(pretrained_weights(scenario, args.cache))
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         env = gym.make(scenario.env_id, **scenario.target)
-        setup = make_finetune(args.algo, env, weights, scenario.budget, args.recipe, seed=seed)
+        setup = make_finetune(args.algo, env, weights, scenario.budget, recipe, seed=seed)
         setup.learn(args.steps)
         space = env.observation_space
         generator = np.random.default_rng(seed)

@@ -23,9 +23,23 @@ def test_saturation_is_read_off_the_actor_s_pre_tanh_outputs():
 
 
 @pytest.mark.parametrize(
-    ("flag", "value", "message"), [("--algo", "sac", "td3 or ddpg"), ("--scenario", "x", "unknown")]
+    ("flag", "value", "message"),
+    [
+        ("--algo", "sac", "td3 or ddpg"),
+        ("--scenario", "x", "unknown"),
+        ("--overrides", "layer_norm=yes", "JSON value"),
+        ("--overrides", "no_such_field=1", "unknown recipe field"),
+    ],
 )
 def test_actor_saturation_refuses_in_one_line(run_benchmark, tmp_path, flag, value, message):
     result = run_benchmark("actor_saturation.py", flag, value, "--out", str(tmp_path / "out.json"))
     assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "out.json").exists()
+
+
+def test_overrides_reach_the_recipe():
+    from actor_saturation import recipe_with
+
+    recipe = recipe_with("default", "layer_norm=true,bc_weight=0.5")
+    assert recipe.layer_norm and recipe.bc_weight == 0.5
+    assert recipe_with("scratch", "") == recipe_with("default", "")
