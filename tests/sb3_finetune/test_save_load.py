@@ -30,6 +30,7 @@ LOADER = textwrap.dedent(
         "actions": actions.tolist(),
         "frozen": {name: e.frozen_layers for name, e in extractors.items()},
         "trainable": {name: sum(p.numel() for p in e.parameters()) for name, e in extractors.items()},
+        "layer_norm": {name: e.layer_norm for name, e in extractors.items()},
     }))
     """
 )
@@ -62,12 +63,16 @@ def test_save_then_load_in_a_fresh_process_gives_the_same_actions(algo, freeze, 
         assert set(loaded["trainable"].values()) == {0}
 
 
-def test_model_from_pretrained_policy_kwargs_loads_without_the_weights_file(agent_file, tmp_path):
-    model = gym.make("SimpleNavigation-v0")
-    model = ALGORITHMS["sac"](
+@pytest.mark.parametrize(
+    ("algo", "extractor_kwargs"), [("sac", {}), ("td3", {"features_layer": 1, "layer_norm": True})]
+)
+def test_model_from_pretrained_policy_kwargs_loads_without_the_weights_file(
+    algo, extractor_kwargs, agent_file, tmp_path
+):
+    model = ALGORITHMS[algo](
         "MlpPolicy",
-        model,
-        policy_kwargs=pretrained_policy_kwargs(str(agent_file), freeze=True, net_arch=[32, 32]),
+        gym.make("SimpleNavigation-v0"),
+        policy_kwargs=pretrained_policy_kwargs(str(agent_file), freeze=True, net_arch=[32, 32], **extractor_kwargs),
         learning_starts=50,
         device="cpu",
         seed=0,
@@ -76,9 +81,11 @@ def test_model_from_pretrained_policy_kwargs_loads_without_the_weights_file(agen
     expected, _ = model.predict(OBSERVATIONS, deterministic=True)
     model.save(tmp_path / "model.zip")
     agent_file.unlink()  # the model moved to a machine without the weights file
-    result = load_in_fresh_process("sac", tmp_path / "model.zip")
+    result = load_in_fresh_process(algo, tmp_path / "model.zip")
     assert result.returncode == 0, result.stderr
-    np.testing.assert_allclose(json.loads(result.stdout.splitlines()[-1])["actions"], expected, atol=1e-6)
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    np.testing.assert_allclose(loaded["actions"], expected, atol=1e-6)
+    assert set(loaded["layer_norm"].values()) == {extractor_kwargs.get("layer_norm", False)}
 
 
 def test_hand_written_kwargs_without_the_file_fail_clearly_and_load_model_recovers(agent_file, tmp_path):
@@ -113,21 +120,3 @@ def test_load_model_in_process(agent_file, tmp_path):
     agent_file.unlink()
     loaded = load_model(tmp_path / "model.zip", ALGORITHMS["sac"], device="cpu")
     assert next(iter(pretrained_extractors(loaded).values())).frozen_layers == 2
-
-
-def test_layer_normalised_features_survive_save_and_load_without_the_weights_file(agent_file, tmp_path):
-    model = ALGORITHMS["td3"](
-        "MlpPolicy",
-        gym.make("SimpleNavigation-v0"),
-        policy_kwargs=pretrained_policy_kwargs(str(agent_file), features_layer=1, freeze=True, layer_norm=True),
-        learning_starts=50,
-        device="cpu",
-        seed=0,
-    )
-    model.learn(100)
-    expected, _ = model.predict(OBSERVATIONS, deterministic=True)
-    model.save(tmp_path / "model.zip")
-    agent_file.unlink()
-    loaded = ALGORITHMS["td3"].load(tmp_path / "model.zip", device="cpu")
-    assert all(e.layer_norm for e in pretrained_extractors(loaded).values())
-    np.testing.assert_allclose(loaded.predict(OBSERVATIONS, deterministic=True)[0], expected, atol=1e-6)
