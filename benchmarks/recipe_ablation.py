@@ -52,10 +52,10 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "handover-no-bc": (("warmup_handover", True), ("bc_weight", 0.0)),
     # The hand-over under the ibrl recipe: no pull, the critic arbitrates between the actor and the prior.
     "handover-ibrl": (("warmup_handover", True), ("bc_weight", 0.0), ("arbitrate", True)),
-    # The pretrained features layer-normalised before the policy's own layers (actor and critic).
-    "layer-norm": (("layer_norm", True),),
-    # The same with the hand-over.
-    "layer-norm-handover": (("layer_norm", True), ("warmup_handover", True)),
+    # The default before the stand-down normalised the features (the moved goal's regression: TD3 stuck).
+    "no-stand-down-layer-norm": (("stand_down_layer_norm", False),),
+    # The pretrained features layer-normalised before the policy's own layers (actor and critic), trusted or not.
+    "layer-norm": (("layer_norm", True), ("stand_down_layer_norm", False)),
 }
 
 

@@ -5,7 +5,8 @@ The pieces:
 - :class:`PretrainedFeaturesExtractor`: the pretrained network as an SB3 features extractor, in every network
   that owns one (actor, critic, and their targets), whole or partly frozen;
 - :func:`load_pretrained`: put weights into an existing model, checked before anything changes;
-- :func:`set_frozen_layers`, :class:`UnfreezeCallback`, :class:`PretrainedLearningRateCallback`: schedules;
+- :func:`set_frozen_layers`, :func:`set_layer_norm`, :class:`UnfreezeCallback`,
+  :class:`PretrainedLearningRateCallback`: schedules;
 - :func:`pretrained_policy_kwargs`, :func:`load_model`: models that save and load anywhere;
 - :func:`load_prior`, :class:`Prior`: a pretrained network as a policy on any env, its action units stated;
 - :func:`finetune`, :func:`make_finetune`, :data:`RECIPES`: fine-tuning recipes on any Gymnasium env;
@@ -23,6 +24,7 @@ from sb3_finetune.adapter import (
     pretrained_extractors,
     pretrained_policy_kwargs,
     set_frozen_layers,
+    set_layer_norm,
 )
 from sb3_finetune.callbacks import PretrainedLearningRateCallback, UnfreezeCallback
 from sb3_finetune.evaluation import evaluate, model_policy, prior_policy
@@ -59,4 +61,5 @@ __all__ = [
     "read_weights",
     "save_weights",
     "set_frozen_layers",
+    "set_layer_norm",
 ]

@@ -139,6 +139,25 @@ def set_frozen_layers(model: BaseAlgorithm, count: int | bool) -> int:
     return count
 
 
+def set_layer_norm(model: BaseAlgorithm, on: bool) -> None:
+    """Switch the normalisation of the pretrained features (``layer_norm``) in every network of ``model``.
+
+    It has no parameters, so nothing else changes; but the policy's own layers were trained (if at all) on the
+    other features, so switch it before training. The model records it, so ``save``/``load`` keeps it.
+
+    :param model: a model built with :class:`PretrainedFeaturesExtractor`
+    :param on: normalise (``True``) or not
+    :raises ValueError: ``on`` where the features are fewer than 2
+    """
+    extractors = pretrained_extractors(model)
+    width = next(iter(extractors.values())).features_dim
+    if on and width < 2:
+        raise ValueError(f"layer_norm needs at least 2 features to normalise across, the network gives {width}")
+    for extractor in extractors.values():
+        extractor.layer_norm = bool(on)
+    _record_extractor_kwargs(model, layer_norm=bool(on))
+
+
 def pretrained_policy_kwargs(
     weights: WeightsSource,
     *,

@@ -329,6 +329,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "bc_q_scale": True if args.bc_q_scale else None,
         "warmup_handover": True if args.warmup_handover else None,
         "layer_norm": args.layer_norm,
+        "stand_down_layer_norm": args.stand_down_layer_norm,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -620,6 +621,13 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="normalise the pretrained features across units before the policy's own layers (default: the recipe's)",
+    )
+    sub.add_argument(
+        "--stand-down-layer-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="normalise them only once the trust gate stands the prior down (default: the recipe's, on for default "
+        "and ibrl)",
     )
     sub.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
     sub.add_argument(

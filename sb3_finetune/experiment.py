@@ -197,7 +197,12 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
-LATER_RECIPE_FIELDS: dict[str, Any] = {"arbitrate": False, "warmup_handover": False, "layer_norm": False}
+LATER_RECIPE_FIELDS: dict[str, Any] = {
+    "arbitrate": False,
+    "warmup_handover": False,
+    "layer_norm": False,
+    "stand_down_layer_norm": False,
+}
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
 ARMS = ("scratch", "default", "frozen", "naive")

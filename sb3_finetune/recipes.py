@@ -48,7 +48,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sb3_finetune import warmup
-from sb3_finetune.adapter import pretrained_policy_kwargs
+from sb3_finetune.adapter import pretrained_extractors, pretrained_policy_kwargs, set_layer_norm
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
@@ -77,6 +77,10 @@ class Recipe:
     :param layer_norm: normalise the pretrained features across units before the policy's own layers (see
         :class:`~sb3_finetune.extractor.PretrainedFeaturesExtractor`); skipped, and said in the decisions, where the
         features are fewer than :data:`MIN_NORMALISED_FEATURES`
+    :param stand_down_layer_norm: when the trust gate stands the prior down, normalise the features from then on
+        (as ``layer_norm`` does, switched on before any of the policy's own layers has trained on them), so that a
+        TD3/DDPG actor learning the task anew on frozen features of a wrong prior does not get stuck in tanh
+        saturation (see the README)
     :param actor_init: distil the pretrained network into the whole actor before RL
     :param distill_steps: gradient steps of that distillation
     :param distill_jitter: Gaussian noise on half of each distillation minibatch, in standard deviations of the
@@ -114,6 +118,7 @@ class Recipe:
     features_layer: int | None = 1
     freeze: bool | int = True
     layer_norm: bool = False
+    stand_down_layer_norm: bool = True
     actor_init: bool = True
     distill_steps: int = 1_000
     distill_jitter: float = 0.3
@@ -146,9 +151,16 @@ RECIPES: dict[str, Recipe] = {
     # Q-filter on the pull let SAC dip to 0.48 success in one seed of three, the unfiltered pull never dipped.
     "default": Recipe(bc_weight=1.0, bc_fade=0.5),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
-    "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0),
+    "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),
     # The design note's transfer: the network's output as features, trained from the start, nothing else.
-    "naive": Recipe(features_layer=None, freeze=False, actor_init=False, pretrained_warmup=False, critic_warmup=0),
+    "naive": Recipe(
+        features_layer=None,
+        freeze=False,
+        actor_init=False,
+        pretrained_warmup=False,
+        critic_warmup=0,
+        stand_down_layer_norm=False,
+    ),
     # The default's start (gate, distilled actor, prior's warm-up, critic warm-up), then no pull: the critic chooses
     # between the actor and the frozen prior in every state (IBRL, Hu et al. 2024). Not the default: see the README.
     "ibrl": Recipe(bc_weight=0.0, arbitrate=True),
@@ -415,6 +427,8 @@ def run_warm_up(
                 model.num_timesteps - start_steps - prior_steps,
             )
         warmup.report(model, gate)
+    if gate is not None and not gate.trusted and recipe.stand_down_layer_norm:
+        normalise_on_stand_down(model, decisions)
     first_update = max(model.learning_starts, model.num_timesteps)
     for hook in hooks:
         if not isinstance(hook, (ActorUpdateHook, ArbitrationCallback)):
@@ -453,6 +467,32 @@ def run_warm_up(
     elif rest > 0:
         warmup.collect(model, callback, rest, "policy" if with_policy else "random")
     return gate
+
+
+def normalise_on_stand_down(model: BaseAlgorithm, decisions: list[str] | None) -> None:
+    """The gate stood the prior down: normalise the pretrained features from now on, and say so.
+
+    :param model: the model, before its first gradient step
+    :param decisions: where the sentence goes
+    """
+    extractors = pretrained_extractors(model)
+    if not extractors or next(iter(extractors.values())).layer_norm:
+        return
+    width = next(iter(extractors.values())).features_dim
+    if width >= MIN_NORMALISED_FEATURES:
+        set_layer_norm(model, True)
+        sentence = (
+            f"stand-down: the prior's {width} features are layer-normalised from now on (a fresh task for the "
+            "policy's own layers, on features of a fixed scale)"
+        )
+    else:
+        sentence = (
+            f"stand-down: the features are {width} wide, fewer than {MIN_NORMALISED_FEATURES}, and are not "
+            "layer-normalised"
+        )
+    logger.info("sb3_finetune: %s", sentence)
+    if decisions is not None:
+        decisions.append(sentence)
 
 
 def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:

@@ -278,3 +278,5 @@ def test_recipe_flags_reach_the_recipe():
     on = _recipe_from_args(build_parser().parse_args([*argv, "--layer-norm"]))
     off = _recipe_from_args(build_parser().parse_args([*argv, "--no-layer-norm"]))
     assert on.layer_norm and not off.layer_norm
+    assert plain.stand_down_layer_norm
+    assert not _recipe_from_args(build_parser().parse_args([*argv, "--no-stand-down-layer-norm"])).stand_down_layer_norm

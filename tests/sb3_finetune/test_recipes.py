@@ -168,12 +168,38 @@ def test_trust_gate_keeps_a_good_teacher_and_drops_a_wrong_one(bc_weights, targe
     assert setup.trusted is trusted
     assert setup.gate.criterion == "success" and setup.gate.episodes >= 3
     actions = setup.model.replay_buffer.actions[300:400, 0]
+    extractors = pretrained_extractors(setup.model).values()
+    normalised = [
+        s for s in setup.decisions if s.startswith("stand-down: the prior's 64 features are layer-normalised")
+    ]
     if trusted:
         assert hook.hold_steps > 0 and hook.bc_weight > 0
+        assert not any(e.layer_norm for e in extractors) and not normalised
     else:
-        # Past the probe, the warm-up falls back to SB3's uniform random actions; no hold, no pull.
+        # Past the probe, the warm-up falls back to SB3's uniform random actions; no hold, no pull; the features
+        # are normalised before the actor is distilled on them, in every network, and the saved model keeps it.
         assert hook.hold_steps == 0 and hook.bc_weight == 0.0
         assert actions.std() > 0.45
+        assert all(e.layer_norm for e in extractors) and len(normalised) == 1
+        assert setup.model.policy_kwargs["features_extractor_kwargs"]["layer_norm"] is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [({"stand_down_layer_norm": False}, None), ({"features_layer": None}, "the features are 2 wide, fewer than 8")],
+)
+def test_the_stand_down_leaves_the_features_when_asked_or_too_narrow(bc_weights, overrides, said):
+    env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
+    recipe = get_recipe("default", **overrides)
+    setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    setup.learn(400)
+    assert setup.trusted is False
+    assert not any(e.layer_norm for e in pretrained_extractors(setup.model).values())
+    sentences = [s for s in setup.decisions if s.startswith("stand-down")]
+    if said is None:
+        assert sentences == []
+    else:
+        assert len(sentences) == 1 and said in sentences[0]
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
