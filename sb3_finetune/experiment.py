@@ -365,6 +365,8 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
         "pretrained_success_on_target": pretrained_eval.success_rate,
         "pretrained_return_on_target": pretrained_eval.mean_return,
         "pretrained_score_on_target": scenario.score(pretrained_eval.as_dict()),
+        "gate": None if setup.gate is None else setup.gate.as_dict(),
+        "decisions": list(setup.decisions),
         "setup_s": setup_s,
         "total_s": total_s,
         "cpu_s": total_s * threads,

@@ -82,6 +82,9 @@ def test_sweep_runs_once_and_resumes(tmp_path):
         assert record["curve"][0]["step"] == 0 and record["curve"][-1]["step"] == 120
         assert 0.0 <= record["metrics"]["final_success"] <= 1.0
         assert record["metrics"]["final_score"] == record["metrics"]["final_success"]
+        assert isinstance(record["decisions"], list)
+    assert records[specs[0].key]["gate"] is None  # scratch has no prior to judge
+    assert records[specs[1].key]["gate"]["trusted"] is True and records[specs[1].key]["gate"]["criterion"] == "success"
     lines_before = results.read_text().count("\n")
     with results.open("a") as stream:
         stream.write('{"torn": ')  # a sweep killed mid-write
