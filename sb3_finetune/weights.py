@@ -311,6 +311,12 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
     state = {key: policy[key] for key in extractor}
     if extractor:
         kwargs = _extractor_kwargs(data)
+        if kwargs.get("layer_norm"):
+            raise PretrainedWeightsError(
+                f"'{path}': its pretrained features are layer-normalised (the trust gate's stand-down, or "
+                "layer_norm=True), and a LayerNorm is not a Linear layer: the actor is not one Linear chain; use the "
+                "model itself (evaluate and load it as a .zip), or fine-tune with --no-stand-down-layer-norm"
+            )
         if kwargs.get("input_keys"):
             metadata["input_keys"] = ",".join(kwargs["input_keys"])
         between = kwargs.get("activation", "relu") if kwargs.get("features_layer") is not None else None

@@ -69,6 +69,7 @@ def test_finetune_evaluate_export_round_trip(workdir):
         "10",
         "--seed",
         "1",
+        "--no-stand-down-layer-norm",  # a stood-down prior's normalised features are no Linear chain to export
         cwd=workdir,
     )
     assert result.returncode == 0, result.stderr

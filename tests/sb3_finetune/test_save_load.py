@@ -120,3 +120,14 @@ def test_load_model_in_process(agent_file, tmp_path):
     agent_file.unlink()
     loaded = load_model(tmp_path / "model.zip", ALGORITHMS["sac"], device="cpu")
     assert next(iter(pretrained_extractors(loaded).values())).frozen_layers == 2
+
+
+def test_export_refuses_layer_normalised_features(agent_file, tmp_path):
+    from sb3_finetune.pretrain import export
+    from sb3_finetune.weights import PretrainedWeightsError
+
+    model = make_model("td3", str(agent_file), features_layer=1, layer_norm=True)
+    model.save(tmp_path / "model.zip")
+    with pytest.raises(PretrainedWeightsError, match="layer-normalised"):
+        export(tmp_path / "model.zip", tmp_path / "prior.safetensors")
+    assert not (tmp_path / "prior.safetensors").exists()
