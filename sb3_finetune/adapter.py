@@ -15,6 +15,7 @@ from sb3_finetune.extractor import (
     Architecture,
     PretrainedFeaturesExtractor,
     extractor_kwargs_for_saving,
+    layer_norm_refusal,
 )
 from sb3_finetune.networks import DEFAULT_ACTIVATION, infer_linear_layers
 from sb3_finetune.weights import WeightsSource, read_metadata, read_weights, sb3_zip_extractor_state
@@ -151,8 +152,9 @@ def set_layer_norm(model: BaseAlgorithm, on: bool) -> None:
     """
     extractors = pretrained_extractors(model)
     width = next(iter(extractors.values())).features_dim
-    if on and width < 2:
-        raise ValueError(f"layer_norm needs at least 2 features to normalise across, the network gives {width}")
+    refusal = layer_norm_refusal(width) if on else None
+    if refusal is not None:
+        raise ValueError(refusal)
     for extractor in extractors.values():
         extractor.layer_norm = bool(on)
     _record_extractor_kwargs(model, layer_norm=bool(on))

@@ -113,6 +113,17 @@ def _truncate(network: nn.Module, features_layer: int | None) -> nn.Module:
     )
 
 
+def layer_norm_refusal(features_dim: int) -> str | None:
+    """Why ``layer_norm`` cannot normalise features of this width (``None`` where it can): it needs at least 2.
+
+    :param features_dim: the number of features
+    :return: the reason, or ``None``
+    """
+    if features_dim < 2:
+        return f"layer_norm needs at least 2 features to normalise across, the network gives {features_dim}"
+    return None
+
+
 def _layers_of(network: nn.Module) -> list[nn.Module]:
     """The units that ``freeze=k`` counts: Linear layers of a stack, else children that own parameters."""
     if isinstance(network, LinearStack):
@@ -200,11 +211,9 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
             input_keys = metadata["input_keys"].split(",")
         input_keys = self._input_keys(observation_space, input_keys)
         features_dim = self._check_observations(network, observation_space, input_keys)
-        if layer_norm and features_dim < 2:
-            raise ValueError(
-                f"layer_norm needs at least 2 features to normalise across, the network gives {features_dim}: "
-                "use a wider layer as the features (features_layer) or layer_norm=False"
-            )
+        refusal = layer_norm_refusal(features_dim) if layer_norm else None
+        if refusal is not None:
+            raise ValueError(f"{refusal}: use a wider layer as the features (features_layer) or layer_norm=False")
         super().__init__(observation_space, features_dim)
         self.layer_norm = bool(layer_norm)
         self.input_keys = input_keys

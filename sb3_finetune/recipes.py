@@ -479,17 +479,15 @@ def normalise_on_stand_down(model: BaseAlgorithm, decisions: list[str] | None) -
     if not extractors or next(iter(extractors.values())).layer_norm:
         return
     width = next(iter(extractors.values())).features_dim
-    if width >= MIN_NORMALISED_FEATURES:
+    too_few = too_few_to_normalise(width)
+    if too_few is None:
         set_layer_norm(model, True)
         sentence = (
             f"stand-down: the prior's {width} features are layer-normalised from now on (a fresh task for the "
             "policy's own layers, on features of a fixed scale)"
         )
     else:
-        sentence = (
-            f"stand-down: the features are {width} wide, fewer than {MIN_NORMALISED_FEATURES}, and are not "
-            "layer-normalised"
-        )
+        sentence = f"stand-down: not layer-normalised, {too_few}"
     logger.info("sb3_finetune: %s", sentence)
     if decisions is not None:
         decisions.append(sentence)
@@ -525,34 +523,43 @@ def gaussian_action_noise(action_space: gym.spaces.Box, std: float) -> NormalAct
     return NormalActionNoise(np.zeros(size), std * np.ones(size))
 
 
-def normalised_features(
-    recipe: Recipe, observation_space: gym.Space, weights: WeightsSource, prior: Prior, decisions: list[str]
-) -> bool:
+def normalised_features(recipe: Recipe, observation_space: gym.Space, prior: Prior, decisions: list[str]) -> bool:
     """Whether the recipe's ``layer_norm`` applies: the features must number at least :data:`MIN_NORMALISED_FEATURES`.
 
     :param recipe: the recipe
     :param observation_space: the env's observation space
-    :param weights: the pretrained weights (as given to the extractor)
-    :param prior: the prior (its activation and input keys)
+    :param prior: the prior (its network, activation and input keys)
     :param decisions: where a sentence goes when ``layer_norm`` is skipped
     :return: the extractor's ``layer_norm``
     """
     if not recipe.layer_norm:
         return False
-    width = PretrainedFeaturesExtractor(
+    width = PretrainedFeaturesExtractor(  # the prior's network in memory: the weights file is not read again
         observation_space,
-        weights,
+        prior.network,
         features_layer=recipe.features_layer,
         activation=prior.info.activation,
         input_keys=prior.info.input_keys,
     ).features_dim
-    if width >= MIN_NORMALISED_FEATURES:
+    too_few = too_few_to_normalise(width)
+    if too_few is None:
         return True
-    decisions.append(
-        f"layer_norm skipped: the features are {width} wide, fewer than {MIN_NORMALISED_FEATURES} (normalising them "
-        "would remove two of their degrees of freedom)"
-    )
+    decisions.append(f"layer_norm skipped: {too_few}")
     return False
+
+
+def too_few_to_normalise(width: int) -> str | None:
+    """Why a recipe does not normalise features of this width (``None`` where it does).
+
+    :param width: the number of features
+    :return: the reason, fewer than :data:`MIN_NORMALISED_FEATURES`, or ``None``
+    """
+    if width >= MIN_NORMALISED_FEATURES:
+        return None
+    return (
+        f"the features are {width} wide, fewer than {MIN_NORMALISED_FEATURES} (normalising them would remove two of "
+        "their degrees of freedom)"
+    )
 
 
 def make_finetune(
@@ -617,7 +624,7 @@ def make_finetune(
             freeze=recipe.freeze,
             activation=prior.info.activation,
             input_keys=prior.info.input_keys,
-            layer_norm=normalised_features(recipe, env.observation_space, weights, prior, ours),
+            layer_norm=normalised_features(recipe, env.observation_space, prior, ours),
             **policy_kwargs,
         )
     for sentence in ours:

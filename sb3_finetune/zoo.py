@@ -85,7 +85,7 @@ class FinetuneCallback(BaseCallback):
                 freeze=recipe.freeze,
                 activation=self.prior.info.activation,
                 input_keys=self.prior.info.input_keys,
-                layer_norm=normalised_features(recipe, model.observation_space, weights, self.prior, self.decisions),
+                layer_norm=normalised_features(recipe, model.observation_space, self.prior, self.decisions),
                 **model.policy_kwargs,
             )
             model._setup_model()
