@@ -56,6 +56,21 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "no-stand-down-layer-norm": (("stand_down_layer_norm", False),),
     # The pretrained features layer-normalised before the policy's own layers (actor and critic), trusted or not.
     "layer-norm": (("layer_norm", True), ("stand_down_layer_norm", False)),
+    # The critic pre-trained on the warm-up's transitions (1,000 gradient steps, actor held, no env steps), alone and
+    # with the hand-over and the Q-filter, which it was made for: the critic knows the detour the hand-over explored
+    # before the actor moves, and the filter lets go of the pull where it does.
+    "pretrain": (("critic_pretrain_steps", 1_000),),
+    "handover-q-filter": (("warmup_handover", True), ("bc_q_filter", True)),
+    "handover-pretrain": (("warmup_handover", True), ("critic_pretrain_steps", 1_000)),
+    "q-filter-pretrain": (("bc_q_filter", True), ("critic_pretrain_steps", 1_000)),
+    "handover-q-filter-pretrain": (("warmup_handover", True), ("bc_q_filter", True), ("critic_pretrain_steps", 1_000)),
+    # The same with the conservative Q-filter (the pull lets go only where every critic prefers the actor).
+    "handover-conservative-pretrain": (
+        ("warmup_handover", True),
+        ("bc_q_filter", True),
+        ("bc_q_filter_conservative", True),
+        ("critic_pretrain_steps", 1_000),
+    ),
 }
 
 

@@ -327,7 +327,10 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "actor_init": False if args.no_actor_init else None,
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
         "bc_q_scale": True if args.bc_q_scale else None,
-        "warmup_handover": True if args.warmup_handover else None,
+        "bc_q_filter": args.bc_q_filter,
+        "bc_q_filter_conservative": args.bc_q_filter_conservative,
+        "critic_pretrain_steps": args.critic_pretrain_steps,
+        "warmup_handover": args.warmup_handover,
         "layer_norm": args.layer_norm,
         "stand_down_layer_norm": args.stand_down_layer_norm,
     }
@@ -635,9 +638,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--warmup-handover",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration "
-        "from where the prior takes the agent)",
+        "from where the prior takes the agent) (default: the recipe's)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(
@@ -651,6 +655,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
     sub.add_argument(
         "--bc-q-scale", action="store_true", help="scale the pull by the critic's mean |Q| / 2.5, as TD3+BC does"
+    )
+    sub.add_argument(
+        "--bc-q-filter",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pull only on states where the critic values the prior's action above the actor's (default: the recipe's)",
+    )
+    sub.add_argument(
+        "--bc-q-filter-conservative",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --bc-q-filter, stop pulling only where every critic values the actor's action more (default: "
+        "the recipe's)",
+    )
+    sub.add_argument(
+        "--critic-pretrain-steps",
+        type=int,
+        help="gradient steps of the critic on the warm-up's transitions, the actor held, before training's first env "
+        "step",
     )
     sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

@@ -202,6 +202,8 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "warmup_handover": False,
     "layer_norm": False,
     "stand_down_layer_norm": False,
+    "critic_pretrain_steps": 0,
+    "bc_q_filter_conservative": False,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -13,11 +13,16 @@ parts, each optional:
    with ``warmup_handover`` each of those episodes hands over to uniform random actions at a random step, so
    that the buffer also explores from where the prior takes the agent, past where it stalls
    (:class:`~sb3_finetune.warmup.HandOver`);
-4. **critic warm-up** (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held
-   still while the critic learns the pretrained policy's values;
+4. **critic pre-training** (``critic_pretrain_steps``): at the end of the warm-up, that many gradient steps of the
+   algorithm's own ``train()`` on the warm-up's transitions with the actor held, before training's first env step
+   (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`); then the **critic warm-up**
+   (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held still while the critic
+   goes on learning the pretrained policy's values;
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
    gradient, its weight fading linearly to 0 over ``bc_fade`` of the budget (TD3+BC, QDagger), only on states
-   where the critic prefers the pretrained action if ``bc_q_filter`` (Nair et al. 2018; off by default);
+   where the critic prefers the pretrained action if ``bc_q_filter`` (Nair et al. 2018), and with
+   ``bc_q_filter_conservative`` on every state but those where every critic prefers the actor's
+   (:func:`q_filter_mask`);
 5b. **trust gate** (``trust_gate``): the warm-up starts with a probe of the pretrained policy on the target
    task; if it does badly there (a moved goal), 3.-5. are switched off for the rest of the run, since holding
    and pulling the actor towards a wrong policy, and a buffer of its trajectories only, slow RL down. It judges by
@@ -113,6 +118,11 @@ class Recipe:
     :param pretrained_lr_scale: learning rate of the pretrained layers relative to the head (``None``: same)
     :param arbitrate: act (and, with TD3 and DDPG, bootstrap) with the better of the actor's and the prior's action
         by the critic, per state, from the end of the critic warm-up (see :mod:`sb3_finetune.arbitration`)
+    :param critic_pretrain_steps: gradient steps of the critic on the warm-up's transitions, the actor held, at the
+        end of the warm-up (no env steps; only where the gate trusts the prior; see
+        :func:`~sb3_finetune.warmup.pretrain_critic`)
+    :param bc_q_filter_conservative: with ``bc_q_filter``, the pull stops only on states where every critic values
+        the actor's action above the prior's (see :func:`q_filter_mask`)
     """
 
     features_layer: int | None = 1
@@ -138,6 +148,14 @@ class Recipe:
     unfreeze_interval: float | None = None
     pretrained_lr_scale: float | None = None
     arbitrate: bool = False
+    critic_pretrain_steps: int = 0
+    bc_q_filter_conservative: bool = False
+
+    def __post_init__(self) -> None:
+        if self.critic_pretrain_steps < 0:
+            raise ValueError(f"critic_pretrain_steps must be >= 0, got {self.critic_pretrain_steps}")
+        if self.bc_q_filter_conservative and not self.bc_q_filter:
+            raise ValueError("bc_q_filter_conservative is a kind of Q-filter: it needs bc_q_filter=True")
 
     def as_dict(self) -> dict[str, Any]:
         """The recipe as a plain dict (for logs and result files)."""
@@ -188,6 +206,25 @@ def get_recipe(recipe: str | Recipe, **overrides: Any) -> Recipe:
 # ---------------------------------------------------------------------------------------------- the pull
 
 
+def q_filter_mask(prior_q: th.Tensor, actor_q: th.Tensor, conservative: bool = False) -> th.Tensor:
+    """The states the Q-filter keeps pulling towards the prior, from every critic's values of both actions.
+
+    The filter of Nair et al. (2018) pulls where the prior's action is valued above the actor's, each by the smaller
+    of its twin Q-values (as TD3's target takes them). The conservative filter stops pulling only where the actor's
+    smaller value exceeds the prior's *larger* one, so that a state on which the twin critics disagree keeps its pull:
+    their disagreement is where the critic has not learned yet (with one critic, as DDPG's, the two are the same).
+
+    :param prior_q: ``(n, n_critics)`` values of the prior's actions
+    :param actor_q: ``(n, n_critics)`` values of the actor's actions
+    :param conservative: the conservative filter
+    :return: ``(n,)`` booleans: ``True`` where the pull acts
+    """
+    actor_value = actor_q.min(dim=1).values
+    if conservative:
+        return ~(actor_value > prior_q.max(dim=1).values)
+    return prior_q.min(dim=1).values > actor_value
+
+
 class ActorUpdateHook(OptimizerStepHookCallback):
     """Holds the actor still for ``hold_steps`` env steps and adds a fading pull towards the prior.
 
@@ -204,6 +241,9 @@ class ActorUpdateHook(OptimizerStepHookCallback):
     :param batch_size: observations per pull
     :param q_filter: pull only where the critic values the prior's action above the actor's
     :param q_scale: multiply the weight by the mean ``|Q|`` of the actor's actions over ``TD3_BC_ALPHA`` (2.5)
+    :param q_filter_conservative: with ``q_filter``, stop pulling only on states where the actor's action is valued
+        above the prior's by every critic (the smaller of the actor's twin Q-values above the larger of the prior's);
+        where the twins disagree the pull stays
     """
 
     def __init__(
@@ -215,11 +255,12 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         batch_size: int = 256,
         q_filter: bool = False,
         q_scale: bool = False,
+        q_filter_conservative: bool = False,
     ) -> None:
         super().__init__(("actor",))
         self.teacher = teacher
         self.hold_steps, self.bc_weight, self.bc_until, self.batch_size = hold_steps, bc_weight, bc_until, batch_size
-        self.q_filter, self.q_scale = q_filter, q_scale
+        self.q_filter, self.q_scale, self.q_filter_conservative = q_filter, q_scale, q_filter_conservative
         self._saved: list[th.Tensor] | None = None
 
     def weight(self) -> float:
@@ -258,11 +299,12 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             if self.q_filter:
                 with th.no_grad():
                     critic = self.model.policy.critic
-                    better = (
-                        th.cat(critic(observations, teacher), dim=1).min(dim=1).values
-                        > th.cat(critic(observations, student.detach()), dim=1).min(dim=1).values
+                    pulled = q_filter_mask(
+                        th.cat(critic(observations, teacher), dim=1),
+                        th.cat(critic(observations, student.detach()), dim=1),
+                        self.q_filter_conservative,
                     )
-                per_state = per_state * better.float()
+                per_state = per_state * pulled.float()
             (weight * per_state.mean()).backward()  # adds to the RL gradient already in .grad
 
     def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
@@ -466,6 +508,17 @@ def run_warm_up(
             decisions.append(sentence)
     elif rest > 0:
         warmup.collect(model, callback, rest, "policy" if with_policy else "random")
+    if recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted):
+        warmup.pretrain_critic(model, recipe.critic_pretrain_steps)
+        sentence = (
+            f"critic pre-training: {recipe.critic_pretrain_steps} gradient steps on the warm-up's "
+            f"{model.replay_buffer.size() * model.env.num_envs} transitions, the actor held, before training's first "
+            "env step"
+        )
+        model.logger.record("finetune/critic_pretrain_steps", recipe.critic_pretrain_steps)
+        logger.info("sb3_finetune: %s", sentence)
+        if decisions is not None:
+            decisions.append(sentence)
     return gate
 
 
@@ -664,7 +717,13 @@ def make_finetune(
         hold = model.learning_starts + recipe.critic_warmup
         callbacks.append(
             ActorUpdateHook(
-                prior, hold, recipe.bc_weight, bc_until, q_filter=recipe.bc_q_filter, q_scale=recipe.bc_q_scale
+                prior,
+                hold,
+                recipe.bc_weight,
+                bc_until,
+                q_filter=recipe.bc_q_filter,
+                q_scale=recipe.bc_q_scale,
+                q_filter_conservative=recipe.bc_q_filter_conservative,
             )
         )
     if recipe.unfreeze_at is not None:

@@ -346,6 +346,29 @@ def collect_handing_over(
     return hand_over
 
 
+def pretrain_critic(model: BaseAlgorithm, gradient_steps: int) -> None:
+    """``gradient_steps`` of the algorithm's own ``train()`` on the replay buffer, the actor held: no env step is taken.
+
+    The critic (and its target, and SAC's entropy coefficient where it is learned) trains as in any gradient step,
+    on the warm-up's transitions and with the actor's (the distilled prior's) next actions, so that it has learned the
+    prior's values before the actor first moves. The actor optimizer's ``step`` does nothing meanwhile: the actor's
+    parameters and its optimizer's state stay as they are (TD3's target actor follows the unchanged actor).
+
+    :param model: the model, inside its ``learn`` (or ``_setup_learn``), with transitions in its replay buffer
+    :param gradient_steps: gradient steps
+    """
+    optimizer = model.actor.optimizer
+    optimizer.step = _no_step  # type: ignore[method-assign]  (an instance attribute: the class's step is untouched)
+    try:
+        model.train(gradient_steps=gradient_steps, batch_size=model.batch_size)
+    finally:
+        del optimizer.step
+
+
+def _no_step(*_: object, **__: object) -> None:
+    return None
+
+
 # ---------------------------------------------------------------------------------------------- the gate
 
 

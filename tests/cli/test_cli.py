@@ -281,3 +281,9 @@ def test_recipe_flags_reach_the_recipe():
     assert on.layer_norm and not off.layer_norm
     assert plain.stand_down_layer_norm
     assert not _recipe_from_args(build_parser().parse_args([*argv, "--no-stand-down-layer-norm"])).stand_down_layer_norm
+    flags = ["--bc-q-filter", "--bc-q-filter-conservative", "--critic-pretrain-steps", "7", "--no-warmup-handover"]
+    filtered = _recipe_from_args(build_parser().parse_args([*argv, *flags]))
+    assert filtered.bc_q_filter and filtered.bc_q_filter_conservative and filtered.critic_pretrain_steps == 7
+    assert not filtered.warmup_handover
+    with pytest.raises(ValueError, match="needs bc_q_filter=True"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--no-bc-q-filter", "--bc-q-filter-conservative"]))

@@ -233,3 +233,78 @@ def test_actor_distilled_through_normalised_features_acts_like_the_prior(bc_agen
     pretrained = evaluate(prior_policy(nav_prior(bc_agent, "SimpleNavigation-v0")), "SimpleNavigation-v0", {}, 50, 3)
     distilled = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
     assert abs(distilled.success_rate - pretrained.success_rate) <= 0.04
+
+
+def _vector(module):
+    return th.nn.utils.parameters_to_vector(module.parameters()).detach().clone()
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor(bc_weights, algo, caplog):
+    env = gym.make("SimpleNavigation-v0")
+    runs = {}
+    for steps in (0, 60):
+        recipe = get_recipe("default", critic_pretrain_steps=steps, distill_steps=50)
+        setup = make_finetune(algo, env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
+        critic_at_start = _vector(setup.model.critic)
+        with caplog.at_level("INFO", logger="sb3_finetune"):
+            setup.learn(400)
+        runs[steps] = (setup, critic_at_start)
+    (plain, plain_start), (pretrained, pretrained_start) = runs[0], runs[60]
+    assert plain.model.num_timesteps == pretrained.model.num_timesteps == 400  # no env step of its own
+    assert th.equal(_vector(plain.model.critic), plain_start)  # without it, no gradient step before learning_starts
+    assert not th.equal(_vector(pretrained.model.critic), pretrained_start)
+    assert pretrained.model._n_updates == 60 and plain.model._n_updates == 0
+    # The same seed distils the same actor; pre-training the critic leaves it, and its optimizer, untouched.
+    assert th.equal(_vector(pretrained.model.actor), _vector(plain.model.actor))
+    assert not pretrained.model.actor.optimizer.state and "step" not in vars(pretrained.model.actor.optimizer)
+    (sentence,) = [d for d in pretrained.decisions if d.startswith("critic pre-training")]
+    assert "60 gradient steps on the warm-up's 400 transitions" in sentence and sentence in caplog.text
+    assert not [d for d in plain.decisions if d.startswith("critic pre-training")]
+
+
+def test_critic_pretraining_stands_down_with_the_prior(bc_weights):
+    env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
+    recipe = get_recipe("default", critic_pretrain_steps=60, distill_steps=50)
+    setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    setup.learn(400)
+    assert setup.trusted is False and setup.model._n_updates == 0
+    assert not [d for d in setup.decisions if d.startswith("critic pre-training")]
+
+
+def test_the_q_filter_pulls_where_the_prior_is_valued_more_and_the_conservative_one_until_every_critic_agrees():
+    from sb3_finetune.recipes import q_filter_mask
+
+    # Rows: the twins agree the prior is better; agree the actor is; disagree (one critic each way); one critic.
+    prior_q = th.tensor([[2.0, 2.0], [0.0, 0.0], [1.0, 3.0]])
+    actor_q = th.tensor([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
+    assert q_filter_mask(prior_q, actor_q).tolist() == [True, False, False]
+    assert q_filter_mask(prior_q, actor_q, conservative=True).tolist() == [True, False, True]
+    single_prior, single_actor = th.tensor([[1.0], [3.0]]), th.tensor([[2.0], [2.0]])
+    assert q_filter_mask(single_prior, single_actor).tolist() == [False, True]
+    assert q_filter_mask(single_prior, single_actor, conservative=True).tolist() == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"critic_pretrain_steps": -1}, "critic_pretrain_steps must be >= 0"),
+        ({"bc_q_filter_conservative": True, "bc_q_filter": False}, "needs bc_q_filter=True"),
+    ],
+)
+def test_inconsistent_recipe_fields_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        get_recipe("default", **overrides)
+
+
+def test_the_rl_zoo_callback_pretrains_the_critic_too(pendulum_prior):
+    from stable_baselines3 import TD3
+
+    from sb3_finetune.zoo import FinetuneCallback
+
+    model = TD3("MlpPolicy", "Pendulum-v1", learning_starts=1_000, seed=0, policy_kwargs={"net_arch": [16]})
+    callback = FinetuneCallback(pendulum_prior, trust_gate=None, distill_steps=50, critic_pretrain_steps=30)
+    model.learn(1_010, callback=callback)
+    assert model._n_updates == 30 + 10  # the pre-training's, then one per env step after learning_starts
+    (sentence,) = [d for d in callback.decisions if d.startswith("critic pre-training")]
+    assert "30 gradient steps on the warm-up's 1000 transitions" in sentence
