@@ -64,8 +64,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "handover-pretrain": (("warmup_handover", True), ("critic_pretrain_steps", 1_000)),
     "q-filter-pretrain": (("bc_q_filter", True), ("critic_pretrain_steps", 1_000)),
     "handover-q-filter-pretrain": (("warmup_handover", True), ("bc_q_filter", True), ("critic_pretrain_steps", 1_000)),
-    # The same with the conservative Q-filter (the pull lets go only where every critic prefers the actor).
-    "handover-conservative-pretrain": (
+    # The same with the conservative Q-filter (the pull lets go only where every critic prefers the actor): exploration
+    # from the failure frontier, a critic that has learned it before the actor moves, a pull that lets go there.
+    "frontier": (
         ("warmup_handover", True),
         ("bc_q_filter", True),
         ("bc_q_filter_conservative", True),

@@ -124,7 +124,7 @@ NON_INFERIORITY = {"goal-moved": 1.1}
 this margin (declared before the sweep that judges it)."""
 RIGHT_PRIOR_SCENARIOS = ("same-task", "sparse-goal")
 """Where the prior is right: the default recipe should stay at the threshold from step 0."""
-CANDIDATE_ARMS = ("ibrl",)
+CANDIDATE_ARMS = ("frontier", "ibrl")
 """Recipes other than the default whose goal lines are judged too, where they were run."""
 JUDGED_ALGOS = ("td3", "sac")
 """The algorithms the goals are judged on; DDPG's rows are reported."""

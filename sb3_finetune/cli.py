@@ -611,11 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--recipe",
         default="default",
-        choices=("default", "frozen", "naive", "ibrl"),
+        choices=("default", "frontier", "frozen", "naive", "ibrl"),
         help="default: frozen hidden features, actor distilled from the prior, trust gate, the prior's warm-up, "
-        "critic warm-up, fading pull; frozen: frozen hidden features only; naive: the network's output as "
-        "features, all trained; ibrl: the default's start, no pull, then the critic chooses between the actor's "
-        "and the prior's action in every state (the saved model is that composite) (default: default)",
+        "critic warm-up, fading pull; frontier: the default, with the warm-up handing over to random actions, the "
+        "critic pre-trained on the warm-up and a Q-filtered pull, for a prior that is partly right; frozen: frozen "
+        "hidden features only; naive: the network's output as features, all trained; ibrl: the default's start, no "
+        "pull, then the critic chooses between the actor's and the prior's action in every state (the saved model "
+        "is that composite) (default: default)",
     )
     sub.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
     sub.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")

@@ -208,7 +208,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
 ARMS = ("scratch", "default", "frozen", "naive")
-"""Training from scratch, and the three recipes of :data:`sb3_finetune.recipes.RECIPES`."""
+"""Training from scratch, and three recipes of :data:`sb3_finetune.recipes.RECIPES` (the published sweep's arms)."""
 
 
 @dataclass(frozen=True)

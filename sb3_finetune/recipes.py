@@ -179,6 +179,17 @@ RECIPES: dict[str, Recipe] = {
         critic_warmup=0,
         stand_down_layer_norm=False,
     ),
+    # For a prior that is partly right (see the README): the default, and the prior's warm-up episodes hand over to
+    # uniform random actions at a random step (exploration from where the prior stalls), the critic is pre-trained
+    # on those transitions before the actor moves, and the pull lets go where every critic prefers the actor.
+    "frontier": Recipe(
+        bc_weight=1.0,
+        bc_fade=0.5,
+        warmup_handover=True,
+        bc_q_filter=True,
+        bc_q_filter_conservative=True,
+        critic_pretrain_steps=1_000,
+    ),
     # The default's start (gate, distilled actor, prior's warm-up, critic warm-up), then no pull: the critic chooses
     # between the actor and the frozen prior in every state (IBRL, Hu et al. 2024). Not the default: see the README.
     "ibrl": Recipe(bc_weight=0.0, arbitrate=True),
