@@ -345,6 +345,18 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
     return get_recipe(args.recipe, **changes)
 
 
+def recipe_switch(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
+    """A ``--flag/--no-flag`` pair for a recipe field, ``None`` (the recipe's own value) when neither is given.
+
+    :param parser: the subcommand's parser
+    :param flag: ``--name``
+    :param text: what the switch does
+    """
+    parser.add_argument(
+        flag, action=argparse.BooleanOptionalAction, default=None, help=f"{text} (default: the recipe's)"
+    )
+
+
 def _parse_freeze(value: str) -> bool | int:
     lowered = value.lower()
     if lowered in ("true", "all", "yes"):
@@ -621,29 +633,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
     sub.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")
-    sub.add_argument(
-        "--layer-norm",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="normalise the pretrained features across units before the policy's own layers (default: the recipe's)",
-    )
-    sub.add_argument(
-        "--stand-down-layer-norm",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="normalise them only once the trust gate stands the prior down (default: the recipe's, on for default "
-        "and ibrl)",
-    )
+    recipe_switch(sub, "--layer-norm", "normalise the pretrained features across units before the policy's own layers")
+    recipe_switch(sub, "--stand-down-layer-norm", "normalise them only once the trust gate stands the prior down")
     sub.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
     sub.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"
     )
-    sub.add_argument(
+    recipe_switch(
+        sub,
         "--warmup-handover",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration "
-        "from where the prior takes the agent) (default: the recipe's)",
+        "in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration from "
+        "where the prior takes the agent)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(
@@ -658,18 +658,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--bc-q-scale", action="store_true", help="scale the pull by the critic's mean |Q| / 2.5, as TD3+BC does"
     )
-    sub.add_argument(
-        "--bc-q-filter",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="pull only on states where the critic values the prior's action above the actor's (default: the recipe's)",
+    recipe_switch(
+        sub, "--bc-q-filter", "pull only on states where the critic values the prior's action above the actor's"
     )
-    sub.add_argument(
+    recipe_switch(
+        sub,
         "--bc-q-filter-conservative",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="with --bc-q-filter, stop pulling only where every critic values the actor's action more (default: "
-        "the recipe's)",
+        "with --bc-q-filter, stop pulling only where every critic prefers the actor's",
     )
     sub.add_argument(
         "--critic-pretrain-steps",
