@@ -144,3 +144,24 @@ def test_trust_gate_drops_a_prior_worse_than_random(name, algo, priors):
     if name != "pointmaze":  # judged by return against the random probe from the same starts
         assert setup.gate.reference_steps > 0
         assert setup.gate.criterion.startswith("random probe")
+
+
+def test_frontier_recipe_on_dict_observations_and_two_envs(priors):
+    """PointMaze's Dict observations and infinite bounds, two envs: hand-over, critic pre-training, filtered pull."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    weights = _prior(priors, "pointmaze", "good")
+    env = make_vec_env("PointMaze_UMaze-v3", n_envs=2, seed=0)
+    recipe = get_recipe("frontier", distill_steps=100, critic_pretrain_steps=30, critic_warmup=0)
+    setup = make_finetune("td3", env, weights, 1_900, recipe, hyperparams={"learning_starts": 1_800}, seed=0)
+    setup.learn(1_900)
+    assert setup.trusted is True and setup.model.num_timesteps == 1_900
+    (handover,) = [d for d in setup.decisions if d.startswith("warm-up hand-over")]
+    (pretraining,) = [d for d in setup.decisions if d.startswith("critic pre-training")]
+    assert "30 gradient steps on the warm-up's 1800 transitions" in pretraining
+    # The probe ends with two 300-step episodes per env (1,200 steps); the next episode of each env is whole within
+    # the warm-up and hands over at a step below 300, so some warm-up actions are random.
+    random_actions = int(handover.split(" of ")[0].rsplit(" ", 1)[1])
+    assert random_actions > 0
+    assert setup.model._n_updates == 30 + 100  # then one per env step, as with one env (gradient_steps=-1)
+    assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
