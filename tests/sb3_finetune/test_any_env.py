@@ -165,3 +165,21 @@ def test_frontier_recipe_on_dict_observations_and_two_envs(priors):
     assert random_actions > 0
     assert setup.model._n_updates == 30 + 100  # then one per env step, as with one env (gradient_steps=-1)
     assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
+
+
+def test_stand_down_normalises_dict_observation_features_and_training_goes_on(priors):
+    """A wrong prior on PointMaze (Dict observations, infinite bounds): the gate stands it down, the features are
+    layer-normalised in every network before the first gradient step, and training on them stays finite."""
+    from sb3_finetune.adapter import pretrained_extractors
+
+    weights = _prior(priors, "pointmaze", "bad")
+    # TD3: its four networks (actor, critic and their targets) each own an extractor.
+    setup = make_finetune("td3", _maze(), weights, 1_100, RECIPE, seed=0)
+    setup.learn(1_100)
+    assert setup.trusted is False
+    (sentence,) = [d for d in setup.decisions if d.startswith("stand-down:")]
+    assert "features are layer-normalised from now on" in sentence
+    extractors = pretrained_extractors(setup.model)
+    assert len(extractors) == 4 and all(extractor.layer_norm for extractor in extractors.values())
+    assert setup.model._n_updates == 100  # past learning_starts (1,000): trained on the normalised features
+    assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
