@@ -72,6 +72,15 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("bc_q_filter_conservative", True),
         ("critic_pretrain_steps", 1_000),
     ),
+    # The frontier recipe with its critic warm-up in gradient steps only: the pre-training stands in for the 1,000
+    # env steps in which the actor is held, so the actor trains from learning_starts on.
+    "frontier-no-critic-warmup": (
+        ("warmup_handover", True),
+        ("bc_q_filter", True),
+        ("bc_q_filter_conservative", True),
+        ("critic_pretrain_steps", 1_000),
+        ("critic_warmup", 0),
+    ),
 }
 
 
