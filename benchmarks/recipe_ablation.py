@@ -26,6 +26,16 @@ from _args import parse_args
 from sb3_finetune.experiment import SCENARIOS, RunSpec
 from sb3_finetune.sweep import run_sweep, summarise
 
+FRONTIER: tuple[tuple[str, object], ...] = (
+    ("warmup_handover", True),
+    ("bc_q_filter", True),
+    ("bc_q_filter_conservative", True),
+    ("critic_pretrain_steps", 1_000),
+)
+"""The ``frontier`` recipe as overrides of the default (the same recipe fingerprint as ``RECIPES["frontier"]``):
+exploration from the failure frontier, a critic that has learned it before the actor moves, a pull that lets go
+only where every critic prefers the actor. The order is part of each run's key: keep it."""
+
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
     "no-trust-gate": (("trust_gate", None),),
@@ -64,23 +74,11 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "handover-pretrain": (("warmup_handover", True), ("critic_pretrain_steps", 1_000)),
     "q-filter-pretrain": (("bc_q_filter", True), ("critic_pretrain_steps", 1_000)),
     "handover-q-filter-pretrain": (("warmup_handover", True), ("bc_q_filter", True), ("critic_pretrain_steps", 1_000)),
-    # The same with the conservative Q-filter (the pull lets go only where every critic prefers the actor): exploration
-    # from the failure frontier, a critic that has learned it before the actor moves, a pull that lets go there.
-    "frontier": (
-        ("warmup_handover", True),
-        ("bc_q_filter", True),
-        ("bc_q_filter_conservative", True),
-        ("critic_pretrain_steps", 1_000),
-    ),
+    # The same with the conservative Q-filter: the frontier recipe (see FRONTIER).
+    "frontier": FRONTIER,
     # The frontier recipe with its critic warm-up in gradient steps only: the pre-training stands in for the 1,000
     # env steps in which the actor is held, so the actor trains from learning_starts on.
-    "frontier-no-critic-warmup": (
-        ("warmup_handover", True),
-        ("bc_q_filter", True),
-        ("bc_q_filter_conservative", True),
-        ("critic_pretrain_steps", 1_000),
-        ("critic_warmup", 0),
-    ),
+    "frontier-no-critic-warmup": (*FRONTIER, ("critic_warmup", 0)),
 }
 
 

@@ -77,6 +77,18 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     assert len({spec.key for spec in specs}) == len(specs)
 
 
+def test_recipe_ablation_frontier_variant_is_the_frontier_recipe():
+    """The ablation spells the frontier recipe as overrides of the default; it must stay the recipe transfer.py runs."""
+    from recipe_ablation import VARIANTS
+
+    from sb3_finetune.experiment import RunSpec
+
+    as_variant = RunSpec("obstacle", "td3", "default", 0, recipe_overrides=VARIANTS["frontier"])
+    assert as_variant.recipe_fingerprint == RunSpec("obstacle", "td3", "frontier", 0).recipe_fingerprint
+    without_warmup = RunSpec("obstacle", "td3", "default", 0, recipe_overrides=VARIANTS["frontier-no-critic-warmup"])
+    assert without_warmup.recipe_fingerprint != as_variant.recipe_fingerprint
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [("variants", "default,bogus", "unknown variant 'bogus'"), ("scenarios", "moon", "unknown scenario 'moon'")],
