@@ -79,6 +79,28 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # The frontier recipe with its critic warm-up in gradient steps only: the pre-training stands in for the 1,000
     # env steps in which the actor is held, so the actor trains from learning_starts on.
     "frontier-no-critic-warmup": (*FRONTIER, ("critic_warmup", 0)),
+    # The same with five times the critic's pre-training: does more compute on the warm-up's transitions stand in
+    # for the 1,000 env steps in which the actor is held?
+    "frontier-pretrain-5k-no-critic-warmup": (*FRONTIER[:-1], ("critic_pretrain_steps", 5_000), ("critic_warmup", 0)),
+    # The collapse guard (sb3_finetune.guard) in place of the env-step critic warm-up: the actor is released at
+    # learning_starts and put back as it was released if a block of 10 training episodes falls below half the prior's
+    # success in the probe.
+    "frontier-guard": (*FRONTIER, ("critic_warmup", 0), ("collapse_guard", 0.5)),
+    "frontier-pretrain-5k-guard": (
+        *FRONTIER[:-1],
+        ("critic_pretrain_steps", 5_000),
+        ("critic_warmup", 0),
+        ("collapse_guard", 0.5),
+    ),
+    # The same guard putting the actor back as it was after its best block of training episodes (at least the prior's
+    # score), not as it was released: a late fall does not cost what was learned before it.
+    "frontier-pretrain-5k-guard-best": (
+        *FRONTIER[:-1],
+        ("critic_pretrain_steps", 5_000),
+        ("critic_warmup", 0),
+        ("collapse_guard", 0.5),
+        ("guard_restore", "best"),
+    ),
 }
 
 

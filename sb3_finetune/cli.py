@@ -333,6 +333,9 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "warmup_handover": args.warmup_handover,
         "layer_norm": args.layer_norm,
         "stand_down_layer_norm": args.stand_down_layer_norm,
+        "collapse_guard": args.collapse_guard,
+        "guard_episodes": args.guard_episodes,
+        "guard_restore": args.guard_restore,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -438,6 +441,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         setup.model = model
         stored = model.replay_buffer.size() if model.replay_buffer is not None else 0
         print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
+        if recipe.collapse_guard is not None:
+            print("note: collapse guard: off after --resume (the checkpoint holds no copy of the actor as released)")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:
             setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
@@ -671,6 +676,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="gradient steps of the critic on the warm-up's transitions, the actor held, before training's first env "
         "step",
+    )
+    sub.add_argument(
+        "--collapse-guard",
+        type=float,
+        metavar="FRACTION",
+        help="once the actor is released, put it back as it was released (and hold it again) when a block of "
+        "training episodes scores below FRACTION of the prior's figure in the trust gate's probe",
+    )
+    sub.add_argument("--guard-episodes", type=int, help="training episodes per block the collapse guard scores")
+    sub.add_argument(
+        "--guard-restore",
+        choices=("released", "best"),
+        help="what the collapse guard puts the actor back to: as it was released (the default), or as it was after "
+        "its best block of training episodes",
     )
     sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

@@ -204,6 +204,11 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "stand_down_layer_norm": False,
     "critic_pretrain_steps": 0,
     "bc_q_filter_conservative": False,
+    "collapse_guard": None,
+    "guard_episodes": 10,
+    "guard_hold": 1_000,
+    "guard_restores": 2,
+    "guard_restore": "released",
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -30,7 +30,10 @@ parts, each optional:
 6. **schedules**: unfreezing and a lower learning rate for the pretrained layers (see :mod:`.callbacks`);
 7. **arbitration** (``arbitrate``): from the end of the critic warm-up the model acts, and TD3/DDPG bootstrap, with
    whichever of the actor's and the prior's action the critic values more, per state (IBRL; see
-   :mod:`sb3_finetune.arbitration`). The saved model is that composite policy.
+   :mod:`sb3_finetune.arbitration`). The saved model is that composite policy;
+8. **collapse guard** (``collapse_guard``): once the actor is released, blocks of training episodes are scored as
+   the gate scored the prior; a block that falls below a share of the prior's figure puts the actor back as it was
+   released and holds it again (see :mod:`sb3_finetune.guard`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
@@ -57,6 +60,7 @@ from sb3_finetune.adapter import pretrained_extractors, pretrained_policy_kwargs
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
+from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, guard_floor
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
 from sb3_finetune.weights import WeightsSource
@@ -123,6 +127,14 @@ class Recipe:
         :func:`~sb3_finetune.warmup.pretrain_critic`)
     :param bc_q_filter_conservative: with ``bc_q_filter``, the pull stops only on states where every critic values
         the actor's action above the prior's (see :func:`q_filter_mask`)
+    :param collapse_guard: once the actor is released, a block of ``guard_episodes`` training episodes scoring below
+        this share of the prior's figure in the gate's probe puts the actor back as it was released and holds it
+        again (``None``: off; only where the gate trusts the prior; see :mod:`sb3_finetune.guard`)
+    :param guard_episodes: finished training episodes per block the guard scores
+    :param guard_hold: env steps the actor is held again after the guard puts it back
+    :param guard_restores: the most times the guard puts the actor back
+    :param guard_restore: ``"released"``: the guard puts the actor back as it was released; ``"best"``: as it was
+        at the end of its best block of training episodes, where one scored at least the prior's figure
     """
 
     features_layer: int | None = 1
@@ -150,8 +162,24 @@ class Recipe:
     arbitrate: bool = False
     critic_pretrain_steps: int = 0
     bc_q_filter_conservative: bool = False
+    collapse_guard: float | None = None
+    guard_episodes: int = 10
+    guard_hold: int = 1_000
+    guard_restores: int = 2
+    guard_restore: str = "released"
 
     def __post_init__(self) -> None:
+        if self.collapse_guard is not None and not 0.0 < self.collapse_guard < 1.0:
+            raise ValueError(f"collapse_guard must be in (0, 1) or None, got {self.collapse_guard}")
+        if self.collapse_guard is not None and self.trust_gate is None:
+            raise ValueError("collapse_guard compares the learner with the trust gate's probe: it needs a trust_gate")
+        for name in ("guard_episodes", "guard_restores"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.guard_restore not in GUARD_RESTORES:
+            raise ValueError(f"guard_restore must be one of {GUARD_RESTORES}, got {self.guard_restore!r}")
+        if self.guard_hold < 0:
+            raise ValueError(f"guard_hold must be >= 0, got {self.guard_hold}")
         if self.critic_pretrain_steps < 0:
             raise ValueError(f"critic_pretrain_steps must be >= 0, got {self.critic_pretrain_steps}")
         if self.bc_q_filter_conservative and not self.bc_q_filter:
@@ -327,6 +355,26 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             self._saved = None
 
 
+def actor_update_hook(recipe: Recipe, prior: Prior, learning_starts: int, bc_until: int) -> ActorUpdateHook:
+    """The recipe's :class:`ActorUpdateHook`: the actor held until ``learning_starts`` plus the critic warm-up.
+
+    :param recipe: the recipe
+    :param prior: the prior
+    :param learning_starts: the model's first gradient step
+    :param bc_until: env step at which the pull reaches 0
+    :return: the hook
+    """
+    return ActorUpdateHook(
+        prior,
+        learning_starts + recipe.critic_warmup,
+        recipe.bc_weight,
+        bc_until,
+        q_filter=recipe.bc_q_filter,
+        q_scale=recipe.bc_q_scale,
+        q_filter_conservative=recipe.bc_q_filter_conservative,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- the entry point
 
 
@@ -484,6 +532,12 @@ def run_warm_up(
         normalise_on_stand_down(model, decisions)
     first_update = max(model.learning_starts, model.num_timesteps)
     for hook in hooks:
+        if isinstance(hook, CollapseGuard) and gate is not None and gate.trusted:
+            floor, sentence = guard_floor(gate, recipe.collapse_guard or 0.5)
+            hook.arm(floor)
+            (logger.info if floor is not None else logger.warning)("sb3_finetune: %s", sentence)
+            if decisions is not None:
+                decisions.append(sentence)
         if not isinstance(hook, (ActorUpdateHook, ArbitrationCallback)):
             continue
         if gate is not None and not gate.trusted:
@@ -722,21 +776,21 @@ def make_finetune(
     if recipe.arbitrate:
         model.policy.prior.load_state_dict(prior.state_dict())
         callbacks.append(ArbitrationCallback(model.learning_starts + recipe.critic_warmup))
-    if recipe.critic_warmup > 0 or recipe.bc_weight > 0:
-        bc_until = int(recipe.bc_fade * total_timesteps)
+    if recipe.critic_warmup > 0 or recipe.bc_weight > 0 or recipe.collapse_guard is not None:
         # The actor is held while the critic trains: from the first gradient step, after the warm-up.
-        hold = model.learning_starts + recipe.critic_warmup
-        callbacks.append(
-            ActorUpdateHook(
-                prior,
-                hold,
-                recipe.bc_weight,
-                bc_until,
-                q_filter=recipe.bc_q_filter,
-                q_scale=recipe.bc_q_scale,
-                q_filter_conservative=recipe.bc_q_filter_conservative,
+        hook = actor_update_hook(recipe, prior, model.learning_starts, int(recipe.bc_fade * total_timesteps))
+        callbacks.append(hook)
+        if recipe.collapse_guard is not None:
+            callbacks.append(
+                CollapseGuard(
+                    hook,
+                    recipe.guard_episodes,
+                    recipe.guard_hold,
+                    recipe.guard_restores,
+                    decisions,
+                    recipe.guard_restore,
+                )
             )
-        )
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))

@@ -28,8 +28,16 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
+from sb3_finetune.guard import CollapseGuard
 from sb3_finetune.prior import Prior, load_prior
-from sb3_finetune.recipes import ActorUpdateHook, Recipe, get_recipe, normalised_features, run_warm_up
+from sb3_finetune.recipes import (
+    ActorUpdateHook,
+    Recipe,
+    actor_update_hook,
+    get_recipe,
+    normalised_features,
+    run_warm_up,
+)
 from sb3_finetune.warmup import ActAsPrior, GateDecision, reseed
 
 
@@ -63,6 +71,7 @@ class FinetuneCallback(BaseCallback):
             )
         self.prior: Prior | None = None
         self.hook: ActorUpdateHook | None = None
+        self.guard: CollapseGuard | None = None
         self.acting_as_prior: ActAsPrior | None = None
         self.gate: GateDecision | None = None
         self.decisions: list[str] = []
@@ -89,15 +98,18 @@ class FinetuneCallback(BaseCallback):
                 **model.policy_kwargs,
             )
             model._setup_model()
-        self.hook = ActorUpdateHook(
-            self.prior,
-            model.learning_starts + recipe.critic_warmup,
-            recipe.bc_weight,
-            0,
-            q_filter=recipe.bc_q_filter,
-            q_scale=recipe.bc_q_scale,
-        )
+        self.hook = actor_update_hook(recipe, self.prior, model.learning_starts, 0)
         self.hook.init_callback(model)
+        if recipe.collapse_guard is not None:
+            self.guard = CollapseGuard(
+                self.hook,
+                recipe.guard_episodes,
+                recipe.guard_hold,
+                recipe.guard_restores,
+                self.decisions,
+                recipe.guard_restore,
+            )
+            self.guard.init_callback(model)
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
 
@@ -115,7 +127,7 @@ class FinetuneCallback(BaseCallback):
                 self.recipe,
                 self.prior,
                 self.acting_as_prior,
-                [hook],
+                [hook] if self.guard is None else [hook, self.guard],
                 callback,
                 total,
                 seed,
@@ -126,6 +138,9 @@ class FinetuneCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         assert self.hook is not None
+        if self.guard is not None:
+            self.guard.update_locals(self.locals)
+            self.guard.on_step()
         return self.hook.on_step()
 
     def _on_training_end(self) -> None:

@@ -89,6 +89,16 @@ def test_recipe_ablation_frontier_variant_is_the_frontier_recipe():
     assert without_warmup.recipe_fingerprint != as_variant.recipe_fingerprint
 
 
+def test_stored_results_keep_their_keys():
+    """A recipe field added later must not change the key of a run made before it (or every stored result would be
+    orphaned and re-run): it goes into LATER_RECIPE_FIELDS at its default. The keys below are those in
+    benchmarks/results/frontier.jsonl."""
+    from sb3_finetune.experiment import RunSpec
+
+    assert RunSpec("obstacle", "td3", "default", 0).key == "obstacle/td3/default/129acbbf/budget=None/seed=0"
+    assert RunSpec("obstacle", "td3", "frontier", 0).recipe_fingerprint == "a96a12d5"
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [("variants", "default,bogus", "unknown variant 'bogus'"), ("scenarios", "moon", "unknown scenario 'moon'")],

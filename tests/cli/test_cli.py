@@ -289,3 +289,9 @@ def test_recipe_flags_reach_the_recipe():
     assert frontier.warmup_handover and frontier.bc_q_filter_conservative and frontier.critic_pretrain_steps == 1_000
     with pytest.raises(ValueError, match="needs bc_q_filter=True"):
         _recipe_from_args(build_parser().parse_args([*argv, "--no-bc-q-filter", "--bc-q-filter-conservative"]))
+    guard_flags = ["--collapse-guard", "0.4", "--guard-episodes", "6", "--guard-restore", "best"]
+    guarded = _recipe_from_args(build_parser().parse_args([*argv, *guard_flags]))
+    assert plain.collapse_guard is None and plain.guard_restore == "released"
+    assert guarded.collapse_guard == 0.4 and guarded.guard_episodes == 6 and guarded.guard_restore == "best"
+    with pytest.raises(ValueError, match="collapse_guard must be in"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--collapse-guard", "1.5"]))

@@ -308,3 +308,15 @@ def test_the_rl_zoo_callback_pretrains_the_critic_too(pendulum_prior):
     assert model._n_updates == 30 + 10  # the pre-training's, then one per env step after learning_starts
     (sentence,) = [d for d in callback.decisions if d.startswith("critic pre-training")]
     assert "30 gradient steps on the warm-up's 1000 transitions" in sentence
+
+
+def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pendulum_prior):
+    from stable_baselines3 import TD3
+
+    from sb3_finetune.zoo import FinetuneCallback
+
+    model = TD3("MlpPolicy", "Pendulum-v1", learning_starts=1_000, seed=0, policy_kwargs={"net_arch": [16]})
+    callback = FinetuneCallback(pendulum_prior, recipe="frontier", collapse_guard=0.5, guard_episodes=4)
+    callback.init_callback(model)
+    assert callback.hook.q_filter and callback.hook.q_filter_conservative
+    assert callback.guard is not None and callback.guard.hook is callback.hook and callback.guard.episodes == 4
