@@ -134,6 +134,7 @@ def test_stored_reports_keep_the_earliest_run_of_each_cell_and_seed(tmp_path):
     assert [record["key"] for record in chosen] == ["moon/td3/default/aaaa/seed=0"]
 
 
+@pytest.mark.slow  # about 15 s; kept out of the default run to hold it under 10 minutes
 def test_ray_backend_runs_a_tiny_sweep(tmp_path):
     pytest.importorskip("ray")
     from sb3_finetune.experiment import RunSpec
@@ -145,6 +146,7 @@ def test_ray_backend_runs_a_tiny_sweep(tmp_path):
     assert all(record["curve"][-1]["step"] == 60 for record in records.values())
 
 
+@pytest.mark.slow  # about 15 s; kept out of the default run to hold it under 10 minutes
 def test_wallclock_quick_times_both_arms_side_by_side(tmp_path, run_benchmark):
     out = tmp_path / "wallclock.json"
     result = run_benchmark(

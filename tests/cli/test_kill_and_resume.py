@@ -15,7 +15,8 @@ TOTAL = 2_400
 SAVE_FREQ = 300
 
 
-@pytest.mark.parametrize("round_seed", [0, 1])
+# A second random moment only with -m slow (about 19 s): the default run stays under 10 minutes.
+@pytest.mark.parametrize("round_seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_sigkill_at_a_random_moment_then_resume_finishes_the_run(tmp_path, round_seed):
     rng = random.Random(round_seed)
     command = [

@@ -159,3 +159,19 @@ def test_guard_puts_the_actor_back_as_released_or_after_its_best_block(restore):
     assert said in guard.decisions[-1]
     with pytest.raises(ValueError, match="restore must be one of"):
         CollapseGuard(hook, 2, 500, 2, restore="latest")
+
+
+def test_guard_scores_returns_where_the_env_reports_no_success(pendulum_prior):
+    # Pendulum reports no success: with --gate-return the gate (and so the guard) counts episodes reaching it.
+    recipe = get_recipe(
+        "default", critic_warmup=0, collapse_guard=0.5, guard_episodes=2, distill_steps=100, gate_return=-1_500.0
+    )
+    setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_600, recipe, seed=0)
+    guard = next(c for c in setup.callbacks if isinstance(c, CollapseGuard))
+    setup.learn(1_600)
+    gate = setup.gate
+    assert setup.trusted and gate.criterion == "return threshold"
+    assert guard.floor.criterion == "return threshold" and guard.floor.gate_return == -1_500.0
+    assert guard.floor.floor == pytest.approx(0.5 * gate.score)
+    assert guard.blocks and all(0.0 <= score <= 1.0 for _, score in guard.blocks)
+    assert all(step > setup.model.learning_starts for step, _ in guard.blocks)
