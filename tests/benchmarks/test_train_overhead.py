@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 
 def test_train_overhead_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     out = tmp_path / "overhead.json"
@@ -12,6 +14,7 @@ def test_train_overhead_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     assert figures["command"].startswith("python benchmarks/train_overhead.py")
 
 
+@pytest.mark.slow  # about 12 s; kept out of the default run to hold it under 10 minutes
 def test_memory_bound_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     out = tmp_path / "memory.json"
     result = run_benchmark("memory_bound.py", "--quick", "--out", str(out))
