@@ -532,10 +532,12 @@ def run_warm_up(
         normalise_on_stand_down(model, decisions)
     first_update = max(model.learning_starts, model.num_timesteps)
     for hook in hooks:
-        if isinstance(hook, CollapseGuard) and gate is not None and gate.trusted:
-            floor, sentence = guard_floor(gate, recipe.collapse_guard or 0.5)
+        if isinstance(hook, CollapseGuard) and gate is not None:
+            floor, sentence = None, "collapse guard: off, the trust gate stood the prior down (nothing to go back to)"
+            if gate.trusted:
+                floor, sentence = guard_floor(gate, recipe.collapse_guard or 0.5)
             hook.arm(floor)
-            (logger.info if floor is not None else logger.warning)("sb3_finetune: %s", sentence)
+            (logger.info if floor is not None or not gate.trusted else logger.warning)("sb3_finetune: %s", sentence)
             if decisions is not None:
                 decisions.append(sentence)
         if not isinstance(hook, (ActorUpdateHook, ArbitrationCallback)):

@@ -116,6 +116,7 @@ def test_guard_stays_off_when_the_gate_stands_the_prior_down(bc_weights):
     guard = next(c for c in setup.callbacks if isinstance(c, CollapseGuard))
     setup.learn(600)
     assert setup.trusted is False and guard.floor is None and not guard.active
+    assert "collapse guard: off, the trust gate stood the prior down (nothing to go back to)" in setup.decisions
 
 
 @pytest.mark.parametrize("restore", ["released", "best"])
