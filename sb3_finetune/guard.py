@@ -35,8 +35,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_finetune.evaluation import info_success
-from sb3_finetune.warmup import GateDecision
+from sb3_finetune.warmup import EpisodeTally, GateDecision, step_rewards
 
 logger = logging.getLogger("sb3_finetune")
 
@@ -69,11 +68,12 @@ class GuardFloor:
         return float(episode_return)
 
 
-def guard_floor(gate: GateDecision, fraction: float) -> tuple[GuardFloor | None, str]:
+def guard_floor(gate: GateDecision, fraction: float, restore: str = "released") -> tuple[GuardFloor | None, str]:
     """The guard's criterion and floor from the trust gate's decision, and a sentence that says what was decided.
 
     :param gate: the gate's decision (trusted)
     :param fraction: the share of the prior's figure (or of its lead over the random probe) a block must keep
+    :param restore: what a restore puts the actor back to (see :class:`CollapseGuard`), for the sentence
     :return: the floor (``None`` where the gate's figures allow no comparison), and the sentence
     """
     if gate.criterion == "success":
@@ -103,7 +103,8 @@ def guard_floor(gate: GateDecision, fraction: float) -> tuple[GuardFloor | None,
             f"(criterion {gate.criterion!r}, prior mean return {gate.prior_mean_return}, random probe's "
             f"{gate.reference_mean_return})"
         )
-    return floor, f"collapse guard: a block of training episodes with {what} puts the actor back as it was released"
+    back = "as it was released" if restore == "released" else "as it was after its best block (else as released)"
+    return floor, f"collapse guard: a block of training episodes with {what} puts the actor back {back}"
 
 
 class CollapseGuard(BaseCallback):
@@ -144,9 +145,8 @@ class CollapseGuard(BaseCallback):
         self._snapshot: dict[str, Any] | None = None
         self._best: tuple[int, float, dict[str, Any]] | None = None  # (env step, block score, state)
         self._block: list[float] = []
-        self._returns: np.ndarray | None = None
-        self._success: list[bool | None] = []
-        self._counted: np.ndarray | None = None
+        self._tally: EpisodeTally | None = None
+        self._counted = np.zeros(0, dtype=bool)  # per env: whether its current episode started after the release
 
     def arm(self, floor: GuardFloor | None) -> None:
         """Start guarding against ``floor`` (``None``: stay off)."""
@@ -167,31 +167,22 @@ class CollapseGuard(BaseCallback):
     def _on_step(self) -> bool:
         if not self.active:
             return True
-        n_envs = len(self.locals["dones"])
-        if self._returns is None:
-            self._returns = np.zeros(n_envs)
-            self._success = [None] * n_envs
-            self._counted = np.zeros(n_envs, dtype=bool)
-        assert self._counted is not None
+        if self._tally is None:
+            self._tally = EpisodeTally(len(self.locals["dones"]))
+            self._counted = np.zeros(len(self.locals["dones"]), dtype=bool)
         held = self.num_timesteps < self.hook.hold_steps
         if held:
             self._counted[:] = False  # an episode counts only if it starts after the release
             self._block = []
         elif self._snapshot is None:
             self._snapshot = self._state()
-        normalizer = self.model.get_vec_normalize_env()
-        rewards = normalizer.get_original_reward() if normalizer is not None else self.locals["rewards"]
-        for index, (reward, done, info) in enumerate(
-            zip(np.asarray(rewards).reshape(-1), self.locals["dones"], self.locals["infos"], strict=True)
+        assert self.floor is not None
+        for index, episode_return, _, success in self._tally.step(
+            step_rewards(self), self.locals["dones"], self.locals["infos"]
         ):
-            self._returns[index] += float(reward)
-            flag = info_success(info)
-            if flag is not None:
-                self._success[index] = bool(self._success[index]) or flag
-            if done:
-                if self._counted[index]:
-                    self._block.append(self.floor.score(self._returns[index], self._success[index]))  # type: ignore[union-attr]
-                self._returns[index], self._success[index], self._counted[index] = 0.0, None, not held
+            if self._counted[index]:
+                self._block.append(self.floor.score(episode_return, success))
+            self._counted[index] = not held
         if len(self._block) >= self.episodes:
             self._judge()
         return True
@@ -206,7 +197,7 @@ class CollapseGuard(BaseCallback):
         self.blocks.append((self.num_timesteps, score))
         self.logger.record("finetune/guard_block_score", score)
         if score >= self.floor.floor:
-            if self.restore == "best" and score >= max(self.floor.prior, self._best[1] if self._best else score):
+            if self.restore == "best" and score >= (self._best[1] if self._best else self.floor.prior):
                 self._best = (self.num_timesteps, score, self._state())
             return
         assert self._snapshot is not None

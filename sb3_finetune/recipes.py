@@ -535,7 +535,7 @@ def run_warm_up(
         if isinstance(hook, CollapseGuard) and gate is not None:
             floor, sentence = None, "collapse guard: off, the trust gate stood the prior down (nothing to go back to)"
             if gate.trusted:
-                floor, sentence = guard_floor(gate, recipe.collapse_guard or 0.5)
+                floor, sentence = guard_floor(gate, recipe.collapse_guard or 0.5, recipe.guard_restore)
             hook.arm(floor)
             (logger.info if floor is not None or not gate.trusted else logger.warning)("sb3_finetune: %s", sentence)
             if decisions is not None:

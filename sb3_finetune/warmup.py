@@ -152,6 +152,54 @@ class _Relay(BaseCallback):
         self.inner.on_rollout_end()
 
 
+def step_rewards(callback: BaseCallback) -> np.ndarray:
+    """The rewards of the env step just taken, one per env, as the env gave them (before ``VecNormalize``).
+
+    :param callback: a callback inside a rollout (its ``locals`` hold the step's rewards)
+    :return: ``(n_envs,)`` rewards
+    """
+    normalizer = callback.model.get_vec_normalize_env()
+    rewards = normalizer.get_original_reward() if normalizer is not None else callback.locals["rewards"]
+    return np.asarray(rewards).reshape(-1)
+
+
+class EpisodeTally:
+    """Every env's running return, length and success flag, and the episodes they add up to when they end.
+
+    An episode succeeds if any of its steps' info dicts says so (:func:`~sb3_finetune.evaluation.info_success`);
+    its flag is ``None`` where no step reported success at all.
+
+    :param n_envs: number of envs
+    """
+
+    def __init__(self, n_envs: int) -> None:
+        self._current: list[list[Any]] = [[0.0, 0, None] for _ in range(n_envs)]
+        self.success_reported = False
+        """Whether any step so far reported success."""
+
+    def step(self, rewards: np.ndarray, dones: Sequence[bool], infos: Sequence[dict[str, Any]]) -> list[tuple]:
+        """Add one env step of every env.
+
+        :param rewards: the step's rewards, one per env
+        :param dones: whether each env's episode ended
+        :param infos: each env's info dict
+        :return: ``(env index, return, length, success)`` of each episode that ended at this step
+        """
+        finished = []
+        for index, (reward, done, info) in enumerate(zip(rewards, dones, infos, strict=True)):
+            current = self._current[index]
+            current[0] += float(reward)
+            current[1] += 1
+            flag = info_success(info)
+            if flag is not None:
+                self.success_reported = True
+                current[2] = bool(current[2]) or flag
+            if done:
+                finished.append((index, *current))
+                self._current[index] = [0.0, 0, None]
+        return finished
+
+
 class ProbeRecorder(_Relay):
     """Records every env's rewards and finished episodes during a probe, and passes each step on to ``inner``.
 
@@ -163,8 +211,12 @@ class ProbeRecorder(_Relay):
         super().__init__(inner)
         self.rewards: list[list[float]] = [[] for _ in range(n_envs)]
         self.episodes: list[list[tuple[float, int, bool | None]]] = [[] for _ in range(n_envs)]
-        self._current: list[list[Any]] = [[0.0, 0, None] for _ in range(n_envs)]
-        self.success_reported = False
+        self._tally = EpisodeTally(n_envs)
+
+    @property
+    def success_reported(self) -> bool:
+        """Whether any step of the probe reported success."""
+        return self._tally.success_reported
 
     @property
     def ended(self) -> int:
@@ -172,22 +224,13 @@ class ProbeRecorder(_Relay):
         return sum(len(episodes) for episodes in self.episodes)
 
     def _on_step(self) -> bool:
-        normalizer = self.model.get_vec_normalize_env()
-        rewards = normalizer.get_original_reward() if normalizer is not None else self.locals["rewards"]
-        for index, (reward, done, info) in enumerate(
-            zip(np.asarray(rewards).reshape(-1), self.locals["dones"], self.locals["infos"], strict=True)
-        ):
+        rewards = step_rewards(self)
+        for index, reward in enumerate(rewards):
             self.rewards[index].append(float(reward))
-            current = self._current[index]
-            current[0] += float(reward)
-            current[1] += 1
-            flag = info_success(info)
-            if flag is not None:
-                self.success_reported = True
-                current[2] = bool(current[2]) or flag
-            if done:
-                self.episodes[index].append((current[0], current[1], current[2]))
-                self._current[index] = [0.0, 0, None]
+        for index, episode_return, length, success in self._tally.step(
+            rewards, self.locals["dones"], self.locals["infos"]
+        ):
+            self.episodes[index].append((episode_return, length, success))
         return self.inner.on_step()
 
 

@@ -23,7 +23,8 @@ def test_floor_follows_the_gates_criterion():
     floor, said = guard_floor(success, 0.5)
     assert floor.criterion == "success" and floor.floor == pytest.approx(0.4)
     assert floor.score(-100.0, True) == 1.0 and floor.score(0.0, None) == 0.0
-    assert "below 0.40" in said
+    assert "below 0.40" in said and said.endswith("puts the actor back as it was released")
+    assert guard_floor(success, 0.5, "best")[1].endswith("as it was after its best block (else as released)")
 
     threshold = GateDecision(True, "return threshold", 0.6, 0.5, 5, 300, -250.0, 0, -300.0, 5)
     floor, _ = guard_floor(threshold, 0.5)
