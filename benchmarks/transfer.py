@@ -36,7 +36,7 @@ from _args import parse_args
 from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
 from sb3_finetune.recipes import RECIPES
 from sb3_finetune.stats import iqm, iqm_interval
-from sb3_finetune.sweep import load_results, run_sweep, summarise
+from sb3_finetune.sweep import load_results, match_records, run_sweep, summarise
 
 
 @dataclass
@@ -394,8 +394,7 @@ def main(args: Args) -> list[dict[str, Any]]:
     if args.stored:
         records = stored_records(args, specs)
     else:
-        wanted = {spec.key for spec in specs}
-        records = [record for key, record in load_results(args.results).items() if key in wanted]
+        records = list(match_records(specs, load_results(args.results)).values())
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -266,6 +266,41 @@ class RunSpec:
         fingerprint = f"/{self.recipe_fingerprint}" if self.recipe_fingerprint else ""
         return f"{self.scenario}/{self.algo}/{self.arm}{extra}{fingerprint}/budget={self.budget}/seed={self.seed}"
 
+    @property
+    def identity(self) -> str:
+        """What the run does, whatever spelled it.
+
+        It is :attr:`key` with the arm and its overrides replaced by the recipe's fingerprint: ``arm="frontier"``
+        and ``arm="default"`` with the frontier recipe's fields as overrides are one run, which
+        :func:`sb3_finetune.sweep.run_sweep` runs once. See :func:`record_identity` for a stored record's.
+        """
+        return run_identity(self.scenario, self.algo, self.recipe_fingerprint, self.hyperparams, self.budget, self.seed)
+
+
+def run_identity(scenario: str, algo: str, fingerprint: str, hyperparams: Any, budget: int | None, seed: int) -> str:
+    """See :attr:`RunSpec.identity`.
+
+    ``fingerprint`` is ``""`` for scratch; ``hyperparams`` are pairs, as tuples or as the lists a JSON record holds
+    (both read the same).
+    """
+    extra = json.dumps([list(pair) for pair in hyperparams], default=str) if hyperparams else ""
+    return f"{scenario}/{algo}/{fingerprint or 'scratch'}{extra}/budget={budget}/seed={seed}"
+
+
+def record_identity(record: dict[str, Any]) -> str:
+    """The :attr:`RunSpec.identity` of a stored record.
+
+    Its fingerprint is the one its key was given when it ran, not today's: records made before a recipe's defaults
+    changed keep what they ran.
+
+    :param record: a record of :func:`run`
+    """
+    spec = record["spec"]
+    fingerprint = "" if spec["arm"] == "scratch" else record["key"].rsplit("/", 3)[1]
+    return run_identity(
+        spec["scenario"], spec["algo"], fingerprint, spec.get("hyperparams") or (), spec["budget"], spec["seed"]
+    )
+
 
 def pretrained_weights(scenario: Scenario, cache_dir: str | os.PathLike) -> Path:
     """The scenario's pretrained network, cached on disk.

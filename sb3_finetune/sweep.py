@@ -11,12 +11,13 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, run
+from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, record_identity, run
 from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, kaplan_meier_median, probability_of_improvement
 
 
@@ -68,6 +69,28 @@ def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return records
 
 
+def match_records(specs: Iterable[RunSpec], records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The record of each spec that has one: by its key, else by its :attr:`~RunSpec.identity`.
+
+    A record found by identity is the same run spelled another way (``arm="frontier"`` for ``arm="default"`` with
+    the frontier recipe's overrides, or the other way round); it comes back under the spec's key and with the spec's
+    spelling (``key`` and ``spec``), so that tables group it as the caller named it. Its curve and figures are the
+    stored run's.
+
+    :param specs: the runs wanted
+    :param records: stored records by key (:func:`load_results`)
+    :return: ``{spec.key: record}`` for the specs that have one
+    """
+    by_identity = {record_identity(record): record for record in records.values() if "spec" in record}
+    found: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if spec.key in records:
+            found[spec.key] = records[spec.key]
+        elif spec.identity in by_identity:
+            found[spec.key] = {**by_identity[spec.identity], "key": spec.key, "spec": asdict(spec)}
+    return found
+
+
 def _append(path: Path, record: dict[str, Any]) -> None:
     with path.open("a") as stream:
         stream.write(json.dumps(record) + "\n")
@@ -84,10 +107,11 @@ def run_sweep(
     address: str | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run every spec whose key is not yet in ``results``, appending each record as it finishes.
+    """Run every spec that is not yet in ``results``, appending each record as it finishes.
 
     A sweep can be stopped at any time and started again: finished runs are kept and skipped. Several sweeps
-    (parts of a grid, other machines) write the same kind of file; concatenating the files merges them.
+    (parts of a grid, other machines) write the same kind of file; concatenating the files merges them. A run is
+    found under any spelling of its recipe (:func:`match_records`), and specs that spell one run twice run it once.
 
     :param specs: the runs
     :param results: JSON-lines file of records
@@ -96,13 +120,20 @@ def run_sweep(
     :param backend: ``"process"`` (a local process pool) or ``"ray"`` (each run a Ray task)
     :param address: Ray cluster address (``None`` starts or joins a local one)
     :param on_result: called with each new record
-    :return: every record in the file after the sweep, by key
+    :return: every record in the file after the sweep, by key, and each spec's record under its own key
     """
     results = Path(results)
     results.parent.mkdir(parents=True, exist_ok=True)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    specs = list(dict.fromkeys(specs))
     done = load_results(results)
-    todo = [spec for spec in dict.fromkeys(specs) if spec.key not in done]
+    found = match_records(specs, done)
+    todo: list[RunSpec] = []
+    planned = {spec.identity for spec in specs if spec.key in found}
+    for spec in specs:
+        if spec.identity not in planned:  # not stored under any spelling, nor already planned under another
+            planned.add(spec.identity)
+            todo.append(spec)
     if todo:
         # Pretrain each scenario's network once, before the workers race for it.
         from sb3_finetune.experiment import SCENARIOS, pretrained_weights
@@ -120,6 +151,7 @@ def run_sweep(
         done[record["key"]] = record
         if on_result is not None:
             on_result(record)
+    done.update(match_records(specs, done))
     return done
 
 

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from sb3_finetune.checkpoint import list_checkpoints, load_replay_buffer, save_checkpoint, save_replay_buffer
-from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics
-from sb3_finetune.sweep import load_results, rescore, run_sweep
+from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, record_identity
+from sb3_finetune.sweep import load_results, match_records, rescore, run_sweep
 
 
 def point(step, success, wall=0.0, ratio=1.0, mean_return=-1.0):
@@ -125,3 +125,30 @@ def test_a_scenario_on_return_must_state_its_range():
         Scenario("x", "x", "Pendulum-v1", {}, {}, 100, measure="mean_return", threshold=-200.0)
     with pytest.raises(ValueError, match="measure must be"):
         Scenario("x", "x", "Pendulum-v1", {}, {}, 100, measure="return")
+
+
+def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
+    """The frontier recipe by name and as the default's overrides is one run: run once, reported under each name."""
+    results = tmp_path / "results.jsonl"
+    overrides = (
+        ("warmup_handover", True),
+        ("bc_q_filter", True),
+        ("bc_q_filter_conservative", True),
+        ("critic_pretrain_steps", 1_000),
+    )
+    by_name = RunSpec("same-task", "td3", "frontier", 0, budget=120, eval_episodes=5)
+    spelled = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=overrides)
+    assert by_name.key != spelled.key and by_name.identity == spelled.identity
+    assert RunSpec("same-task", "td3", "frontier", 1, budget=120).identity != by_name.identity
+    assert RunSpec("same-task", "td3", "scratch", 0, budget=120).identity != by_name.identity
+    records = run_sweep([by_name, spelled], results, tmp_path / "cache", workers=1)
+    assert results.read_text().count("\n") == 1  # one run for two spellings
+    stored = load_results(results)
+    assert list(stored) == [by_name.key] and record_identity(stored[by_name.key]) == by_name.identity
+    assert records[spelled.key]["curve"] == records[by_name.key]["curve"]
+    assert records[spelled.key]["spec"]["arm"] == "default" and records[spelled.key]["key"] == spelled.key
+    again = run_sweep([spelled], results, tmp_path / "cache", workers=1)
+    assert results.read_text().count("\n") == 1 and again[spelled.key]["curve"] == records[by_name.key]["curve"]
+    # A record made under another recipe fingerprint (the recipe's defaults changed since) is not the same run.
+    older = {**stored[by_name.key], "key": by_name.key.replace(by_name.recipe_fingerprint, "0ld0ld00")}
+    assert match_records([by_name, spelled], {older["key"]: older}) == {}
