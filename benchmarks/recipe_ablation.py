@@ -101,6 +101,16 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("collapse_guard", 0.5),
         ("guard_restore", "best"),
     ),
+    # Frontier exploration (sb3_finetune.explore) during training: half the training episodes hand over to uniform
+    # random actions at a random step, until a block of the learner's own episodes beats the prior's probe figure
+    # by half of what it lacked (or half the budget): for the seeds whose buffer never showed the detour.
+    "frontier-explore": (*FRONTIER, ("frontier_explore", 0.5)),
+    "frontier-pretrain-5k-explore": (
+        *FRONTIER[:-1],
+        ("critic_pretrain_steps", 5_000),
+        ("critic_warmup", 0),
+        ("frontier_explore", 0.5),
+    ),
 }
 
 

@@ -209,6 +209,9 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "guard_hold": 1_000,
     "guard_restores": 2,
     "guard_restore": "released",
+    "frontier_explore": None,
+    "explore_episodes": 20,
+    "explore_until": 0.5,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

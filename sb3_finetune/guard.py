@@ -147,6 +147,8 @@ class CollapseGuard(BaseCallback):
         self._block: list[float] = []
         self._tally: EpisodeTally | None = None
         self._counted = np.zeros(0, dtype=bool)  # per env: whether its current episode started after the release
+        self.explorer: Any = None
+        """A :class:`~sb3_finetune.explore.FrontierExploration` whose handed-over episodes are not scored."""
 
     def arm(self, floor: GuardFloor | None) -> None:
         """Start guarding against ``floor`` (``None``: stay off)."""
@@ -180,7 +182,7 @@ class CollapseGuard(BaseCallback):
         for index, episode_return, _, success in self._tally.step(
             step_rewards(self), self.locals["dones"], self.locals["infos"]
         ):
-            if self._counted[index]:
+            if self._counted[index] and not (self.explorer is not None and self.explorer.handed_over[index]):
                 self._block.append(self.floor.score(episode_return, success))
             self._counted[index] = not held
         if len(self._block) >= self.episodes:

@@ -33,7 +33,10 @@ parts, each optional:
    :mod:`sb3_finetune.arbitration`). The saved model is that composite policy;
 8. **collapse guard** (``collapse_guard``): once the actor is released, blocks of training episodes are scored as
    the gate scored the prior; a block that falls below a share of the prior's figure puts the actor back as it was
-   released and holds it again (see :mod:`sb3_finetune.guard`).
+   released and holds it again (see :mod:`sb3_finetune.guard`);
+9. **frontier exploration** (``frontier_explore``): during training a share of episodes hands over to uniform random
+   actions at a random step, as the warm-up hand-over does, until the learner's own episodes beat the prior's
+   figure in the probe (see :mod:`sb3_finetune.explore`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
@@ -42,6 +45,7 @@ on the target env, plus a dataset's states where one is given.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -59,6 +63,7 @@ from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_extractors, pretrained_policy_kwargs, set_layer_norm
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
+from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, guard_floor
 from sb3_finetune.prior import Prior, load_prior
@@ -135,6 +140,13 @@ class Recipe:
     :param guard_restores: the most times the guard puts the actor back
     :param guard_restore: ``"released"``: the guard puts the actor back as it was released; ``"best"``: as it was
         at the end of its best block of training episodes, where one scored at least the prior's figure
+    :param frontier_explore: during training, this share of episodes hands over to uniform random actions at a
+        random step (as the warm-up hand-over does), until a block of ``explore_episodes`` of the learner's own
+        episodes does better than the prior's figure in the probe (a one-sided test), or until ``explore_until`` of
+        the budget (``None``: off; only where the gate trusts the prior; needs scipy; see
+        :mod:`sb3_finetune.explore`)
+    :param explore_episodes: the learner's own finished episodes per block tested
+    :param explore_until: fraction of the budget after which no episode is handed over
     """
 
     features_layer: int | None = 1
@@ -167,8 +179,21 @@ class Recipe:
     guard_hold: int = 1_000
     guard_restores: int = 2
     guard_restore: str = "released"
+    frontier_explore: float | None = None
+    explore_episodes: int = 20
+    explore_until: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.frontier_explore is not None and not 0.0 < self.frontier_explore <= 1.0:
+            raise ValueError(f"frontier_explore must be in (0, 1] or None, got {self.frontier_explore}")
+        if self.frontier_explore is not None and self.trust_gate is None:
+            raise ValueError("frontier_explore compares the learner with the trust gate's probe: it needs a trust_gate")
+        if self.explore_episodes < 1:
+            raise ValueError(f"explore_episodes must be >= 1, got {self.explore_episodes}")
+        if not 0.0 < self.explore_until <= 1.0:
+            raise ValueError(f"explore_until must be in (0, 1], got {self.explore_until}")
+        if self.frontier_explore is not None and importlib.util.find_spec("scipy") is None:
+            raise ValueError("frontier_explore tests the learner against the prior with scipy: pip install scipy")
         if self.collapse_guard is not None and not 0.0 < self.collapse_guard < 1.0:
             raise ValueError(f"collapse_guard must be in (0, 1) or None, got {self.collapse_guard}")
         if self.collapse_guard is not None and self.trust_gate is None:
@@ -548,6 +573,23 @@ def run_warm_up(
             hook.hold_steps = first_update + recipe.critic_warmup
         else:
             hook.start = first_update + recipe.critic_warmup
+    for hook in hooks:
+        if isinstance(hook, FrontierExploration) and gate is not None:
+            mark, sentence = None, "the trust gate stood the prior down (no frontier to explore from)"
+            if gate.trusted:
+                mark, sentence = exploration_mark(gate)
+                if mark is not None:
+                    horizon = warmup.hand_over_horizon(prior_probe)
+                    sentence = (
+                        f"{recipe.frontier_explore:g} of training episodes turn uniform random at a step drawn below "
+                        f"{horizon}, until a block of the learner's own {recipe.explore_episodes} episodes has a "
+                        f"{sentence} (one-sided test at {SIGNIFICANCE:g}), or until step {hook.until}"
+                    )
+                    hook.arm(horizon, mark)
+            sentence = f"frontier exploration: {sentence if mark is not None else 'off, ' + sentence}"
+            logger.info("sb3_finetune: %s", sentence)
+            if decisions is not None:
+                decisions.append(sentence)
     acting_as_prior.detach()
     if recipe.actor_init:
         sets = [probe_observations]
@@ -793,6 +835,18 @@ def make_finetune(
                     recipe.guard_restore,
                 )
             )
+    if recipe.frontier_explore is not None:
+        explorer = FrontierExploration(
+            recipe.frontier_explore,
+            recipe.explore_episodes,
+            int(recipe.explore_until * total_timesteps),
+            seed,
+            decisions,
+        )
+        for callback in callbacks:
+            if isinstance(callback, CollapseGuard):
+                callback.explorer = explorer
+        callbacks.append(explorer)
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))

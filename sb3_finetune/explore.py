@@ -1,0 +1,219 @@
+"""Exploration from the failure frontier during training, until the learner does better than the prior did.
+
+The warm-up hand-over (:class:`~sb3_finetune.warmup.HandOver`) shows the critic what lies past the point where the
+prior stalls, but only in the few episodes before ``learning_starts``. Where none of them happened on the way round
+(the obstacle's detour), a TD3 actor that starts as the prior stays the prior: its own noise never takes it far
+from where the prior goes, and the critic, having seen nothing better, holds it there (the README's "stuck" seeds).
+:class:`FrontierExploration` keeps handing over during training, and stops once the learner has moved past the prior:
+
+- from the first training step, each episode is handed over with probability ``share``: its actions turn uniform
+  random in the action box at a step drawn uniformly below the prior probe's longest episode, as in the warm-up.
+  The other episodes are the algorithm's own (its actor and its exploration noise);
+- only the rollout's actions change (the model's ``_sample_action``): an evaluation, or any other callback, sees
+  the true actor, and the replay buffer holds the actions taken;
+- the algorithm's own episodes are scored as the trust gate scored the prior's probe (success; else whether the
+  return reaches ``gate_return``; else the return), in blocks of ``episodes``. Once a block does better than the
+  prior's figure in the probe by a one-sided test at :data:`SIGNIFICANCE` (binomial for rates, Student's t for
+  returns), the hand-over stops for good: the learner has found what the prior was missing. A test, not a mark:
+  training episodes are few and their starts random, and a block of 10 at a prior's 0.78 scores 0.9 or more by
+  chance one time in three (what a first mark, "halfway to a perfect score", did on the obstacle);
+- it stops at ``until`` env steps in any case, and it does not start where the prior scored perfectly in the probe
+  (no frontier to explore from).
+
+It acts only where the gate trusted the prior and its figures allow a comparison; each start and stop is logged and
+kept in the setup's ``decisions``. The collapse guard does not score the handed-over episodes (see
+:attr:`FrontierExploration.handed_over`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_finetune.guard import GuardFloor
+from sb3_finetune.warmup import EpisodeTally, GateDecision, step_rewards
+
+logger = logging.getLogger("sb3_finetune")
+
+
+SIGNIFICANCE = 0.05
+"""The one-sided test's level at which a block of the learner's own episodes beats the prior's figure."""
+
+
+def exploration_mark(gate: GateDecision) -> tuple[GuardFloor | None, str]:
+    """What a block of the learner's own episodes is scored by and tested against, and a sentence.
+
+    :param gate: the gate's decision (trusted)
+    :return: the mark, as a :class:`~sb3_finetune.guard.GuardFloor` whose ``prior`` is the figure to beat (``None``
+        where the prior has nothing left to improve, a perfect rate, or the gate's figures allow no comparison), and
+        the sentence (the reason where ``None``)
+    """
+    if gate.criterion in ("success", "return threshold"):
+        threshold = gate.reference_mean_return if gate.criterion == "return threshold" else None
+        what = "success rate" if threshold is None else f"share of returns >= {threshold:g}"
+        if gate.score >= 1.0:
+            return None, f"the prior's {what} in the probe was {gate.score:.2f} (no frontier to explore from)"
+        mark = GuardFloor(gate.criterion, gate.score, gate.score, threshold)
+        return mark, f"{what} above the prior's {gate.score:.2f} in the probe"
+    if gate.criterion == "random probe" and gate.prior_mean_return is not None:
+        mark = GuardFloor("return", gate.prior_mean_return, gate.prior_mean_return)
+        return mark, f"mean return above the prior's {gate.prior_mean_return:.2f} in the probe"
+    return None, (
+        f"the trust gate's figures give nothing to compare the learner with (criterion {gate.criterion!r}, prior "
+        f"mean return {gate.prior_mean_return})"
+    )
+
+
+def beats(scores: list[float], mark: GuardFloor) -> tuple[bool, float]:
+    """Whether a block of scores does better than the prior's figure, by a one-sided test at :data:`SIGNIFICANCE`.
+
+    :param scores: the block's scores (0/1 for rates, returns otherwise)
+    :param mark: the figure to beat (``mark.prior``) and the criterion
+    :return: the verdict and the test's p-value
+    """
+    from scipy.stats import binomtest, ttest_1samp
+
+    if mark.criterion == "return":
+        if np.ptp(scores) == 0.0:  # no spread: the t statistic is undefined
+            return bool(scores[0] > mark.prior), 0.0 if scores[0] > mark.prior else 1.0
+        pvalue = float(ttest_1samp(scores, mark.prior, alternative="greater").pvalue)
+    else:
+        pvalue = float(binomtest(round(sum(scores)), len(scores), mark.prior, alternative="greater").pvalue)
+    return pvalue < SIGNIFICANCE, pvalue
+
+
+class FrontierExploration(BaseCallback):
+    """Hands a share of training episodes over to uniform random actions, until the learner beats the prior.
+
+    It does nothing until :meth:`arm` gives it the hand-over horizon and the mark (the recipe's warm-up does, where
+    the gate trusts the prior).
+
+    :param share: the probability that an episode is handed over
+    :param episodes: the learner's own finished episodes per block scored
+    :param until: the env step after which no episode is handed over
+    :param seed: seed of the hand-over draws and of the random actions
+    :param decisions: where the start and the stop are said (the setup's ``decisions``)
+    """
+
+    def __init__(
+        self, share: float, episodes: int, until: int, seed: int | None = None, decisions: list[str] | None = None
+    ) -> None:
+        super().__init__()
+        self.share, self.episodes, self.until = share, episodes, until
+        self.generator = np.random.default_rng(seed)
+        self.decisions = decisions if decisions is not None else []
+        self.mark: GuardFloor | None = None
+        self.horizon = 0
+        self.stopped_at: int | None = None
+        """The env step at which the hand-over stopped (``None``: it has not)."""
+        self.random_actions = 0
+        """Env steps taken with random actions."""
+        self.blocks: list[tuple[int, float]] = []
+        """``(env step, mean score)`` of every block of the learner's own episodes."""
+        self.handed_over = np.zeros(0, dtype=bool)
+        """Per env: whether its current episode is handed over (it keeps the flag of an episode that ends at a step
+        until the next action is drawn, so that other callbacks can read it for the episode that just ended)."""
+        self._steps = np.zeros(0, dtype=np.int64)
+        self._at = np.zeros(0, dtype=np.int64)
+        self._new = np.zeros(0, dtype=bool)
+        self._own = np.zeros(0, dtype=bool)
+        self._block: list[float] = []
+        self._tally: EpisodeTally | None = None
+        self._sample_action: Any = None
+
+    def arm(self, horizon: int, mark: GuardFloor | None) -> None:
+        """Start handing over, at steps drawn below ``horizon``, until a block beats ``mark`` (``None``: stay off)."""
+        self.horizon, self.mark = max(int(horizon), 1), mark
+
+    @property
+    def active(self) -> bool:
+        """Whether episodes are still handed over."""
+        return self.mark is not None and self.stopped_at is None
+
+    def _on_training_start(self) -> None:
+        n_envs = self.model.get_env().num_envs
+        self.handed_over = np.zeros(n_envs, dtype=bool)
+        self._steps = np.zeros(n_envs, dtype=np.int64)
+        self._at = np.zeros(n_envs, dtype=np.int64)
+        self._new = np.zeros(n_envs, dtype=bool)
+        self._own = np.zeros(n_envs, dtype=bool)  # episodes running at the start (the warm-up's) are not scored
+        self._tally = EpisodeTally(n_envs)
+        if self.active:
+            original = self.model._sample_action
+            self._sample_action = original
+
+            def sample_action(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+                actions, buffer_actions = original(*args, **kwargs)
+                return self._replace(actions, buffer_actions)
+
+            self.model._sample_action = sample_action  # an instance attribute: the class's method is untouched
+
+    def _on_training_end(self) -> None:
+        self._restore_sampling()
+
+    def _restore_sampling(self) -> None:
+        if self._sample_action is not None:
+            del self.model._sample_action
+            self._sample_action = None
+
+    def _replace(self, actions: np.ndarray, buffer_actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.active:
+            return actions, buffer_actions
+        for index in np.flatnonzero(self._new):  # draw for the episodes that start with this action
+            self._new[index] = False
+            self.handed_over[index] = self.generator.random() < self.share
+            self._own[index] = not self.handed_over[index]
+            self._at[index] = self.generator.integers(0, self.horizon)
+        past = self.handed_over & (self._steps >= self._at)
+        if not past.any():
+            return actions, buffer_actions
+        buffer_actions = np.array(buffer_actions, copy=True)
+        actions = np.array(actions, copy=True)
+        random = self.generator.uniform(-1.0, 1.0, buffer_actions[past].shape).astype(buffer_actions.dtype)
+        buffer_actions[past] = random
+        actions[past] = self.model.policy.unscale_action(random)
+        self.random_actions += int(past.sum())
+        return actions, buffer_actions
+
+    def _on_step(self) -> bool:
+        if not self.active:
+            return True
+        assert self._tally is not None and self.mark is not None
+        self._steps += 1
+        for index, episode_return, _, success in self._tally.step(
+            step_rewards(self), self.locals["dones"], self.locals["infos"]
+        ):
+            if self._own[index]:
+                self._block.append(self.mark.score(episode_return, success))
+            self._steps[index] = 0
+            self._new[index] = True
+        if len(self._block) >= self.episodes:
+            score = float(np.mean(self._block))
+            self.blocks.append((self.num_timesteps, score))
+            self.logger.record("finetune/explore_block_score", score)
+            better, pvalue = beats(self._block, self.mark)
+            self._block = []
+            if better:
+                self._stop(
+                    f"a block of the learner's own {self.episodes} episodes scored {score:.2f} against the prior's "
+                    f"{self.mark.prior:.2f} (one-sided p = {pvalue:.3f})"
+                )
+                return True
+        if self.num_timesteps >= self.until:
+            self._stop(f"its last step ({self.until}) came before a block reached the mark")
+        return True
+
+    def _stop(self, why: str) -> None:
+        self.stopped_at = self.num_timesteps
+        self.handed_over[:] = False
+        self._restore_sampling()
+        self.logger.record("finetune/explore_random_actions", self.random_actions)
+        sentence = (
+            f"frontier exploration: stopped at step {self.num_timesteps}, {why}; {self.random_actions} training "
+            "actions were random"
+        )
+        logger.info("sb3_finetune: %s", sentence)
+        self.decisions.append(sentence)

@@ -1,0 +1,181 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+
+import nav_env  # noqa: F401
+from sb3_finetune.explore import FrontierExploration, beats, exploration_mark
+from sb3_finetune.guard import CollapseGuard
+from sb3_finetune.nav import expert_dataset
+from sb3_finetune.pretrain import behaviour_clone
+from sb3_finetune.recipes import get_recipe, make_finetune
+from sb3_finetune.warmup import GateDecision
+
+
+@pytest.fixture(scope="module")
+def bc_weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("weights") / "bc.pt"
+    th.save(behaviour_clone(expert_dataset(samples=6_000), epochs=20).state_dict(), path)
+    return str(path)
+
+
+def test_mark_follows_the_gates_criterion():
+    mark, said = exploration_mark(GateDecision(True, "success", 0.8, 0.5, 5, 300, -3.0))
+    assert mark.criterion == "success" and mark.prior == pytest.approx(0.8)
+    assert said == "success rate above the prior's 0.80 in the probe"
+    # A prior that never failed in the probe has no frontier: nothing to explore from.
+    mark, said = exploration_mark(GateDecision(True, "success", 1.0, 0.5, 5, 300, -3.0))
+    assert mark is None and said == "the prior's success rate in the probe was 1.00 (no frontier to explore from)"
+
+    threshold = GateDecision(True, "return threshold", 0.6, 0.5, 5, 300, -250.0, 0, -300.0, 5)
+    mark, said = exploration_mark(threshold)
+    assert mark.score(-299.0, None) == 1.0 and mark.score(-301.0, None) == 0.0
+    assert said == "share of returns >= -300 above the prior's 0.60 in the probe"
+
+    mark, _ = exploration_mark(GateDecision(True, "random probe", 0.8, 0.5, 5, 300, -200.0, 300, -1000.0, 5))
+    assert mark.criterion == "return" and mark.prior == pytest.approx(-200.0)
+
+    per_step = GateDecision(True, "random probe, per step", 1.0, 0.5, 0, 300, None, 300, None, 1)
+    mark, said = exploration_mark(per_step)
+    assert mark is None and said.startswith("the trust gate's figures give nothing to compare")
+
+
+def test_a_block_beats_the_prior_by_a_one_sided_test():
+    from sb3_finetune.guard import GuardFloor
+
+    rate = GuardFloor("success", 0.78, 0.78)
+    # 9 of 10 happens by chance one time in three at 0.78: not enough; 19 of 20 is (p = 0.046).
+    assert beats([1.0] * 9 + [0.0], rate) == (False, pytest.approx(0.318, abs=0.001))
+    assert beats([1.0] * 19 + [0.0], rate)[0] and not beats([1.0] * 18 + [0.0] * 2, rate)[0]
+    returns = GuardFloor("return", -200.0, -200.0)
+    assert beats([-150.0, -140.0, -160.0, -145.0], returns)[0]
+    assert not beats([-150.0, -260.0, -160.0, -245.0], returns)[0]
+    assert beats([-100.0] * 3, returns) == (True, 0.0) and beats([-300.0] * 3, returns) == (False, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"frontier_explore": 0.0}, "frontier_explore must be in"),
+        ({"frontier_explore": 1.5}, "frontier_explore must be in"),
+        ({"frontier_explore": 0.5, "trust_gate": None}, "needs a trust_gate"),
+        ({"explore_episodes": 0}, "explore_episodes must be >= 1"),
+        ({"explore_until": 1.5}, "explore_until must be in"),
+    ],
+)
+def test_bad_exploration_settings_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        get_recipe("frontier", **overrides)
+
+
+class ActionLog(BaseCallback):
+    """The actions the rollout took, and the actor's own (deterministic) action for the same observations."""
+
+    def __init__(self):
+        super().__init__()
+        self.taken, self.steps = [], []
+
+    def _on_step(self):
+        self.taken.append(np.array(self.locals["actions"]))
+        self.steps.append(self.num_timesteps)
+        return True
+
+
+def test_exploration_hands_over_training_episodes_and_leaves_the_rest_alone(bc_weights):
+    """Where the prior fails at an obstacle's edge (7 episodes in 10), every training episode is handed over
+    (share 1) until the end of the window; the model samples as SB3 does after it."""
+    recipe = get_recipe("frontier", frontier_explore=1.0, explore_until=0.75, critic_pretrain_steps=50)
+    env = gym.make("SimpleNavigation-v0", obstacles=[(0.3, 0.3, 0.2)])
+    setup = make_finetune("td3", env, bc_weights, 800, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
+    log = ActionLog()
+    setup.learn(800, callback=log)
+    assert setup.trusted and explorer.mark is not None and explorer.mark.criterion == "success"
+    assert explorer.random_actions > 0 and explorer.stopped_at == 600
+    assert "_sample_action" not in vars(setup.model)  # the model samples as SB3 does again
+    said = [s for s in setup.decisions if s.startswith("frontier exploration")]
+    assert said[0].startswith("frontier exploration: 1 of training episodes turn uniform random at a step drawn below")
+    assert said[-1].startswith("frontier exploration: stopped at step 600, its last step (600) came before a block")
+    assert explorer.random_actions <= 200
+    # The random actions fill the action box; the prior's, with TD3's noise, are those of a controller.
+    taken = np.concatenate([a for a, s in zip(log.taken, log.steps, strict=True) if 400 < s <= 600])
+    assert len(taken) == 200 and np.abs(taken).max() > 0.9
+
+
+def test_exploration_stops_once_the_learner_beats_the_prior():
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.logger import configure
+
+    from sb3_finetune.guard import GuardFloor
+
+    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    model.set_logger(configure(None, []))
+    explorer = FrontierExploration(share=0.5, episodes=4, until=10_000, seed=0)
+    explorer.init_callback(model)
+    explorer.on_training_start({}, {})
+    explorer.arm(20, GuardFloor("success", 0.3, 0.3))
+
+    def episode_end(step, success, handed_over=False):
+        model.num_timesteps = step
+        explorer.handed_over[:] = handed_over
+        explorer._own[:] = not handed_over
+        explorer.locals = {"dones": [True], "infos": [{"is_success": success}], "rewards": np.zeros(1)}
+        explorer.on_step()
+
+    episode_end(100, True, handed_over=True)  # a handed-over episode is not the learner's: not scored
+    for step, success in zip((200, 300, 400, 500), (True, True, True, False), strict=True):
+        episode_end(step, success)
+    assert explorer.blocks == [(500, 0.75)] and explorer.active  # 3 of 4 at 0.3: p = 0.084
+    for step in (600, 700, 800, 900):
+        episode_end(step, True)
+    assert explorer.blocks[-1] == (900, 1.0) and explorer.stopped_at == 900 and not explorer.active
+    said = explorer.decisions[-1]
+    assert said.startswith("frontier exploration: stopped at step 900, a block of the learner's own 4 episodes scored")
+    assert "(one-sided p = 0.008)" in said
+
+
+def test_exploration_stays_off_when_the_gate_stands_the_prior_down(bc_weights):
+    recipe = get_recipe("default", frontier_explore=0.5)
+    env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
+    setup = make_finetune("td3", env, bc_weights, 600, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
+    setup.learn(600)
+    assert setup.trusted is False and explorer.mark is None and explorer.random_actions == 0
+    assert "frontier exploration: off, the trust gate stood the prior down (no frontier to explore from)" in (
+        setup.decisions
+    )
+
+
+def test_guard_does_not_score_handed_over_episodes(bc_weights):
+    from types import SimpleNamespace
+
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.logger import configure
+
+    from sb3_finetune.guard import GuardFloor
+
+    recipe = get_recipe("frontier", frontier_explore=0.5, collapse_guard=0.5, critic_warmup=0)
+    setup = make_finetune("td3", gym.make("SimpleNavigation-v0"), bc_weights, 500, recipe, seed=0)
+    guard = next(c for c in setup.callbacks if isinstance(c, CollapseGuard))
+    assert guard.explorer is next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
+
+    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    model.set_logger(configure(None, []))
+    guard = CollapseGuard(SimpleNamespace(hold_steps=0), episodes=1, hold=100, restores=1)
+    guard.explorer = SimpleNamespace(handed_over=np.array([True]))
+    guard.init_callback(model)
+    guard.arm(GuardFloor("success", 0.8, 0.4))
+    guard._tally, guard._counted = None, None
+
+    def episode_end(step):
+        model.num_timesteps = step
+        guard.locals = {"dones": [True], "infos": [{"is_success": False}], "rewards": np.zeros(1)}
+        guard.on_step()
+
+    episode_end(100)  # the first episode started before the release: never scored
+    episode_end(200)  # a failed episode, but handed over to random actions: not the learner's
+    assert guard.blocks == [] and guard.restored_at == []
+    guard.explorer.handed_over[0] = False
+    episode_end(300)  # the learner's own failure: a block below the floor, and a restore
+    assert guard.blocks == [(300, 0.0)] and guard.restored_at == [300]
