@@ -336,6 +336,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "collapse_guard": args.collapse_guard,
         "guard_episodes": args.guard_episodes,
         "guard_restore": args.guard_restore,
+        "frontier_explore": args.frontier_explore,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -443,6 +444,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
         if recipe.collapse_guard is not None:
             print("note: collapse guard: off after --resume (the checkpoint holds no copy of the actor as released)")
+        if recipe.frontier_explore is not None:
+            print("note: frontier exploration: off after --resume (the trust gate's probe is not run again)")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:
             setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
@@ -690,6 +693,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("released", "best"),
         help="what the collapse guard puts the actor back to: as it was released (the default), or as it was after "
         "its best block of training episodes",
+    )
+    sub.add_argument(
+        "--frontier-explore",
+        type=float,
+        metavar="SHARE",
+        help="during training, SHARE of the episodes turn uniform random at a random step (as --warmup-handover "
+        "does in the warm-up), until the learner's own episodes beat the prior's figure in the trust gate's probe",
     )
     sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

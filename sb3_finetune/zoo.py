@@ -28,6 +28,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
+from sb3_finetune.explore import FrontierExploration
 from sb3_finetune.guard import CollapseGuard
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.recipes import (
@@ -72,6 +73,7 @@ class FinetuneCallback(BaseCallback):
         self.prior: Prior | None = None
         self.hook: ActorUpdateHook | None = None
         self.guard: CollapseGuard | None = None
+        self.explorer: FrontierExploration | None = None
         self.acting_as_prior: ActAsPrior | None = None
         self.gate: GateDecision | None = None
         self.decisions: list[str] = []
@@ -110,6 +112,14 @@ class FinetuneCallback(BaseCallback):
                 recipe.guard_restore,
             )
             self.guard.init_callback(model)
+        if recipe.frontier_explore is not None:
+            # Its last step is set at training start, when the budget is known.
+            self.explorer = FrontierExploration(
+                recipe.frontier_explore, recipe.explore_episodes, 0, model.seed, self.decisions
+            )
+            self.explorer.init_callback(model)
+            if self.guard is not None:
+                self.guard.explorer = self.explorer
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
 
@@ -118,6 +128,8 @@ class FinetuneCallback(BaseCallback):
         assert hook is not None and self.prior is not None
         total = model._total_timesteps
         hook.bc_until = int(self.recipe.bc_fade * total)
+        if self.explorer is not None:
+            self.explorer.until = int(self.recipe.explore_until * total)
         if model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached:
             seed = model.seed if model.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
             reseed(model, seed)  # so that a random probe can start from the same states
@@ -127,7 +139,7 @@ class FinetuneCallback(BaseCallback):
                 self.recipe,
                 self.prior,
                 self.acting_as_prior,
-                [hook] if self.guard is None else [hook, self.guard],
+                [part for part in (hook, self.guard, self.explorer) if part is not None],
                 callback,
                 total,
                 seed,
@@ -135,14 +147,19 @@ class FinetuneCallback(BaseCallback):
                 decisions=self.decisions,
             )
         hook.on_training_start(self.locals, self.globals)
+        if self.explorer is not None:
+            self.explorer.on_training_start(self.locals, self.globals)
 
     def _on_step(self) -> bool:
         assert self.hook is not None
-        if self.guard is not None:
-            self.guard.update_locals(self.locals)
-            self.guard.on_step()
+        for part in (self.guard, self.explorer):
+            if part is not None:
+                part.update_locals(self.locals)
+                part.on_step()
         return self.hook.on_step()
 
     def _on_training_end(self) -> None:
         assert self.hook is not None
         self.hook.on_training_end()
+        if self.explorer is not None:
+            self.explorer.on_training_end()

@@ -295,3 +295,7 @@ def test_recipe_flags_reach_the_recipe():
     assert guarded.collapse_guard == 0.4 and guarded.guard_episodes == 6 and guarded.guard_restore == "best"
     with pytest.raises(ValueError, match="collapse_guard must be in"):
         _recipe_from_args(build_parser().parse_args([*argv, "--collapse-guard", "1.5"]))
+    assert plain.frontier_explore is None
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0.5"])).frontier_explore == 0.5
+    with pytest.raises(ValueError, match="frontier_explore must be in"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0"]))
