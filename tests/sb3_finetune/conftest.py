@@ -11,6 +11,17 @@ from sb3_finetune.pretrain import pretrain, rollout_dataset
 ALGORITHMS = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
 
 
+@pytest.fixture(scope="session")
+def nav_bc_weights(tmp_path_factory):
+    """A behaviour clone of the nav expert (a prior that is right on the source task), saved as a state dict."""
+    from sb3_finetune.nav import expert_dataset
+    from sb3_finetune.pretrain import behaviour_clone
+
+    path = tmp_path_factory.mktemp("weights") / "bc.pt"
+    th.save(behaviour_clone(expert_dataset(samples=6_000), epochs=20).state_dict(), path)
+    return str(path)
+
+
 @pytest.fixture
 def agent():
     th.manual_seed(0)

@@ -1,23 +1,13 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
 from sb3_finetune.explore import FrontierExploration, beats, exploration_mark
 from sb3_finetune.guard import CollapseGuard
-from sb3_finetune.nav import expert_dataset
-from sb3_finetune.pretrain import behaviour_clone
 from sb3_finetune.recipes import get_recipe, make_finetune
 from sb3_finetune.warmup import GateDecision
-
-
-@pytest.fixture(scope="module")
-def bc_weights(tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights") / "bc.pt"
-    th.save(behaviour_clone(expert_dataset(samples=6_000), epochs=20).state_dict(), path)
-    return str(path)
 
 
 def test_mark_follows_the_gates_criterion():
@@ -82,12 +72,12 @@ class ActionLog(BaseCallback):
         return True
 
 
-def test_exploration_hands_over_training_episodes_and_leaves_the_rest_alone(bc_weights):
+def test_exploration_hands_over_training_episodes_and_leaves_the_rest_alone(nav_bc_weights):
     """Where the prior fails at an obstacle's edge (7 episodes in 10), every training episode is handed over
     (share 1) until the end of the window; the model samples as SB3 does after it."""
     recipe = get_recipe("frontier", frontier_explore=1.0, explore_until=0.75, critic_pretrain_steps=50)
     env = gym.make("SimpleNavigation-v0", obstacles=[(0.3, 0.3, 0.2)])
-    setup = make_finetune("td3", env, bc_weights, 800, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    setup = make_finetune("td3", env, nav_bc_weights, 800, recipe, hyperparams={"learning_starts": 400}, seed=0)
     explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
     log = ActionLog()
     setup.learn(800, callback=log)
@@ -135,10 +125,10 @@ def test_exploration_stops_once_the_learner_beats_the_prior():
     assert "(one-sided p = 0.008)" in said
 
 
-def test_exploration_stays_off_when_the_gate_stands_the_prior_down(bc_weights):
+def test_exploration_stays_off_when_the_gate_stands_the_prior_down(nav_bc_weights):
     recipe = get_recipe("default", frontier_explore=0.5)
     env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
-    setup = make_finetune("td3", env, bc_weights, 600, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    setup = make_finetune("td3", env, nav_bc_weights, 600, recipe, hyperparams={"learning_starts": 400}, seed=0)
     explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
     setup.learn(600)
     assert setup.trusted is False and explorer.mark is None and explorer.random_actions == 0
@@ -147,7 +137,7 @@ def test_exploration_stays_off_when_the_gate_stands_the_prior_down(bc_weights):
     )
 
 
-def test_guard_does_not_score_handed_over_episodes(bc_weights):
+def test_guard_does_not_score_handed_over_episodes(nav_bc_weights):
     from types import SimpleNamespace
 
     from stable_baselines3 import TD3
@@ -156,7 +146,7 @@ def test_guard_does_not_score_handed_over_episodes(bc_weights):
     from sb3_finetune.guard import GuardFloor
 
     recipe = get_recipe("frontier", frontier_explore=0.5, collapse_guard=0.5, critic_warmup=0)
-    setup = make_finetune("td3", gym.make("SimpleNavigation-v0"), bc_weights, 500, recipe, seed=0)
+    setup = make_finetune("td3", gym.make("SimpleNavigation-v0"), nav_bc_weights, 500, recipe, seed=0)
     guard = next(c for c in setup.callbacks if isinstance(c, CollapseGuard))
     assert guard.explorer is next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
 

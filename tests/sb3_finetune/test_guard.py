@@ -5,17 +5,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
 from sb3_finetune.guard import CollapseGuard, guard_floor
-from sb3_finetune.nav import expert_dataset
-from sb3_finetune.pretrain import behaviour_clone
 from sb3_finetune.recipes import ActorUpdateHook, get_recipe, make_finetune
 from sb3_finetune.warmup import GateDecision
-
-
-@pytest.fixture(scope="module")
-def bc_weights(tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights") / "bc.pt"
-    th.save(behaviour_clone(expert_dataset(samples=6_000), epochs=20).state_dict(), path)
-    return str(path)
 
 
 def test_floor_follows_the_gates_criterion():
@@ -76,12 +67,12 @@ class Sabotage(BaseCallback):
         return True
 
 
-def test_guard_puts_a_collapsed_actor_back_as_it_was_released_and_holds_it(bc_weights):
+def test_guard_puts_a_collapsed_actor_back_as_it_was_released_and_holds_it(nav_bc_weights):
     recipe = get_recipe(
         "default", critic_warmup=0, collapse_guard=0.5, guard_episodes=2, guard_hold=10_000, distill_steps=200
     )
     env = gym.make("SimpleNavigation-v0")
-    setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    setup = make_finetune("td3", env, nav_bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
     hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
     guard = next(c for c in setup.callbacks if isinstance(c, CollapseGuard))
     sabotage = Sabotage(hook)
@@ -99,10 +90,16 @@ def test_guard_puts_a_collapsed_actor_back_as_it_was_released_and_holds_it(bc_we
     assert any(s.startswith("collapse guard: a block of training episodes") for s in setup.decisions)
 
 
-def test_guard_leaves_a_learner_that_keeps_the_prior_alone(bc_weights):
+def test_guard_leaves_a_learner_that_keeps_the_prior_alone(nav_bc_weights):
     recipe = get_recipe("default", critic_warmup=0, collapse_guard=0.5, guard_episodes=3)
     setup = make_finetune(
-        "sac", gym.make("SimpleNavigation-v0"), bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0
+        "sac",
+        gym.make("SimpleNavigation-v0"),
+        nav_bc_weights,
+        1_000,
+        recipe,
+        hyperparams={"learning_starts": 400},
+        seed=0,
     )
     guard = next(c for c in setup.callbacks if isinstance(c, CollapseGuard))
     setup.learn(1_000)
@@ -110,10 +107,10 @@ def test_guard_leaves_a_learner_that_keeps_the_prior_alone(bc_weights):
     assert all(score >= guard.floor.floor for _, score in guard.blocks) and guard.restored_at == []
 
 
-def test_guard_stays_off_when_the_gate_stands_the_prior_down(bc_weights):
+def test_guard_stays_off_when_the_gate_stands_the_prior_down(nav_bc_weights):
     recipe = get_recipe("default", critic_warmup=0, collapse_guard=0.5)
     env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
-    setup = make_finetune("td3", env, bc_weights, 600, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    setup = make_finetune("td3", env, nav_bc_weights, 600, recipe, hyperparams={"learning_starts": 400}, seed=0)
     guard = next(c for c in setup.callbacks if isinstance(c, CollapseGuard))
     setup.learn(600)
     assert setup.trusted is False and guard.floor is None and not guard.active
