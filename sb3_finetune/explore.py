@@ -9,8 +9,9 @@ from where the prior goes, and the critic, having seen nothing better, holds it 
 - from the first training step, each episode is handed over with probability ``share``: its actions turn uniform
   random in the action box at a step drawn uniformly below the prior probe's longest episode, as in the warm-up.
   The other episodes are the algorithm's own (its actor and its exploration noise);
-- only the rollout's actions change (the model's ``_sample_action``): an evaluation, or any other callback, sees
-  the true actor, and the replay buffer holds the actions taken;
+- only the rollout's actions change (the model's ``_sample_action``, through a subclass its class is swapped for
+  while the hand-over lasts, so that a checkpoint saved meanwhile holds none of it): an evaluation, or any other
+  callback, sees the true actor, and the replay buffer holds the actions taken;
 - the algorithm's own episodes are scored as the trust gate scored the prior's probe (success; else whether the
   return reaches ``gate_return``; else the return), in blocks of ``episodes``. Once a block does better than the
   prior's figure in the probe by a one-sided test at :data:`SIGNIFICANCE` (binomial for rates, Student's t for
@@ -28,15 +29,35 @@ kept in the setup's ``decisions``. The collapse guard does not score the handed-
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.guard import GuardFloor
 from sb3_finetune.warmup import EpisodeTally, GateDecision, step_rewards
 
 logger = logging.getLogger("sb3_finetune")
+
+
+_EXPLORERS: weakref.WeakKeyDictionary[BaseAlgorithm, FrontierExploration] = weakref.WeakKeyDictionary()
+_EXPLORING_CLASSES: dict[type[BaseAlgorithm], type[BaseAlgorithm]] = {}
+
+
+def _exploring(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
+    """``cls`` with a ``_sample_action`` that lets the model's :class:`FrontierExploration` replace actions."""
+    if cls not in _EXPLORING_CLASSES:
+
+        def _sample_action(self: BaseAlgorithm, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+            actions, buffer_actions = cls._sample_action(self, *args, **kwargs)  # type: ignore[attr-defined]
+            explorer = _EXPLORERS.get(self)
+            return (actions, buffer_actions) if explorer is None else explorer._replace(actions, buffer_actions)
+
+        namespace = {"_sample_action": _sample_action, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        _EXPLORING_CLASSES[cls] = type(cls.__name__, (cls,), namespace)
+    return _EXPLORING_CLASSES[cls]
 
 
 SIGNIFICANCE = 0.05
@@ -122,7 +143,7 @@ class FrontierExploration(BaseCallback):
         self._own = np.zeros(0, dtype=bool)
         self._block: list[float] = []
         self._tally: EpisodeTally | None = None
-        self._sample_action: Any = None
+        self._original_class: type[BaseAlgorithm] | None = None
 
     def arm(self, horizon: int, mark: GuardFloor | None) -> None:
         """Start handing over, at steps drawn below ``horizon``, until a block beats ``mark`` (``None``: stay off)."""
@@ -141,23 +162,21 @@ class FrontierExploration(BaseCallback):
         self._new = np.zeros(n_envs, dtype=bool)
         self._own = np.zeros(n_envs, dtype=bool)  # episodes running at the start (the warm-up's) are not scored
         self._tally = EpisodeTally(n_envs)
-        if self.active:
-            original = self.model._sample_action
-            self._sample_action = original
-
-            def sample_action(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-                actions, buffer_actions = original(*args, **kwargs)
-                return self._replace(actions, buffer_actions)
-
-            self.model._sample_action = sample_action  # an instance attribute: the class's method is untouched
+        if self.active and self._original_class is None:
+            # The model's class becomes a subclass whose _sample_action asks this callback: nothing is added to the
+            # model's __dict__, so a checkpoint saved meanwhile holds nothing of it.
+            self._original_class = type(self.model)
+            _EXPLORERS[self.model] = self
+            self.model.__class__ = _exploring(self._original_class)
 
     def _on_training_end(self) -> None:
         self._restore_sampling()
 
     def _restore_sampling(self) -> None:
-        if self._sample_action is not None:
-            del self.model._sample_action
-            self._sample_action = None
+        if self._original_class is not None:
+            self.model.__class__ = self._original_class
+            _EXPLORERS.pop(self.model, None)
+            self._original_class = None
 
     def _replace(self, actions: np.ndarray, buffer_actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self.active:

@@ -1,6 +1,10 @@
+import json
+import zipfile
+
 import gymnasium as gym
 import numpy as np
 import pytest
+from stable_baselines3 import TD3
 from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
@@ -60,30 +64,38 @@ def test_bad_exploration_settings_are_refused(overrides, message):
 
 
 class ActionLog(BaseCallback):
-    """The actions the rollout took, and the actor's own (deterministic) action for the same observations."""
+    """The actions the rollout took; a checkpoint saved at ``save_at``, with the model's class at that step."""
 
-    def __init__(self):
+    def __init__(self, save_to, save_at):
         super().__init__()
-        self.taken, self.steps = [], []
+        self.taken, self.steps, self.save_to, self.save_at, self.class_then = [], [], save_to, save_at, None
 
     def _on_step(self):
         self.taken.append(np.array(self.locals["actions"]))
         self.steps.append(self.num_timesteps)
+        if self.num_timesteps == self.save_at:
+            self.model.save(self.save_to)
+            self.class_then = type(self.model)
         return True
 
 
-def test_exploration_hands_over_training_episodes_and_leaves_the_rest_alone(nav_bc_weights):
+def test_exploration_hands_over_training_episodes_and_leaves_the_rest_alone(nav_bc_weights, tmp_path):
     """Where the prior fails at an obstacle's edge (7 episodes in 10), every training episode is handed over
     (share 1) until the end of the window; the model samples as SB3 does after it."""
     recipe = get_recipe("frontier", frontier_explore=1.0, explore_until=0.75, critic_pretrain_steps=50)
     env = gym.make("SimpleNavigation-v0", obstacles=[(0.3, 0.3, 0.2)])
     setup = make_finetune("td3", env, nav_bc_weights, 800, recipe, hyperparams={"learning_starts": 400}, seed=0)
     explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
-    log = ActionLog()
+    log = ActionLog(tmp_path / "mid.zip", 500)
     setup.learn(800, callback=log)
     assert setup.trusted and explorer.mark is not None and explorer.mark.criterion == "success"
     assert explorer.random_actions > 0 and explorer.stopped_at == 600
-    assert "_sample_action" not in vars(setup.model)  # the model samples as SB3 does again
+    # While it explored, the model's class was a subclass of TD3's (its _sample_action asks the explorer); after, it
+    # is TD3 again, and a checkpoint saved meanwhile holds nothing of the exploration and loads as any TD3 model.
+    assert log.class_then is not TD3 and issubclass(log.class_then, TD3) and type(setup.model) is TD3
+    with zipfile.ZipFile(tmp_path / "mid.zip") as archive:
+        assert "_sample_action" not in json.loads(archive.read("data"))
+    assert type(TD3.load(tmp_path / "mid.zip")) is TD3
     said = [s for s in setup.decisions if s.startswith("frontier exploration")]
     assert said[0].startswith("frontier exploration: 1 of training episodes turn uniform random at a step drawn below")
     assert said[-1].startswith("frontier exploration: stopped at step 600, its last step (600) came before a block")
