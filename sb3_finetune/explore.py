@@ -222,7 +222,7 @@ class FrontierExploration(BaseCallback):
                 )
                 return True
         if self.num_timesteps >= self.until:
-            self._stop(f"its last step ({self.until}) came before a block reached the mark")
+            self._stop(f"its last step ({self.until}) came before a block beat the prior")
         return True
 
     def _stop(self, why: str) -> None:
