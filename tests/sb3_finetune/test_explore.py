@@ -181,3 +181,18 @@ def test_guard_does_not_score_handed_over_episodes(nav_bc_weights):
     guard.explorer.handed_over[0] = False
     episode_end(300)  # the learner's own failure: a block below the floor, and a restore
     assert guard.blocks == [(300, 0.0)] and guard.restored_at == [300]
+
+
+def test_exploration_on_pendulum_hands_over_in_env_units_and_scores_by_the_gates_threshold(pendulum_prior):
+    # Pendulum reports no success: the learner's own episodes count by the --gate-return threshold, as the gate's
+    # probe did; the actions taken stay in its torque box, [-2, 2].
+    recipe = get_recipe("default", frontier_explore=1.0, explore_until=1.0, distill_steps=100, gate_return=-1_500.0)
+    setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_600, recipe, seed=0)
+    explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
+    log = ActionLog(None, -1)
+    setup.learn(1_600, callback=log)
+    assert setup.trusted and setup.gate.criterion == "return threshold"
+    assert explorer.mark.criterion == "return threshold" and explorer.mark.gate_return == -1_500.0
+    assert explorer.random_actions > 0 and explorer.stopped_at == 1_600 and type(setup.model) is TD3
+    taken = np.concatenate([a for a, s in zip(log.taken, log.steps, strict=True) if s > setup.model.learning_starts])
+    assert len(taken) == 1_600 - setup.model.learning_starts and np.abs(taken).max() <= 2.0
