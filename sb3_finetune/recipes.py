@@ -576,7 +576,12 @@ def run_warm_up(
     for hook in hooks:
         if isinstance(hook, FrontierExploration) and gate is not None:
             mark, sentence = None, "the trust gate stood the prior down (no frontier to explore from)"
-            if gate.trusted:
+            if gate.trusted and hook.until <= first_update:
+                sentence = (
+                    f"its window ends at step {hook.until}, before training's first gradient step ({first_update}): "
+                    "raise explore_until"
+                )
+            elif gate.trusted:
                 mark, sentence = exploration_mark(gate)
                 if mark is not None:
                     horizon = warmup.hand_over_horizon(prior_probe)

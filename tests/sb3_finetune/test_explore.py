@@ -149,6 +149,17 @@ def test_exploration_stays_off_when_the_gate_stands_the_prior_down(nav_bc_weight
     )
 
 
+def test_exploration_whose_window_ends_before_training_says_so(nav_bc_weights):
+    recipe = get_recipe("default", frontier_explore=0.5, explore_until=0.5)  # until step 300, learning from 400
+    env = gym.make("SimpleNavigation-v0", obstacles=[(0.3, 0.3, 0.2)])
+    setup = make_finetune("td3", env, nav_bc_weights, 600, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
+    setup.learn(600)
+    assert setup.trusted and explorer.mark is None and explorer.random_actions == 0
+    said = "frontier exploration: off, its window ends at step 300, before training's first gradient step (400)"
+    assert any(sentence.startswith(said) for sentence in setup.decisions)
+
+
 def test_guard_does_not_score_handed_over_episodes(nav_bc_weights):
     from types import SimpleNamespace
 
