@@ -136,11 +136,13 @@ class FrontierExploration(BaseCallback):
         """``(env step, mean score)`` of every block of the learner's own episodes."""
         self.handed_over = np.zeros(0, dtype=bool)
         """Per env: whether its current episode is handed over (it keeps the flag of an episode that ends at a step
-        until the next action is drawn, so that other callbacks can read it for the episode that just ended)."""
+        until the next action is drawn, so that other callbacks can read it for the episode that just ended; after the
+        stop, an episode that had taken random actions keeps it until the step after it ends)."""
         self._steps = np.zeros(0, dtype=np.int64)
         self._at = np.zeros(0, dtype=np.int64)
         self._new = np.zeros(0, dtype=bool)
         self._own = np.zeros(0, dtype=bool)
+        self._ended = np.zeros(0, dtype=bool)  # after the stop: envs whose handed-over episode ended at the last step
         self._block: list[float] = []
         self._tally: EpisodeTally | None = None
         self._original_class: type[BaseAlgorithm] | None = None
@@ -161,6 +163,7 @@ class FrontierExploration(BaseCallback):
         self._at = np.zeros(n_envs, dtype=np.int64)
         self._new = np.zeros(n_envs, dtype=bool)
         self._own = np.zeros(n_envs, dtype=bool)  # episodes running at the start (the warm-up's) are not scored
+        self._ended = np.zeros(n_envs, dtype=bool)
         self._tally = EpisodeTally(n_envs)
         if self.active and self._original_class is None:
             # The model's class becomes a subclass whose _sample_action asks this callback: nothing is added to the
@@ -199,6 +202,10 @@ class FrontierExploration(BaseCallback):
 
     def _on_step(self) -> bool:
         if not self.active:
+            if self.stopped_at is not None and self.handed_over.any():
+                # After the stop, an episode handed over before it keeps its flag until it has ended (and been read).
+                self.handed_over &= ~self._ended
+                self._ended = np.asarray(self.locals["dones"], dtype=bool) & self.handed_over
             return True
         assert self._tally is not None and self.mark is not None
         self._steps += 1
@@ -227,7 +234,11 @@ class FrontierExploration(BaseCallback):
 
     def _stop(self, why: str) -> None:
         self.stopped_at = self.num_timesteps
-        self.handed_over[:] = False
+        # Episodes that have taken random actions, or that end at this step, stay handed over until they have ended:
+        # the collapse guard must not score them as the learner's own. The rest are the learner's from here on.
+        ended = np.asarray(self.locals["dones"], dtype=bool)
+        self.handed_over &= ended | (self._steps > self._at)
+        self._ended = ended & self.handed_over
         self._restore_sampling()
         self.logger.record("finetune/explore_random_actions", self.random_actions)
         sentence = (

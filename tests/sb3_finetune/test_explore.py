@@ -137,6 +137,36 @@ def test_exploration_stops_once_the_learner_beats_the_prior():
     assert "(one-sided p = 0.008)" in said
 
 
+def test_an_episode_handed_over_before_the_stop_stays_unscored_until_it_ends():
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
+
+    from sb3_finetune.guard import GuardFloor
+
+    model = TD3("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=3), policy_kwargs={"net_arch": [8]}, seed=0)
+    model.set_logger(configure(None, []))
+    explorer = FrontierExploration(share=0.5, episodes=4, until=1_000, seed=0)
+    explorer.init_callback(model)
+    explorer.on_training_start({}, {})
+    explorer.arm(20, GuardFloor("success", 0.3, 0.3))
+    # Three handed-over episodes: env 0 past its hand-over step (random actions taken), env 1 not yet there,
+    # env 2 ending at the stop's step.
+    explorer.handed_over[:] = True
+    explorer._steps[:] = [6, 2, 4]
+    explorer._at[:] = [3, 10, 1]
+
+    def step(at, dones):
+        model.num_timesteps = at
+        explorer.locals = {"dones": np.array(dones), "infos": [{}] * 3, "rewards": np.zeros(3)}
+        explorer.on_step()
+        return explorer.handed_over.tolist()
+
+    assert step(1_000, [False, False, True]) == [True, False, True] and explorer.stopped_at == 1_000
+    assert step(1_001, [False, False, False]) == [True, False, False]  # env 2's ended episode was read at its end
+    assert step(1_002, [True, False, False]) == [True, False, False]  # env 0's episode ends: still flagged here
+    assert step(1_003, [False, False, False]) == [False, False, False]  # and not after
+
+
 def test_exploration_stays_off_when_the_gate_stands_the_prior_down(nav_bc_weights):
     recipe = get_recipe("default", frontier_explore=0.5)
     env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
