@@ -103,7 +103,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     ),
     # Frontier exploration (sb3_finetune.explore) during training: half the training episodes hand over to uniform
     # random actions at a random step, until a block of the learner's own episodes beats the prior's probe figure
-    # by half of what it lacked (or half the budget): for the seeds whose buffer never showed the detour.
+    # (a one-sided test; or half the budget): for the seeds whose buffer never showed the detour.
     "frontier-explore": (*FRONTIER, ("frontier_explore", 0.5)),
     "frontier-pretrain-5k-explore": (
         *FRONTIER[:-1],
@@ -111,6 +111,12 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("critic_warmup", 0),
         ("frontier_explore", 0.5),
     ),
+    # The pull weighed by the learner's shortfall against the prior over its last 10 training episodes (QDagger),
+    # not faded with time: gone while the learner keeps the prior's figure, back when it falls below it. On the
+    # default (unfiltered pull), and with the actor released at learning_starts after 5,000 critic pre-training
+    # steps, which were fast on Pendulum but let MountainCar's actor settle on doing nothing.
+    "progress": (("bc_progress", 10),),
+    "pretrain-5k-progress": (("critic_pretrain_steps", 5_000), ("critic_warmup", 0), ("bc_progress", 10)),
 }
 
 

@@ -337,6 +337,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "guard_episodes": args.guard_episodes,
         "guard_restore": args.guard_restore,
         "frontier_explore": args.frontier_explore,
+        "bc_progress": args.bc_progress,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -446,6 +447,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             print("note: collapse guard: off after --resume (the checkpoint holds no copy of the actor as released)")
         if recipe.frontier_explore is not None:
             print("note: frontier exploration: off after --resume (the trust gate's probe is not run again)")
+        if recipe.bc_progress is not None:
+            print("note: progress pull: fades with time after --resume (the trust gate's probe is not run again)")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:
             setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
@@ -663,6 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
+    sub.add_argument(
+        "--bc-progress",
+        type=int,
+        metavar="EPISODES",
+        help="weigh the pull by the learner's shortfall against the prior over its last EPISODES training episodes "
+        "(full at the trust gate's random probe's level, none at the prior's figure or above) instead of fading it "
+        "with time",
+    )
     sub.add_argument(
         "--bc-q-scale", action="store_true", help="scale the pull by the critic's mean |Q| / 2.5, as TD3+BC does"
     )

@@ -212,6 +212,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "frontier_explore": None,
     "explore_episodes": 20,
     "explore_until": 0.5,
+    "bc_progress": None,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -22,7 +22,9 @@ parts, each optional:
    gradient, its weight fading linearly to 0 over ``bc_fade`` of the budget (TD3+BC, QDagger), only on states
    where the critic prefers the pretrained action if ``bc_q_filter`` (Nair et al. 2018), and with
    ``bc_q_filter_conservative`` on every state but those where every critic prefers the actor's
-   (:func:`q_filter_mask`);
+   (:func:`q_filter_mask`); with ``bc_progress`` the weight follows the learner's measured shortfall against the
+   prior instead of time (QDagger's ``1 - learner / teacher``, Agarwal et al. 2022): full while its last training
+   episodes score at the random probe's level, none once they score at the prior's figure or above;
 5b. **trust gate** (``trust_gate``): the warm-up starts with a probe of the pretrained policy on the target
    task; if it does badly there (a moved goal), 3.-5. are switched off for the rest of the run, since holding
    and pulling the actor towards a wrong policy, and a buffer of its trajectories only, slow RL down. It judges by
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -65,9 +68,16 @@ from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, p
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
 from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
-from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, guard_floor
+from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, guard_floor
 from sb3_finetune.prior import Prior, load_prior
-from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
+from sb3_finetune.warmup import (
+    ActAsPrior,
+    EpisodeTally,
+    GateDecision,
+    actor_inputs,
+    deterministic_actions,
+    step_rewards,
+)
 from sb3_finetune.weights import WeightsSource
 
 logger = logging.getLogger("sb3_finetune")
@@ -147,6 +157,11 @@ class Recipe:
         :mod:`sb3_finetune.explore`)
     :param explore_episodes: the learner's own finished episodes per block tested
     :param explore_until: fraction of the budget after which no episode is handed over
+    :param bc_progress: the pull's weight follows the learner instead of time: ``bc_weight`` times the shortfall of
+        the learner's last ``bc_progress`` training episodes against the prior's figure in the gate's probe, on the
+        scale from the random probe (full pull) to the prior (none); ``bc_fade`` is then not used. Full until that
+        many episodes have ended after the actor's release (``None``: the pull fades with time; only where the gate
+        trusts the prior and its figures allow the comparison, else the time fade, and it says so)
     """
 
     features_layer: int | None = 1
@@ -182,6 +197,7 @@ class Recipe:
     frontier_explore: float | None = None
     explore_episodes: int = 20
     explore_until: float = 0.5
+    bc_progress: int | None = None
 
     def __post_init__(self) -> None:
         if self.frontier_explore is not None and not 0.0 < self.frontier_explore <= 1.0:
@@ -207,6 +223,13 @@ class Recipe:
             raise ValueError(f"guard_hold must be >= 0, got {self.guard_hold}")
         if self.critic_pretrain_steps < 0:
             raise ValueError(f"critic_pretrain_steps must be >= 0, got {self.critic_pretrain_steps}")
+        if self.bc_progress is not None and self.bc_progress < 1:
+            raise ValueError(f"bc_progress must be >= 1 or None, got {self.bc_progress}")
+        if self.bc_progress is not None and (self.trust_gate is None or self.bc_weight <= 0.0):
+            raise ValueError(
+                "bc_progress weighs the pull by the learner's shortfall against the trust gate's probe: it needs a "
+                "trust_gate and bc_weight > 0"
+            )
         if self.bc_q_filter_conservative and not self.bc_q_filter:
             raise ValueError("bc_q_filter_conservative is a kind of Q-filter: it needs bc_q_filter=True")
 
@@ -296,7 +319,8 @@ class ActorUpdateHook(OptimizerStepHookCallback):
     the step; the pull adds ``weight * d MSE(actor(s), prior(s)) / d theta`` to the gradient, on observations
     from the replay buffer (real states: the prior reads them raw, the actor normalised where ``VecNormalize`` is
     used), with ``weight`` falling linearly from ``bc_weight`` to 0 at ``bc_until`` env steps. With ``q_filter``
-    the pull acts only on states where the critic prefers the prior's action.
+    the pull acts only on states where the critic prefers the prior's action. With ``progress``, once
+    :meth:`arm_progress` has given it a mark, the weight is ``bc_weight`` times :meth:`shortfall` instead.
 
     :param teacher: the prior
     :param hold_steps: env steps during which actor updates are undone
@@ -308,6 +332,8 @@ class ActorUpdateHook(OptimizerStepHookCallback):
     :param q_filter_conservative: with ``q_filter``, stop pulling only on states where the actor's action is valued
         above the prior's by every critic (the smaller of the actor's twin Q-values above the larger of the prior's);
         where the twins disagree the pull stays
+    :param progress: the learner's last finished training episodes the shortfall is measured over (``None``: the
+        weight fades with time)
     """
 
     def __init__(
@@ -320,16 +346,46 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         q_filter: bool = False,
         q_scale: bool = False,
         q_filter_conservative: bool = False,
+        progress: int | None = None,
     ) -> None:
         super().__init__(("actor",))
         self.teacher = teacher
         self.hold_steps, self.bc_weight, self.bc_until, self.batch_size = hold_steps, bc_weight, bc_until, batch_size
         self.q_filter, self.q_scale, self.q_filter_conservative = q_filter, q_scale, q_filter_conservative
+        self.progress = progress
+        self.mark: GuardFloor | None = None
+        """The learner's episodes are scored by its criterion; no pull at ``prior`` or above, full at ``floor`` or
+        below (set by :meth:`arm_progress`; ``None``: the time fade)."""
+        self.explorer: Any = None
+        """A :class:`~sb3_finetune.explore.FrontierExploration` whose handed-over episodes are not scored."""
+        self._scores: deque[float] = deque(maxlen=progress or 1)
+        self._tally: EpisodeTally | None = None
+        self._counted = np.zeros(0, dtype=bool)  # per env: whether its current episode started after the release
         self._saved: list[th.Tensor] | None = None
+
+    def arm_progress(self, mark: GuardFloor | None) -> None:
+        """Weigh the pull by the learner's shortfall against ``mark`` from now on (``None``: keep the time fade)."""
+        self.mark = mark if self.progress is not None else None
+
+    def shortfall(self) -> float:
+        """How far the learner's last ``progress`` training episodes fall short of the prior's figure.
+
+        :return: 0 at the prior's figure or above, 1 at the mark's floor (the random probe's level) or below, and 1
+            until that many episodes begun after the actor's release have ended
+        """
+        assert self.mark is not None and self.progress is not None
+        if len(self._scores) < self.progress:
+            return 1.0
+        span = self.mark.prior - self.mark.floor
+        return float(np.clip((self.mark.prior - np.mean(self._scores)) / span, 0.0, 1.0))
 
     def weight(self) -> float:
         """The pull's weight now."""
-        if self.bc_weight <= 0.0 or self.num_timesteps >= self.bc_until:
+        if self.bc_weight <= 0.0:
+            return 0.0
+        if self.mark is not None:
+            return self.bc_weight * self.shortfall()
+        if self.num_timesteps >= self.bc_until:
             return 0.0
         return self.bc_weight * (1.0 - self.num_timesteps / self.bc_until)
 
@@ -338,9 +394,25 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         self.hold_steps, self.bc_weight = 0, 0.0
 
     def _on_step(self) -> bool:
+        if self.mark is not None and self.bc_weight > 0.0:
+            self._score_episodes()
         self.logger.record("finetune/pull_weight", self.weight())
         self.logger.record("finetune/actor_held", int(self.num_timesteps < self.hold_steps))
         return True
+
+    def _score_episodes(self) -> None:
+        assert self.mark is not None
+        dones = self.locals["dones"]
+        if self._tally is None:
+            self._tally = EpisodeTally(len(dones))
+            self._counted = np.zeros(len(dones), dtype=bool)
+        held = self.num_timesteps < self.hold_steps
+        if held:
+            self._counted[:] = False  # an episode counts only if it starts after the release
+        for index, episode_return, _, success in self._tally.step(step_rewards(self), dones, self.locals["infos"]):
+            if self._counted[index] and not (self.explorer is not None and self.explorer.handed_over[index]):
+                self._scores.append(self.mark.score(episode_return, success))
+            self._counted[index] = not held
 
     def _pre_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
@@ -397,6 +469,7 @@ def actor_update_hook(recipe: Recipe, prior: Prior, learning_starts: int, bc_unt
         q_filter=recipe.bc_q_filter,
         q_scale=recipe.bc_q_scale,
         q_filter_conservative=recipe.bc_q_filter_conservative,
+        progress=recipe.bc_progress,
     )
 
 
@@ -571,6 +644,12 @@ def run_warm_up(
             hook.stand_down()
         elif isinstance(hook, ActorUpdateHook):  # the critic warm-up counts from the first gradient step
             hook.hold_steps = first_update + recipe.critic_warmup
+            if recipe.bc_progress is not None and gate is not None:
+                mark, sentence = progress_mark(gate, recipe)
+                hook.arm_progress(mark)
+                (logger.info if mark is not None else logger.warning)("sb3_finetune: %s", sentence)
+                if decisions is not None:
+                    decisions.append(sentence)
         else:
             hook.start = first_update + recipe.critic_warmup
     for hook in hooks:
@@ -634,6 +713,31 @@ def run_warm_up(
         if decisions is not None:
             decisions.append(sentence)
     return gate
+
+
+def progress_mark(gate: GateDecision, recipe: Recipe) -> tuple[GuardFloor | None, str]:
+    """What the progress-weighted pull scores the learner by, from the trust gate's decision, and a sentence.
+
+    :param gate: the gate's decision (trusted)
+    :param recipe: the recipe (``bc_weight``, ``bc_progress``, ``bc_fade``)
+    :return: the mark (``prior``: the prior's figure in the probe; ``floor``: the random probe's level, 0 for
+        rates), ``None`` where the gate's figures allow no comparison, and the sentence
+    """
+    mark, _ = guard_floor(gate, 0.0)
+    if mark is None:
+        return None, (
+            f"progress pull: off, the trust gate's figures give nothing to compare the learner with (criterion "
+            f"{gate.criterion!r}, prior mean return {gate.prior_mean_return}, random probe's "
+            f"{gate.reference_mean_return}); the pull fades with time over {recipe.bc_fade:g} of the budget instead"
+        )
+    what = {"success": "success rate", "return": "mean return"}.get(mark.criterion)
+    what = what or f"share of returns >= {mark.gate_return:g}"
+    scale = f"{what} from {mark.floor:.2f} (full) to {mark.prior:.2f} (none)"
+    return mark, (
+        f"progress pull: the pull's weight is {recipe.bc_weight:g} times the shortfall of the learner's last "
+        f"{recipe.bc_progress} training episodes against the prior, on the {scale}, its figures in the trust "
+        "gate's probe; full until that many have ended after the actor's release"
+    )
 
 
 def normalise_on_stand_down(model: BaseAlgorithm, decisions: list[str] | None) -> None:
@@ -849,7 +953,7 @@ def make_finetune(
             decisions,
         )
         for callback in callbacks:
-            if isinstance(callback, CollapseGuard):
+            if isinstance(callback, (CollapseGuard, ActorUpdateHook)):
                 callback.explorer = explorer
         callbacks.append(explorer)
     if recipe.unfreeze_at is not None:

@@ -120,6 +120,7 @@ class FinetuneCallback(BaseCallback):
             self.explorer.init_callback(model)
             if self.guard is not None:
                 self.guard.explorer = self.explorer
+            self.hook.explorer = self.explorer
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
 

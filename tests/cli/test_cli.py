@@ -299,3 +299,7 @@ def test_recipe_flags_reach_the_recipe():
     assert _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0.5"])).frontier_explore == 0.5
     with pytest.raises(ValueError, match="frontier_explore must be in"):
         _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0"]))
+    assert plain.bc_progress is None
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress", "8"])).bc_progress == 8
+    with pytest.raises(ValueError, match="bc_progress must be >= 1"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress", "0"]))

@@ -324,3 +324,4 @@ def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pe
     assert callback.guard is not None and callback.guard.hook is callback.hook and callback.guard.episodes == 4
     assert callback.explorer is not None and callback.guard.explorer is callback.explorer
     assert callback.explorer.share == 0.5 and callback.explorer.mark is None  # armed by the warm-up, if trusted
+    assert callback.hook.explorer is callback.explorer
