@@ -113,10 +113,16 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     ),
     # The pull weighed by the learner's shortfall against the prior over its last 10 training episodes (QDagger),
     # not faded with time: gone while the learner keeps the prior's figure, back when it falls below it. On the
-    # default (unfiltered pull), and with the actor released at learning_starts after 5,000 critic pre-training
-    # steps, which were fast on Pendulum but let MountainCar's actor settle on doing nothing.
+    # default (unfiltered pull), and with the warm-up hand-over and the actor released at learning_starts after 5,000
+    # critic pre-training steps: fast on the obstacle and on Pendulum with frontier's Q-filter, which let
+    # MountainCar's actor settle on doing nothing (the filter, not the hand-over: handover-pretrain reached the flag).
     "progress": (("bc_progress", 10),),
-    "pretrain-5k-progress": (("critic_pretrain_steps", 5_000), ("critic_warmup", 0), ("bc_progress", 10)),
+    "handover-pretrain-5k-progress": (
+        ("warmup_handover", True),
+        ("critic_pretrain_steps", 5_000),
+        ("critic_warmup", 0),
+        ("bc_progress", 10),
+    ),
 }
 
 
