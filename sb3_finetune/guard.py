@@ -68,6 +68,42 @@ class GuardFloor:
         return float(episode_return)
 
 
+class LearnerEpisodes:
+    """The learner's own finished training episodes, one env step at a time, scored by a :class:`GuardFloor`.
+
+    An episode is the learner's if it began after the actor's release (not while it was held) and was not handed
+    over by frontier exploration (``explorer``, a :class:`~sb3_finetune.explore.FrontierExploration` or ``None``).
+    """
+
+    def __init__(self) -> None:
+        self._tally: EpisodeTally | None = None
+        self._counted = np.zeros(0, dtype=bool)  # per env: whether its current episode started after the release
+
+    def step(self, callback: BaseCallback, held: bool, mark: GuardFloor, explorer: Any = None) -> list[float]:
+        """The scores of the learner's episodes that ended at this env step.
+
+        :param callback: the callback whose ``locals`` hold the step (``dones``, ``infos``, the rewards)
+        :param held: whether the actor is held at this step
+        :param mark: what the episodes are scored by
+        :param explorer: frontier exploration, whose handed-over episodes are not the learner's
+        :return: one score per such episode
+        """
+        dones = callback.locals["dones"]
+        if self._tally is None:
+            self._tally = EpisodeTally(len(dones))
+            self._counted = np.zeros(len(dones), dtype=bool)
+        if held:
+            self._counted[:] = False  # an episode counts only if it starts after the release
+        scores = []
+        for index, episode_return, _, success in self._tally.step(
+            step_rewards(callback), dones, callback.locals["infos"]
+        ):
+            if self._counted[index] and not (explorer is not None and explorer.handed_over[index]):
+                scores.append(mark.score(episode_return, success))
+            self._counted[index] = not held
+        return scores
+
+
 def guard_floor(gate: GateDecision, fraction: float, restore: str = "released") -> tuple[GuardFloor | None, str]:
     """The guard's criterion and floor from the trust gate's decision, and a sentence that says what was decided.
 
@@ -145,8 +181,7 @@ class CollapseGuard(BaseCallback):
         self._snapshot: dict[str, Any] | None = None
         self._best: tuple[int, float, dict[str, Any]] | None = None  # (env step, block score, state)
         self._block: list[float] = []
-        self._tally: EpisodeTally | None = None
-        self._counted = np.zeros(0, dtype=bool)  # per env: whether its current episode started after the release
+        self._episodes = LearnerEpisodes()
         self.explorer: Any = None
         """A :class:`~sb3_finetune.explore.FrontierExploration` whose handed-over episodes are not scored."""
 
@@ -169,22 +204,13 @@ class CollapseGuard(BaseCallback):
     def _on_step(self) -> bool:
         if not self.active:
             return True
-        if self._tally is None:
-            self._tally = EpisodeTally(len(self.locals["dones"]))
-            self._counted = np.zeros(len(self.locals["dones"]), dtype=bool)
         held = self.num_timesteps < self.hook.hold_steps
         if held:
-            self._counted[:] = False  # an episode counts only if it starts after the release
             self._block = []
         elif self._snapshot is None:
             self._snapshot = self._state()
         assert self.floor is not None
-        for index, episode_return, _, success in self._tally.step(
-            step_rewards(self), self.locals["dones"], self.locals["infos"]
-        ):
-            if self._counted[index] and not (self.explorer is not None and self.explorer.handed_over[index]):
-                self._block.append(self.floor.score(episode_return, success))
-            self._counted[index] = not held
+        self._block.extend(self._episodes.step(self, held, self.floor, self.explorer))
         if len(self._block) >= self.episodes:
             self._judge()
         return True

@@ -68,16 +68,9 @@ from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, p
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
 from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
-from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, guard_floor
+from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
 from sb3_finetune.prior import Prior, load_prior
-from sb3_finetune.warmup import (
-    ActAsPrior,
-    EpisodeTally,
-    GateDecision,
-    actor_inputs,
-    deterministic_actions,
-    step_rewards,
-)
+from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
 from sb3_finetune.weights import WeightsSource
 
 logger = logging.getLogger("sb3_finetune")
@@ -359,8 +352,7 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         self.explorer: Any = None
         """A :class:`~sb3_finetune.explore.FrontierExploration` whose handed-over episodes are not scored."""
         self._scores: deque[float] = deque(maxlen=progress or 1)
-        self._tally: EpisodeTally | None = None
-        self._counted = np.zeros(0, dtype=bool)  # per env: whether its current episode started after the release
+        self._episodes = LearnerEpisodes()
         self._saved: list[th.Tensor] | None = None
 
     def arm_progress(self, mark: GuardFloor | None) -> None:
@@ -395,24 +387,11 @@ class ActorUpdateHook(OptimizerStepHookCallback):
 
     def _on_step(self) -> bool:
         if self.mark is not None and self.bc_weight > 0.0:
-            self._score_episodes()
+            held = self.num_timesteps < self.hold_steps
+            self._scores.extend(self._episodes.step(self, held, self.mark, self.explorer))
         self.logger.record("finetune/pull_weight", self.weight())
         self.logger.record("finetune/actor_held", int(self.num_timesteps < self.hold_steps))
         return True
-
-    def _score_episodes(self) -> None:
-        assert self.mark is not None
-        dones = self.locals["dones"]
-        if self._tally is None:
-            self._tally = EpisodeTally(len(dones))
-            self._counted = np.zeros(len(dones), dtype=bool)
-        held = self.num_timesteps < self.hold_steps
-        if held:
-            self._counted[:] = False  # an episode counts only if it starts after the release
-        for index, episode_return, _, success in self._tally.step(step_rewards(self), dones, self.locals["infos"]):
-            if self._counted[index] and not (self.explorer is not None and self.explorer.handed_over[index]):
-                self._scores.append(self.mark.score(episode_return, success))
-            self._counted[index] = not held
 
     def _pre_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
         parameters = [p for group in optimizer.param_groups for p in group["params"]]

@@ -209,7 +209,6 @@ def test_guard_does_not_score_handed_over_episodes(nav_bc_weights):
     guard.explorer = SimpleNamespace(handed_over=np.array([True]))
     guard.init_callback(model)
     guard.arm(GuardFloor("success", 0.8, 0.4))
-    guard._tally, guard._counted = None, None
 
     def episode_end(step):
         model.num_timesteps = step
