@@ -117,6 +117,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # critic pre-training steps: fast on the obstacle and on Pendulum with frontier's Q-filter, which let
     # MountainCar's actor settle on doing nothing (the filter, not the hand-over: handover-pretrain reached the flag).
     "progress": (("bc_progress", 10),),
+    "frontier-progress": (*FRONTIER, ("bc_progress", 10)),
     "handover-pretrain-5k-progress": (
         ("warmup_handover", True),
         ("critic_pretrain_steps", 5_000),
