@@ -118,6 +118,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # MountainCar's actor settle on doing nothing (the filter, not the hand-over: handover-pretrain reached the flag).
     "progress": (("bc_progress", 10),),
     "frontier-progress": (*FRONTIER, ("bc_progress", 10)),
+    "frontier-explore-progress": (*FRONTIER, ("frontier_explore", 0.5), ("bc_progress", 10)),
     "handover-pretrain-5k-progress": (
         ("warmup_handover", True),
         ("critic_pretrain_steps", 5_000),
