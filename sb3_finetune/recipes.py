@@ -153,8 +153,9 @@ class Recipe:
     :param bc_progress: the pull's weight follows the learner instead of time: ``bc_weight`` times the shortfall of
         the learner's last ``bc_progress`` training episodes against the prior's figure in the gate's probe, on the
         scale from the random probe (full pull) to the prior (none); ``bc_fade`` is then not used. Full until that
-        many episodes have ended after the actor's release (``None``: the pull fades with time; only where the gate
-        trusts the prior and its figures allow the comparison, else the time fade, and it says so)
+        many episodes have ended after the actor's release (``None``: the pull fades with time). Where the gate
+        stands the prior down there is no pull at all; where its figures allow no comparison the time fade is kept,
+        and a decision says so
     """
 
     features_layer: int | None = 1
