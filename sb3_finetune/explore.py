@@ -74,14 +74,13 @@ def exploration_mark(gate: GateDecision) -> tuple[GuardFloor | None, str]:
     """
     if gate.criterion in ("success", "return threshold"):
         threshold = gate.reference_mean_return if gate.criterion == "return threshold" else None
-        what = "success rate" if threshold is None else f"share of returns >= {threshold:g}"
-        if gate.score >= 1.0:
-            return None, f"the prior's {what} in the probe was {gate.score:.2f} (no frontier to explore from)"
         mark = GuardFloor(gate.criterion, gate.score, gate.score, threshold)
-        return mark, f"{what} above the prior's {gate.score:.2f} in the probe"
+        if gate.score >= 1.0:
+            return None, f"the prior's {mark.measure} in the probe was {gate.score:.2f} (no frontier to explore from)"
+        return mark, f"{mark.measure} above the prior's {gate.score:.2f} in the probe"
     if gate.criterion == "random probe" and gate.prior_mean_return is not None:
         mark = GuardFloor("return", gate.prior_mean_return, gate.prior_mean_return)
-        return mark, f"mean return above the prior's {gate.prior_mean_return:.2f} in the probe"
+        return mark, f"{mark.measure} above the prior's {gate.prior_mean_return:.2f} in the probe"
     return None, (
         f"the trust gate's figures give nothing to compare the learner with (criterion {gate.criterion!r}, prior "
         f"mean return {gate.prior_mean_return})"

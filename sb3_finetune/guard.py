@@ -67,6 +67,15 @@ class GuardFloor:
             return float(episode_return >= self.gate_return)
         return float(episode_return)
 
+    @property
+    def measure(self) -> str:
+        """What a mean of these scores is, in words ("success rate", "share of returns >= G", "mean return")."""
+        if self.criterion == "success":
+            return "success rate"
+        if self.criterion == "return threshold":
+            return f"share of returns >= {self.gate_return:g}"
+        return "mean return"
+
 
 class LearnerEpisodes:
     """The learner's own finished training episodes, one env step at a time, scored by a :class:`GuardFloor`.
@@ -114,13 +123,10 @@ def guard_floor(gate: GateDecision, fraction: float, restore: str = "released") 
     """
     if gate.criterion == "success":
         floor = GuardFloor("success", gate.score, fraction * gate.score)
-        what = f"success rate below {floor.floor:.2f} ({fraction:g} of the prior's {gate.score:.2f} in the probe)"
+        what = f"{floor.measure} below {floor.floor:.2f} ({fraction:g} of the prior's {gate.score:.2f} in the probe)"
     elif gate.criterion == "return threshold":
         floor = GuardFloor("return threshold", gate.score, fraction * gate.score, gate.reference_mean_return)
-        what = (
-            f"share of returns >= {gate.reference_mean_return:g} below {floor.floor:.2f} ({fraction:g} of the prior's "
-            f"{gate.score:.2f} in the probe)"
-        )
+        what = f"{floor.measure} below {floor.floor:.2f} ({fraction:g} of the prior's {gate.score:.2f} in the probe)"
     elif (
         gate.criterion == "random probe"
         and gate.prior_mean_return is not None

@@ -710,9 +710,7 @@ def progress_mark(gate: GateDecision, recipe: Recipe) -> tuple[GuardFloor | None
             f"{gate.criterion!r}, prior mean return {gate.prior_mean_return}, random probe's "
             f"{gate.reference_mean_return}); the pull fades with time over {recipe.bc_fade:g} of the budget instead"
         )
-    what = {"success": "success rate", "return": "mean return"}.get(mark.criterion)
-    what = what or f"share of returns >= {mark.gate_return:g}"
-    scale = f"{what} from {mark.floor:.2f} (full) to {mark.prior:.2f} (none)"
+    scale = f"{mark.measure} from {mark.floor:.2f} (full) to {mark.prior:.2f} (none)"
     return mark, (
         f"progress pull: the pull's weight is {recipe.bc_weight:g} times the shortfall of the learner's last "
         f"{recipe.bc_progress} training episodes against the prior, on the {scale}, its figures in the trust "

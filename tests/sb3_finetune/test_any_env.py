@@ -184,3 +184,20 @@ def test_stand_down_normalises_dict_observation_features_and_training_goes_on(pr
     assert len(extractors) == 4 and all(extractor.layer_norm for extractor in extractors.values())
     assert setup.model._n_updates == 100  # past learning_starts (1,000): trained on the normalised features
     assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
+
+
+@pytest.mark.parametrize("name", ["pendulum", "pointmaze"])
+def test_progress_pull_scores_the_learner_as_the_gate_scored_the_prior(name, priors):
+    """Pendulum by return against the random probe, PointMaze (Dict observations) by ``info["success"]``."""
+    make, _, _, _ = ENVS[name]
+    recipe = get_recipe("default", distill_steps=300, critic_warmup=0, bc_progress=1)
+    budget, starts = (1_600, 1_200) if name == "pendulum" else (1_800, 1_000)
+    setup = make_finetune("td3", make(), _prior(priors, name, "good"), budget, recipe, {"learning_starts": starts}, 0)
+    hook = next(c for c in setup.callbacks if hasattr(c, "arm_progress"))
+    setup.learn(budget)
+    assert setup.trusted and hook.mark is not None
+    assert hook.mark.criterion == ("return" if name == "pendulum" else "success")
+    assert len(hook._scores) == 1  # a learner's episode ended after the release, and was scored
+    span = hook.mark.prior - hook.mark.floor
+    assert hook.weight() == pytest.approx(float(np.clip((hook.mark.prior - hook._scores[0]) / span, 0.0, 1.0)))
+    assert any(d.startswith("progress pull: the pull's weight is 1 times") for d in setup.decisions)
