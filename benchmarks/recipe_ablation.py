@@ -118,6 +118,10 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # MountainCar's actor settle on doing nothing (the filter, not the hand-over: handover-pretrain reached the flag).
     "progress": (("bc_progress", 10),),
     "frontier-progress": (*FRONTIER, ("bc_progress", 10)),
+    # The same pull never letting go faster than the time fade: the larger of the two, so it comes back where the
+    # learner falls below the prior after the fade has ended, with no drop at the release.
+    "progress-fade": (("bc_progress", 10), ("bc_progress_with_fade", True)),
+    "frontier-progress-fade": (*FRONTIER, ("bc_progress", 10), ("bc_progress_with_fade", True)),
     "frontier-explore-progress": (*FRONTIER, ("frontier_explore", 0.5), ("bc_progress", 10)),
     "handover-pretrain-5k-progress": (
         ("warmup_handover", True),

@@ -338,6 +338,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "guard_restore": args.guard_restore,
         "frontier_explore": args.frontier_explore,
         "bc_progress": args.bc_progress,
+        "bc_progress_with_fade": args.bc_progress_with_fade,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.no_trust_gate:
@@ -673,6 +674,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="weigh the pull by the learner's shortfall against the prior over its last EPISODES training episodes "
         "(full at the trust gate's random probe's level, none at the prior's figure or above) instead of fading it "
         "with time",
+    )
+    recipe_switch(
+        sub,
+        "--bc-progress-with-fade",
+        "with --bc-progress, weigh the pull by the larger of the time fade and the shortfall",
     )
     sub.add_argument(
         "--bc-q-scale", action="store_true", help="scale the pull by the critic's mean |Q| / 2.5, as TD3+BC does"

@@ -213,6 +213,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "explore_episodes": 20,
     "explore_until": 0.5,
     "bc_progress": None,
+    "bc_progress_with_fade": False,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -156,6 +156,9 @@ class Recipe:
         many episodes have ended after the actor's release (``None``: the pull fades with time). Where the gate
         stands the prior down there is no pull at all; where its figures allow no comparison the time fade is kept,
         and a decision says so
+    :param bc_progress_with_fade: with ``bc_progress``, the weight is the larger of the time fade and the shortfall
+        (the time fade alone until ``bc_progress`` episodes have ended after the release): the pull never lets go
+        faster than with time, and comes back where the learner falls short of the prior after the fade
     """
 
     features_layer: int | None = 1
@@ -192,6 +195,7 @@ class Recipe:
     explore_episodes: int = 20
     explore_until: float = 0.5
     bc_progress: int | None = None
+    bc_progress_with_fade: bool = False
 
     def __post_init__(self) -> None:
         if self.frontier_explore is not None and not 0.0 < self.frontier_explore <= 1.0:
@@ -224,6 +228,8 @@ class Recipe:
                 "bc_progress weighs the pull by the learner's shortfall against the trust gate's probe: it needs a "
                 "trust_gate and bc_weight > 0"
             )
+        if self.bc_progress_with_fade and self.bc_progress is None:
+            raise ValueError("bc_progress_with_fade keeps the time fade under the progress pull: it needs bc_progress")
         if self.bc_q_filter_conservative and not self.bc_q_filter:
             raise ValueError("bc_q_filter_conservative is a kind of Q-filter: it needs bc_q_filter=True")
 
@@ -314,7 +320,8 @@ class ActorUpdateHook(OptimizerStepHookCallback):
     from the replay buffer (real states: the prior reads them raw, the actor normalised where ``VecNormalize`` is
     used), with ``weight`` falling linearly from ``bc_weight`` to 0 at ``bc_until`` env steps. With ``q_filter``
     the pull acts only on states where the critic prefers the prior's action. With ``progress``, once
-    :meth:`arm_progress` has given it a mark, the weight is ``bc_weight`` times :meth:`shortfall` instead.
+    :meth:`arm_progress` has given it a mark, the weight is ``bc_weight`` times :meth:`shortfall` instead (with
+    ``with_fade``, the larger of the two).
 
     :param teacher: the prior
     :param hold_steps: env steps during which actor updates are undone
@@ -328,6 +335,8 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         where the twins disagree the pull stays
     :param progress: the learner's last finished training episodes the shortfall is measured over (``None``: the
         weight fades with time)
+    :param with_fade: with ``progress``, the weight is the larger of the time fade and ``bc_weight`` times the
+        shortfall, the time fade alone until ``progress`` episodes have ended after the release
     """
 
     def __init__(
@@ -341,12 +350,13 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         q_scale: bool = False,
         q_filter_conservative: bool = False,
         progress: int | None = None,
+        with_fade: bool = False,
     ) -> None:
         super().__init__(("actor",))
         self.teacher = teacher
         self.hold_steps, self.bc_weight, self.bc_until, self.batch_size = hold_steps, bc_weight, bc_until, batch_size
         self.q_filter, self.q_scale, self.q_filter_conservative = q_filter, q_scale, q_filter_conservative
-        self.progress = progress
+        self.progress, self.with_fade = progress, with_fade
         self.mark: GuardFloor | None = None
         """The learner's episodes are scored by its criterion; no pull at ``prior`` or above, full at ``floor`` or
         below (set by :meth:`arm_progress`; ``None``: the time fade)."""
@@ -376,11 +386,15 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         """The pull's weight now."""
         if self.bc_weight <= 0.0:
             return 0.0
-        if self.mark is not None:
+        faded = self.bc_weight * max(0.0, 1.0 - self.num_timesteps / max(self.bc_until, 1))
+        if self.mark is None:
+            return faded
+        assert self.progress is not None
+        if not self.with_fade:
             return self.bc_weight * self.shortfall()
-        if self.num_timesteps >= self.bc_until:
-            return 0.0
-        return self.bc_weight * (1.0 - self.num_timesteps / self.bc_until)
+        if len(self._scores) < self.progress:
+            return faded
+        return max(faded, self.bc_weight * self.shortfall())
 
     def stand_down(self) -> None:
         """Neither hold nor pull from now on (the trust gate's verdict against the prior)."""
@@ -450,6 +464,7 @@ def actor_update_hook(recipe: Recipe, prior: Prior, learning_starts: int, bc_unt
         q_scale=recipe.bc_q_scale,
         q_filter_conservative=recipe.bc_q_filter_conservative,
         progress=recipe.bc_progress,
+        with_fade=recipe.bc_progress_with_fade,
     )
 
 
@@ -699,7 +714,7 @@ def progress_mark(gate: GateDecision, recipe: Recipe) -> tuple[GuardFloor | None
     """What the progress-weighted pull scores the learner by, from the trust gate's decision, and a sentence.
 
     :param gate: the gate's decision (trusted)
-    :param recipe: the recipe (``bc_weight``, ``bc_progress``, ``bc_fade``)
+    :param recipe: the recipe (``bc_weight``, ``bc_progress``, ``bc_progress_with_fade``, ``bc_fade``)
     :return: the mark (``prior``: the prior's figure in the probe; ``floor``: the random probe's level, 0 for
         rates), ``None`` where the gate's figures allow no comparison, and the sentence
     """
@@ -711,6 +726,13 @@ def progress_mark(gate: GateDecision, recipe: Recipe) -> tuple[GuardFloor | None
             f"{gate.reference_mean_return}); the pull fades with time over {recipe.bc_fade:g} of the budget instead"
         )
     scale = f"{mark.measure} from {mark.floor:.2f} (full) to {mark.prior:.2f} (none)"
+    if recipe.bc_progress_with_fade:
+        return mark, (
+            f"progress pull: the pull's weight is the larger of its time fade ({recipe.bc_weight:g} to 0 over "
+            f"{recipe.bc_fade:g} of the budget) and {recipe.bc_weight:g} times the shortfall of the learner's last "
+            f"{recipe.bc_progress} training episodes against the prior, on the {scale}, its figures in the trust "
+            "gate's probe; the time fade alone until that many have ended after the actor's release"
+        )
     return mark, (
         f"progress pull: the pull's weight is {recipe.bc_weight:g} times the shortfall of the learner's last "
         f"{recipe.bc_progress} training episodes against the prior, on the {scale}, its figures in the trust "

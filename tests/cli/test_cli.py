@@ -301,5 +301,10 @@ def test_recipe_flags_reach_the_recipe():
         _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0"]))
     assert plain.bc_progress is None
     assert _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress", "8"])).bc_progress == 8
+    assert not plain.bc_progress_with_fade
+    faded = _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress", "8", "--bc-progress-with-fade"]))
+    assert faded.bc_progress_with_fade
+    with pytest.raises(ValueError, match="needs bc_progress"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress-with-fade"]))
     with pytest.raises(ValueError, match="bc_progress must be >= 1"):
         _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress", "0"]))

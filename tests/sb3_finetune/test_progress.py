@@ -37,6 +37,7 @@ def test_the_mark_follows_the_gates_criterion():
         ({"bc_progress": 0}, "bc_progress must be >= 1"),
         ({"bc_progress": 5, "trust_gate": None}, "needs a trust_gate and bc_weight > 0"),
         ({"bc_progress": 5, "bc_weight": 0.0}, "needs a trust_gate and bc_weight > 0"),
+        ({"bc_progress_with_fade": True}, "bc_progress_with_fade keeps the time fade .* needs bc_progress"),
     ],
 )
 def test_bad_progress_settings_are_refused(overrides, message):
@@ -72,6 +73,30 @@ def test_the_weight_follows_the_learners_last_episodes_not_time():
     assert step(3_000) == 2.0  # fallen to the floor: the whole pull is back
 
 
+def test_with_fade_the_weight_never_falls_below_the_time_fade_and_comes_back_after_it():
+    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    model.set_logger(configure(None, []))
+    hook = ActorUpdateHook(teacher=None, hold_steps=100, bc_weight=2.0, bc_until=1_000, progress=2, with_fade=True)
+    hook.init_callback(model)
+    hook.arm_progress(GuardFloor("success", 0.8, 0.0))
+
+    def step(at, done=False, success=False):
+        model.num_timesteps = at
+        hook.locals = {"dones": np.array([done]), "infos": [{"is_success": success}], "rewards": np.zeros(1)}
+        hook.on_step()
+        return hook.weight()
+
+    step(150, done=True)  # began while the actor was held: not scored
+    assert step(200, done=True, success=True) == pytest.approx(1.6)  # one episode of two in: the time fade alone
+    assert step(300, done=True, success=True) == pytest.approx(1.4)  # at the prior's figure: still the time fade
+    assert step(400, done=True, success=False) == pytest.approx(1.2)  # a shortfall (0.75) below the fade
+    assert step(500, done=True, success=False) == 2.0  # a shortfall above it
+    assert step(1_200, done=True, success=True) == pytest.approx(2.0 * 0.3 / 0.8)  # past the fade: the shortfall
+    assert step(1_300, done=True, success=True) == 0.0  # at the prior's figure: no pull
+    assert step(1_400, done=True, success=False) == pytest.approx(2.0 * 0.3 / 0.8)  # a fall brings it back
+    assert step(1_500, done=True, success=False) == 2.0
+
+
 def test_progress_pull_on_nav_is_armed_from_the_gate_and_scores_the_learner(nav_bc_weights):
     recipe = get_recipe("default", bc_progress=3, critic_warmup=0, distill_steps=200)
     env = gym.make("SimpleNavigation-v0")
@@ -82,6 +107,9 @@ def test_progress_pull_on_nav_is_armed_from_the_gate_and_scores_the_learner(nav_
     assert hook.mark.prior == setup.gate.score and hook.mark.floor == 0.0
     (said,) = [d for d in setup.decisions if d.startswith("progress pull")]
     assert "the pull's weight is 1 times the shortfall of the learner's last 3 training episodes" in said
+    with_fade = get_recipe("default", bc_progress=3, bc_progress_with_fade=True)
+    said = progress_mark(setup.gate, with_fade)[1]
+    assert "the larger of its time fade (1 to 0 over 0.5 of the budget) and 1 times the shortfall" in said
     assert len(hook._scores) == 3  # the learner's episodes after the release, the last three kept
     expected = float(np.clip((hook.mark.prior - np.mean(hook._scores)) / hook.mark.prior, 0.0, 1.0))
     assert hook.weight() == pytest.approx(expected)
