@@ -386,7 +386,8 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         """The pull's weight now."""
         if self.bc_weight <= 0.0:
             return 0.0
-        faded = self.bc_weight * max(0.0, 1.0 - self.num_timesteps / max(self.bc_until, 1))
+        left = self.bc_until - self.num_timesteps
+        faded = self.bc_weight * left / self.bc_until if left > 0 else 0.0
         if self.mark is None:
             return faded
         assert self.progress is not None
