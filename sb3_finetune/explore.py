@@ -36,8 +36,8 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_finetune.guard import GuardFloor
-from sb3_finetune.warmup import EpisodeTally, GateDecision, step_rewards
+from sb3_finetune.guard import GuardFloor, LearnerEpisodes
+from sb3_finetune.warmup import GateDecision
 
 logger = logging.getLogger("sb3_finetune")
 
@@ -140,10 +140,9 @@ class FrontierExploration(BaseCallback):
         self._steps = np.zeros(0, dtype=np.int64)
         self._at = np.zeros(0, dtype=np.int64)
         self._new = np.zeros(0, dtype=bool)
-        self._own = np.zeros(0, dtype=bool)
         self._ended = np.zeros(0, dtype=bool)  # after the stop: envs whose handed-over episode ended at the last step
         self._block: list[float] = []
-        self._tally: EpisodeTally | None = None
+        self._episodes = LearnerEpisodes()
         self._original_class: type[BaseAlgorithm] | None = None
 
     def arm(self, horizon: int, mark: GuardFloor | None) -> None:
@@ -161,9 +160,8 @@ class FrontierExploration(BaseCallback):
         self._steps = np.zeros(n_envs, dtype=np.int64)
         self._at = np.zeros(n_envs, dtype=np.int64)
         self._new = np.zeros(n_envs, dtype=bool)
-        self._own = np.zeros(n_envs, dtype=bool)  # episodes running at the start (the warm-up's) are not scored
         self._ended = np.zeros(n_envs, dtype=bool)
-        self._tally = EpisodeTally(n_envs)
+        self._episodes = LearnerEpisodes()  # episodes running at the start (the warm-up's) are not scored
         if self.active and self._original_class is None:
             # The model's class becomes a subclass whose _sample_action asks this callback: nothing is added to the
             # model's __dict__, so a checkpoint saved meanwhile holds nothing of it.
@@ -186,7 +184,6 @@ class FrontierExploration(BaseCallback):
         for index in np.flatnonzero(self._new):  # draw for the episodes that start with this action
             self._new[index] = False
             self.handed_over[index] = self.generator.random() < self.share
-            self._own[index] = not self.handed_over[index]
             self._at[index] = self.generator.integers(0, self.horizon)
         past = self.handed_over & (self._steps >= self._at)
         if not past.any():
@@ -206,15 +203,16 @@ class FrontierExploration(BaseCallback):
                 self.handed_over &= ~self._ended
                 self._ended = np.asarray(self.locals["dones"], dtype=bool) & self.handed_over
             return True
-        assert self._tally is not None and self.mark is not None
+        assert self.mark is not None
         self._steps += 1
-        for index, episode_return, _, success in self._tally.step(
-            step_rewards(self), self.locals["dones"], self.locals["infos"]
-        ):
-            if self._own[index]:
-                self._block.append(self.mark.score(episode_return, success))
-            self._steps[index] = 0
-            self._new[index] = True
+        # The learner's own episodes: begun while the model samples through this callback (in training, not in the
+        # rest of the warm-up after the gate armed it) and not handed over. The critic warm-up's episodes count: the
+        # actor acts in them (it starts as the prior).
+        sampling = self._original_class is not None
+        self._block.extend(self._episodes.step(self, not sampling, self.mark, self))
+        ended = np.asarray(self.locals["dones"], dtype=bool)
+        self._steps[ended] = 0
+        self._new |= ended
         if len(self._block) >= self.episodes:
             score = float(np.mean(self._block))
             self.blocks.append((self.num_timesteps, score))

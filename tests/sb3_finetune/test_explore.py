@@ -115,16 +115,20 @@ def test_exploration_stops_once_the_learner_beats_the_prior():
     model.set_logger(configure(None, []))
     explorer = FrontierExploration(share=0.5, episodes=4, until=10_000, seed=0)
     explorer.init_callback(model)
-    explorer.on_training_start({}, {})
-    explorer.arm(20, GuardFloor("success", 0.3, 0.3))
+    explorer.on_training_start({}, {})  # the warm-up's start
+    explorer.arm(20, GuardFloor("success", 0.3, 0.3))  # the gate trusts the prior
 
     def episode_end(step, success, handed_over=False):
         model.num_timesteps = step
         explorer.handed_over[:] = handed_over
-        explorer._own[:] = not handed_over
         explorer.locals = {"dones": [True], "infos": [{"is_success": success}], "rewards": np.zeros(1)}
         explorer.on_step()
 
+    episode_end(20, True)  # the rest of the warm-up, the prior acting: not scored
+    episode_end(30, True)
+    explorer.on_training_start({}, {})  # training: the model samples through the explorer from here on
+    assert type(model) is not TD3 and isinstance(model, TD3)
+    episode_end(50, True)  # running when training started (the warm-up's): not scored
     episode_end(100, True, handed_over=True)  # a handed-over episode is not the learner's: not scored
     for step, success in zip((200, 300, 400, 500), (True, True, True, False), strict=True):
         episode_end(step, success)
@@ -132,6 +136,7 @@ def test_exploration_stops_once_the_learner_beats_the_prior():
     for step in (600, 700, 800, 900):
         episode_end(step, True)
     assert explorer.blocks[-1] == (900, 1.0) and explorer.stopped_at == 900 and not explorer.active
+    assert type(model) is TD3  # the stop gives the model its own class back
     said = explorer.decisions[-1]
     assert said.startswith("frontier exploration: stopped at step 900, a block of the learner's own 4 episodes scored")
     assert "(one-sided p = 0.008)" in said
