@@ -122,6 +122,15 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # learner falls below the prior after the fade has ended, with no drop at the release.
     "progress-fade": (("bc_progress", 10), ("bc_progress_with_fade", True)),
     "frontier-progress-fade": (*FRONTIER, ("bc_progress", 10), ("bc_progress_with_fade", True)),
+    # The pull scaled by the critic's |Q| (q-scale: Pendulum's early collapse gone, but late dips once the time fade
+    # ended) and brought back by a shortfall after the fade: for the late dips.
+    "q-scale-progress-fade": (("bc_q_scale", True), ("bc_progress", 10), ("bc_progress_with_fade", True)),
+    "frontier-q-scale-progress-fade": (
+        *FRONTIER,
+        ("bc_q_scale", True),
+        ("bc_progress", 10),
+        ("bc_progress_with_fade", True),
+    ),
     "frontier-explore-progress": (*FRONTIER, ("frontier_explore", 0.5), ("bc_progress", 10)),
     "handover-pretrain-5k-progress": (
         ("warmup_handover", True),
