@@ -105,6 +105,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # random actions at a random step, until a block of the learner's own episodes beats the prior's probe figure
     # (a one-sided test; or half the budget): for the seeds whose buffer never showed the detour.
     "frontier-explore": (*FRONTIER, ("frontier_explore", 0.5)),
+    # The same with each random action held for 50 env steps: a push long enough to move the system (MountainCar's
+    # swing), where a new uniform action every step averages to no push.
+    "frontier-explore-hold-50": (*FRONTIER, ("frontier_explore", 0.5), ("explore_hold", 50)),
     "frontier-pretrain-5k-explore": (
         *FRONTIER[:-1],
         ("critic_pretrain_steps", 5_000),

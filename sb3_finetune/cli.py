@@ -337,6 +337,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "guard_episodes": args.guard_episodes,
         "guard_restore": args.guard_restore,
         "frontier_explore": args.frontier_explore,
+        "explore_hold": args.explore_hold,
         "bc_progress": args.bc_progress,
         "bc_progress_with_fade": args.bc_progress_with_fade,
     }
@@ -717,6 +718,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SHARE",
         help="during training, SHARE of the episodes turn uniform random at a random step (as --warmup-handover "
         "does in the warm-up), until the learner's own episodes beat the prior's figure in the trust gate's probe",
+    )
+    sub.add_argument(
+        "--explore-hold",
+        type=int,
+        metavar="STEPS",
+        help="with --frontier-explore, hold each random action for STEPS env steps (default 1: a new one every step)",
     )
     sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

@@ -212,6 +212,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "frontier_explore": None,
     "explore_episodes": 20,
     "explore_until": 0.5,
+    "explore_hold": 1,
     "bc_progress": None,
     "bc_progress_with_fade": False,
 }

@@ -116,13 +116,20 @@ class FrontierExploration(BaseCallback):
     :param until: the env step after which no episode is handed over
     :param seed: seed of the hand-over draws and of the random actions
     :param decisions: where the start and the stop are said (the setup's ``decisions``)
+    :param hold: env steps each random action is held for (1: a new one every step)
     """
 
     def __init__(
-        self, share: float, episodes: int, until: int, seed: int | None = None, decisions: list[str] | None = None
+        self,
+        share: float,
+        episodes: int,
+        until: int,
+        seed: int | None = None,
+        decisions: list[str] | None = None,
+        hold: int = 1,
     ) -> None:
         super().__init__()
-        self.share, self.episodes, self.until = share, episodes, until
+        self.share, self.episodes, self.until, self.hold = share, episodes, until, hold
         self.generator = np.random.default_rng(seed)
         self.decisions = decisions if decisions is not None else []
         self.mark: GuardFloor | None = None
@@ -140,6 +147,7 @@ class FrontierExploration(BaseCallback):
         self._steps = np.zeros(0, dtype=np.int64)
         self._at = np.zeros(0, dtype=np.int64)
         self._new = np.zeros(0, dtype=bool)
+        self._held: np.ndarray | None = None  # per env: the random action being held (with hold > 1)
         self._ended = np.zeros(0, dtype=bool)  # after the stop: envs whose handed-over episode ended at the last step
         self._block: list[float] = []
         self._episodes = LearnerEpisodes()
@@ -190,7 +198,14 @@ class FrontierExploration(BaseCallback):
             return actions, buffer_actions
         buffer_actions = np.array(buffer_actions, copy=True)
         actions = np.array(actions, copy=True)
-        random = self.generator.uniform(-1.0, 1.0, buffer_actions[past].shape).astype(buffer_actions.dtype)
+        if self.hold > 1:
+            if self._held is None:
+                self._held = np.zeros_like(buffer_actions)
+            fresh = past & ((self._steps - self._at) % self.hold == 0)
+            self._held[fresh] = self.generator.uniform(-1.0, 1.0, self._held[fresh].shape)
+            random = self._held[past].astype(buffer_actions.dtype)
+        else:
+            random = self.generator.uniform(-1.0, 1.0, buffer_actions[past].shape).astype(buffer_actions.dtype)
         buffer_actions[past] = random
         actions[past] = self.model.policy.unscale_action(random)
         self.random_actions += int(past.sum())

@@ -150,6 +150,8 @@ class Recipe:
         :mod:`sb3_finetune.explore`)
     :param explore_episodes: the learner's own finished episodes per block tested
     :param explore_until: fraction of the budget after which no episode is handed over
+    :param explore_hold: env steps each of the hand-over's random actions is held for (1: a new one every step;
+        more: a random push held long enough to move the system, as a swing on MountainCar needs)
     :param bc_progress: the pull's weight follows the learner instead of time: ``bc_weight`` times the shortfall of
         the learner's last ``bc_progress`` training episodes against the prior's figure in the gate's probe, on the
         scale from the random probe (full pull) to the prior (none); ``bc_fade`` is then not used. Full until that
@@ -194,6 +196,7 @@ class Recipe:
     frontier_explore: float | None = None
     explore_episodes: int = 20
     explore_until: float = 0.5
+    explore_hold: int = 1
     bc_progress: int | None = None
     bc_progress_with_fade: bool = False
 
@@ -206,6 +209,8 @@ class Recipe:
             raise ValueError(f"explore_episodes must be >= 1, got {self.explore_episodes}")
         if not 0.0 < self.explore_until <= 1.0:
             raise ValueError(f"explore_until must be in (0, 1], got {self.explore_until}")
+        if self.explore_hold < 1:
+            raise ValueError(f"explore_hold must be >= 1, got {self.explore_hold}")
         if self.frontier_explore is not None and importlib.util.find_spec("scipy") is None:
             raise ValueError("frontier_explore tests the learner against the prior with scipy: pip install scipy")
         if self.collapse_guard is not None and not 0.0 < self.collapse_guard < 1.0:
@@ -660,9 +665,11 @@ def run_warm_up(
                 mark, sentence = exploration_mark(gate)
                 if mark is not None:
                     horizon = warmup.hand_over_horizon(prior_probe)
+                    hold = recipe.explore_hold
+                    held = f" (each random action held for {hold} steps)" if hold > 1 else ""
                     sentence = (
-                        f"{recipe.frontier_explore:g} of training episodes turn uniform random at a step drawn below "
-                        f"{horizon}, until a block of the learner's own {recipe.explore_episodes} episodes has a "
+                        f"{recipe.frontier_explore:g} of training episodes turn uniform random{held} at a step drawn "
+                        f"below {horizon}, until a block of the learner's own {recipe.explore_episodes} episodes has a "
                         f"{sentence} (one-sided test at {SIGNIFICANCE:g}), or until step {hook.until}"
                     )
                     hook.arm(horizon, mark)
@@ -952,6 +959,7 @@ def make_finetune(
             int(recipe.explore_until * total_timesteps),
             seed,
             decisions,
+            hold=recipe.explore_hold,
         )
         for callback in callbacks:
             if isinstance(callback, (CollapseGuard, ActorUpdateHook)):

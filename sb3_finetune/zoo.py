@@ -115,7 +115,7 @@ class FinetuneCallback(BaseCallback):
         if recipe.frontier_explore is not None:
             # Its last step is set at training start, when the budget is known.
             self.explorer = FrontierExploration(
-                recipe.frontier_explore, recipe.explore_episodes, 0, model.seed, self.decisions
+                recipe.frontier_explore, recipe.explore_episodes, 0, model.seed, self.decisions, recipe.explore_hold
             )
             self.explorer.init_callback(model)
             if self.guard is not None:

@@ -297,6 +297,11 @@ def test_recipe_flags_reach_the_recipe():
         _recipe_from_args(build_parser().parse_args([*argv, "--collapse-guard", "1.5"]))
     assert plain.frontier_explore is None
     assert _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0.5"])).frontier_explore == 0.5
+    assert plain.explore_hold == 1
+    held = _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0.5", "--explore-hold", "40"]))
+    assert held.explore_hold == 40
+    with pytest.raises(ValueError, match="explore_hold must be >= 1"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--explore-hold", "0"]))
     with pytest.raises(ValueError, match="frontier_explore must be in"):
         _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0"]))
     assert plain.bc_progress is None

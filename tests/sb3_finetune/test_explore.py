@@ -56,6 +56,7 @@ def test_a_block_beats_the_prior_by_a_one_sided_test():
         ({"frontier_explore": 0.5, "trust_gate": None}, "needs a trust_gate"),
         ({"explore_episodes": 0}, "explore_episodes must be >= 1"),
         ({"explore_until": 1.5}, "explore_until must be in"),
+        ({"explore_hold": 0}, "explore_hold must be >= 1"),
     ],
 )
 def test_bad_exploration_settings_are_refused(overrides, message):
@@ -140,6 +141,36 @@ def test_exploration_stops_once_the_learner_beats_the_prior():
     said = explorer.decisions[-1]
     assert said.startswith("frontier exploration: stopped at step 900, a block of the learner's own 4 episodes scored")
     assert "(one-sided p = 0.008)" in said
+
+
+def test_held_random_actions_change_every_hold_steps_and_with_each_episode():
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
+
+    from sb3_finetune.guard import GuardFloor
+
+    model = TD3("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2), policy_kwargs={"net_arch": [8]}, seed=0)
+    model.set_logger(configure(None, []))
+    explorer = FrontierExploration(share=1.0, episodes=50, until=10_000, seed=0, hold=3)
+    explorer.init_callback(model)
+    explorer.arm(1, GuardFloor("success", 0.3, 0.3))  # every episode handed over from its first step
+    explorer.on_training_start({}, {})
+    explorer._new[:] = True  # both envs start an episode with the next action
+    taken, torques = [], []
+    for step in range(7):
+        actions, buffer_actions = explorer._replace(np.zeros((2, 1)), np.zeros((2, 1)))
+        taken.append(buffer_actions[:, 0].copy())
+        torques.append(actions[:, 0].copy())
+        model.num_timesteps = step + 1
+        explorer.locals = {"dones": np.array([False, step == 3]), "infos": [{}, {}], "rewards": np.zeros(2)}
+        explorer.on_step()
+    taken = np.array(taken)
+    env0, env1 = taken[:, 0], taken[:, 1]
+    assert len(set(env0[0:3])) == len(set(env0[3:6])) == 1 and len({env0[0], env0[3], env0[6]}) == 3
+    assert len(set(env1[0:3])) == 1 and env1[3] != env1[2]  # env 1's episode ends after its fourth action (a new one)
+    assert len(set(env1[4:7])) == 1 and env1[4] != env1[3]  # its next episode draws afresh at its first action
+    assert np.allclose(np.array(torques), 2.0 * taken)  # in Pendulum's units
+    assert explorer.random_actions == 14
 
 
 def test_an_episode_handed_over_before_the_stop_stays_unscored_until_it_ends():
