@@ -317,11 +317,12 @@ def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pe
 
     model = TD3("MlpPolicy", "Pendulum-v1", learning_starts=1_000, seed=0, policy_kwargs={"net_arch": [16]})
     callback = FinetuneCallback(
-        pendulum_prior, recipe="frontier", collapse_guard=0.5, guard_episodes=4, frontier_explore=0.5
+        pendulum_prior, recipe="frontier", collapse_guard=0.5, guard_episodes=4, frontier_explore=0.5, explore_hold=20
     )
     callback.init_callback(model)
     assert callback.hook.q_filter and callback.hook.q_filter_conservative
     assert callback.guard is not None and callback.guard.hook is callback.hook and callback.guard.episodes == 4
     assert callback.explorer is not None and callback.guard.explorer is callback.explorer
     assert callback.explorer.share == 0.5 and callback.explorer.mark is None  # armed by the warm-up, if trusted
+    assert callback.explorer.hold == 20
     assert callback.hook.explorer is callback.explorer
