@@ -83,7 +83,7 @@ class ActionLog(BaseCallback):
 def test_exploration_hands_over_training_episodes_and_leaves_the_rest_alone(nav_bc_weights, tmp_path):
     """Where the prior fails at an obstacle's edge (7 episodes in 10), every training episode is handed over
     (share 1) until the end of the window; the model samples as SB3 does after it."""
-    recipe = get_recipe("frontier", frontier_explore=1.0, explore_until=0.75, critic_pretrain_steps=50)
+    recipe = get_recipe("frontier", frontier_explore=1.0, explore_until=0.75, critic_pretrain_steps=50, explore_hold=2)
     env = gym.make("SimpleNavigation-v0", obstacles=[(0.3, 0.3, 0.2)])
     setup = make_finetune("td3", env, nav_bc_weights, 800, recipe, hyperparams={"learning_starts": 400}, seed=0)
     explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
@@ -98,7 +98,10 @@ def test_exploration_hands_over_training_episodes_and_leaves_the_rest_alone(nav_
         assert "_sample_action" not in json.loads(archive.read("data"))
     assert type(TD3.load(tmp_path / "mid.zip")) is TD3
     said = [s for s in setup.decisions if s.startswith("frontier exploration")]
-    assert said[0].startswith("frontier exploration: 1 of training episodes turn uniform random at a step drawn below")
+    assert said[0].startswith(
+        "frontier exploration: 1 of training episodes turn uniform random (each random action held for 2 steps) at a "
+        "step drawn below"
+    )
     assert said[-1].startswith("frontier exploration: stopped at step 600, its last step (600) came before a block")
     assert explorer.random_actions <= 200
     # The random actions fill the action box; the prior's, with TD3's noise, are those of a controller.
