@@ -147,7 +147,7 @@ class FrontierExploration(BaseCallback):
         self._steps = np.zeros(0, dtype=np.int64)
         self._at = np.zeros(0, dtype=np.int64)
         self._new = np.zeros(0, dtype=bool)
-        self._held: np.ndarray | None = None  # per env: the random action being held (with hold > 1)
+        self._held = np.zeros((0, 0))  # per env: the random action being held (drawn afresh every ``hold`` steps)
         self._ended = np.zeros(0, dtype=bool)  # after the stop: envs whose handed-over episode ended at the last step
         self._block: list[float] = []
         self._episodes = LearnerEpisodes()
@@ -168,6 +168,7 @@ class FrontierExploration(BaseCallback):
         self._steps = np.zeros(n_envs, dtype=np.int64)
         self._at = np.zeros(n_envs, dtype=np.int64)
         self._new = np.zeros(n_envs, dtype=bool)
+        self._held = np.zeros((n_envs, *self.model.action_space.shape))
         self._ended = np.zeros(n_envs, dtype=bool)
         self._episodes = LearnerEpisodes()  # episodes running at the start (the warm-up's) are not scored
         if self.active and self._original_class is None:
@@ -198,14 +199,9 @@ class FrontierExploration(BaseCallback):
             return actions, buffer_actions
         buffer_actions = np.array(buffer_actions, copy=True)
         actions = np.array(actions, copy=True)
-        if self.hold > 1:
-            if self._held is None:
-                self._held = np.zeros_like(buffer_actions)
-            fresh = past & ((self._steps - self._at) % self.hold == 0)
-            self._held[fresh] = self.generator.uniform(-1.0, 1.0, self._held[fresh].shape)
-            random = self._held[past].astype(buffer_actions.dtype)
-        else:
-            random = self.generator.uniform(-1.0, 1.0, buffer_actions[past].shape).astype(buffer_actions.dtype)
+        fresh = past & ((self._steps - self._at) % self.hold == 0)  # with hold 1: every env past its step
+        self._held[fresh] = self.generator.uniform(-1.0, 1.0, self._held[fresh].shape)
+        random = self._held[past].astype(buffer_actions.dtype)
         buffer_actions[past] = random
         actions[past] = self.model.policy.unscale_action(random)
         self.random_actions += int(past.sum())

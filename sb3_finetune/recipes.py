@@ -211,6 +211,8 @@ class Recipe:
             raise ValueError(f"explore_until must be in (0, 1], got {self.explore_until}")
         if self.explore_hold < 1:
             raise ValueError(f"explore_hold must be >= 1, got {self.explore_hold}")
+        if self.explore_hold > 1 and self.frontier_explore is None:
+            raise ValueError("explore_hold holds frontier exploration's random actions: it needs frontier_explore")
         if self.frontier_explore is not None and importlib.util.find_spec("scipy") is None:
             raise ValueError("frontier_explore tests the learner against the prior with scipy: pip install scipy")
         if self.collapse_guard is not None and not 0.0 < self.collapse_guard < 1.0:

@@ -1,3 +1,4 @@
+import itertools
 import json
 import zipfile
 
@@ -57,6 +58,7 @@ def test_a_block_beats_the_prior_by_a_one_sided_test():
         ({"explore_episodes": 0}, "explore_episodes must be >= 1"),
         ({"explore_until": 1.5}, "explore_until must be in"),
         ({"explore_hold": 0}, "explore_hold must be >= 1"),
+        ({"explore_hold": 5, "frontier_explore": None}, "explore_hold holds .* it needs frontier_explore"),
     ],
 )
 def test_bad_exploration_settings_are_refused(overrides, message):
@@ -265,7 +267,9 @@ def test_guard_does_not_score_handed_over_episodes(nav_bc_weights):
 def test_exploration_on_pendulum_hands_over_in_env_units_and_scores_by_the_gates_threshold(pendulum_prior):
     # Pendulum reports no success: the learner's own episodes count by the --gate-return threshold, as the gate's
     # probe did; the actions taken stay in its torque box, [-2, 2].
-    recipe = get_recipe("default", frontier_explore=1.0, explore_until=1.0, distill_steps=100, gate_return=-1_500.0)
+    recipe = get_recipe(
+        "default", frontier_explore=1.0, explore_until=1.0, distill_steps=100, gate_return=-1_500.0, explore_hold=5
+    )
     setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_600, recipe, seed=0)
     explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
     log = ActionLog(None, -1)
@@ -275,3 +279,14 @@ def test_exploration_on_pendulum_hands_over_in_env_units_and_scores_by_the_gates
     assert explorer.random_actions > 0 and explorer.stopped_at == 1_600 and type(setup.model) is TD3
     taken = np.concatenate([a for a, s in zip(log.taken, log.steps, strict=True) if s > setup.model.learning_starts])
     assert len(taken) == 1_600 - setup.model.learning_starts and np.abs(taken).max() <= 2.0
+    # Each random torque is held for 5 steps: runs of one value inside the box (TD3's own actions, noisy, repeat
+    # only where clipped at +-2), none longer than the hold.
+    torque = taken[:, 0]
+    runs, length = [], 1
+    for previous, current in itertools.pairwise(torque):
+        if current == previous and abs(current) < 2.0:
+            length += 1
+        else:
+            runs.append(length)
+            length = 1
+    assert max(runs) <= 5 and sum(run > 1 for run in runs) >= 20
