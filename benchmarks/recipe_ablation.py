@@ -108,6 +108,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # The same with each random action held for 50 env steps: a push long enough to move the system (MountainCar's
     # swing), where a new uniform action every step averages to no push.
     "frontier-explore-hold-50": (*FRONTIER, ("frontier_explore", 0.5), ("explore_hold", 50)),
+    # The same with pink noise instead of held uniform actions: pushes correlated over a series as long as the prior
+    # probe's longest episode (the env's own time scale), with no hold to choose.
+    "frontier-explore-pink": (*FRONTIER, ("frontier_explore", 0.5), ("explore_noise", "pink")),
     "frontier-pretrain-5k-explore": (
         *FRONTIER[:-1],
         ("critic_pretrain_steps", 5_000),

@@ -338,6 +338,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "guard_restore": args.guard_restore,
         "frontier_explore": args.frontier_explore,
         "explore_hold": args.explore_hold,
+        "explore_noise": args.explore_noise,
         "bc_progress": args.bc_progress,
         "bc_progress_with_fade": args.bc_progress_with_fade,
     }
@@ -724,6 +725,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="STEPS",
         help="with --frontier-explore, hold each random action for STEPS env steps (default 1: a new one every step)",
+    )
+    sub.add_argument(
+        "--explore-noise",
+        choices=("uniform", "pink"),
+        help="with --frontier-explore, what the random actions are: uniform in the action box (the default), or pink "
+        "noise correlated over the prior probe's longest episode",
     )
     sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

@@ -213,6 +213,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "explore_episodes": 20,
     "explore_until": 0.5,
     "explore_hold": 1,
+    "explore_noise": "uniform",
     "bc_progress": None,
     "bc_progress_with_fade": False,
 }

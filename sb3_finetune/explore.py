@@ -8,7 +8,11 @@ from where the prior goes, and the critic, having seen nothing better, holds it 
 
 - from the first training step, each episode is handed over with probability ``share``: its actions turn uniform
   random in the action box at a step drawn uniformly below the prior probe's longest episode, as in the warm-up.
-  The other episodes are the algorithm's own (its actor and its exploration noise);
+  The other episodes are the algorithm's own (its actor and its exploration noise). Uniform actions drawn afresh
+  every step average out: on MountainCar they never build the swing that reaches the flag. Two remedies: each
+  random action held for ``hold`` steps (a time scale to choose per env), or pink noise (``noise="pink"``; Eberhard
+  et al. 2023), whose power spectrum 1/f correlates the pushes over the whole series, here as long as the probe's
+  longest episode: the env's own time scale, with nothing to choose;
 - only the rollout's actions change (the model's ``_sample_action``, through a subclass its class is swapped for
   while the hand-over lasts, so that a checkpoint saved meanwhile holds none of it): an evaluation, or any other
   callback, sees the true actor, and the replay buffer holds the actions taken;
@@ -33,6 +37,7 @@ import weakref
 from typing import Any
 
 import numpy as np
+from colorednoise import powerlaw_psd_gaussian
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -59,6 +64,9 @@ def _exploring(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
         _EXPLORING_CLASSES[cls] = type(cls.__name__, (cls,), namespace)
     return _EXPLORING_CLASSES[cls]
 
+
+EXPLORE_NOISES = ("uniform", "pink")
+"""What the hand-over's random actions are (:class:`FrontierExploration`'s ``noise``)."""
 
 SIGNIFICANCE = 0.05
 """The one-sided test's level at which a block of the learner's own episodes beats the prior's figure."""
@@ -116,7 +124,10 @@ class FrontierExploration(BaseCallback):
     :param until: the env step after which no episode is handed over
     :param seed: seed of the hand-over draws and of the random actions
     :param decisions: where the start and the stop are said (the setup's ``decisions``)
-    :param hold: env steps each random action is held for (1: a new one every step)
+    :param hold: env steps each random action is held for (1: a new one every step; ``"uniform"`` noise only)
+    :param noise: ``"uniform"``: uniform in the action box; ``"pink"``: pink noise of unit variance per action
+        dimension, clipped to the box, over a series of ``horizon`` steps drawn when an episode's random actions
+        begin (a new series once one is used up)
     """
 
     def __init__(
@@ -127,9 +138,14 @@ class FrontierExploration(BaseCallback):
         seed: int | None = None,
         decisions: list[str] | None = None,
         hold: int = 1,
+        noise: str = "uniform",
     ) -> None:
         super().__init__()
-        self.share, self.episodes, self.until, self.hold = share, episodes, until, hold
+        if noise not in EXPLORE_NOISES:
+            raise ValueError(f"noise must be one of {EXPLORE_NOISES}, got {noise!r}")
+        if noise == "pink" and hold > 1:
+            raise ValueError("hold holds uniform random actions; pink noise is correlated in time already")
+        self.share, self.episodes, self.until, self.hold, self.noise = share, episodes, until, hold, noise
         self.generator = np.random.default_rng(seed)
         self.decisions = decisions if decisions is not None else []
         self.mark: GuardFloor | None = None
@@ -148,6 +164,7 @@ class FrontierExploration(BaseCallback):
         self._at = np.zeros(0, dtype=np.int64)
         self._new = np.zeros(0, dtype=bool)
         self._held = np.zeros((0, 0))  # per env: the random action being held (drawn afresh every ``hold`` steps)
+        self._series = np.zeros((0, 0, 0))  # pink noise: per env, a series of random actions (time last)
         self._ended = np.zeros(0, dtype=bool)  # after the stop: envs whose handed-over episode ended at the last step
         self._block: list[float] = []
         self._episodes = LearnerEpisodes()
@@ -169,6 +186,7 @@ class FrontierExploration(BaseCallback):
         self._at = np.zeros(n_envs, dtype=np.int64)
         self._new = np.zeros(n_envs, dtype=bool)
         self._held = np.zeros((n_envs, *self.model.action_space.shape))
+        self._series = np.zeros((n_envs, *self.model.action_space.shape, self.horizon))
         self._ended = np.zeros(n_envs, dtype=bool)
         self._episodes = LearnerEpisodes()  # episodes running at the start (the warm-up's) are not scored
         if self.active and self._original_class is None:
@@ -199,8 +217,14 @@ class FrontierExploration(BaseCallback):
             return actions, buffer_actions
         buffer_actions = np.array(buffer_actions, copy=True)
         actions = np.array(actions, copy=True)
-        fresh = past & ((self._steps - self._at) % self.hold == 0)  # with hold 1: every env past its step
-        self._held[fresh] = self.generator.uniform(-1.0, 1.0, self._held[fresh].shape)
+        into = self._steps - self._at  # steps since the env's random actions began
+        if self.noise == "pink":
+            for index in np.flatnonzero(past & (into % self.horizon == 0)):  # a new series, or the last one used up
+                self._series[index] = powerlaw_psd_gaussian(1, self._series[index].shape, random_state=self.generator)
+            self._held[past] = np.clip(self._series[past, ..., into[past] % self.horizon], -1.0, 1.0)
+        else:
+            fresh = past & (into % self.hold == 0)  # with hold 1: every env past its step
+            self._held[fresh] = self.generator.uniform(-1.0, 1.0, self._held[fresh].shape)
         random = self._held[past].astype(buffer_actions.dtype)
         buffer_actions[past] = random
         actions[past] = self.model.policy.unscale_action(random)

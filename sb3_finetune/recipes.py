@@ -66,7 +66,7 @@ from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_extractors, pretrained_policy_kwargs, set_layer_norm
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
-from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, exploration_mark
+from sb3_finetune.explore import EXPLORE_NOISES, SIGNIFICANCE, FrontierExploration, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
 from sb3_finetune.prior import Prior, load_prior
@@ -152,6 +152,11 @@ class Recipe:
     :param explore_until: fraction of the budget after which no episode is handed over
     :param explore_hold: env steps each of the hand-over's random actions is held for (1: a new one every step;
         more: a random push held long enough to move the system, as a swing on MountainCar needs)
+    :param explore_noise: what the hand-over's random actions are: ``"uniform"``, uniform in the action box (held
+        for ``explore_hold`` steps); ``"pink"``, pink noise (power spectrum 1/f; Eberhard et al. 2023, "Pink Noise Is
+        All You Need") of unit variance per action dimension, clipped to the box, over a series as long as the prior
+        probe's longest episode (a new series for each handed-over episode): pushes correlated over the episode's
+        own time scale, with no hold to choose
     :param bc_progress: the pull's weight follows the learner instead of time: ``bc_weight`` times the shortfall of
         the learner's last ``bc_progress`` training episodes against the prior's figure in the gate's probe, on the
         scale from the random probe (full pull) to the prior (none); ``bc_fade`` is then not used. Full until that
@@ -197,6 +202,7 @@ class Recipe:
     explore_episodes: int = 20
     explore_until: float = 0.5
     explore_hold: int = 1
+    explore_noise: str = "uniform"
     bc_progress: int | None = None
     bc_progress_with_fade: bool = False
 
@@ -213,6 +219,12 @@ class Recipe:
             raise ValueError(f"explore_hold must be >= 1, got {self.explore_hold}")
         if self.explore_hold > 1 and self.frontier_explore is None:
             raise ValueError("explore_hold holds frontier exploration's random actions: it needs frontier_explore")
+        if self.explore_noise not in EXPLORE_NOISES:
+            raise ValueError(f"explore_noise must be one of {EXPLORE_NOISES}, got {self.explore_noise!r}")
+        if self.explore_noise != "uniform" and self.frontier_explore is None:
+            raise ValueError("explore_noise is frontier exploration's random actions: it needs frontier_explore")
+        if self.explore_noise == "pink" and self.explore_hold > 1:
+            raise ValueError("explore_hold holds uniform random actions; pink noise is correlated in time already")
         if self.frontier_explore is not None and importlib.util.find_spec("scipy") is None:
             raise ValueError("frontier_explore tests the learner against the prior with scipy: pip install scipy")
         if self.collapse_guard is not None and not 0.0 < self.collapse_guard < 1.0:
@@ -668,9 +680,11 @@ def run_warm_up(
                 if mark is not None:
                     horizon = warmup.hand_over_horizon(prior_probe)
                     hold = recipe.explore_hold
-                    held = f" (each random action held for {hold} steps)" if hold > 1 else ""
+                    what = "uniform random" + (f" (each random action held for {hold} steps)" if hold > 1 else "")
+                    if recipe.explore_noise == "pink":
+                        what = f"to pink noise (unit variance, clipped to the action box, over {horizon}-step series)"
                     sentence = (
-                        f"{recipe.frontier_explore:g} of training episodes turn uniform random{held} at a step drawn "
+                        f"{recipe.frontier_explore:g} of training episodes turn {what} at a step drawn "
                         f"below {horizon}, until a block of the learner's own {recipe.explore_episodes} episodes has a "
                         f"{sentence} (one-sided test at {SIGNIFICANCE:g}), or until step {hook.until}"
                     )
@@ -962,6 +976,7 @@ def make_finetune(
             seed,
             decisions,
             hold=recipe.explore_hold,
+            noise=recipe.explore_noise,
         )
         for callback in callbacks:
             if isinstance(callback, (CollapseGuard, ActorUpdateHook)):

@@ -115,7 +115,13 @@ class FinetuneCallback(BaseCallback):
         if recipe.frontier_explore is not None:
             # Its last step is set at training start, when the budget is known.
             self.explorer = FrontierExploration(
-                recipe.frontier_explore, recipe.explore_episodes, 0, model.seed, self.decisions, recipe.explore_hold
+                recipe.frontier_explore,
+                recipe.explore_episodes,
+                0,
+                model.seed,
+                self.decisions,
+                recipe.explore_hold,
+                recipe.explore_noise,
             )
             self.explorer.init_callback(model)
             if self.guard is not None:

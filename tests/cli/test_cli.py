@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sb3_finetune.cli import load_hyperparams, main, parse_env_kwargs
+from sb3_finetune.explore import EXPLORE_NOISES
 
 ROOT = Path(__file__).resolve().parents[2]
 NAV = "SimpleNavigation-v0"
@@ -302,6 +303,13 @@ def test_recipe_flags_reach_the_recipe():
     assert held.explore_hold == 40
     with pytest.raises(ValueError, match="explore_hold must be >= 1"):
         _recipe_from_args(build_parser().parse_args([*argv, "--explore-hold", "0"]))
+    assert plain.explore_noise == "uniform"
+    pink = _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0.5", "--explore-noise", "pink"]))
+    assert pink.explore_noise == "pink"
+    for noise in EXPLORE_NOISES:  # the flag's choices are the library's
+        assert build_parser().parse_args([*argv, "--explore-noise", noise]).explore_noise == noise
+    with pytest.raises(ValueError, match=r"explore_noise is .* it needs frontier_explore"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--explore-noise", "pink"]))
     with pytest.raises(ValueError, match="frontier_explore must be in"):
         _recipe_from_args(build_parser().parse_args([*argv, "--frontier-explore", "0"]))
     assert plain.bc_progress is None

@@ -59,6 +59,9 @@ def test_a_block_beats_the_prior_by_a_one_sided_test():
         ({"explore_until": 1.5}, "explore_until must be in"),
         ({"explore_hold": 0}, "explore_hold must be >= 1"),
         ({"explore_hold": 5, "frontier_explore": None}, "explore_hold holds .* it needs frontier_explore"),
+        ({"explore_noise": "brown"}, "explore_noise must be one of"),
+        ({"explore_noise": "pink", "frontier_explore": None}, "explore_noise is .* it needs frontier_explore"),
+        ({"explore_noise": "pink", "explore_hold": 5, "frontier_explore": 0.5}, "pink noise is correlated in time"),
     ],
 )
 def test_bad_exploration_settings_are_refused(overrides, message):
@@ -178,6 +181,50 @@ def test_held_random_actions_change_every_hold_steps_and_with_each_episode():
     assert explorer.random_actions == 14
 
 
+def test_pink_random_actions_are_correlated_over_the_horizon_and_drawn_afresh_for_each_episode():
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
+
+    from sb3_finetune.guard import GuardFloor
+
+    model = TD3("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2), policy_kwargs={"net_arch": [8]}, seed=0)
+    model.set_logger(configure(None, []))
+    with pytest.raises(ValueError, match="pink noise is correlated in time already"):
+        FrontierExploration(share=1.0, episodes=50, until=10_000, hold=3, noise="pink")
+    explorer = FrontierExploration(share=1.0, episodes=1_000, until=10_000, seed=0, noise="pink")
+    explorer.init_callback(model)
+    explorer.arm(100, GuardFloor("success", 0.3, 0.3))  # series of 100 steps, the random actions begin below 100
+    explorer.on_training_start({}, {})
+    explorer._new[:] = True
+    taken, torques, began, ended = [], [], [], []
+    for step in range(1_200):
+        actions, buffer_actions = explorer._replace(np.zeros((2, 1)), np.zeros((2, 1)))
+        taken.append(buffer_actions[:, 0].copy())
+        torques.append(actions[:, 0].copy())
+        began.append(explorer._steps == explorer._at)
+        model.num_timesteps = step + 1
+        # env 0: episodes of 400 steps (a random part can outlast its series); env 1: of 150
+        dones = np.array([(step + 1) % 400 == 0, (step + 1) % 150 == 0])
+        ended.append(dones)
+        explorer.locals = {"dones": dones, "infos": [{}, {}], "rewards": np.zeros(2)}
+        explorer.on_step()
+    taken, began, ended = np.array(taken), np.array(began), np.array(ended)
+    assert np.allclose(np.array(torques), 2.0 * taken)  # in Pendulum's units
+    random = np.zeros_like(began)  # from each episode's first random action to its last action
+    for step, env in zip(*np.nonzero(began), strict=True):
+        random[step : step + np.argmax(ended[step:, env]) + 1, env] = True
+    assert explorer.random_actions == random.sum() and not taken[~random].any()
+    values = taken[random]
+    # Unit variance, clipped to the box: about a third at its bounds, none outside, none the series' zero fill.
+    assert np.abs(values).max() == 1.0 and 0.2 < np.mean(np.abs(values) == 1.0) < 0.5 and (values != 0).all()
+    # Pink, not white: successive actions are correlated (uniform draws: about 0).
+    lag1 = [np.corrcoef(taken[random[:, e], e][:-1], taken[random[:, e], e][1:])[0, 1] for e in range(2)]
+    assert min(lag1) > 0.3
+    # Each episode starts a series of its own: env 1's eight episodes do not repeat one another.
+    firsts = taken[began[:, 1], 1]
+    assert len(firsts) == 8 and len(set(firsts.round(6))) == 8
+
+
 def test_an_episode_handed_over_before_the_stop_stays_unscored_until_it_ends():
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.logger import configure
@@ -290,3 +337,27 @@ def test_exploration_on_pendulum_hands_over_in_env_units_and_scores_by_the_gates
             runs.append(length)
             length = 1
     assert max(runs) <= 5 and sum(run > 1 for run in runs) >= 20
+
+
+def test_pink_exploration_on_pendulum_draws_series_as_long_as_the_probes_longest_episode(pendulum_prior):
+    recipe = get_recipe(
+        "default",
+        frontier_explore=1.0,
+        explore_until=1.0,
+        distill_steps=100,
+        gate_return=-1_500.0,
+        explore_noise="pink",
+    )
+    setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_400, recipe, seed=0)
+    explorer = next(c for c in setup.callbacks if isinstance(c, FrontierExploration))
+    log = ActionLog(None, -1)
+    setup.learn(1_400, callback=log)
+    said = next(s for s in setup.decisions if s.startswith("frontier exploration: 1 of training episodes"))
+    # Pendulum's episodes last 200 steps: the probe's longest, and so the length of each pink series.
+    assert (
+        "turn to pink noise (unit variance, clipped to the action box, over 200-step series) at a step drawn " in said
+    )
+    assert explorer.horizon == 200 and explorer._series.shape == (1, 1, 200)
+    assert explorer.random_actions > 0 and type(setup.model) is TD3
+    taken = np.concatenate([a for a, s in zip(log.taken, log.steps, strict=True) if s > setup.model.learning_starts])
+    assert np.abs(taken).max() <= 2.0  # clipped to the box, in Pendulum's units

@@ -326,3 +326,6 @@ def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pe
     assert callback.explorer.share == 0.5 and callback.explorer.mark is None  # armed by the warm-up, if trusted
     assert callback.explorer.hold == 20
     assert callback.hook.explorer is callback.explorer
+    pink = FinetuneCallback(pendulum_prior, recipe="frontier", frontier_explore=0.5, explore_noise="pink")
+    pink.init_callback(model)
+    assert pink.explorer.noise == "pink" and pink.explorer.hold == 1
