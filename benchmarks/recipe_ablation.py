@@ -111,6 +111,15 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # The same with pink noise instead of held uniform actions: pushes correlated over a series as long as the prior
     # probe's longest episode (the env's own time scale), with no hold to choose.
     "frontier-explore-pink": (*FRONTIER, ("frontier_explore", 0.5), ("explore_noise", "pink")),
+    # An actor distilled onto full-throttle actions has a saturated tanh: where the critic prefers the detour, its
+    # damped gradient cannot follow (the stuck TD3 seeds). A gradient moving the action inwards passes undamped.
+    "frontier-escape": (*FRONTIER, ("escape_saturation", True)),
+    "frontier-explore-pink-escape": (
+        *FRONTIER,
+        ("frontier_explore", 0.5),
+        ("explore_noise", "pink"),
+        ("escape_saturation", True),
+    ),
     "frontier-pretrain-5k-explore": (
         *FRONTIER[:-1],
         ("critic_pretrain_steps", 5_000),

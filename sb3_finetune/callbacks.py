@@ -1,9 +1,13 @@
-"""Fine-tuning schedules as SB3 callbacks: unfreezing, and a lower learning rate for the pretrained layers."""
+"""Fine-tuning schedules as SB3 callbacks: unfreezing, a slower pretrained part, an actor's way out of saturation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from sb3_finetune.adapter import pretrained_extractors, set_frozen_layers
@@ -130,3 +134,67 @@ class PretrainedLearningRateCallback(OptimizerStepHookCallback):
                     if before is not None:
                         parameter.copy_(before.lerp_(parameter, self.lr_scale))
         self._before = {}
+
+
+class _TanhInwardGradient(th.autograd.Function):
+    """``tanh`` whose backward lets a gradient that moves the output towards 0 through undamped."""
+
+    @staticmethod
+    def forward(ctx: Any, inputs: th.Tensor) -> th.Tensor:
+        outputs = th.tanh(inputs)
+        ctx.save_for_backward(outputs)
+        return outputs
+
+    @staticmethod
+    def backward(ctx: Any, grad: th.Tensor) -> th.Tensor:
+        (outputs,) = ctx.saved_tensors
+        # Gradient descent moves the output by -grad: towards 0 (inwards) where grad and the output share a sign.
+        return th.where(grad * outputs > 0, grad, grad * (1.0 - outputs * outputs))
+
+
+def actor_tanh(model: BaseAlgorithm) -> nn.Tanh | None:
+    """The ``Tanh`` that bounds a deterministic actor's action (TD3, DDPG: ``actor.mu``'s last layer), else ``None``.
+
+    :param model: the model
+    :return: the layer, or ``None`` where the actor has none of its own (SAC squashes inside its distribution)
+    """
+    mu = getattr(getattr(model, "actor", None), "mu", None)
+    if isinstance(mu, nn.Sequential) and len(mu) > 0 and isinstance(mu[-1], nn.Tanh):
+        return mu[-1]
+    return None
+
+
+class SaturationEscape(BaseCallback):
+    """Lets a deterministic actor whose ``tanh`` has saturated come back from the action box's bound.
+
+    A TD3 or DDPG actor distilled onto a prior that acts at the bound (full throttle towards the goal) has
+    pre-activations far past ``tanh``'s knee; its policy gradient is damped by ``1 - tanh^2`` (below 1e-4 at a
+    pre-activation of 5), so where the critic comes to prefer another action (round an obstacle) the actor cannot
+    follow: it stays the prior there for good. From the start of training (the recipe's distillation onto the
+    prior included) to its end, this callback gives the actor's output ``tanh`` a backward that passes a gradient
+    moving the action inwards (towards the middle of the box) undamped, as if the layer were the identity; a
+    gradient pushing outwards keeps ``tanh``'s damping, so the actions stay in the box and saturate as before. The
+    forward pass is unchanged; the hook is removed at the end of training, so a saved or exported model holds
+    nothing of it. The idea is that of Hausknecht & Stone's (2016) inverted gradients for bounded actions, kept to
+    ``tanh``'s own output. SAC's actor has no ``tanh`` layer of its own (it squashes a Gaussian, whose entropy term
+    already keeps its mean off the bounds).
+
+    :param verbose: verbosity
+    """
+
+    def __init__(self, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self._handle: RemovableHandle | None = None
+
+    def _on_training_start(self) -> None:
+        layer = actor_tanh(self.model)
+        if layer is not None and self._handle is None:
+            self._handle = layer.register_forward_hook(lambda _, inputs, __: _TanhInwardGradient.apply(inputs[0]))
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None

@@ -339,6 +339,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "frontier_explore": args.frontier_explore,
         "explore_hold": args.explore_hold,
         "explore_noise": args.explore_noise,
+        "escape_saturation": args.escape_saturation,
         "bc_progress": args.bc_progress,
         "bc_progress_with_fade": args.bc_progress_with_fade,
     }
@@ -676,6 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="weigh the pull by the learner's shortfall against the prior over its last EPISODES training episodes "
         "(full at the trust gate's random probe's level, none at the prior's figure or above) instead of fading it "
         "with time",
+    )
+    recipe_switch(
+        sub,
+        "--escape-saturation",
+        "TD3/DDPG: let a policy gradient that moves the action away from the box's bound through the actor's tanh "
+        "undamped, so an actor saturated at the prior's full-throttle actions can follow the critic",
     )
     recipe_switch(
         sub,

@@ -214,6 +214,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "explore_until": 0.5,
     "explore_hold": 1,
     "explore_noise": "uniform",
+    "escape_saturation": False,
     "bc_progress": None,
     "bc_progress_with_fade": False,
 }

@@ -65,7 +65,13 @@ from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_extractors, pretrained_policy_kwargs, set_layer_norm
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
-from sb3_finetune.callbacks import OptimizerStepHookCallback, PretrainedLearningRateCallback, UnfreezeCallback
+from sb3_finetune.callbacks import (
+    OptimizerStepHookCallback,
+    PretrainedLearningRateCallback,
+    SaturationEscape,
+    UnfreezeCallback,
+    actor_tanh,
+)
 from sb3_finetune.explore import EXPLORE_NOISES, SIGNIFICANCE, FrontierExploration, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
@@ -157,6 +163,10 @@ class Recipe:
         All You Need") of unit variance per action dimension, clipped to the box, over a series as long as the prior
         probe's longest episode (a new series for each handed-over episode): pushes correlated over the episode's
         own time scale, with no hold to choose
+    :param escape_saturation: TD3 and DDPG: a policy gradient that moves the actor's action inwards, away from the
+        action box's bound, passes its output ``tanh`` undamped, so an actor saturated at the prior's full-throttle
+        actions can follow the critic to another action (see :class:`~sb3_finetune.callbacks.SaturationEscape`);
+        SAC's actor has no such layer (a decision says so)
     :param bc_progress: the pull's weight follows the learner instead of time: ``bc_weight`` times the shortfall of
         the learner's last ``bc_progress`` training episodes against the prior's figure in the gate's probe, on the
         scale from the random probe (full pull) to the prior (none); ``bc_fade`` is then not used. Full until that
@@ -203,6 +213,7 @@ class Recipe:
     explore_until: float = 0.5
     explore_hold: int = 1
     explore_noise: str = "uniform"
+    escape_saturation: bool = False
     bc_progress: int | None = None
     bc_progress_with_fade: bool = False
 
@@ -486,6 +497,27 @@ def actor_update_hook(recipe: Recipe, prior: Prior, learning_starts: int, bc_unt
         progress=recipe.bc_progress,
         with_fade=recipe.bc_progress_with_fade,
     )
+
+
+def saturation_escape(recipe: Recipe, model: BaseAlgorithm, decisions: list[str]) -> SaturationEscape | None:
+    """The recipe's :class:`~sb3_finetune.callbacks.SaturationEscape`, where it asks for one and the actor has a tanh.
+
+    :param recipe: the recipe
+    :param model: the model
+    :param decisions: where a sentence is added (and logged) where the recipe asks for it and the actor has no tanh
+    :return: the callback, or ``None``
+    """
+    if not recipe.escape_saturation:
+        return None
+    if actor_tanh(model) is None:
+        sentence = (
+            f"saturation escape: off, {type(model).__name__}'s actor has no tanh layer of its own (it squashes a "
+            "Gaussian, whose entropy term keeps its mean off the action bounds); it is for TD3 and DDPG"
+        )
+        logger.info("sb3_finetune: %s", sentence)
+        decisions.append(sentence)
+        return None
+    return SaturationEscape()
 
 
 # ---------------------------------------------------------------------------------------------- the entry point
@@ -982,6 +1014,9 @@ def make_finetune(
             if isinstance(callback, (CollapseGuard, ActorUpdateHook)):
                 callback.explorer = explorer
         callbacks.append(explorer)
+    escape = saturation_escape(recipe, model, decisions)
+    if escape is not None:
+        callbacks.append(escape)
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))

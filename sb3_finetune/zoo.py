@@ -28,6 +28,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
+from sb3_finetune.callbacks import SaturationEscape
 from sb3_finetune.explore import FrontierExploration
 from sb3_finetune.guard import CollapseGuard
 from sb3_finetune.prior import Prior, load_prior
@@ -38,6 +39,7 @@ from sb3_finetune.recipes import (
     get_recipe,
     normalised_features,
     run_warm_up,
+    saturation_escape,
 )
 from sb3_finetune.warmup import ActAsPrior, GateDecision, reseed
 
@@ -74,6 +76,7 @@ class FinetuneCallback(BaseCallback):
         self.hook: ActorUpdateHook | None = None
         self.guard: CollapseGuard | None = None
         self.explorer: FrontierExploration | None = None
+        self.escape: SaturationEscape | None = None
         self.acting_as_prior: ActAsPrior | None = None
         self.gate: GateDecision | None = None
         self.decisions: list[str] = []
@@ -127,6 +130,9 @@ class FinetuneCallback(BaseCallback):
             if self.guard is not None:
                 self.guard.explorer = self.explorer
             self.hook.explorer = self.explorer
+        self.escape = saturation_escape(recipe, model, self.decisions)
+        if self.escape is not None:
+            self.escape.init_callback(model)
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
 
@@ -137,6 +143,8 @@ class FinetuneCallback(BaseCallback):
         hook.bc_until = int(self.recipe.bc_fade * total)
         if self.explorer is not None:
             self.explorer.until = int(self.recipe.explore_until * total)
+        if self.escape is not None:  # from the start, the distillation onto the prior included (as make_finetune's)
+            self.escape.on_training_start(self.locals, self.globals)
         if model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached:
             seed = model.seed if model.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
             reseed(model, seed)  # so that a random probe can start from the same states
@@ -168,5 +176,6 @@ class FinetuneCallback(BaseCallback):
     def _on_training_end(self) -> None:
         assert self.hook is not None
         self.hook.on_training_end()
-        if self.explorer is not None:
-            self.explorer.on_training_end()
+        for part in (self.explorer, self.escape):
+            if part is not None:
+                part.on_training_end()

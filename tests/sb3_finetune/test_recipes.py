@@ -329,3 +329,7 @@ def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pe
     pink = FinetuneCallback(pendulum_prior, recipe="frontier", frontier_explore=0.5, explore_noise="pink")
     pink.init_callback(model)
     assert pink.explorer.noise == "pink" and pink.explorer.hold == 1
+    assert callback.escape is None
+    escaping = FinetuneCallback(pendulum_prior, recipe="frontier", escape_saturation=True)
+    escaping.init_callback(model)
+    assert escaping.escape is not None and escaping.decisions == []
