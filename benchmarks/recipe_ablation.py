@@ -113,6 +113,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "frontier-explore-pink": (*FRONTIER, ("frontier_explore", 0.5), ("explore_noise", "pink")),
     # An actor distilled onto full-throttle actions has a saturated tanh: where the critic prefers the detour, its
     # damped gradient cannot follow (the stuck TD3 seeds). A gradient moving the action inwards passes undamped.
+    "escape": (("escape_saturation", True),),
     "frontier-escape": (*FRONTIER, ("escape_saturation", True)),
     "frontier-explore-pink-escape": (
         *FRONTIER,
