@@ -113,7 +113,10 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "frontier-explore-pink": (*FRONTIER, ("frontier_explore", 0.5), ("explore_noise", "pink")),
     # An actor distilled onto full-throttle actions has a saturated tanh: where the critic prefers the detour, its
     # damped gradient cannot follow (the stuck TD3 seeds). A gradient moving the action inwards passes undamped.
+    # The saturation escape on (the default's since 2026-12-03) and off (the default before it: the same recipe
+    # fingerprint as the default runs recorded before that day).
     "escape": (("escape_saturation", True),),
+    "no-escape": (("escape_saturation", False),),
     "frontier-escape": (*FRONTIER, ("escape_saturation", True)),
     "frontier-explore-pink-escape": (
         *FRONTIER,
@@ -154,6 +157,15 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("critic_warmup", 0),
         ("bc_progress", 10),
     ),
+}
+
+# Every variant but the default was measured on the default of before 2026-12-03, without the saturation escape:
+# they keep it off (and so their recipe fingerprints, and their stored runs), unless they set it themselves.
+VARIANTS = {
+    name: overrides
+    if name == "default" or any(field == "escape_saturation" for field, _ in overrides)
+    else (*overrides, ("escape_saturation", False))
+    for name, overrides in VARIANTS.items()
 }
 
 

@@ -253,7 +253,8 @@ class RunSpec:
     def recipe_fingerprint(self) -> str:
         """A short hash of the effective recipe (the arm's, with the overrides); ``""`` for scratch.
 
-        Two specs with the same fingerprint fine-tune the same way, whatever overrides spelled it.
+        Two specs with the same fingerprint fine-tune the same way, whatever overrides spelled it (a field that does
+        nothing for the spec's algorithm, the saturation escape for SAC, is left out).
         """
         if self.arm == "scratch":
             return ""
@@ -261,6 +262,8 @@ class RunSpec:
         for name, default in LATER_RECIPE_FIELDS.items():  # records made before they existed still match
             if recipe[name] == default:
                 del recipe[name]
+        if self.algo == "sac":  # its actor has no tanh layer: the escape does nothing there, so SAC runs still match
+            recipe.pop("escape_saturation", None)
         return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
     @property

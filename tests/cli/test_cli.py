@@ -308,8 +308,8 @@ def test_recipe_flags_reach_the_recipe():
     assert pink.explore_noise == "pink"
     for noise in EXPLORE_NOISES:  # the flag's choices are the library's
         assert build_parser().parse_args([*argv, "--explore-noise", noise]).explore_noise == noise
-    assert not plain.escape_saturation
-    assert _recipe_from_args(build_parser().parse_args([*argv, "--escape-saturation"])).escape_saturation
+    assert plain.escape_saturation  # the default's
+    assert not _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation"])).escape_saturation
     with pytest.raises(ValueError, match=r"explore_noise is .* it needs frontier_explore"):
         _recipe_from_args(build_parser().parse_args([*argv, "--explore-noise", "pink"]))
     with pytest.raises(ValueError, match="frontier_explore must be in"):

@@ -135,6 +135,7 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
         ("bc_q_filter", True),
         ("bc_q_filter_conservative", True),
         ("critic_pretrain_steps", 1_000),
+        ("escape_saturation", False),  # in the default since, not in frontier
     )
     by_name = RunSpec("same-task", "td3", "frontier", 0, budget=120, eval_episodes=5)
     spelled = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=overrides)
@@ -149,6 +150,12 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
     assert records[spelled.key]["spec"]["arm"] == "default" and records[spelled.key]["key"] == spelled.key
     again = run_sweep([spelled], results, tmp_path / "cache", workers=1)
     assert results.read_text().count("\n") == 1 and again[spelled.key]["curve"] == records[by_name.key]["curve"]
+    # The saturation escape does nothing for SAC (no tanh layer): its runs match with it on or off; TD3's do not.
+    escape_off = (("escape_saturation", False),)
+    for algo, same in (("sac", True), ("td3", False)):
+        with_escape = RunSpec("obstacle", algo, "default", 0).recipe_fingerprint
+        without = RunSpec("obstacle", algo, "default", 0, recipe_overrides=escape_off).recipe_fingerprint
+        assert (with_escape == without) is same
     # A record made under another recipe fingerprint (the recipe's defaults changed since) is not the same run.
     older = {**stored[by_name.key], "key": by_name.key.replace(by_name.recipe_fingerprint, "0ld0ld00")}
     assert match_records([by_name, spelled], {older["key"]: older}) == {}
