@@ -68,6 +68,21 @@ def _exploring(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
 EXPLORE_NOISES = ("uniform", "pink")
 """What the hand-over's random actions are (:class:`FrontierExploration`'s ``noise``)."""
 
+
+def check_explore_noise(noise: str, hold: int, prefix: str = "") -> None:
+    """Refuse an unknown kind of random action, or pink noise asked to be held.
+
+    :param noise: the kind of random action (one of :data:`EXPLORE_NOISES`)
+    :param hold: env steps each random action is held for
+    :param prefix: the parameters' prefix in the caller's own names (``"explore_"`` in a recipe)
+    :raises ValueError: naming the problem
+    """
+    if noise not in EXPLORE_NOISES:
+        raise ValueError(f"{prefix}noise must be one of {EXPLORE_NOISES}, got {noise!r}")
+    if noise == "pink" and hold > 1:
+        raise ValueError(f"{prefix}hold holds uniform random actions; pink noise is correlated in time already")
+
+
 SIGNIFICANCE = 0.05
 """The one-sided test's level at which a block of the learner's own episodes beats the prior's figure."""
 
@@ -141,10 +156,7 @@ class FrontierExploration(BaseCallback):
         noise: str = "uniform",
     ) -> None:
         super().__init__()
-        if noise not in EXPLORE_NOISES:
-            raise ValueError(f"noise must be one of {EXPLORE_NOISES}, got {noise!r}")
-        if noise == "pink" and hold > 1:
-            raise ValueError("hold holds uniform random actions; pink noise is correlated in time already")
+        check_explore_noise(noise, hold)
         self.share, self.episodes, self.until, self.hold, self.noise = share, episodes, until, hold, noise
         self.generator = np.random.default_rng(seed)
         self.decisions = decisions if decisions is not None else []

@@ -72,7 +72,7 @@ from sb3_finetune.callbacks import (
     UnfreezeCallback,
     actor_tanh,
 )
-from sb3_finetune.explore import EXPLORE_NOISES, SIGNIFICANCE, FrontierExploration, exploration_mark
+from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, check_explore_noise, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
 from sb3_finetune.prior import Prior, load_prior
@@ -230,12 +230,9 @@ class Recipe:
             raise ValueError(f"explore_hold must be >= 1, got {self.explore_hold}")
         if self.explore_hold > 1 and self.frontier_explore is None:
             raise ValueError("explore_hold holds frontier exploration's random actions: it needs frontier_explore")
-        if self.explore_noise not in EXPLORE_NOISES:
-            raise ValueError(f"explore_noise must be one of {EXPLORE_NOISES}, got {self.explore_noise!r}")
+        check_explore_noise(self.explore_noise, self.explore_hold, prefix="explore_")
         if self.explore_noise != "uniform" and self.frontier_explore is None:
             raise ValueError("explore_noise is frontier exploration's random actions: it needs frontier_explore")
-        if self.explore_noise == "pink" and self.explore_hold > 1:
-            raise ValueError("explore_hold holds uniform random actions; pink noise is correlated in time already")
         if self.frontier_explore is not None and importlib.util.find_spec("scipy") is None:
             raise ValueError("frontier_explore tests the learner against the prior with scipy: pip install scipy")
         if self.collapse_guard is not None and not 0.0 < self.collapse_guard < 1.0:

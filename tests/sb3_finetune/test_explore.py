@@ -191,6 +191,8 @@ def test_pink_random_actions_are_correlated_over_the_horizon_and_drawn_afresh_fo
     model.set_logger(configure(None, []))
     with pytest.raises(ValueError, match="pink noise is correlated in time already"):
         FrontierExploration(share=1.0, episodes=50, until=10_000, hold=3, noise="pink")
+    with pytest.raises(ValueError, match="noise must be one of"):
+        FrontierExploration(share=1.0, episodes=50, until=10_000, noise="brown")
     explorer = FrontierExploration(share=1.0, episodes=1_000, until=10_000, seed=0, noise="pink")
     explorer.init_callback(model)
     explorer.arm(100, GuardFloor("success", 0.3, 0.3))  # series of 100 steps, the random actions begin below 100
