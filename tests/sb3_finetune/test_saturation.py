@@ -71,9 +71,15 @@ def test_training_with_the_escape_leaves_a_plain_td3_model(pendulum_prior, tmp_p
     assert seen.hooked and all(seen.hooked)  # in place from the first step to the last
     assert not actor_tanh(setup.model)._forward_hooks
     setup.model.save(tmp_path / "model.zip")
-    loaded = TD3.load(tmp_path / "model.zip")
+    loaded = TD3.load(tmp_path / "model.zip", env=setup.model.get_env())
     state = th.zeros(1, 3)
     assert th.equal(loaded.actor(state), setup.model.actor(state))
+    # Resumed as ``sb3-finetune finetune --resume`` does: the loaded model gets the escape again while it trains.
+    setup.model = loaded
+    resumed = HookSeen()
+    setup.learn(200, callback=resumed, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 1_500
+    assert len(resumed.hooked) == 200 and all(resumed.hooked) and not actor_tanh(loaded)._forward_hooks
 
 
 def test_the_rl_zoo_callback_escapes_during_training_only(pendulum_prior):
