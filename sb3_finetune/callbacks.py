@@ -137,19 +137,24 @@ class PretrainedLearningRateCallback(OptimizerStepHookCallback):
 
 
 class _TanhInwardGradient(th.autograd.Function):
-    """``tanh`` whose backward lets a gradient that moves the output towards 0 through undamped."""
+    """``tanh`` whose backward lets a gradient that moves the output towards 0 through undamped.
+
+    Only where the output lies beyond ``above`` (in absolute value); elsewhere the backward is ``tanh``'s own.
+    """
 
     @staticmethod
-    def forward(ctx: Any, inputs: th.Tensor) -> th.Tensor:
+    def forward(ctx: Any, inputs: th.Tensor, above: float) -> th.Tensor:
         outputs = th.tanh(inputs)
         ctx.save_for_backward(outputs)
+        ctx.above = above
         return outputs
 
     @staticmethod
-    def backward(ctx: Any, grad: th.Tensor) -> th.Tensor:
+    def backward(ctx: Any, grad: th.Tensor) -> tuple[th.Tensor, None]:
         (outputs,) = ctx.saved_tensors
         # Gradient descent moves the output by -grad: towards 0 (inwards) where grad and the output share a sign.
-        return th.where(grad * outputs > 0, grad, grad * (1.0 - outputs * outputs))
+        inward = (grad * outputs > 0) & (outputs.abs() > ctx.above)
+        return th.where(inward, grad, grad * (1.0 - outputs * outputs)), None
 
 
 def actor_tanh(model: BaseAlgorithm) -> nn.Tanh | None:
@@ -179,17 +184,30 @@ class SaturationEscape(BaseCallback):
     ``tanh``'s own output. SAC's actor has no ``tanh`` layer of its own (it squashes a Gaussian, whose entropy term
     already keeps its mean off the bounds).
 
+    With ``above`` > 0 only an action beyond ``above`` (a fraction of the box's half-width, per dimension) gets the
+    undamped gradient: the escape brings a deeply saturated actor back to ``tanh``'s knee, where the plain gradient
+    takes over. That bounds the escape's one-sidedness: where the critic's gradient at the bound is noisy but
+    prefers the bound on average, the plain escape lets the inward half through and damps the outward half, so it
+    drifts the actions inwards, off a bound that is right; with ``above`` that drift stops at ``above``.
+
+    :param above: the action's magnitude (in ``tanh``'s units, ``[0, 1)``) beyond which an inward gradient passes
+        undamped (0: wherever it moves the action inwards)
     :param verbose: verbosity
     """
 
-    def __init__(self, verbose: int = 0) -> None:
+    def __init__(self, above: float = 0.0, verbose: int = 0) -> None:
         super().__init__(verbose)
+        if not 0.0 <= above < 1.0:
+            raise ValueError(f"above must be in [0, 1), got {above}")
+        self.above = above
         self._handle: RemovableHandle | None = None
 
     def _on_training_start(self) -> None:
         layer = actor_tanh(self.model)
         if layer is not None and self._handle is None:
-            self._handle = layer.register_forward_hook(lambda _, inputs, __: _TanhInwardGradient.apply(inputs[0]))
+            self._handle = layer.register_forward_hook(
+                lambda _, inputs, __: _TanhInwardGradient.apply(inputs[0], self.above)
+            )
 
     def _on_step(self) -> bool:
         return True

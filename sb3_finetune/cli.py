@@ -340,6 +340,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "explore_hold": args.explore_hold,
         "explore_noise": args.explore_noise,
         "escape_saturation": args.escape_saturation,
+        "escape_above": args.escape_above,
         "bc_progress": args.bc_progress,
         "bc_progress_with_fade": args.bc_progress_with_fade,
     }
@@ -683,6 +684,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--escape-saturation",
         "TD3/DDPG: let a policy gradient that moves the action away from the box's bound through the actor's tanh "
         "undamped, so an actor saturated at the prior's full-throttle actions can follow the critic",
+    )
+    sub.add_argument(
+        "--escape-above",
+        type=float,
+        metavar="LEVEL",
+        help="with the saturation escape, only actions beyond LEVEL (a fraction of the box's half-width, in [0, 1)) "
+        "get the undamped gradient: the escape stops at tanh's knee",
     )
     recipe_switch(
         sub,

@@ -215,6 +215,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "explore_hold": 1,
     "explore_noise": "uniform",
     "escape_saturation": False,
+    "escape_above": 0.0,
     "bc_progress": None,
     "bc_progress_with_fade": False,
 }
@@ -264,6 +265,7 @@ class RunSpec:
                 del recipe[name]
         if self.algo == "sac":  # its actor has no tanh layer: the escape does nothing there, so SAC runs still match
             recipe.pop("escape_saturation", None)
+            recipe.pop("escape_above", None)
         return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
     @property

@@ -167,6 +167,9 @@ class Recipe:
         action box's bound, passes its output ``tanh`` undamped, so an actor saturated at the prior's full-throttle
         actions can follow the critic to another action (see :class:`~sb3_finetune.callbacks.SaturationEscape`);
         SAC's actor has no such layer (a decision says so)
+    :param escape_above: with ``escape_saturation``, only actions beyond this fraction of the box's half-width get
+        the undamped gradient (0: every action moved inwards): the escape then brings a saturated actor back to
+        ``tanh``'s knee and no further, so a noisy critic cannot drift actions off a bound that is right
     :param bc_progress: the pull's weight follows the learner instead of time: ``bc_weight`` times the shortfall of
         the learner's last ``bc_progress`` training episodes against the prior's figure in the gate's probe, on the
         scale from the random probe (full pull) to the prior (none); ``bc_fade`` is then not used. Full until that
@@ -214,6 +217,7 @@ class Recipe:
     explore_hold: int = 1
     explore_noise: str = "uniform"
     escape_saturation: bool = False
+    escape_above: float = 0.0
     bc_progress: int | None = None
     bc_progress_with_fade: bool = False
 
@@ -231,6 +235,10 @@ class Recipe:
         if self.explore_hold > 1 and self.frontier_explore is None:
             raise ValueError("explore_hold holds frontier exploration's random actions: it needs frontier_explore")
         check_explore_noise(self.explore_noise, self.explore_hold, prefix="explore_")
+        if not 0.0 <= self.escape_above < 1.0:
+            raise ValueError(f"escape_above must be in [0, 1), got {self.escape_above}")
+        if self.escape_above > 0.0 and not self.escape_saturation:
+            raise ValueError("escape_above says where the saturation escape acts: it needs escape_saturation")
         if self.explore_noise != "uniform" and self.frontier_explore is None:
             raise ValueError("explore_noise is frontier exploration's random actions: it needs frontier_explore")
         if self.frontier_explore is not None and importlib.util.find_spec("scipy") is None:
@@ -518,7 +526,7 @@ def saturation_escape(recipe: Recipe, model: BaseAlgorithm, decisions: list[str]
         logger.info("sb3_finetune: %s", sentence)
         decisions.append(sentence)
         return None
-    return SaturationEscape()
+    return SaturationEscape(above=recipe.escape_above)
 
 
 # ---------------------------------------------------------------------------------------------- the entry point

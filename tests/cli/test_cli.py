@@ -310,6 +310,10 @@ def test_recipe_flags_reach_the_recipe():
         assert build_parser().parse_args([*argv, "--explore-noise", noise]).explore_noise == noise
     assert plain.escape_saturation  # the default's
     assert not _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation"])).escape_saturation
+    assert plain.escape_above == 0.0
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--escape-above", "0.95"])).escape_above == 0.95
+    with pytest.raises(ValueError, match="it needs escape_saturation"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation", "--escape-above", "0.95"]))
     with pytest.raises(ValueError, match=r"explore_noise is .* it needs frontier_explore"):
         _recipe_from_args(build_parser().parse_args([*argv, "--explore-noise", "pink"]))
     with pytest.raises(ValueError, match="frontier_explore must be in"):

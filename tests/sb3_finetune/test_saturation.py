@@ -90,3 +90,40 @@ def test_the_rl_zoo_callback_escapes_during_training_only(pendulum_prior):
     seen = HookSeen()
     model.learn(1_200, callback=[callback, seen])
     assert len(seen.hooked) == 1_200 and all(seen.hooked) and not actor_tanh(model)._forward_hooks
+
+
+def test_with_a_level_the_escape_acts_only_beyond_it():
+    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    escape = SaturationEscape(above=0.9)
+    escape.init_callback(model)
+    escape.on_training_start({}, {})
+    for bias, undamped in ((6.0, True), (1.0, False)):  # tanh(6) ~ 0.99999, beyond 0.9; tanh(1) ~ 0.76, within
+        with th.no_grad():
+            model.actor.mu[-2].bias.copy_(th.tensor([bias]))
+        inward, action = output_gradient(model, [0.0])
+        slope = 1.0 - float(action[0, 0]) ** 2
+        expected = 2.0 * float(action[0, 0]) * (1.0 if undamped else slope)
+        assert float(inward[0]) == pytest.approx(expected)
+    escape.on_training_end()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"escape_above": 1.0}, "escape_above must be in"),
+        ({"escape_above": -0.1}, "escape_above must be in"),
+        ({"escape_above": 0.9, "escape_saturation": False}, "it needs escape_saturation"),
+    ],
+)
+def test_bad_escape_levels_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        get_recipe("default", **overrides)
+    with pytest.raises(ValueError, match="above must be in"):
+        SaturationEscape(above=1.0)
+
+
+def test_the_recipe_passes_its_level_to_the_escape(pendulum_prior):
+    recipe = get_recipe("default", escape_above=0.95)
+    setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_000, recipe, seed=0)
+    (escape,) = [c for c in setup.callbacks if isinstance(c, SaturationEscape)]
+    assert escape.above == 0.95
