@@ -367,6 +367,28 @@ def curve_metrics(curve: list[dict[str, Any]], budget: int, scenario: Scenario |
     }
 
 
+def scenario_hyperparams(
+    scenario: Scenario, algo: str, action_space: gym.spaces.Box, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The algorithm's keyword arguments for a scenario's runs: its own, then ``overrides``.
+
+    :param scenario: the scenario
+    :param algo: ``"td3"``, ``"ddpg"`` or ``"sac"``
+    :param action_space: the target env's action space (for the scenario's Gaussian action noise, TD3 and DDPG)
+    :param overrides: hyperparameters that replace the scenario's
+    :return: the keyword arguments
+    """
+    hyperparams = dict(scenario.hyperparams)
+    noise_std = hyperparams.pop("noise_std", None)
+    if noise_std is not None and algo in ("td3", "ddpg"):
+        hyperparams["action_noise"] = gaussian_action_noise(action_space, noise_std)
+    hyperparams.update(overrides or {})
+    if scenario.her:
+        hyperparams.setdefault("replay_buffer_class", HerReplayBuffer)
+        hyperparams.setdefault("learning_starts", 1_000)
+    return hyperparams
+
+
 def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[str, Any]:
     """Carry out one run and return its record (spec, curve, metrics, timing).
 
@@ -382,14 +404,7 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
     external.require(scenario.env_id)
     weights = pretrained_weights(scenario, cache_dir)
     env = gym.make(scenario.env_id, **scenario.target)
-    hyperparams = dict(scenario.hyperparams)
-    noise_std = hyperparams.pop("noise_std", None)
-    if noise_std is not None and spec.algo in ("td3", "ddpg"):
-        hyperparams["action_noise"] = gaussian_action_noise(env.action_space, noise_std)
-    hyperparams.update(spec.hyperparams)
-    if scenario.her:
-        hyperparams.setdefault("replay_buffer_class", HerReplayBuffer)
-        hyperparams.setdefault("learning_starts", 1_000)
+    hyperparams = scenario_hyperparams(scenario, spec.algo, env.action_space, dict(spec.hyperparams))
     recipe = get_recipe("default" if spec.arm == "scratch" else spec.arm, **dict(spec.recipe_overrides))
     pretrained = None if spec.arm == "scratch" else str(weights)
     started = time.perf_counter()

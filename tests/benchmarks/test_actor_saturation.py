@@ -43,3 +43,20 @@ def test_overrides_reach_the_recipe():
     recipe = recipe_with("default", "layer_norm=true,bc_weight=0.5")
     assert recipe.layer_norm and recipe.bc_weight == 0.5
     assert recipe_with("scratch", "") == recipe_with("default", "")
+
+
+def test_dict_observations_are_drawn_from_the_replay_buffer_and_looked_at_during_training():
+    import numpy as np
+    from actor_saturation import Looks, look, sample_states
+
+    env = gym.make("SimpleNavigationGoal-v0")
+    model = TD3("MultiInputPolicy", env, learning_starts=50, seed=0, policy_kwargs={"net_arch": [16]})
+    looks = Looks([60, 120], env.observation_space, 30, 0.99, seed=0)
+    model.learn(150, callback=looks)
+    assert [row["step"] for row in looks.rows] == [60, 120]
+    states = sample_states(model, env.observation_space, 30, np.random.default_rng(0))
+    stored = model.replay_buffer.observations["observation"][:150, 0]
+    assert set(states) == set(env.observation_space.spaces) and states["observation"].shape == (30, 2)
+    assert all(any(np.allclose(row, seen) for seen in stored) for row in states["observation"].numpy())
+    figures = look(model, states, 0.99)
+    assert 0.0 <= figures["saturated_fraction"] <= 1.0 and 0.0 <= figures["mean_abs_action"] <= 1.0
