@@ -324,6 +324,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "unfreeze_interval": args.unfreeze_interval,
         "pretrained_lr_scale": args.pretrained_lr_scale,
         "gate_return": args.gate_return,
+        "gate_confidence": args.gate_confidence,
         "actor_init": False if args.no_actor_init else None,
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
         "bc_q_scale": True if args.bc_q_scale else None,
@@ -667,6 +668,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="where the env reports no success: an episode return that counts as success for the trust gate "
         "(default: compare with a uniform-random probe from the same starts)",
+    )
+    sub.add_argument(
+        "--gate-confidence",
+        type=float,
+        metavar="LEVEL",
+        help="where success (or --gate-return) judges, probe the prior until its episodes decide the trust gate at "
+        "this level (a one-sided binomial test), up to the probe's step cap (default: 3 episodes decide)",
     )
     sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")

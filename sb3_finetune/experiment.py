@@ -216,6 +216,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "explore_noise": "uniform",
     "escape_saturation": False,
     "escape_above": 0.0,
+    "gate_confidence": None,
     "bc_progress": None,
     "bc_progress_with_fade": False,
 }

@@ -131,6 +131,11 @@ class Recipe:
     :param gate_max_steps: the most env steps of the prior's probe (and of the random one); at most half the budget
     :param gate_return: a return that counts as success where the env reports none (``None``: compare with a
         uniform-random probe instead)
+    :param gate_confidence: where success or ``gate_return`` judges, the probe goes on past ``gate_episodes`` until
+        its episodes decide the gate at this level (an exact one-sided binomial test of their rate against
+        ``trust_gate``, either way) or until ``gate_max_steps``, where it decides on the rate as it stands and a
+        decision says so (``None``: ``gate_episodes`` decide; a 76% prior is then stood down in one probe of 3
+        episodes in 7)
     :param unfreeze_at: fraction of the budget at which frozen layers are unfrozen (``None``: never)
     :param unfreeze_interval: fraction of the budget between layers (``None``: all at once)
     :param pretrained_lr_scale: learning rate of the pretrained layers relative to the head (``None``: same)
@@ -200,6 +205,7 @@ class Recipe:
     gate_episodes: int = 3
     gate_max_steps: int = 5_000
     gate_return: float | None = None
+    gate_confidence: float | None = None
     unfreeze_at: float | None = None
     unfreeze_interval: float | None = None
     pretrained_lr_scale: float | None = None
@@ -222,6 +228,10 @@ class Recipe:
     bc_progress_with_fade: bool = False
 
     def __post_init__(self) -> None:
+        if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
+            raise ValueError(f"gate_confidence must be in (0.5, 1) or None, got {self.gate_confidence}")
+        if self.gate_confidence is not None and self.trust_gate is None:
+            raise ValueError("gate_confidence says how long the trust gate's probe goes on: it needs a trust_gate")
         if self.frontier_explore is not None and not 0.0 < self.frontier_explore <= 1.0:
             raise ValueError(f"frontier_explore must be in (0, 1] or None, got {self.frontier_explore}")
         if self.frontier_explore is not None and self.trust_gate is None:
@@ -649,13 +659,18 @@ def run_warm_up(
         alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
         return max(min(recipe.gate_max_steps, total_timesteps if alone else total_timesteps // 2), 1)
 
+    def settled(recorder: warmup.ProbeRecorder) -> bool:
+        if recipe.gate_confidence is None or recipe.trust_gate is None:
+            return True
+        return warmup.gate_settled(recorder, recipe.trust_gate, recipe.gate_return, recipe.gate_confidence)
+
     start_position = model.replay_buffer.pos
     prior_probe = warmup.probe(
         model,
         callback,
         "deterministic",
         min(recipe.gate_steps, total_timesteps),
-        lambda recorder: recorder.ended >= episodes,
+        lambda recorder: recorder.ended >= episodes and settled(recorder),
         cap,
     )
     prior_steps = model.num_timesteps - start_steps
@@ -663,6 +678,14 @@ def run_warm_up(
     gate = None
     if recipe.trust_gate is not None:
         gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
+        if gate is not None and not settled(prior_probe):
+            sentence = (
+                f"trust gate: the probe reached its cap ({prior_steps} steps, {gate.episodes} episodes) before its "
+                f"episodes decided at confidence {recipe.gate_confidence}; it decides on their rate as it stands"
+            )
+            logger.warning("sb3_finetune: %s", sentence)
+            if decisions is not None:
+                decisions.append(sentence)
         if gate is None:
             warmup.reseed(model, seed)
             targets = [len(episodes) for episodes in prior_probe.episodes]

@@ -2,8 +2,10 @@
 
 1. **The probe.** The model acts exactly as the prior (deterministic, no exploration noise) from seeded starts, for
    at least ``gate_steps`` env steps and until ``gate_episodes`` episodes have ended, or until its step cap
-   (``gate_max_steps``, and at most half the budget where a random probe may have to follow). Its transitions go
-   into the replay buffer and count towards the budget, like every env step.
+   (``gate_max_steps``, and at most half the budget where a random probe may have to follow); with the recipe's
+   ``gate_confidence``, where success or a return threshold judges, until its episodes decide the gate at that
+   level (:func:`gate_settled`). Its transitions go into the replay buffer and count towards the budget, like every
+   env step.
 2. **The trust gate** (:func:`decide`) judges the prior on the probe's episodes:
 
    - where the env reports success (``info["is_success"]``, SB3's key, or ``info["success"]``, Gymnasium-Robotics'),
@@ -32,6 +34,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -463,6 +466,28 @@ class GateDecision:
 def _mean_return(recorder: ProbeRecorder) -> float | None:
     returns = [episode[0] for episodes in recorder.episodes for episode in episodes]
     return float(np.mean(returns)) if returns else None
+
+
+def gate_settled(recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, confidence: float) -> bool:
+    """Whether the probe's episodes decide the gate at ``confidence``, where success or a return threshold judges.
+
+    An exact one-sided binomial test of the episodes' success (or threshold) rate against ``trust_gate``, either
+    way: settled once the chance of so many successes (or so few) at a rate of exactly ``trust_gate`` is at most
+    ``1 - confidence``. Where neither success nor a threshold judges (the random comparison), ``True``.
+
+    :param recorder: the prior's probe
+    :param trust_gate: the rate the gate compares with
+    :param gate_return: the user's return threshold
+    :param confidence: the test's level
+    :return: whether the probe may stop
+    """
+    if not recorder.success_reported and gate_return is None:
+        return True
+    finished = [episode for episodes in recorder.episodes for episode in episodes]
+    hits = sum(bool(e[2]) if recorder.success_reported else e[0] >= gate_return for e in finished)  # type: ignore[operator]
+    n = len(finished)
+    chances = [math.comb(n, k) * trust_gate**k * (1.0 - trust_gate) ** (n - k) for k in range(n + 1)]
+    return min(sum(chances[hits:]), sum(chances[: hits + 1])) <= 1.0 - confidence
 
 
 def decide_without_reference(

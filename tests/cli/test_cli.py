@@ -311,6 +311,10 @@ def test_recipe_flags_reach_the_recipe():
     assert plain.escape_saturation  # the default's
     assert not _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation"])).escape_saturation
     assert plain.escape_above == 0.0
+    assert plain.gate_confidence is None
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "0.9"])).gate_confidence == 0.9
+    with pytest.raises(ValueError, match="gate_confidence must be in"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "1.5"]))
     assert _recipe_from_args(build_parser().parse_args([*argv, "--escape-above", "0.95"])).escape_above == 0.95
     with pytest.raises(ValueError, match="it needs escape_saturation"):
         _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation", "--escape-above", "0.95"]))

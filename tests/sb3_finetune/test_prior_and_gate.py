@@ -102,3 +102,46 @@ def test_the_recipe_appears_in_tensorboard_beside_sb3s_curves(pendulum_prior, tm
     assert events.Scalars("finetune/gate_trusted")[0].value == float(setup.trusted)
     first_eval = events.Scalars("eval/mean_return")[0]
     assert first_eval.step == 0  # the jumpstart evaluation
+
+
+@pytest.mark.parametrize(("hits", "misses", "settled"), [(3, 0, False), (4, 0, True), (0, 4, True), (2, 2, False)])
+def test_the_gate_is_settled_by_an_exact_one_sided_binomial_test(hits, misses, settled):
+    from types import SimpleNamespace
+
+    from sb3_finetune.warmup import gate_settled
+
+    episodes = [[(0.0, 10, True)] * hits + [(0.0, 10, False)] * misses]
+    recorder = SimpleNamespace(success_reported=True, episodes=episodes)
+    # At a rate of 0.5: 3 of 3 happens 1 time in 8 (> 0.1), 4 of 4 (or 0 of 4) 1 in 16.
+    assert gate_settled(recorder, 0.5, None, 0.9) is settled
+    by_return = SimpleNamespace(
+        success_reported=False, episodes=[[(r, 10, None) for r in [5.0] * hits + [-5.0] * misses]]
+    )
+    assert gate_settled(by_return, 0.5, 0.0, 0.9) is settled
+    assert gate_settled(SimpleNamespace(success_reported=False, episodes=episodes), 0.5, None, 0.9)  # random probe
+
+
+def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_prior):
+    found = {}
+    for confidence, cap in ((None, 5_000), (0.9, 5_000), (0.9, 700)):
+        recipe = get_recipe(
+            "default",
+            distill_steps=20,
+            gate_steps=1,
+            gate_max_steps=cap,
+            gate_return=-100_000.0,  # every episode counts as a success
+            gate_confidence=confidence,
+        )
+        setup = make_finetune(
+            "td3", "Pendulum-v1", pendulum_prior, 1_000, recipe, seed=0, hyperparams={"learning_starts": 1_000}
+        )
+        setup.learn(1_000)
+        capped = [s for s in setup.decisions if s.startswith("trust gate: the probe reached its cap")]
+        found[(confidence, cap)] = (setup.gate.episodes, setup.gate.prior_steps, len(capped))
+    assert found[(None, 5_000)] == (3, 600, 0)  # gate_episodes decide
+    assert found[(0.9, 5_000)] == (4, 800, 0)  # 3 of 3 at 0.5 is 1 in 8: one more episode
+    assert found[(0.9, 700)] == (3, 700, 1)  # the cap comes first, and a decision says so
+    with pytest.raises(ValueError, match="gate_confidence must be in"):
+        get_recipe("default", gate_confidence=0.4)
+    with pytest.raises(ValueError, match="it needs a trust_gate"):
+        get_recipe("default", gate_confidence=0.9, trust_gate=None)
