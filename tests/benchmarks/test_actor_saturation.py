@@ -1,3 +1,5 @@
+import json
+
 import gymnasium as gym
 import pytest
 import torch as th
@@ -60,3 +62,23 @@ def test_dict_observations_are_drawn_from_the_replay_buffer_and_looked_at_during
     assert all(any(np.allclose(row, seen) for seen in stored) for row in states["observation"].numpy())
     figures = look(model, states, 0.99)
     assert 0.0 <= figures["saturated_fraction"] <= 1.0 and 0.0 <= figures["mean_abs_action"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("--scenario", "x", "unknown"), ("--recipe", "scratch", "no prior")],
+)
+def test_gate_reliability_refuses_in_one_line(run_benchmark, tmp_path, flag, value, message):
+    result = run_benchmark("gate_reliability.py", flag, value, "--out", str(tmp_path / "out.json"))
+    assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_gate_reliability_records_the_gate_of_every_seed(run_benchmark, tmp_path):
+    out = tmp_path / "out.json"
+    result = run_benchmark("gate_reliability.py", "--scenario", "same-task", "--seeds", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads(out.read_text())
+    assert [row["seed"] for row in written["rows"]] == [0]
+    assert all(row["trusted"] and row["episodes"] >= 3 for row in written["rows"])  # the expert's clone, on its task
+    assert written["summary"] == {"trusted": 1, "seeds": 1, "mean_episodes": written["summary"]["mean_episodes"]}
