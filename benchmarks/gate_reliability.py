@@ -69,7 +69,13 @@ def main(args: Args) -> list[dict]:
         print(json.dumps(row), flush=True)
         rows.append(row)
     trusted = sum(row["trusted"] for row in rows)
-    summary = {"trusted": trusted, "seeds": len(rows), "mean_episodes": sum(r["episodes"] for r in rows) / len(rows)}
+    summary = {
+        "trusted": trusted,
+        "seeds": len(rows),
+        "mean_episodes": sum(row["episodes"] for row in rows) / len(rows),
+        "mean_prior_steps": sum(row["prior_steps"] for row in rows) / len(rows),
+        "most_prior_steps": max(row["prior_steps"] for row in rows),
+    }
     print(json.dumps(summary))
     Path(args.out).write_text(
         json.dumps(
