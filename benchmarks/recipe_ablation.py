@@ -122,6 +122,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # noisy critic's inward gradients and damps its outward ones, so it drifts the actions inwards even where the
     # bound is right (to look at the actor: benchmarks/actor_saturation.py --scenario pointmaze-umaze).
     "escape-above-95": (("escape_saturation", True), ("escape_above", 0.95)),
+    # The default whose trust gate probes until its episodes decide (a one-sided binomial test at 0.9), not on 3
+    # episodes: PointMaze's 76% prior is stood down in 1 probe in 7 otherwise (benchmarks/gate_reliability.py).
+    "gate-confidence-90": (("escape_saturation", True), ("gate_confidence", 0.9)),
     "frontier-explore-pink-escape": (
         *FRONTIER,
         ("frontier_explore", 0.5),
