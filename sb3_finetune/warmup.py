@@ -468,6 +468,19 @@ def _mean_return(recorder: ProbeRecorder) -> float | None:
     return float(np.mean(returns)) if returns else None
 
 
+def _hits(recorder: ProbeRecorder, gate_return: float | None) -> list[bool] | None:
+    """Per finished probe episode, whether it succeeded (by the env's success, else by ``gate_return``).
+
+    ``None`` where neither judges (the gate then compares with a random probe).
+    """
+    finished = [episode for episodes in recorder.episodes for episode in episodes]
+    if recorder.success_reported:
+        return [bool(episode[2]) for episode in finished]
+    if gate_return is not None:
+        return [episode[0] >= gate_return for episode in finished]
+    return None
+
+
 def gate_settled(recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, confidence: float) -> bool:
     """Whether the probe's episodes decide the gate at ``confidence``, where success or a return threshold judges.
 
@@ -481,11 +494,10 @@ def gate_settled(recorder: ProbeRecorder, trust_gate: float, gate_return: float 
     :param confidence: the test's level
     :return: whether the probe may stop
     """
-    if not recorder.success_reported and gate_return is None:
+    judged = _hits(recorder, gate_return)
+    if judged is None:
         return True
-    finished = [episode for episodes in recorder.episodes for episode in episodes]
-    hits = sum(bool(e[2]) if recorder.success_reported else e[0] >= gate_return for e in finished)  # type: ignore[operator]
-    n = len(finished)
+    hits, n = sum(judged), len(judged)
     chances = [math.comb(n, k) * trust_gate**k * (1.0 - trust_gate) ** (n - k) for k in range(n + 1)]
     return min(sum(chances[hits:]), sum(chances[: hits + 1])) <= 1.0 - confidence
 
@@ -505,26 +517,26 @@ def decide_without_reference(
     if not finished:
         return None
     mean = _mean_return(recorder)
+    judged = _hits(recorder, gate_return)
+    if judged is None:
+        return None
+    score = float(np.mean(judged))
     if recorder.success_reported:
-        score = float(np.mean([bool(episode[2]) for episode in finished]))
         return GateDecision(
             score >= trust_gate, "success", score, trust_gate, len(finished), steps, mean, pairs=len(finished)
         )
-    if gate_return is not None:
-        score = float(np.mean([episode[0] >= gate_return for episode in finished]))
-        return GateDecision(
-            score >= trust_gate,
-            "return threshold",
-            score,
-            trust_gate,
-            len(finished),
-            steps,
-            mean,
-            0,
-            gate_return,
-            len(finished),
-        )
-    return None
+    return GateDecision(
+        score >= trust_gate,
+        "return threshold",
+        score,
+        trust_gate,
+        len(finished),
+        steps,
+        mean,
+        0,
+        gate_return,
+        len(finished),
+    )
 
 
 def decide_against_random(
