@@ -21,7 +21,6 @@ from pathlib import Path
 import gymnasium as gym
 from _args import parse_args
 from actor_saturation import recipe_with
-from stable_baselines3.common.callbacks import CallbackList
 
 from sb3_finetune import external
 from sb3_finetune.experiment import SCENARIOS, pretrained_weights, scenario_hyperparams
@@ -62,8 +61,7 @@ def main(args: Args) -> list[dict]:
         env = gym.make(scenario.env_id, **scenario.target)
         hyperparams = scenario_hyperparams(scenario, args.algo, env.action_space)
         setup = make_finetune(args.algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
-        setup._warm_up(scenario.budget, CallbackList(list(setup.callbacks)), "gate")  # the warm-up, no training
-        gate = setup.gate
+        gate = setup.warm_up(scenario.budget, tb_log_name="gate")  # the warm-up alone, no training
         assert gate is not None
         row = {"seed": seed, **{k: gate.as_dict()[k] for k in ("trusted", "score", "episodes", "prior_steps")}}
         print(json.dumps(row), flush=True)

@@ -32,7 +32,6 @@ kept in the setup's ``decisions``. The collapse guard does not score the handed-
 
 from __future__ import annotations
 
-import logging
 import weakref
 from typing import Any
 
@@ -41,11 +40,9 @@ from colorednoise import powerlaw_psd_gaussian
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_finetune.decisions import say
 from sb3_finetune.guard import GuardFloor, LearnerEpisodes
 from sb3_finetune.warmup import GateDecision
-
-logger = logging.getLogger("sb3_finetune")
-
 
 _EXPLORERS: weakref.WeakKeyDictionary[BaseAlgorithm, FrontierExploration] = weakref.WeakKeyDictionary()
 _EXPLORING_CLASSES: dict[type[BaseAlgorithm], type[BaseAlgorithm]] = {}
@@ -289,5 +286,4 @@ class FrontierExploration(BaseCallback):
             f"frontier exploration: stopped at step {self.num_timesteps}, {why}; {self.random_actions} training "
             "actions were random"
         )
-        logger.info("sb3_finetune: %s", sentence)
-        self.decisions.append(sentence)
+        say(sentence, self.decisions)

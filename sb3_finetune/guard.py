@@ -28,16 +28,14 @@ where it cannot act, is logged and kept in the setup's ``decisions``.
 from __future__ import annotations
 
 import copy
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_finetune.decisions import say
 from sb3_finetune.warmup import EpisodeTally, GateDecision, step_rewards
-
-logger = logging.getLogger("sb3_finetune")
 
 GUARD_RESTORES = ("released", "best")
 """What the guard puts the actor back to (see :class:`CollapseGuard`)."""
@@ -249,5 +247,4 @@ class CollapseGuard(BaseCallback):
             f"and held for {self.hold} env steps (restore {len(self.restored_at)} of at most "
             f"{self.max_restores})"
         )
-        logger.warning("sb3_finetune: %s", sentence)
-        self.decisions.append(sentence)
+        say(sentence, self.decisions, warn=True)

@@ -21,7 +21,6 @@ identical actions.
 from __future__ import annotations
 
 import copy
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +31,9 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from sb3_finetune.decisions import say
 from sb3_finetune.networks import DEFAULT_ACTIVATION, LinearStack, activation_name, infer_linear_layers
 from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_metadata, read_weights
-
-logger = logging.getLogger("sb3_finetune")
 
 ACTION_UNITS = ("env", "scaled")
 """The two units a prior's output can be in (see the module docstring)."""
@@ -231,7 +229,7 @@ def load_prior(
     if observation_space is not None:
         _check_fits(prior, observation_space)
     for sentence in assumptions:
-        logger.warning("sb3_finetune: %s", sentence)
+        say(sentence, warn=True)
     return prior
 
 

@@ -48,7 +48,6 @@ on the target env, plus a dataset's states where one is given.
 from __future__ import annotations
 
 import importlib.util
-import logging
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -72,14 +71,13 @@ from sb3_finetune.callbacks import (
     UnfreezeCallback,
     actor_tanh,
 )
+from sb3_finetune.decisions import say
 from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, check_explore_noise, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
 from sb3_finetune.weights import WeightsSource
-
-logger = logging.getLogger("sb3_finetune")
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
 
@@ -533,8 +531,7 @@ def saturation_escape(recipe: Recipe, model: BaseAlgorithm, decisions: list[str]
             f"saturation escape: off, {type(model).__name__}'s actor has no tanh layer of its own (it squashes a "
             "Gaussian, whose entropy term keeps its mean off the action bounds); it is for TD3 and DDPG"
         )
-        logger.info("sb3_finetune: %s", sentence)
-        decisions.append(sentence)
+        say(sentence, decisions)
         return None
     return SaturationEscape(above=recipe.escape_above)
 
@@ -566,6 +563,7 @@ class FinetuneSetup:
     """The trust gate's decision and its figures (``None`` before the warm-up, or without a gate)."""
     acting_as_prior: ActAsPrior | None = None
     """While attached (from construction to the end of the probe), the model acts exactly as the prior."""
+    _warmed_up_at: int | None = field(default=None, repr=False)
 
     @property
     def trusted(self) -> bool | None:
@@ -587,17 +585,52 @@ class FinetuneSetup:
         :param kwargs: passed to ``model.learn``
         :return: the model
         """
-        extra = [] if callback is None else (callback if isinstance(callback, list) else [callback])
-        callbacks = CallbackList([*self.callbacks, *extra])
         model = self.model
-        remaining = total_timesteps
-        if model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached:
+        callbacks = self._callbacks(callback)
+        if self.warm_up_pending:
             self._warm_up(total_timesteps, callbacks, kwargs.get("tb_log_name", type(model).__name__))
-            kwargs["reset_num_timesteps"] = False
+        remaining = total_timesteps
+        if self._warmed_up_at is not None and self._warmed_up_at == model.num_timesteps:
+            kwargs["reset_num_timesteps"] = False  # the warm-up's steps count towards total_timesteps
             remaining = total_timesteps - model.num_timesteps
+        self._warmed_up_at = None
         if remaining <= 0:
             return model
         return model.learn(remaining, callback=callbacks, progress_bar=progress_bar, **kwargs)
+
+    @property
+    def warm_up_pending(self) -> bool:
+        """Whether the recipe's warm-up has yet to run (it runs once, before the first gradient step)."""
+        return self.model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached
+
+    def warm_up(
+        self,
+        total_timesteps: int,
+        callback: BaseCallback | list[BaseCallback] | None = None,
+        tb_log_name: str | None = None,
+    ) -> GateDecision | None:
+        """Only the recipe's warm-up: the prior's probe, the trust gate, distillation, the buffer's fill.
+
+        No gradient step is taken. :meth:`learn` with the same ``total_timesteps`` then trains from where the
+        warm-up stopped, exactly as if it had run the warm-up itself; to judge the gate on many seeds, call this
+        alone (``benchmarks/gate_reliability.py`` does).
+
+        :param total_timesteps: the run's budget in env steps, warm-up included (it caps the probes)
+        :param callback: extra callbacks, as for :meth:`learn`
+        :param tb_log_name: SB3's run name for TensorBoard (the algorithm's name by default)
+        :return: the trust gate's decision (also on :attr:`gate`), or ``None`` without a gate
+        :raises RuntimeError: where there is no warm-up to run (training from scratch, or it has already run)
+        """
+        if not self.warm_up_pending:
+            raise RuntimeError(
+                "FinetuneSetup.warm_up: nothing to warm up (no prior, or the model has already stepped the env)"
+            )
+        self._warm_up(total_timesteps, self._callbacks(callback), tb_log_name or type(self.model).__name__)
+        return self.gate
+
+    def _callbacks(self, callback: BaseCallback | list[BaseCallback] | None) -> CallbackList:
+        extra = [] if callback is None else (callback if isinstance(callback, list) else [callback])
+        return CallbackList([*self.callbacks, *extra])
 
     def _warm_up(self, total_timesteps: int, callbacks: CallbackList, tb_log_name: str) -> None:
         """The probe, the gate, distillation and the rest of the warm-up (see :mod:`sb3_finetune.warmup`)."""
@@ -621,6 +654,7 @@ class FinetuneSetup:
             self.decisions,
         )
         callback.on_training_end()
+        self._warmed_up_at = model.num_timesteps
 
 
 def run_warm_up(
@@ -683,9 +717,7 @@ def run_warm_up(
                 f"trust gate: the probe reached its cap ({prior_steps} steps, {gate.episodes} episodes) before its "
                 f"episodes decided at confidence {recipe.gate_confidence}; it decides on their rate as it stands"
             )
-            logger.warning("sb3_finetune: %s", sentence)
-            if decisions is not None:
-                decisions.append(sentence)
+            say(sentence, decisions, warn=True)
         if gate is None:
             warmup.reseed(model, seed)
             targets = [len(episodes) for episodes in prior_probe.episodes]
@@ -714,9 +746,7 @@ def run_warm_up(
             if gate.trusted:
                 floor, sentence = guard_floor(gate, recipe.collapse_guard or 0.5, recipe.guard_restore)
             hook.arm(floor)
-            (logger.info if floor is not None or not gate.trusted else logger.warning)("sb3_finetune: %s", sentence)
-            if decisions is not None:
-                decisions.append(sentence)
+            say(sentence, decisions, warn=floor is None and gate.trusted)
         if not isinstance(hook, (ActorUpdateHook, ArbitrationCallback)):
             continue
         if gate is not None and not gate.trusted:
@@ -726,9 +756,7 @@ def run_warm_up(
             if recipe.bc_progress is not None and gate is not None:
                 mark, sentence = progress_mark(gate, recipe)
                 hook.arm_progress(mark)
-                (logger.info if mark is not None else logger.warning)("sb3_finetune: %s", sentence)
-                if decisions is not None:
-                    decisions.append(sentence)
+                say(sentence, decisions, warn=mark is None)
         else:
             hook.start = first_update + recipe.critic_warmup
     for hook in hooks:
@@ -753,10 +781,7 @@ def run_warm_up(
                         f"{sentence} (one-sided test at {SIGNIFICANCE:g}), or until step {hook.until}"
                     )
                     hook.arm(horizon, mark)
-            sentence = f"frontier exploration: {sentence if mark is not None else 'off, ' + sentence}"
-            logger.info("sb3_finetune: %s", sentence)
-            if decisions is not None:
-                decisions.append(sentence)
+            say(f"frontier exploration: {sentence if mark is not None else 'off, ' + sentence}", decisions)
     acting_as_prior.detach()
     if recipe.actor_init:
         sets = [probe_observations]
@@ -779,9 +804,7 @@ def run_warm_up(
                 f"warm-up hand-over: nothing to hand over, the probe took {model.num_timesteps} env steps and "
                 f"learning_starts is {warmup_steps} (raise learning_starts to leave room for it)"
             )
-        logger.info("sb3_finetune: %s", sentence)
-        if decisions is not None:
-            decisions.append(sentence)
+        say(sentence, decisions)
     elif rest > 0:
         warmup.collect(model, callback, rest, "policy" if with_policy else "random")
     if recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted):
@@ -792,9 +815,7 @@ def run_warm_up(
             "env step"
         )
         model.logger.record("finetune/critic_pretrain_steps", recipe.critic_pretrain_steps)
-        logger.info("sb3_finetune: %s", sentence)
-        if decisions is not None:
-            decisions.append(sentence)
+        say(sentence, decisions)
     return gate
 
 
@@ -847,9 +868,7 @@ def normalise_on_stand_down(model: BaseAlgorithm, decisions: list[str] | None) -
         )
     else:
         sentence = f"stand-down: not layer-normalised, {too_few}"
-    logger.info("sb3_finetune: %s", sentence)
-    if decisions is not None:
-        decisions.append(sentence)
+    say(sentence, decisions)
 
 
 def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:
@@ -987,8 +1006,7 @@ def make_finetune(
             **policy_kwargs,
         )
     for sentence in ours:
-        logger.info("sb3_finetune: %s", sentence)
-    decisions += ours
+        say(sentence, decisions)
     is_dict = isinstance(env.observation_space, gym.spaces.Dict)
     policy: str | type = "MultiInputPolicy" if is_dict else "MlpPolicy"
     if prior is not None and recipe.arbitrate:

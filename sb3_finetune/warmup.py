@@ -33,7 +33,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -49,11 +48,9 @@ from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from sb3_finetune.decisions import say
 from sb3_finetune.evaluation import info_success
 from sb3_finetune.prior import Prior
-
-logger = logging.getLogger("sb3_finetune")
-
 
 # ---------------------------------------------------------------------------------------------- observations
 
@@ -594,7 +591,7 @@ def report(model: BaseAlgorithm, decision: GateDecision) -> None:
     if decision.reference_mean_return is not None:
         record("finetune/gate_reference_return", decision.reference_mean_return)
     model.logger.dump(step=model.num_timesteps)
-    (logger.info if decision.trusted else logger.warning)("sb3_finetune: %s", decision.describe())
+    say(decision.describe(), warn=not decision.trusted)
     if model.verbose >= 1:
         print(decision.describe())
 

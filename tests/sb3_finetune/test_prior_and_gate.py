@@ -12,6 +12,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_finetune import PretrainedWeightsError, evaluate, get_recipe, load_prior, make_finetune, model_policy
+from sb3_finetune.decisions import say
 from sb3_finetune.networks import LinearStack, mlp_layers
 
 RECIPE = get_recipe("default", distill_steps=100)
@@ -36,6 +37,21 @@ def test_units_that_matter_and_are_unknown_are_asked_for_not_guessed():
     assert stated.info.action_units_from == "stated"
     nav_like = gym.spaces.Box(-1, 1, (1,), np.float32)  # where [-1, 1] is the box, the units agree
     assert load_prior(network, nav_like, env.observation_space).info.action_units_from == "[-1, 1] action box"
+
+
+def test_a_decision_is_logged_at_its_level_and_kept_where_a_list_is_given(caplog):
+    kept: list[str] = []
+    with caplog.at_level(logging.INFO, logger="sb3_finetune"):
+        say("the gate stood the prior down", kept, warn=True)
+        say("frontier exploration: off", kept)
+        say("only logged")
+    assert kept == ["the gate stood the prior down", "frontier exploration: off"]
+    levels = {record.getMessage(): record.levelno for record in caplog.records}
+    assert levels == {
+        "sb3_finetune: the gate stood the prior down": logging.WARNING,
+        "sb3_finetune: frontier exploration: off": logging.INFO,
+        "sb3_finetune: only logged": logging.INFO,
+    }
 
 
 def test_an_assumed_activation_is_said_and_kept(caplog):

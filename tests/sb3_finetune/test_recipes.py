@@ -43,6 +43,38 @@ def test_default_recipe_starts_at_the_pretrained_policy(algo, bc_agent, bc_weigh
         )
 
 
+def test_the_warm_up_alone_then_learn_is_the_same_run_as_learn(bc_weights):
+    def run(split: bool):
+        setup = make_finetune(
+            "td3",
+            gym.make("SimpleNavigation-v0"),
+            bc_weights,
+            700,
+            "default",
+            seed=0,
+            hyperparams={"learning_starts": 400},
+        )
+        if split:
+            gate = setup.warm_up(700)
+            assert gate is setup.gate and gate is not None
+            assert setup.model.num_timesteps == 400 and setup.model._n_updates == 0  # no gradient step yet
+            with pytest.raises(RuntimeError, match="nothing to warm up"):
+                setup.warm_up(700)
+        setup.learn(700)
+        return setup
+
+    split, whole = run(True), run(False)
+    assert split.model.num_timesteps == whole.model.num_timesteps == 700
+    assert split.gate.as_dict() == whole.gate.as_dict() and split.decisions == whole.decisions
+    assert th.equal(
+        th.nn.utils.parameters_to_vector(split.model.policy.parameters()),
+        th.nn.utils.parameters_to_vector(whole.model.policy.parameters()),
+    )
+    scratch = make_finetune("td3", gym.make("SimpleNavigation-v0"), None, 700, "default", seed=0)
+    with pytest.raises(RuntimeError, match="nothing to warm up"):
+        scratch.warm_up(700)
+
+
 def test_naive_recipe_does_not_start_from_the_pretrained_policy(bc_weights):
     setup = make_finetune("td3", gym.make("SimpleNavigation-v0"), bc_weights, 2_000, "naive", seed=0)
     figures = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
