@@ -125,6 +125,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # The default whose trust gate probes until its episodes decide (a one-sided binomial test at 0.9), not on 3
     # episodes: PointMaze's 76% prior is stood down in 1 probe in 7 otherwise (benchmarks/gate_reliability.py).
     "gate-confidence-90": (("escape_saturation", True), ("gate_confidence", 0.9)),
+    # The same at 0.95 with a zone of 0.2 around the gate: the probe stops once its episodes rule out a rate of 0.3
+    # or one of 0.7, so a prior near 0.5 (drift's 48%) settles in a few episodes instead of probing to the cap.
+    "gate-confidence-95-margin-20": (("escape_saturation", True), ("gate_confidence", 0.95), ("gate_margin", 0.2)),
     "frontier-explore-pink-escape": (
         *FRONTIER,
         ("frontier_explore", 0.5),

@@ -325,6 +325,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "pretrained_lr_scale": args.pretrained_lr_scale,
         "gate_return": args.gate_return,
         "gate_confidence": args.gate_confidence,
+        "gate_margin": args.gate_margin,
         "actor_init": False if args.no_actor_init else None,
         "pretrained_warmup": False if args.no_pretrained_warmup else None,
         "bc_q_scale": True if args.bc_q_scale else None,
@@ -675,6 +676,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="where success (or --gate-return) judges, probe the prior until its episodes decide the trust gate at "
         "this level (a one-sided binomial test), up to the probe's step cap (default: 3 episodes decide)",
+    )
+    sub.add_argument(
+        "--gate-margin",
+        type=float,
+        metavar="MARGIN",
+        help="with --gate-confidence, stop probing once the episodes rule out a rate of trust_gate - MARGIN or "
+        "trust_gate + MARGIN (default: 0, a test against trust_gate itself)",
     )
     sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")

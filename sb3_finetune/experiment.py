@@ -217,6 +217,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "escape_saturation": False,
     "escape_above": 0.0,
     "gate_confidence": None,
+    "gate_margin": 0.0,
     "bc_progress": None,
     "bc_progress_with_fade": False,
 }

@@ -133,7 +133,12 @@ class Recipe:
         its episodes decide the gate at this level (an exact one-sided binomial test of their rate against
         ``trust_gate``, either way) or until ``gate_max_steps``, where it decides on the rate as it stands and a
         decision says so (``None``: ``gate_episodes`` decide; a 76% prior is then stood down in one probe of 3
-        episodes in 7)
+        episodes in 7). The test is made again after each episode, so the chance that a probe stops on the wrong
+        side is higher than ``1 - gate_confidence``
+    :param gate_margin: with ``gate_confidence``, a zone around ``trust_gate`` within which either decision is
+        acceptable: the probe stops once its episodes rule out, at that level, a rate of ``trust_gate - margin`` or
+        one of ``trust_gate + margin``, and decides on their rate (``0``: the test is against ``trust_gate`` itself,
+        so a prior whose rate is near it probes on to ``gate_max_steps``)
     :param unfreeze_at: fraction of the budget at which frozen layers are unfrozen (``None``: never)
     :param unfreeze_interval: fraction of the budget between layers (``None``: all at once)
     :param pretrained_lr_scale: learning rate of the pretrained layers relative to the head (``None``: same)
@@ -204,6 +209,7 @@ class Recipe:
     gate_max_steps: int = 5_000
     gate_return: float | None = None
     gate_confidence: float | None = None
+    gate_margin: float = 0.0
     unfreeze_at: float | None = None
     unfreeze_interval: float | None = None
     pretrained_lr_scale: float | None = None
@@ -230,6 +236,14 @@ class Recipe:
             raise ValueError(f"gate_confidence must be in (0.5, 1) or None, got {self.gate_confidence}")
         if self.gate_confidence is not None and self.trust_gate is None:
             raise ValueError("gate_confidence says how long the trust gate's probe goes on: it needs a trust_gate")
+        if self.gate_margin != 0.0 and self.gate_confidence is None:
+            raise ValueError("gate_margin is the zone of gate_confidence's test: it needs a gate_confidence")
+        low, high = (self.trust_gate or 0.0) - self.gate_margin, (self.trust_gate or 0.0) + self.gate_margin
+        if self.gate_margin != 0.0 and not (self.gate_margin > 0.0 and low > 0.0 and high < 1.0):
+            raise ValueError(
+                f"gate_margin must be positive and leave trust_gate - margin and trust_gate + margin inside (0, 1), "
+                f"got {self.gate_margin} around {self.trust_gate}"
+            )
         if self.frontier_explore is not None and not 0.0 < self.frontier_explore <= 1.0:
             raise ValueError(f"frontier_explore must be in (0, 1] or None, got {self.frontier_explore}")
         if self.frontier_explore is not None and self.trust_gate is None:
@@ -696,7 +710,9 @@ def run_warm_up(
     def settled(recorder: warmup.ProbeRecorder) -> bool:
         if recipe.gate_confidence is None or recipe.trust_gate is None:
             return True
-        return warmup.gate_settled(recorder, recipe.trust_gate, recipe.gate_return, recipe.gate_confidence)
+        return warmup.gate_settled(
+            recorder, recipe.trust_gate, recipe.gate_return, recipe.gate_confidence, recipe.gate_margin
+        )
 
     start_position = model.replay_buffer.pos
     prior_probe = warmup.probe(
@@ -715,7 +731,9 @@ def run_warm_up(
         if gate is not None and not settled(prior_probe):
             sentence = (
                 f"trust gate: the probe reached its cap ({prior_steps} steps, {gate.episodes} episodes) before its "
-                f"episodes decided at confidence {recipe.gate_confidence}; it decides on their rate as it stands"
+                f"episodes decided at confidence {recipe.gate_confidence}"
+                f"{f' with a margin of {recipe.gate_margin}' if recipe.gate_margin else ''}; it decides on their rate "
+                "as it stands"
             )
             say(sentence, decisions, warn=True)
         if gate is None:

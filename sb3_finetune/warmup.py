@@ -4,7 +4,8 @@
    at least ``gate_steps`` env steps and until ``gate_episodes`` episodes have ended, or until its step cap
    (``gate_max_steps``, and at most half the budget where a random probe may have to follow); with the recipe's
    ``gate_confidence``, where success or a return threshold judges, until its episodes decide the gate at that
-   level (:func:`gate_settled`). Its transitions go into the replay buffer and count towards the budget, like every
+   level (:func:`gate_settled`; with ``gate_margin``, until they rule out a rate at either end of a zone around
+   ``trust_gate``). Its transitions go into the replay buffer and count towards the budget, like every
    env step.
 2. **The trust gate** (:func:`decide`) judges the prior on the probe's episodes:
 
@@ -478,25 +479,35 @@ def _hits(recorder: ProbeRecorder, gate_return: float | None) -> list[bool] | No
     return None
 
 
-def gate_settled(recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, confidence: float) -> bool:
+def gate_settled(
+    recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, confidence: float, margin: float = 0.0
+) -> bool:
     """Whether the probe's episodes decide the gate at ``confidence``, where success or a return threshold judges.
 
-    An exact one-sided binomial test of the episodes' success (or threshold) rate against ``trust_gate``, either
-    way: settled once the chance of so many successes (or so few) at a rate of exactly ``trust_gate`` is at most
-    ``1 - confidence``. Where neither success nor a threshold judges (the random comparison), ``True``.
+    Exact one-sided binomial tests of the episodes' success (or threshold) rate: settled once the chance of so many
+    successes at a rate of ``trust_gate - margin``, or of so few at a rate of ``trust_gate + margin``, is at most
+    ``1 - confidence``. With ``margin`` 0 that is a test against ``trust_gate`` either way, which a rate near it may
+    never settle; with a margin, a rate inside the zone settles too (either decision is then acceptable). Where
+    neither success nor a threshold judges (the random comparison), ``True``.
 
     :param recorder: the prior's probe
     :param trust_gate: the rate the gate compares with
     :param gate_return: the user's return threshold
-    :param confidence: the test's level
+    :param confidence: the tests' level
+    :param margin: half the width of the zone around ``trust_gate``
     :return: whether the probe may stop
     """
     judged = _hits(recorder, gate_return)
     if judged is None:
         return True
     hits, n = sum(judged), len(judged)
-    chances = [math.comb(n, k) * trust_gate**k * (1.0 - trust_gate) ** (n - k) for k in range(n + 1)]
-    return min(sum(chances[hits:]), sum(chances[: hits + 1])) <= 1.0 - confidence
+
+    def chances(rate: float) -> list[float]:
+        return [math.comb(n, k) * rate**k * (1.0 - rate) ** (n - k) for k in range(n + 1)]
+
+    at_least = sum(chances(trust_gate - margin)[hits:])  # so many successes, were the rate at the zone's low end
+    at_most = sum(chances(trust_gate + margin)[: hits + 1])  # so few, were it at the zone's high end
+    return min(at_least, at_most) <= 1.0 - confidence
 
 
 def decide_without_reference(

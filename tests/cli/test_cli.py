@@ -315,6 +315,11 @@ def test_recipe_flags_reach_the_recipe():
     assert _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "0.9"])).gate_confidence == 0.9
     with pytest.raises(ValueError, match="gate_confidence must be in"):
         _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "1.5"]))
+    assert plain.gate_margin == 0.0
+    zoned = _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "0.9", "--gate-margin", "0.2"]))
+    assert (zoned.gate_confidence, zoned.gate_margin) == (0.9, 0.2)
+    with pytest.raises(ValueError, match="it needs a gate_confidence"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--gate-margin", "0.2"]))
     assert _recipe_from_args(build_parser().parse_args([*argv, "--escape-above", "0.95"])).escape_above == 0.95
     with pytest.raises(ValueError, match="it needs escape_saturation"):
         _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation", "--escape-above", "0.95"]))

@@ -137,6 +137,21 @@ def test_the_gate_is_settled_by_an_exact_one_sided_binomial_test(hits, misses, s
     assert gate_settled(SimpleNamespace(success_reported=False, episodes=episodes), 0.5, None, 0.9)  # random probe
 
 
+@pytest.mark.parametrize(
+    ("hits", "misses", "settled"), [(6, 6, False), (7, 7, True), (3, 1, True), (1, 3, True), (2, 1, False)]
+)
+def test_a_margin_settles_a_rate_near_the_gate_and_one_far_from_it_sooner(hits, misses, settled):
+    from types import SimpleNamespace
+
+    from sb3_finetune.warmup import gate_settled
+
+    recorder = SimpleNamespace(success_reported=True, episodes=[[(0.0, 10, True)] * hits + [(0.0, 10, False)] * misses])
+    # Against 0.3 and 0.7: 7 of 14 is at least that many at 0.3 (or at most at 0.7) 9.3% of the time, 6 of 12
+    # 11.8%; 3 of 4 at 0.3 8.4%. Without the margin none of these settles (the least is 3 of 4 at 0.5, 31%).
+    assert gate_settled(recorder, 0.5, None, 0.9, margin=0.2) is settled
+    assert not gate_settled(recorder, 0.5, None, 0.9)
+
+
 def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_prior):
     found = {}
     for confidence, cap in ((None, 5_000), (0.9, 5_000), (0.9, 700)):
@@ -161,3 +176,8 @@ def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_pr
         get_recipe("default", gate_confidence=0.4)
     with pytest.raises(ValueError, match="it needs a trust_gate"):
         get_recipe("default", gate_confidence=0.9, trust_gate=None)
+    with pytest.raises(ValueError, match="it needs a gate_confidence"):
+        get_recipe("default", gate_margin=0.2)
+    for margin in (-0.1, 0.5):
+        with pytest.raises(ValueError, match="gate_margin must be positive and leave"):
+            get_recipe("default", gate_confidence=0.9, gate_margin=margin)
