@@ -256,8 +256,8 @@ class RunSpec:
     def recipe_fingerprint(self) -> str:
         """A short hash of the effective recipe (the arm's, with the overrides); ``""`` for scratch.
 
-        Two specs with the same fingerprint fine-tune the same way, whatever overrides spelled it (a field that does
-        nothing for the spec's algorithm, the saturation escape for SAC, is left out).
+        Two specs with the same fingerprint fine-tune the same way, whatever overrides spelled it: a field that does
+        nothing for the spec's algorithm or scenario is left out (:meth:`no_op_fields`).
         """
         if self.arm == "scratch":
             return ""
@@ -265,10 +265,28 @@ class RunSpec:
         for name, default in LATER_RECIPE_FIELDS.items():  # records made before they existed still match
             if recipe[name] == default:
                 del recipe[name]
-        if self.algo == "sac":  # its actor has no tanh layer: the escape does nothing there, so SAC runs still match
-            recipe.pop("escape_saturation", None)
-            recipe.pop("escape_above", None)
+        for name in self.no_op_fields(recipe):
+            recipe.pop(name, None)
         return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+
+    def no_op_fields(self, recipe: dict[str, Any]) -> tuple[str, ...]:
+        """The recipe fields that change nothing in this run, so that runs differing only there still match.
+
+        - SAC's actor has no ``tanh`` layer: the saturation escape (``escape_saturation``, ``escape_above``) is not
+          added.
+        - Where the scenario's env reports no success (its threshold is on return) and the recipe gives no
+          ``gate_return``, the trust gate compares with a random probe, whose length ``gate_confidence`` and
+          ``gate_margin`` do not set.
+
+        :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
+        :return: the names of the fields
+        """
+        fields: list[str] = []
+        if self.algo == "sac":
+            fields += ["escape_saturation", "escape_above"]
+        if SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None:
+            fields += ["gate_confidence", "gate_margin"]
+        return tuple(fields)
 
     @property
     def key(self) -> str:

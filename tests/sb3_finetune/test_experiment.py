@@ -156,6 +156,18 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
         with_escape = RunSpec("obstacle", algo, "default", 0).recipe_fingerprint
         without = RunSpec("obstacle", algo, "default", 0, recipe_overrides=escape_off).recipe_fingerprint
         assert (with_escape == without) is same
+    # Where the env reports no success and no gate_return is given, the gate compares with a random probe, whose
+    # length gate_confidence and gate_margin do not set: Pendulum's runs match with them or without.
+    zoned = (("gate_confidence", 0.95), ("gate_margin", 0.2))
+    for scenario, extra, same in (
+        ("pendulum-heavy", (), True),
+        ("pendulum-heavy", (("gate_return", -200.0),), False),
+        ("obstacle", (), False),
+    ):
+        plain = RunSpec(scenario, "td3", "default", 0, recipe_overrides=extra).recipe_fingerprint
+        assert (
+            RunSpec(scenario, "td3", "default", 0, recipe_overrides=extra + zoned).recipe_fingerprint == plain
+        ) is same
     # A record made under another recipe fingerprint (the recipe's defaults changed since) is not the same run.
     older = {**stored[by_name.key], "key": by_name.key.replace(by_name.recipe_fingerprint, "0ld0ld00")}
     assert match_records([by_name, spelled], {older["key"]: older}) == {}

@@ -172,6 +172,12 @@ def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_pr
     assert found[(None, 5_000)] == (3, 600, 0)  # gate_episodes decide
     assert found[(0.9, 5_000)] == (4, 800, 0)  # 3 of 3 at 0.5 is 1 in 8: one more episode
     assert found[(0.9, 700)] == (3, 700, 1)  # the cap comes first, and a decision says so
+    probes = []
+    for confidence in (None, 0.95):  # no success and no gate_return: the random comparison, which it leaves alone
+        recipe = get_recipe("default", distill_steps=20, gate_confidence=confidence)
+        setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_000, recipe, seed=0)
+        probes.append(setup.warm_up(1_000).as_dict())
+    assert probes[0] == probes[1] and probes[0]["criterion"] != "success"
     with pytest.raises(ValueError, match="gate_confidence must be in"):
         get_recipe("default", gate_confidence=0.4)
     with pytest.raises(ValueError, match="it needs a trust_gate"):
