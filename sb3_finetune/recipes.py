@@ -577,7 +577,7 @@ class FinetuneSetup:
     """The trust gate's decision and its figures (``None`` before the warm-up, or without a gate)."""
     acting_as_prior: ActAsPrior | None = None
     """While attached (from construction to the end of the probe), the model acts exactly as the prior."""
-    _warmed_up_at: int | None = field(default=None, repr=False)
+    _warmed_up_at: int | None = field(default=None, init=False, repr=False)
 
     @property
     def trusted(self) -> bool | None:
