@@ -707,12 +707,16 @@ def run_warm_up(
         alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
         return max(min(recipe.gate_max_steps, total_timesteps if alone else total_timesteps // 2), 1)
 
+    verdicts: dict[int, bool] = {}  # by episodes ended: asked every env step, the test changes only when one ends
+
     def settled(recorder: warmup.ProbeRecorder) -> bool:
         if recipe.gate_confidence is None or recipe.trust_gate is None:
             return True
-        return warmup.gate_settled(
-            recorder, recipe.trust_gate, recipe.gate_return, recipe.gate_confidence, recipe.gate_margin
-        )
+        if recorder.ended not in verdicts:
+            verdicts[recorder.ended] = warmup.gate_settled(
+                recorder, recipe.trust_gate, recipe.gate_return, recipe.gate_confidence, recipe.gate_margin
+            )
+        return verdicts[recorder.ended]
 
     start_position = model.replay_buffer.pos
     prior_probe = warmup.probe(

@@ -154,7 +154,7 @@ def test_a_margin_settles_a_rate_near_the_gate_and_one_far_from_it_sooner(hits, 
 
 def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_prior):
     found = {}
-    for confidence, cap in ((None, 5_000), (0.9, 5_000), (0.9, 700)):
+    for confidence, cap, margin in ((None, 5_000, 0.0), (0.9, 5_000, 0.0), (0.9, 700, 0.0), (0.9, 5_000, 0.2)):
         recipe = get_recipe(
             "default",
             distill_steps=20,
@@ -162,16 +162,18 @@ def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_pr
             gate_max_steps=cap,
             gate_return=-100_000.0,  # every episode counts as a success
             gate_confidence=confidence,
+            gate_margin=margin,
         )
         setup = make_finetune(
             "td3", "Pendulum-v1", pendulum_prior, 1_000, recipe, seed=0, hyperparams={"learning_starts": 1_000}
         )
         setup.learn(1_000)
         capped = [s for s in setup.decisions if s.startswith("trust gate: the probe reached its cap")]
-        found[(confidence, cap)] = (setup.gate.episodes, setup.gate.prior_steps, len(capped))
-    assert found[(None, 5_000)] == (3, 600, 0)  # gate_episodes decide
-    assert found[(0.9, 5_000)] == (4, 800, 0)  # 3 of 3 at 0.5 is 1 in 8: one more episode
-    assert found[(0.9, 700)] == (3, 700, 1)  # the cap comes first, and a decision says so
+        found[(confidence, cap, margin)] = (setup.gate.episodes, setup.gate.prior_steps, len(capped))
+    assert found[(None, 5_000, 0.0)] == (3, 600, 0)  # gate_episodes decide
+    assert found[(0.9, 5_000, 0.0)] == (4, 800, 0)  # 3 of 3 at 0.5 is 1 in 8: one more episode
+    assert found[(0.9, 700, 0.0)] == (3, 700, 1)  # the cap comes first, and a decision says so
+    assert found[(0.9, 5_000, 0.2)] == (3, 600, 0)  # 3 of 3 at 0.3 is 1 in 37: the margin settles it there
     probes = []
     for confidence in (None, 0.95):  # no success and no gate_return: the random comparison, which it leaves alone
         recipe = get_recipe("default", distill_steps=20, gate_confidence=confidence)
