@@ -113,7 +113,8 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "frontier-explore-pink": (*FRONTIER, ("frontier_explore", 0.5), ("explore_noise", "pink")),
     # An actor distilled onto full-throttle actions has a saturated tanh: where the critic prefers the detour, its
     # damped gradient cannot follow (the stuck TD3 seeds). A gradient moving the action inwards passes undamped.
-    # The saturation escape on (the default's since 2026-12-03) and off (the default before it: the same recipe
+    # The saturation escape on (the default's since 2026-12-03; with the gate deciding on its first 3 episodes, the
+    # default until the gate's zone came in later that day) and off (the default before it: the same recipe
     # fingerprint as the default runs recorded before that day).
     "escape": (("escape_saturation", True),),
     "no-escape": (("escape_saturation", False),),
@@ -124,10 +125,14 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "escape-above-95": (("escape_saturation", True), ("escape_above", 0.95)),
     # The default whose trust gate probes until its episodes decide (a one-sided binomial test at 0.9), not on 3
     # episodes: PointMaze's 76% prior is stood down in 1 probe in 7 otherwise (benchmarks/gate_reliability.py).
-    "gate-confidence-90": (("escape_saturation", True), ("gate_confidence", 0.9)),
+    "gate-confidence-90": (("escape_saturation", True), ("gate_confidence", 0.9), ("gate_margin", 0.0)),
     # The same at 0.95 with a zone of 0.2 around the gate: the probe stops once its episodes rule out a rate of 0.3
     # or one of 0.7, so a prior near 0.5 (drift's 48%) settles in a few episodes instead of probing to the cap.
+    # The default recipe since 2026-12-03 (later): the script runs it once, under "default".
     "gate-confidence-95-margin-20": (("escape_saturation", True), ("gate_confidence", 0.95), ("gate_margin", 0.2)),
+    # Today's default with the pull scaled by the critic's mean |Q| over 2.5, as TD3+BC scales its RL term: on
+    # Pendulum, whose returns run to the hundreds, the unscaled pull is too weak to hold the actor (q-scale, 3 seeds).
+    "escape-q-scale": (("escape_saturation", True), ("bc_q_scale", True)),
     "frontier-explore-pink-escape": (
         *FRONTIER,
         ("frontier_explore", 0.5),
@@ -169,13 +174,28 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     ),
 }
 
-# Every variant but the default was measured on the default of before 2026-12-03, without the saturation escape:
-# they keep it off (and so their recipe fingerprints, and their stored runs), unless they set it themselves.
+# Every variant but the default was measured on the default of before 2026-12-03, without the saturation escape
+# and with the trust gate deciding on its 3 probe episodes: they keep the escape off and the gate's test off (and so
+# their recipe fingerprints, and their stored runs), unless they set those fields themselves.
+_EARLIER_DEFAULT: dict[str, tuple[tuple[str, object], ...]] = {
+    "escape_saturation": (("escape_saturation", False),),
+    "gate_": (("gate_confidence", None), ("gate_margin", 0.0)),
+}
+
+
+def _on_earlier_default(overrides: tuple[tuple[str, object], ...]) -> tuple[tuple[str, object], ...]:
+    """``overrides`` with the earlier default's escape and gate test added where they do not set them."""
+    added = [
+        pair
+        for prefix, pairs in _EARLIER_DEFAULT.items()
+        if not any(field.startswith(prefix) for field, _ in overrides)
+        for pair in pairs
+    ]
+    return (*overrides, *added)
+
+
 VARIANTS = {
-    name: overrides
-    if name == "default" or any(field == "escape_saturation" for field, _ in overrides)
-    else (*overrides, ("escape_saturation", False))
-    for name, overrides in VARIANTS.items()
+    name: overrides if name == "default" else _on_earlier_default(overrides) for name, overrides in VARIANTS.items()
 }
 
 

@@ -347,14 +347,38 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "bc_progress_with_fade": args.bc_progress_with_fade,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
+    if args.gate_confidence == GATE_TEST_OFF:
+        if args.gate_margin is not None:
+            raise UsageError("--gate-margin is the zone of the gate's test, which --gate-confidence off turns off")
+        changes["gate_confidence"], changes["gate_margin"] = None, 0.0
     if args.no_trust_gate:
+        if args.gate_confidence is not None or args.gate_margin is not None:
+            raise UsageError("--gate-confidence and --gate-margin set the trust gate's probe: --no-trust-gate has none")
         changes["trust_gate"] = None
     if features_layer is not None:
         try:
             changes["features_layer"] = None if features_layer == "output" else int(features_layer)
         except ValueError:
             raise UsageError(f"--features-layer expects 'output' or a layer number, got {features_layer!r}") from None
-    return get_recipe(args.recipe, **changes)
+    recipe = get_recipe(args.recipe, **changes)
+    if args.gate_margin is not None and recipe.gate_confidence is None:
+        raise UsageError(
+            f"--gate-margin is the zone of the gate's test: give --gate-confidence too ({args.recipe!r} has none)"
+        )
+    return recipe
+
+
+GATE_TEST_OFF = -1.0
+"""What ``--gate-confidence off`` parses to: the gate decides on its first episodes, with no test."""
+
+
+def _parse_confidence(value: str) -> float:
+    if value.lower() in ("off", "none"):
+        return GATE_TEST_OFF
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a level in (0.5, 1) or 'off', got {value!r}") from None
 
 
 def recipe_switch(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
@@ -672,17 +696,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--gate-confidence",
-        type=float,
+        type=_parse_confidence,
         metavar="LEVEL",
         help="where success (or --gate-return) judges, probe the prior until its episodes decide the trust gate at "
-        "this level (a one-sided binomial test), up to the probe's step cap (default: 3 episodes decide)",
+        "this level (a one-sided binomial test), up to the probe's step cap; 'off': its first 3 episodes decide "
+        "(default: the recipe's; 0.95 in the default recipe)",
     )
     sub.add_argument(
         "--gate-margin",
         type=float,
         metavar="MARGIN",
         help="with --gate-confidence, stop probing once the episodes rule out a rate of trust_gate - MARGIN or "
-        "trust_gate + MARGIN (default: 0, a test against trust_gate itself)",
+        "trust_gate + MARGIN; 0: a test against trust_gate itself (default: the recipe's; 0.2 in the default recipe)",
     )
     sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")

@@ -276,7 +276,8 @@ class RunSpec:
           added.
         - Where the scenario's env reports no success (its threshold is on return) and the recipe gives no
           ``gate_return``, the trust gate compares with a random probe, whose length ``gate_confidence`` and
-          ``gate_margin`` do not set.
+          ``gate_margin`` do not set; without a ``trust_gate`` there is no probe to set; ``gate_margin`` is the
+          zone of ``gate_confidence``'s test, and without it there is none.
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
         :return: the names of the fields
@@ -284,8 +285,11 @@ class RunSpec:
         fields: list[str] = []
         if self.algo == "sac":
             fields += ["escape_saturation", "escape_above"]
-        if SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None:
+        random_probe = SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None
+        if random_probe or recipe.get("trust_gate") is None:
             fields += ["gate_confidence", "gate_margin"]
+        elif recipe.get("gate_confidence") is None:
+            fields += ["gate_margin"]
         return tuple(fields)
 
     @property

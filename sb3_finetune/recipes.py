@@ -28,7 +28,9 @@ parts, each optional:
 5b. **trust gate** (``trust_gate``): the warm-up starts with a probe of the pretrained policy on the target
    task; if it does badly there (a moved goal), 3.-5. are switched off for the rest of the run, since holding
    and pulling the actor towards a wrong policy, and a buffer of its trajectories only, slow RL down. It judges by
-   success where the env reports it, else by return (see :mod:`sb3_finetune.warmup`);
+   success where the env reports it, else by return (see :mod:`sb3_finetune.warmup`); with success (or
+   ``gate_return``) the probe goes on until its episodes rule out a rate of ``trust_gate`` -/+ ``gate_margin`` at
+   ``gate_confidence`` (0.3 or 0.7 at 0.95 by default);
 6. **schedules**: unfreezing and a lower learning rate for the pretrained layers (see :mod:`.callbacks`);
 7. **arbitration** (``arbitrate``): from the end of the critic warm-up the model acts, and TD3/DDPG bootstrap, with
    whichever of the actor's and the prior's action the critic values more, per state (IBRL; see
@@ -134,11 +136,12 @@ class Recipe:
         ``trust_gate``, either way) or until ``gate_max_steps``, where it decides on the rate as it stands and a
         decision says so (``None``: ``gate_episodes`` decide; a 76% prior is then stood down in one probe of 3
         episodes in 7). The test is made again after each episode, so the chance that a probe stops on the wrong
-        side is higher than ``1 - gate_confidence``
+        side is higher than ``1 - gate_confidence``. Without a ``trust_gate`` it does nothing
     :param gate_margin: with ``gate_confidence``, a zone around ``trust_gate`` within which either decision is
         acceptable: the probe stops once its episodes rule out, at that level, a rate of ``trust_gate - margin`` or
-        one of ``trust_gate + margin``, and decides on their rate (``0``: the test is against ``trust_gate`` itself,
-        so a prior whose rate is near it probes on to ``gate_max_steps``)
+        one of ``trust_gate + margin`` (the zone cut to [0, 1]), and decides on their rate (``0``: the test is
+        against ``trust_gate`` itself, so a prior whose rate is near it probes on to ``gate_max_steps``). Without
+        ``gate_confidence`` it does nothing
     :param unfreeze_at: fraction of the budget at which frozen layers are unfrozen (``None``: never)
     :param unfreeze_interval: fraction of the budget between layers (``None``: all at once)
     :param pretrained_lr_scale: learning rate of the pretrained layers relative to the head (``None``: same)
@@ -234,16 +237,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
             raise ValueError(f"gate_confidence must be in (0.5, 1) or None, got {self.gate_confidence}")
-        if self.gate_confidence is not None and self.trust_gate is None:
-            raise ValueError("gate_confidence says how long the trust gate's probe goes on: it needs a trust_gate")
-        if self.gate_margin != 0.0 and self.gate_confidence is None:
-            raise ValueError("gate_margin is the zone of gate_confidence's test: it needs a gate_confidence")
-        low, high = (self.trust_gate or 0.0) - self.gate_margin, (self.trust_gate or 0.0) + self.gate_margin
-        if self.gate_margin != 0.0 and not (self.gate_margin > 0.0 and low > 0.0 and high < 1.0):
-            raise ValueError(
-                f"gate_margin must be positive and leave trust_gate - margin and trust_gate + margin inside (0, 1), "
-                f"got {self.gate_margin} around {self.trust_gate}"
-            )
+        if not 0.0 <= self.gate_margin < 0.5:
+            raise ValueError(f"gate_margin must be in [0, 0.5), got {self.gate_margin}")
         if self.frontier_explore is not None and not 0.0 < self.frontier_explore <= 1.0:
             raise ValueError(f"frontier_explore must be in (0, 1] or None, got {self.frontier_explore}")
         if self.frontier_explore is not None and self.trust_gate is None:
@@ -302,7 +297,10 @@ RECIPES: dict[str, Recipe] = {
     # Q-filter on the pull let SAC dip to 0.48 success in one seed of three, the unfiltered pull never dipped.
     # TD3 and DDPG: a gradient moving the action off the box's bound passes the actor's tanh undamped (the
     # saturation escape): every TD3 obstacle seed reaches 90% with it, the moved goal is faster, the rest unchanged.
-    "default": Recipe(bc_weight=1.0, bc_fade=0.5, escape_saturation=True),
+    # The gate's probe goes on until its episodes rule out a rate of 0.3 or one of 0.7 at 0.95 (gate_confidence,
+    # gate_margin): PointMaze's 76% prior is no longer stood down on 3 episodes (its early collapse gone), drift's
+    # 48% prior is stood down in 18 of 20 gates (faster, TD3 and SAC); elsewhere the same runs or no measurable change.
+    "default": Recipe(bc_weight=1.0, bc_fade=0.5, escape_saturation=True, gate_confidence=0.95, gate_margin=0.2),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),
     # The design note's transfer: the network's output as features, trained from the start, nothing else.

@@ -494,7 +494,7 @@ def gate_settled(
     :param trust_gate: the rate the gate compares with
     :param gate_return: the user's return threshold
     :param confidence: the tests' level
-    :param margin: half the width of the zone around ``trust_gate``
+    :param margin: half the width of the zone around ``trust_gate`` (the zone is cut to [0, 1])
     :return: whether the probe may stop
     """
     judged = _hits(recorder, gate_return)
@@ -505,8 +505,9 @@ def gate_settled(
     def chances(rate: float) -> list[float]:
         return [math.comb(n, k) * rate**k * (1.0 - rate) ** (n - k) for k in range(n + 1)]
 
-    at_least = sum(chances(trust_gate - margin)[hits:])  # so many successes, were the rate at the zone's low end
-    at_most = sum(chances(trust_gate + margin)[: hits + 1])  # so few, were it at the zone's high end
+    low, high = max(trust_gate - margin, 0.0), min(trust_gate + margin, 1.0)
+    at_least = sum(chances(low)[hits:])  # so many successes, were the rate at the zone's low end
+    at_most = sum(chances(high)[: hits + 1])  # so few, were it at the zone's high end
     return min(at_least, at_most) <= 1.0 - confidence
 
 

@@ -68,11 +68,11 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
 def test_recipe_ablation_runs_each_distinct_recipe_once():
     from recipe_ablation import Args, plan
 
-    # escape is the default recipe today, and no-q-filter the default of before the saturation escape (no-escape):
-    # asking for both of a pair must not repeat its runs.
-    variants = "default,escape,no-escape,no-q-filter,no-bc"
+    # gate-confidence-95-margin-20 is the default recipe today, and no-q-filter the default of before the
+    # saturation escape (no-escape): asking for both of a pair must not repeat its runs.
+    variants = "default,gate-confidence-95-margin-20,no-escape,no-q-filter,no-bc"
     specs, same_as = plan(Args(scenarios="same-task", algos="td3", variants=variants, seeds=2))
-    assert same_as == {"escape": "default", "no-q-filter": "no-escape"}
+    assert same_as == {"gate-confidence-95-margin-20": "default", "no-q-filter": "no-escape"}
     assert [spec.arm for spec in specs].count("scratch") == 2
     fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch"]
     assert len(fingerprints) == 6 and len(set(fingerprints)) == 3
@@ -97,13 +97,18 @@ def test_stored_results_keep_their_keys():
     benchmarks/results/frontier.jsonl."""
     from sb3_finetune.experiment import RunSpec
 
-    assert RunSpec("obstacle", "sac", "default", 0).key == "obstacle/sac/default/129acbbf/budget=None/seed=0"
+    assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint != "129acbbf"  # the gate's test, see below
     assert RunSpec("obstacle", "td3", "frontier", 0).recipe_fingerprint == "a96a12d5"
     # The default's own change (the saturation escape, 2026-12-03) changes its TD3 key, on purpose; its runs from
     # before are found as the escape switched off.
-    escape_off = (("escape_saturation", False),)
-    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=escape_off).recipe_fingerprint == "129acbbf"
+    earlier = (("escape_saturation", False), ("gate_confidence", None), ("gate_margin", 0.0))
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier).recipe_fingerprint == "129acbbf"
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint != "129acbbf"
+    # So does the gate's test with a zone (later that day): its runs from before are found as the test switched off;
+    # SAC's runs (the escape a no-op there) keep their key with the test off. The keys are in frontier.jsonl.
+    test_off = (("gate_confidence", None), ("gate_margin", 0.0))
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=test_off).recipe_fingerprint == "129acbbf"
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off).recipe_fingerprint == "8cbf2912"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -270,7 +271,7 @@ def test_zoo_pendulum_td3_entry_sizes_its_noise_from_the_env():
 
 
 def test_recipe_flags_reach_the_recipe():
-    from sb3_finetune.cli import _recipe_from_args, build_parser
+    from sb3_finetune.cli import UsageError, _recipe_from_args, build_parser
 
     argv = ["finetune", "--env", NAV, "--algo", "td3", "--pretrained", "agent.pt"]
     plain = _recipe_from_args(build_parser().parse_args(argv))
@@ -311,15 +312,26 @@ def test_recipe_flags_reach_the_recipe():
     assert plain.escape_saturation  # the default's
     assert not _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation"])).escape_saturation
     assert plain.escape_above == 0.0
-    assert plain.gate_confidence is None
+    assert (plain.gate_confidence, plain.gate_margin) == (0.95, 0.2)  # the default's
     assert _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "0.9"])).gate_confidence == 0.9
     with pytest.raises(ValueError, match="gate_confidence must be in"):
         _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "1.5"]))
-    assert plain.gate_margin == 0.0
-    zoned = _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "0.9", "--gate-margin", "0.2"]))
-    assert (zoned.gate_confidence, zoned.gate_margin) == (0.9, 0.2)
-    with pytest.raises(ValueError, match="it needs a gate_confidence"):
-        _recipe_from_args(build_parser().parse_args([*argv, "--gate-margin", "0.2"]))
+    zoned = _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "0.9", "--gate-margin", "0.1"]))
+    assert (zoned.gate_confidence, zoned.gate_margin) == (0.9, 0.1)
+    for off in ("off", "none"):  # the gate's first episodes decide, with no test and so no zone
+        untested = _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", off]))
+        assert (untested.gate_confidence, untested.gate_margin) == (None, 0.0)
+    for flags, message in (
+        (["--gate-confidence", "off", "--gate-margin", "0.1"], "which --gate-confidence off turns off"),
+        (["--no-trust-gate", "--gate-confidence", "0.9"], "--no-trust-gate has none"),
+        (["--no-trust-gate", "--gate-margin", "0.1"], "--no-trust-gate has none"),
+        (["--recipe", "frontier", "--gate-margin", "0.1"], "give --gate-confidence too ('frontier' has none)"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            _recipe_from_args(build_parser().parse_args([*argv, *flags]))
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--no-trust-gate"])).trust_gate is None
+    with pytest.raises(UsageError, match=re.escape("expected a level in (0.5, 1) or 'off', got 'high'")):
+        build_parser().parse_args([*argv, "--gate-confidence", "high"])
     assert _recipe_from_args(build_parser().parse_args([*argv, "--escape-above", "0.95"])).escape_above == 0.95
     with pytest.raises(ValueError, match="it needs escape_saturation"):
         _recipe_from_args(build_parser().parse_args([*argv, "--no-escape-saturation", "--escape-above", "0.95"]))

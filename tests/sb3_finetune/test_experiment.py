@@ -136,6 +136,8 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
         ("bc_q_filter_conservative", True),
         ("critic_pretrain_steps", 1_000),
         ("escape_saturation", False),  # in the default since, not in frontier
+        ("gate_confidence", None),  # the same
+        ("gate_margin", 0.0),
     )
     by_name = RunSpec("same-task", "td3", "frontier", 0, budget=120, eval_episodes=5)
     spelled = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=overrides)
@@ -158,16 +160,27 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
         assert (with_escape == without) is same
     # Where the env reports no success and no gate_return is given, the gate compares with a random probe, whose
     # length gate_confidence and gate_margin do not set: Pendulum's runs match with them or without.
-    zoned = (("gate_confidence", 0.95), ("gate_margin", 0.2))
+    zoned = (("gate_confidence", 0.95), ("gate_margin", 0.2))  # the default's
+    untested = (("gate_confidence", None), ("gate_margin", 0.0))  # the default's before
     for scenario, extra, same in (
         ("pendulum-heavy", (), True),
         ("pendulum-heavy", (("gate_return", -200.0),), False),
         ("obstacle", (), False),
     ):
-        plain = RunSpec(scenario, "td3", "default", 0, recipe_overrides=extra).recipe_fingerprint
+        plain = RunSpec(scenario, "td3", "default", 0, recipe_overrides=extra + untested).recipe_fingerprint
         assert (
             RunSpec(scenario, "td3", "default", 0, recipe_overrides=extra + zoned).recipe_fingerprint == plain
         ) is same
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=zoned).key == RunSpec(
+        "obstacle", "td3", "default", 0
+    ).key.replace("/default/", "/default" + "".join(f",{k}={v}" for k, v in zoned) + "/")
+    # Without a trust gate there is no probe for the test to lengthen, and without the test no zone: the default's
+    # gate fields change nothing there, so those runs match the runs recorded before the default had them.
+    for changed in ((("trust_gate", None),), (("gate_confidence", None),)):
+        assert (
+            RunSpec("obstacle", "td3", "default", 0, recipe_overrides=changed).recipe_fingerprint
+            == RunSpec("obstacle", "td3", "default", 0, recipe_overrides=(*changed, *untested)).recipe_fingerprint
+        )
     # A record made under another recipe fingerprint (the recipe's defaults changed since) is not the same run.
     older = {**stored[by_name.key], "key": by_name.key.replace(by_name.recipe_fingerprint, "0ld0ld00")}
     assert match_records([by_name, spelled], {older["key"]: older}) == {}

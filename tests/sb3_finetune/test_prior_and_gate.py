@@ -152,6 +152,22 @@ def test_a_margin_settles_a_rate_near_the_gate_and_one_far_from_it_sooner(hits, 
     assert not gate_settled(recorder, 0.5, None, 0.9)
 
 
+def test_a_zone_past_1_is_cut_there_so_one_failure_rules_out_a_rate_of_1():
+    from types import SimpleNamespace
+
+    from sb3_finetune.warmup import gate_settled
+
+    def recorder(hits: int, misses: int) -> SimpleNamespace:
+        return SimpleNamespace(success_reported=True, episodes=[[(0.0, 10, True)] * hits + [(0.0, 10, False)] * misses])
+
+    # trust_gate 0.9 with a margin of 0.2: the zone is [0.7, 1]. 8 of 8 is at least that many at 0.7 5.8% of the
+    # time, 9 of 9 4.0%; a single failure cannot happen at a rate of 1.
+    assert not gate_settled(recorder(8, 0), 0.9, None, 0.95, margin=0.2)
+    assert gate_settled(recorder(9, 0), 0.9, None, 0.95, margin=0.2)
+    assert gate_settled(recorder(2, 1), 0.9, None, 0.95, margin=0.2)
+    assert not gate_settled(recorder(2, 1), 0.9, None, 0.95)  # against 0.9 itself: 2 of 3 or fewer is 27% there
+
+
 def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_prior):
     found = {}
     for confidence, cap, margin in ((None, 5_000, 0.0), (0.9, 5_000, 0.0), (0.9, 700, 0.0), (0.9, 5_000, 0.2)):
@@ -182,10 +198,12 @@ def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_pr
     assert probes[0] == probes[1] and probes[0]["criterion"] != "success"
     with pytest.raises(ValueError, match="gate_confidence must be in"):
         get_recipe("default", gate_confidence=0.4)
-    with pytest.raises(ValueError, match="it needs a trust_gate"):
-        get_recipe("default", gate_confidence=0.9, trust_gate=None)
-    with pytest.raises(ValueError, match="it needs a gate_confidence"):
-        get_recipe("default", gate_margin=0.2)
     for margin in (-0.1, 0.5):
-        with pytest.raises(ValueError, match="gate_margin must be positive and leave"):
+        with pytest.raises(ValueError, match=r"gate_margin must be in \[0, 0.5\)"):
             get_recipe("default", gate_confidence=0.9, gate_margin=margin)
+    # The default's test does nothing without a gate (no probe) and its zone nothing without the test: turning
+    # either off on the default needs no second change.
+    assert get_recipe("default", trust_gate=None).gate_confidence == 0.95
+    assert get_recipe("default", gate_confidence=None).gate_margin == 0.2
+    setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_000, get_recipe("default", trust_gate=None), seed=0)
+    assert setup.warm_up(1_000) is None and setup.model.num_timesteps == 1_000

@@ -194,12 +194,14 @@ def test_goal_env_with_her_and_a_4_input_network(tmp_path):
 @pytest.mark.parametrize(("target", "trusted"), [({}, True), ({"goal_position": (-0.5, -0.5)}, False)])
 def test_trust_gate_keeps_a_good_teacher_and_drops_a_wrong_one(bc_weights, target, trusted):
     env = gym.make("SimpleNavigation-v0", **target)
-    setup = make_finetune("td3", env, bc_weights, 1_000, "default", hyperparams={"learning_starts": 400}, seed=0)
+    setup = make_finetune("td3", env, bc_weights, 1_000, "default", hyperparams={"learning_starts": 600}, seed=0)
     hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
-    setup.learn(400)
+    setup.learn(600)
     assert setup.trusted is trusted
     assert setup.gate.criterion == "success" and setup.gate.episodes >= 3
-    actions = setup.model.replay_buffer.actions[300:400, 0]
+    probed = setup.gate.prior_steps  # 3 episodes at least, more until they decide the gate (the default's test)
+    assert 300 <= probed <= 500
+    actions = setup.model.replay_buffer.actions[probed:600, 0]
     extractors = pretrained_extractors(setup.model).values()
     normalised = [
         s for s in setup.decisions if s.startswith("stand-down: the prior's 64 features are layer-normalised")
