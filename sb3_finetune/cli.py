@@ -348,7 +348,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == GATE_TEST_OFF:
-        if args.gate_margin is not None:
+        if args.gate_margin not in (None, 0.0):
             raise UsageError("--gate-margin is the zone of the gate's test, which --gate-confidence off turns off")
         changes["gate_confidence"], changes["gate_margin"] = None, 0.0
     if args.no_trust_gate:
@@ -361,7 +361,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         except ValueError:
             raise UsageError(f"--features-layer expects 'output' or a layer number, got {features_layer!r}") from None
     recipe = get_recipe(args.recipe, **changes)
-    if args.gate_margin is not None and recipe.gate_confidence is None:
+    if args.gate_margin not in (None, 0.0) and recipe.gate_confidence is None:
         raise UsageError(
             f"--gate-margin is the zone of the gate's test: give --gate-confidence too ({args.recipe!r} has none)"
         )

@@ -318,8 +318,8 @@ def test_recipe_flags_reach_the_recipe():
         _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "1.5"]))
     zoned = _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", "0.9", "--gate-margin", "0.1"]))
     assert (zoned.gate_confidence, zoned.gate_margin) == (0.9, 0.1)
-    for off in ("off", "none"):  # the gate's first episodes decide, with no test and so no zone
-        untested = _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", off]))
+    for off in (["off"], ["none"], ["OFF", "--gate-margin", "0"]):  # the first episodes decide: no test, no zone
+        untested = _recipe_from_args(build_parser().parse_args([*argv, "--gate-confidence", *off]))
         assert (untested.gate_confidence, untested.gate_margin) == (None, 0.0)
     for flags, message in (
         (["--gate-confidence", "off", "--gate-margin", "0.1"], "which --gate-confidence off turns off"),
