@@ -177,20 +177,16 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
 # Every variant but the default was measured on the default of before 2026-12-03, without the saturation escape
 # and with the trust gate deciding on its 3 probe episodes: they keep the escape off and the gate's test off (and so
 # their recipe fingerprints, and their stored runs), unless they set those fields themselves.
-_EARLIER_DEFAULT: dict[str, tuple[tuple[str, object], ...]] = {
-    "escape_saturation": (("escape_saturation", False),),
-    "gate_": (("gate_confidence", None), ("gate_margin", 0.0)),
-}
+_EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
+    (("escape_saturation", False),),
+    (("gate_confidence", None), ("gate_margin", 0.0)),  # the gate's test and its zone go together
+)
 
 
 def _on_earlier_default(overrides: tuple[tuple[str, object], ...]) -> tuple[tuple[str, object], ...]:
-    """``overrides`` with the earlier default's escape and gate test added where they do not set them."""
-    added = [
-        pair
-        for prefix, pairs in _EARLIER_DEFAULT.items()
-        if not any(field.startswith(prefix) for field, _ in overrides)
-        for pair in pairs
-    ]
+    """``overrides`` with each group of the earlier default's fields added where they set none of the group."""
+    set_here = {field for field, _ in overrides}
+    added = [pair for group in _EARLIER_DEFAULT if not set_here & {field for field, _ in group} for pair in group]
     return (*overrides, *added)
 
 

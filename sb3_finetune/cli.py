@@ -347,7 +347,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "bc_progress_with_fade": args.bc_progress_with_fade,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
-    if args.gate_confidence == GATE_TEST_OFF:
+    if args.gate_confidence == _GATE_TEST_OFF:
         if args.gate_margin not in (None, 0.0):
             raise UsageError("--gate-margin is the zone of the gate's test, which --gate-confidence off turns off")
         changes["gate_confidence"], changes["gate_margin"] = None, 0.0
@@ -368,13 +368,13 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
     return recipe
 
 
-GATE_TEST_OFF = -1.0
+_GATE_TEST_OFF = -1.0
 """What ``--gate-confidence off`` parses to: the gate decides on its first episodes, with no test."""
 
 
 def _parse_confidence(value: str) -> float:
     if value.lower() in ("off", "none"):
-        return GATE_TEST_OFF
+        return _GATE_TEST_OFF
     try:
         return float(value)
     except ValueError:

@@ -129,6 +129,7 @@ class Recipe:
     :param gate_episodes: the fewest finished episodes of the probe (it goes on, one step of every env at a time,
         until this many have ended or ``gate_max_steps``)
     :param gate_max_steps: the most env steps of the prior's probe (and of the random one); at most half the budget
+        where a random probe may have to follow, at most the whole budget where success or ``gate_return`` judges
     :param gate_return: a return that counts as success where the env reports none (``None``: compare with a
         uniform-random probe instead)
     :param gate_confidence: where success or ``gate_return`` judges, the probe goes on past ``gate_episodes`` until

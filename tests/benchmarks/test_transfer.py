@@ -79,6 +79,20 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     assert len({spec.key for spec in specs}) == len(specs)
 
 
+def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_set():
+    from recipe_ablation import _on_earlier_default
+
+    untested = (("gate_confidence", None), ("gate_margin", 0.0))
+    # Another gate field (gate_return) is not the test: the test stays off, as it was when the variant was measured.
+    assert _on_earlier_default((("gate_return", -200.0),)) == (
+        ("gate_return", -200.0),
+        ("escape_saturation", False),
+        *untested,
+    )
+    # Setting either field of the test keeps the group the variant's own; the escape is added alone.
+    assert _on_earlier_default((("gate_confidence", 0.9),)) == (("gate_confidence", 0.9), ("escape_saturation", False))
+
+
 def test_recipe_ablation_frontier_variant_is_the_frontier_recipe():
     """The ablation spells the frontier recipe as overrides of the default; it must stay the recipe transfer.py runs."""
     from recipe_ablation import VARIANTS
