@@ -132,7 +132,14 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "gate-confidence-95-margin-20": (("escape_saturation", True), ("gate_confidence", 0.95), ("gate_margin", 0.2)),
     # Today's default with the pull scaled by the critic's mean |Q| over 2.5, as TD3+BC scales its RL term: on
     # Pendulum, whose returns run to the hundreds, the unscaled pull is too weak to hold the actor (q-scale, 3 seeds).
-    "escape-q-scale": (("escape_saturation", True), ("bc_q_scale", True)),
+    # It names the gate's fields: on the earlier default's gate it would be another recipe wherever the gate's
+    # episodes are judged by success (its Pendulum runs, judged against a random probe, are the same either way).
+    "escape-q-scale": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("bc_q_scale", True),
+    ),
     "frontier-explore-pink-escape": (
         *FRONTIER,
         ("frontier_explore", 0.5),

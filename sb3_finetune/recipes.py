@@ -128,8 +128,9 @@ class Recipe:
     :param gate_steps: the fewest env steps of the probe (they count towards the budget, like every env step)
     :param gate_episodes: the fewest finished episodes of the probe (it goes on, one step of every env at a time,
         until this many have ended or ``gate_max_steps``)
-    :param gate_max_steps: the most env steps of the prior's probe (and of the random one); at most half the budget
-        where a random probe may have to follow, at most the whole budget where success or ``gate_return`` judges
+    :param gate_max_steps: the most env steps of the prior's probe (and of the random one); at most half the budget,
+        except that where success or ``gate_return`` judges the probe always gets its ``gate_steps`` (within the
+        budget)
     :param gate_return: a return that counts as success where the env reports none (``None``: compare with a
         uniform-random probe instead)
     :param gate_confidence: where success or ``gate_return`` judges, the probe goes on past ``gate_episodes`` until
@@ -702,9 +703,13 @@ def run_warm_up(
     start_steps = model.num_timesteps
 
     def cap(recorder: warmup.ProbeRecorder) -> int:
-        # Half the budget where a random probe may have to follow; all of it where success or a threshold judges.
+        # At most half the budget, so that training keeps the other half whatever the probe's episodes show. Where
+        # success or a threshold judges (no random probe follows), the probe's fewest steps come first, so that a
+        # budget of a few hundred steps still gets them.
         alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
-        return max(min(recipe.gate_max_steps, total_timesteps if alone else total_timesteps // 2), 1)
+        half = total_timesteps // 2
+        limit = max(half, min(recipe.gate_steps, total_timesteps)) if alone else half
+        return max(min(recipe.gate_max_steps, limit), 1)
 
     verdicts: dict[int, bool] = {}  # by episodes ended: asked every env step, the test changes only when one ends
 

@@ -170,7 +170,14 @@ def test_a_zone_past_1_is_cut_there_so_one_failure_rules_out_a_rate_of_1():
 
 def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_prior):
     found = {}
-    for confidence, cap, margin in ((None, 5_000, 0.0), (0.9, 5_000, 0.0), (0.9, 700, 0.0), (0.9, 5_000, 0.2)):
+    cases = (
+        (None, 5_000, 0.0, 2_000),
+        (0.9, 5_000, 0.0, 2_000),
+        (0.9, 700, 0.0, 2_000),
+        (0.9, 5_000, 0.2, 2_000),
+        (0.9, 5_000, 0.0, 1_400),
+    )
+    for confidence, cap, margin, budget in cases:
         recipe = get_recipe(
             "default",
             distill_steps=20,
@@ -181,15 +188,16 @@ def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_pr
             gate_margin=margin,
         )
         setup = make_finetune(
-            "td3", "Pendulum-v1", pendulum_prior, 1_000, recipe, seed=0, hyperparams={"learning_starts": 1_000}
+            "td3", "Pendulum-v1", pendulum_prior, budget, recipe, seed=0, hyperparams={"learning_starts": budget}
         )
-        setup.learn(1_000)
+        setup.warm_up(budget)
         capped = [s for s in setup.decisions if s.startswith("trust gate: the probe reached its cap")]
-        found[(confidence, cap, margin)] = (setup.gate.episodes, setup.gate.prior_steps, len(capped))
-    assert found[(None, 5_000, 0.0)] == (3, 600, 0)  # gate_episodes decide
-    assert found[(0.9, 5_000, 0.0)] == (4, 800, 0)  # 3 of 3 at 0.5 is 1 in 8: one more episode
-    assert found[(0.9, 700, 0.0)] == (3, 700, 1)  # the cap comes first, and a decision says so
-    assert found[(0.9, 5_000, 0.2)] == (3, 600, 0)  # 3 of 3 at 0.3 is 1 in 37: the margin settles it there
+        found[(confidence, cap, margin, budget)] = (setup.gate.episodes, setup.gate.prior_steps, len(capped))
+    assert found[(None, 5_000, 0.0, 2_000)] == (3, 600, 0)  # gate_episodes decide
+    assert found[(0.9, 5_000, 0.0, 2_000)] == (4, 800, 0)  # 3 of 3 at 0.5 is 1 in 8: one more episode
+    assert found[(0.9, 700, 0.0, 2_000)] == (3, 700, 1)  # the cap comes first, and a decision says so
+    assert found[(0.9, 5_000, 0.2, 2_000)] == (3, 600, 0)  # 3 of 3 at 0.3 is 1 in 37: the margin settles it there
+    assert found[(0.9, 5_000, 0.0, 1_400)] == (3, 700, 1)  # half the budget is the cap: training keeps the rest
     probes = []
     for confidence in (None, 0.95):  # no success and no gate_return: the random comparison, which it leaves alone
         recipe = get_recipe("default", distill_steps=20, gate_confidence=confidence)
