@@ -286,3 +286,15 @@ def test_other_goals_read_the_wallclock_and_overhead_results(tmp_path):
     # The table carries them after the sweep's own goals.
     table = transfer.markdown([], "python benchmarks/transfer.py --report-only", (), transfer.other_goals(tmp_path))
     assert "| training cost, SAC:" in table and "| wall-clock, finetune-td3:" in table
+
+
+def test_escape_q_scale_is_todays_default_with_the_scaled_pull():
+    """The variant names the gate's fields, so that on nav it is not the earlier default's gate with the pull scaled."""
+    from recipe_ablation import VARIANTS
+
+    from sb3_finetune.experiment import RunSpec
+
+    variant = RunSpec("obstacle", "td3", "default", 0, recipe_overrides=VARIANTS["escape-q-scale"])
+    scaled = RunSpec("obstacle", "td3", "default", 0, recipe_overrides=(("bc_q_scale", True),))
+    assert variant.recipe_fingerprint == scaled.recipe_fingerprint
+    assert variant.recipe_fingerprint != RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint
