@@ -130,10 +130,11 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # or one of 0.7, so a prior near 0.5 (drift's 48%) settles in a few episodes instead of probing to the cap.
     # The default recipe since 2026-12-03 (later): the script runs it once, under "default".
     "gate-confidence-95-margin-20": (("escape_saturation", True), ("gate_confidence", 0.95), ("gate_margin", 0.2)),
-    # Today's default with the pull scaled by the critic's mean |Q| over 2.5, as TD3+BC scales its RL term: on
-    # Pendulum, whose returns run to the hundreds, the unscaled pull is too weak to hold the actor (q-scale, 3 seeds).
-    # It names the gate's fields: on the earlier default's gate it would be another recipe wherever the gate's
-    # episodes are judged by success (its Pendulum runs, judged against a random probe, are the same either way).
+    # The default of 2026-12-03 (later) with the pull scaled by the critic's mean |Q| over 2.5, as TD3+BC scales its
+    # RL term: on Pendulum, whose returns run to the hundreds, the unscaled pull is too weak to hold the actor
+    # (q-scale, 3 seeds). It names the gate's fields: on the earlier default's gate it would be another recipe
+    # wherever the gate's episodes are judged by success (its Pendulum runs, judged against a random probe, are the
+    # same either way). Measured over every scenario on 2026-12-04 and not adopted (README).
     "escape-q-scale": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),

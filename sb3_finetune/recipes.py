@@ -127,7 +127,7 @@ class Recipe:
         actor is neither held nor pulled (``None``: no gate, always trusted)
     :param gate_steps: the fewest env steps of the probe (they count towards the budget, like every env step)
     :param gate_episodes: the fewest finished episodes of the probe (it goes on, one step of every env at a time,
-        until this many have ended or ``gate_max_steps``)
+        until this many have ended or it reaches its cap, ``gate_max_steps`` or half the budget)
     :param gate_max_steps: the most env steps of the prior's probe (and of the random one); at most half the budget,
         except that where success or ``gate_return`` judges the probe always gets its ``gate_steps`` (within the
         budget)
@@ -135,10 +135,10 @@ class Recipe:
         uniform-random probe instead)
     :param gate_confidence: where success or ``gate_return`` judges, the probe goes on past ``gate_episodes`` until
         its episodes decide the gate at this level (an exact one-sided binomial test of their rate against
-        ``trust_gate``, either way) or until ``gate_max_steps``, where it decides on the rate as it stands and a
-        decision says so (``None``: ``gate_episodes`` decide; a 76% prior is then stood down in one probe of 3
-        episodes in 7). The test is made again after each episode, so the chance that a probe stops on the wrong
-        side is higher than ``1 - gate_confidence``. Without a ``trust_gate`` it does nothing
+        ``trust_gate``, either way) or until its cap (``gate_max_steps`` or half the budget), where it decides on the
+        rate as it stands and a decision says which cap (``None``: ``gate_episodes`` decide; a 76% prior is then
+        stood down in one probe of 3 episodes in 7). The test is made again after each episode, so the chance that a
+        probe stops on the wrong side is higher than ``1 - gate_confidence``. Without a ``trust_gate`` it does nothing
     :param gate_margin: with ``gate_confidence``, a zone around ``trust_gate`` within which either decision is
         acceptable: the probe stops once its episodes rule out, at that level, a rate of ``trust_gate - margin`` or
         one of ``trust_gate + margin`` (the zone cut to [0, 1]), and decides on their rate (``0``: the test is
@@ -702,14 +702,19 @@ def run_warm_up(
     episodes = recipe.gate_episodes if recipe.trust_gate is not None else 0
     start_steps = model.num_timesteps
 
+    capped_by = ["gate_max_steps"]  # what set the prior's probe's cap, for the decision that says it was reached
+
     def cap(recorder: warmup.ProbeRecorder) -> int:
         # At most half the budget, so that training keeps the other half whatever the probe's episodes show. Where
         # success or a threshold judges (no random probe follows), the probe's fewest steps come first, so that a
         # budget of a few hundred steps still gets them.
         alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
         half = total_timesteps // 2
-        limit = max(half, min(recipe.gate_steps, total_timesteps)) if alone else half
-        return max(min(recipe.gate_max_steps, limit), 1)
+        fewest = min(recipe.gate_steps, total_timesteps) if alone else 0
+        limit = min(recipe.gate_max_steps, max(half, fewest))
+        if limit != recipe.gate_max_steps:
+            capped_by[0] = "half the run's budget" if limit == half else "gate_steps"
+        return max(limit, 1)
 
     verdicts: dict[int, bool] = {}  # by episodes ended: asked every env step, the test changes only when one ends
 
@@ -738,7 +743,8 @@ def run_warm_up(
         gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
         if gate is not None and not settled(prior_probe):
             sentence = (
-                f"trust gate: the probe reached its cap ({prior_steps} steps, {gate.episodes} episodes) before its "
+                f"trust gate: the probe reached its cap ({capped_by[0]}: {prior_steps} steps, {gate.episodes} "
+                "episodes) before its "
                 f"episodes decided at confidence {recipe.gate_confidence}"
                 f"{f' with a margin of {recipe.gate_margin}' if recipe.gate_margin else ''}; it decides on their rate "
                 "as it stands"

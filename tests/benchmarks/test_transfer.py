@@ -288,13 +288,19 @@ def test_other_goals_read_the_wallclock_and_overhead_results(tmp_path):
     assert "| training cost, SAC:" in table and "| wall-clock, finetune-td3:" in table
 
 
-def test_escape_q_scale_is_todays_default_with_the_scaled_pull():
-    """The variant names the gate's fields, so that on nav it is not the earlier default's gate with the pull scaled."""
+def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
+    """The variant names the gate's fields of the default of 2026-12-03 (later), so that on nav it is not the earlier
+    default's gate with the pull scaled. Its runs are in frontier.jsonl under the key below; on Pendulum, judged
+    against a random probe, the gate's fields do nothing and its key is the one it had before."""
     from recipe_ablation import VARIANTS
 
     from sb3_finetune.experiment import RunSpec
 
-    variant = RunSpec("obstacle", "td3", "default", 0, recipe_overrides=VARIANTS["escape-q-scale"])
-    scaled = RunSpec("obstacle", "td3", "default", 0, recipe_overrides=(("bc_q_scale", True),))
-    assert variant.recipe_fingerprint == scaled.recipe_fingerprint
-    assert variant.recipe_fingerprint != RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint
+    overrides = VARIANTS["escape-q-scale"]
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=overrides).recipe_fingerprint == "954e7df5"
+    earlier_gate = (("escape_saturation", True), ("bc_q_scale", True), ("gate_confidence", None), ("gate_margin", 0.0))
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier_gate).recipe_fingerprint != "954e7df5"
+    for spelling in (overrides, earlier_gate):
+        assert RunSpec("pendulum-heavy", "td3", "default", 0, recipe_overrides=spelling).recipe_fingerprint == (
+            "dfd5bdc0"
+        )

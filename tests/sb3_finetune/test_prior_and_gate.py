@@ -192,12 +192,16 @@ def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_pr
         )
         setup.warm_up(budget)
         capped = [s for s in setup.decisions if s.startswith("trust gate: the probe reached its cap")]
-        found[(confidence, cap, margin, budget)] = (setup.gate.episodes, setup.gate.prior_steps, len(capped))
-    assert found[(None, 5_000, 0.0, 2_000)] == (3, 600, 0)  # gate_episodes decide
-    assert found[(0.9, 5_000, 0.0, 2_000)] == (4, 800, 0)  # 3 of 3 at 0.5 is 1 in 8: one more episode
-    assert found[(0.9, 700, 0.0, 2_000)] == (3, 700, 1)  # the cap comes first, and a decision says so
-    assert found[(0.9, 5_000, 0.2, 2_000)] == (3, 600, 0)  # 3 of 3 at 0.3 is 1 in 37: the margin settles it there
-    assert found[(0.9, 5_000, 0.0, 1_400)] == (3, 700, 1)  # half the budget is the cap: training keeps the rest
+        found[(confidence, cap, margin, budget)] = (setup.gate.episodes, setup.gate.prior_steps, capped)
+    assert found[(None, 5_000, 0.0, 2_000)] == (3, 600, [])  # gate_episodes decide
+    assert found[(0.9, 5_000, 0.0, 2_000)] == (4, 800, [])  # 3 of 3 at 0.5 is 1 in 8: one more episode
+    assert found[(0.9, 5_000, 0.2, 2_000)] == (3, 600, [])  # 3 of 3 at 0.3 is 1 in 37: the margin settles it there
+    # The cap comes first, and a decision says so and which cap it was: gate_max_steps, or half the budget (training
+    # keeps the rest).
+    for key, which in (((0.9, 700, 0.0, 2_000), "gate_max_steps"), ((0.9, 5_000, 0.0, 1_400), "half the run's budget")):
+        episodes, steps, capped = found[key]
+        assert (episodes, steps, len(capped)) == (3, 700, 1)
+        assert capped[0].startswith(f"trust gate: the probe reached its cap ({which}: 700 steps, 3 episodes)")
     probes = []
     for confidence in (None, 0.95):  # no success and no gate_return: the random comparison, which it leaves alone
         recipe = get_recipe("default", distill_steps=20, gate_confidence=confidence)
