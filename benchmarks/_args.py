@@ -8,6 +8,7 @@ import inspect
 import itertools
 import textwrap
 from dataclasses import asdict
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -54,3 +55,19 @@ def parse_args(args_class: type[T], description: str, argv: list[str] | None = N
         else:
             parser.add_argument(flag, type=type(default), default=default, help=f"{text} (default: {default!r})")
     return args_class(**vars(parser.parse_args(argv)))
+
+
+def results_files(text: str) -> list[Path]:
+    """A ``--results`` value: the file new runs are appended to, then files whose runs count but are only read.
+
+    :param text: comma-separated paths
+    :return: the paths, the one written to first
+    :raises SystemExit: where no file is named, or a file to read does not exist (the first may be new)
+    """
+    paths = [Path(part) for part in text.split(",") if part]
+    if not paths:
+        raise SystemExit("--results names no file")
+    missing = [str(path) for path in paths[1:] if not path.is_file()]
+    if missing:
+        raise SystemExit(f"--results: no such file {', '.join(missing)} (only the first, written to, may be new)")
+    return paths

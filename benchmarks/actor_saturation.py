@@ -1,8 +1,8 @@
 """Is a TD3/DDPG actor stuck in tanh saturation? Train one arm of a scenario for some steps and look at its actor.
 
-A deterministic actor whose pre-tanh outputs are large gives the same action everywhere and almost no gradient, so
-TD3 cannot move it (the moved goal's stuck seeds, see the README). For each seed this trains the arm on the
-scenario's target for ``--steps`` env steps (its budget fractions taken from the scenario's budget, its
+A deterministic actor whose pre-tanh outputs are large gives the same action everywhere and almost no gradient, so TD3
+cannot move it (the moved goal's stuck seeds, see ``benchmarks/PARTLY_RIGHT.md``). For each seed this trains the arm on
+the scenario's target for ``--steps`` env steps (its budget fractions taken from the scenario's budget, its
 hyperparameters the scenario's), evaluates it, and at each of the ``--at`` steps (and at the end) feeds ``--states``
 states to the actor: drawn uniformly from the observation box where it is finite, else from the replay buffer
 (PointMaze's Dict observations). It reports the mean ``|pre-tanh|``, the fraction of states whose every action

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from _args import parse_args
+from _args import parse_args, results_files
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec
 from sb3_finetune.sweep import run_sweep, summarise
@@ -134,12 +134,29 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # RL term: on Pendulum, whose returns run to the hundreds, the unscaled pull is too weak to hold the actor
     # (q-scale, 3 seeds). It names the gate's fields: on the earlier default's gate it would be another recipe
     # wherever the gate's episodes are judged by success (its Pendulum runs, judged against a random probe, are the
-    # same either way). Measured over every scenario on 2026-12-04 and not adopted (README).
+    # same either way). Measured over every scenario on 2026-12-04 and not adopted (PARTLY_RIGHT.md).
     "escape-q-scale": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),
         ("gate_margin", 0.2),
         ("bc_q_scale", True),
+    ),
+    # Today's default (2026-12-03, later; its gate fields named) with 5,000 critic pre-training steps on the warm-up's
+    # transitions, the actor held (no env steps), then the critic warm-up (kept) or none (the actor released at
+    # learning_starts). With frontier's conservative Q-filter, 5,000 steps took Pendulum TD3 to 0.27x without its early
+    # collapse but broke MountainCar, where the filter let go of a pumping prior; here the pull is unfiltered.
+    "pretrain-5k": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("critic_pretrain_steps", 5_000),
+    ),
+    "pretrain-5k-no-critic-warmup": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("critic_pretrain_steps", 5_000),
+        ("critic_warmup", 0),
     ),
     "frontier-explore-pink-escape": (
         *FRONTIER,
@@ -223,7 +240,8 @@ class Args:
     workers: int = 2
     """parallel runs"""
     results: str = "benchmarks/results/recipe_ablation.jsonl"
-    """JSON-lines results (resumable)"""
+    """JSON-lines results (resumable); several, comma-separated: new runs are appended to the first, and the runs
+    stored in any of them count (each after the first must exist)"""
     summary: str = ""
     """where the summary goes (JSON; default: beside --results, ``<stem>.summary.json``)"""
     cache: str = "benchmarks/results/cache"
@@ -280,9 +298,10 @@ def main(args: Args) -> dict:
     if args.quick:
         args.seeds, args.budget, args.variants, args.algos = 1, 300, "default", "td3"
     specs, same_as = plan(args)
+    results, *read_also = results_files(args.results)
     for variant, twin in same_as.items():
         print(f"{variant}: the same recipe as {twin}, not run again")
-    records = run_sweep(specs, args.results, args.cache, workers=args.workers)
+    records = run_sweep(specs, results, args.cache, workers=args.workers, read_also=read_also)
     wanted = {spec.key: spec for spec in specs}
     names = {v: k for k, v in VARIANTS.items()}
     table: dict[str, dict] = {}
@@ -335,7 +354,7 @@ def main(args: Args) -> dict:
             f"{summary[name]['median_steps_to_threshold']:>14.0f}{row['reached_threshold']:>9.0%}{km:>24}"
             f"{ratio_text:>31}"
         )
-    out = Path(args.summary) if args.summary else Path(args.results).with_suffix(".summary.json")
+    out = Path(args.summary) if args.summary else results.with_suffix(".summary.json")
     report = {
         "command": "python " + " ".join(sys.argv),
         "args": asdict(args),

@@ -8,8 +8,9 @@ weaker engine, and PointMaze from an open arena to the U-maze. Arms: ``scratch``
 A scenario's threshold is on success (nav, PointMaze) or on return (Pendulum, MountainCar).
 
 The sweep is resumable and can run in parts: records are appended to ``--results`` (JSON lines) as runs finish,
-finished runs are skipped, and files from several machines merge by concatenation. ``--backend ray`` sends
-each run to Ray (``--address`` for a cluster). ``--report-only`` rebuilds the tables and plots from the file.
+finished runs are skipped, and files from several machines merge by concatenation, or are read side by side
+(``--results a.jsonl,b.jsonl``: new runs go to the first). ``--backend ray`` sends each run to Ray (``--address``
+for a cluster). ``--report-only`` rebuilds the tables and plots from the files.
 
 Run: ``python benchmarks/transfer.py`` (the published sweep: the nav scenarios), ``--scenarios external`` for
 the three standard envs, ``--quick`` for a smoke test.
@@ -31,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _args import parse_args
+from _args import parse_args, results_files
 
 from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
 from sb3_finetune.recipes import RECIPES
 from sb3_finetune.stats import iqm, iqm_interval
-from sb3_finetune.sweep import load_results, match_records, run_sweep, summarise
+from sb3_finetune.sweep import load_all, match_records, run_sweep, summarise
 
 
 @dataclass
@@ -63,7 +64,8 @@ class Args:
     address: str = ""
     """Ray cluster address ('' starts a local Ray)"""
     results: str = "benchmarks/results/transfer.jsonl"
-    """JSON-lines file of every run (resumable, mergeable)"""
+    """JSON-lines file of every run (resumable, mergeable); several, comma-separated: new runs are appended to the
+    first, and the runs stored in any of them count (each after the first must exist)"""
     cache: str = "benchmarks/results/cache"
     """pretrained networks"""
     out: str = "benchmarks/results"
@@ -358,7 +360,7 @@ def stored_records(args: Args, specs: list[RunSpec]) -> list[dict[str, Any]]:
     """
     cells = {(spec.scenario, spec.algo, spec.arm, spec.seed, spec.budget) for spec in specs}
     first: dict[tuple, dict[str, Any]] = {}
-    for record in load_results(args.results).values():  # in file order
+    for record in load_all(results_files(args.results)).values():  # in file order, the first file's first
         cell = tuple(record["spec"][key] for key in ("scenario", "algo", "arm", "seed", "budget"))
         if cell in cells:
             first.setdefault(cell, record)
@@ -369,9 +371,10 @@ def main(args: Args) -> list[dict[str, Any]]:
     if args.quick:
         args.seeds, args.ddpg_seeds, args.eval_episodes = 2, 1, 10
     specs = plan(args)
+    results, *read_also = results_files(args.results)
     command = "python " + " ".join(sys.argv)
     # Every command that added runs for this table (its --out folder), so that the published table names all of them.
-    log = Path(args.out) / f"{Path(args.results).stem}.commands.txt"
+    log = Path(args.out) / f"{results.stem}.commands.txt"
     if not args.report_only:
         started = time.perf_counter()
         done = [0]
@@ -389,12 +392,14 @@ def main(args: Args) -> list[dict[str, Any]]:
         if command not in known:
             with log.open("a") as stream:
                 stream.write(command + "\n")
-        run_sweep(specs, args.results, args.cache, args.workers, args.backend, args.address or None, progress)
+        run_sweep(
+            specs, results, args.cache, args.workers, args.backend, args.address or None, progress, read_also=read_also
+        )
         print(f"sweep finished in {time.perf_counter() - started:.0f}s")
     if args.stored:
         records = stored_records(args, specs)
     else:
-        records = list(match_records(specs, load_results(args.results)).values())
+        records = list(match_records(specs, load_all([results, *read_also])).values())
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

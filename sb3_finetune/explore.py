@@ -1,10 +1,11 @@
 """Exploration from the failure frontier during training, until the learner does better than the prior did.
 
-The warm-up hand-over (:class:`~sb3_finetune.warmup.HandOver`) shows the critic what lies past the point where the
-prior stalls, but only in the few episodes before ``learning_starts``. Where none of them happened on the way round
-(the obstacle's detour), a TD3 actor that starts as the prior stays the prior: its own noise never takes it far
-from where the prior goes, and the critic, having seen nothing better, holds it there (the README's "stuck" seeds).
-:class:`FrontierExploration` keeps handing over during training, and stops once the learner has moved past the prior:
+The warm-up hand-over (:class:`~sb3_finetune.warmup.HandOver`) shows the critic what lies past the point where the prior
+stalls, but only in the few episodes before ``learning_starts``. Where none of them happened on the way round (the
+obstacle's detour), a TD3 actor that starts as the prior stays the prior: its own noise never takes it far from where
+the prior goes, and the critic, having seen nothing better, holds it there (the "stuck" seeds of
+``benchmarks/PARTLY_RIGHT.md``). :class:`FrontierExploration` keeps handing over during training, and stops once the
+learner has moved past the prior:
 
 - from the first training step, each episode is handed over with probability ``share``: its actions turn uniform
   random in the action box at a step drawn uniformly below the prior probe's longest episode, as in the warm-up.

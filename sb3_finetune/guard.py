@@ -1,11 +1,11 @@
 """The collapse guard: back to the prior when the released actor does clearly worse than the prior did.
 
 A critic that has not learned yet can drag a released actor away from a prior that was mostly right: its success
-falls early (the "collapse" of the README's ablations), and it may take thousands of env steps to come back. Holding
+falls early (the "collapse" of the benchmarks' ablations), and it may take thousands of env steps to come back. Holding
 the actor for a fixed number of env steps (``critic_warmup``) prevents it where the critic needs them and costs
 them where it does not. The guard acts on evidence instead, from the training episodes themselves (no evaluation
 episodes, no extra env steps). It cannot stop a dip before a block of episodes has shown it; what it did on the
-obstacle is in the README ("Leaving the prior sooner"):
+obstacle is in ``benchmarks/PARTLY_RIGHT.md`` ("Leaving the prior sooner"):
 
 - from the actor's release (the end of the critic warm-up), every training episode that *starts* after it is
   scored as the trust gate scored the prior's probe: success where the env reports it, else whether its return

@@ -69,6 +69,22 @@ def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return records
 
 
+def load_all(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
+    """The records of several results files, merged by run key (see :func:`load_results`).
+
+    A key names one run, recipe fingerprint included, so two files holding it hold the same run; the first file's
+    record counts.
+
+    :param paths: JSON-lines files, in order of precedence (a missing one holds nothing)
+    :return: ``{key: record}``
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for key, record in load_results(path).items():
+            merged.setdefault(key, record)
+    return merged
+
+
 def match_records(specs: Iterable[RunSpec], records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The record of each spec that has one: by its key, else by its :attr:`~RunSpec.identity`.
 
@@ -106,8 +122,9 @@ def run_sweep(
     backend: str = "process",
     address: str | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    read_also: Iterable[str | os.PathLike] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Run every spec that is not yet in ``results``, appending each record as it finishes.
+    """Run every spec that is not yet in ``results`` (or in ``read_also``), appending each record as it finishes.
 
     A sweep can be stopped at any time and started again: finished runs are kept and skipped. Several sweeps
     (parts of a grid, other machines) write the same kind of file; concatenating the files merges them. A run is
@@ -120,13 +137,15 @@ def run_sweep(
     :param backend: ``"process"`` (a local process pool) or ``"ray"`` (each run a Ray task)
     :param address: Ray cluster address (``None`` starts or joins a local one)
     :param on_result: called with each new record
-    :return: every record in the file after the sweep, by key, and each spec's record under its own key
+    :param read_also: more results files whose runs count as done (read, never written; ``results`` comes first
+        where both hold a run)
+    :return: every record in the files after the sweep, by key, and each spec's record under its own key
     """
     results = Path(results)
     results.parent.mkdir(parents=True, exist_ok=True)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     specs = list(dict.fromkeys(specs))
-    done = load_results(results)
+    done = load_all([results, *read_also])
     found = match_records(specs, done)
     todo: list[RunSpec] = []
     planned = {spec.identity for spec in specs if spec.key in found}

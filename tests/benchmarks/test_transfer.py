@@ -160,6 +160,26 @@ def test_stored_reports_keep_the_earliest_run_of_each_cell_and_seed(tmp_path):
     assert [record["key"] for record in chosen] == ["moon/td3/default/aaaa/seed=0"]
 
 
+def test_reports_read_several_results_files_and_name_a_missing_one(tmp_path):
+    """``--results a,b``: runs go to ``a``, runs in either count, the first file's first; ``b`` must exist."""
+    import transfer  # benchmarks/ is on sys.path (conftest.py)
+    from _args import results_files
+
+    spec = {"scenario": "moon", "algo": "td3", "arm": "default", "seed": 0, "budget": None}
+    first, second = (_record("moon", "td3", "default", 0, steps) for steps in (100, 900))
+    for record, key in ((first, "moon/td3/default/aaaa/seed=0"), (second, "moon/td3/default/bbbb/seed=0")):
+        record.update(key=key, spec=dict(spec), curve=[])
+    written, read = tmp_path / "new.jsonl", tmp_path / "read.jsonl"
+    written.write_text(json.dumps(second) + "\n")
+    read.write_text(json.dumps(first) + "\n")
+    args = transfer.Args(report_only=True, stored=True, results=f"{written},{read}", out=str(tmp_path))
+    chosen = transfer.stored_records(args, [transfer.RunSpec("moon", "td3", "default", 0)])
+    assert [record["key"] for record in chosen] == ["moon/td3/default/bbbb/seed=0"]
+    assert results_files(f"{tmp_path / 'fresh.jsonl'},{read}") == [tmp_path / "fresh.jsonl", read]
+    with pytest.raises(SystemExit, match=r"no such file .*absent\.jsonl"):
+        results_files(f"{written},{tmp_path / 'absent.jsonl'}")
+
+
 @pytest.mark.slow  # about 15 s; kept out of the default run to hold it under 10 minutes
 def test_ray_backend_runs_a_tiny_sweep(tmp_path):
     pytest.importorskip("ray")

@@ -4,7 +4,7 @@ import pytest
 
 from sb3_finetune.checkpoint import list_checkpoints, load_replay_buffer, save_checkpoint, save_replay_buffer
 from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, record_identity
-from sb3_finetune.sweep import load_results, match_records, rescore, run_sweep
+from sb3_finetune.sweep import load_all, load_results, match_records, rescore, run_sweep
 
 
 def point(step, success, wall=0.0, ratio=1.0, mean_return=-1.0):
@@ -92,6 +92,20 @@ def test_sweep_runs_once_and_resumes(tmp_path):
     assert set(again) == set(records)
     assert results.read_text().count("\n") == lines_before  # nothing ran twice
     assert len(load_results(results)) == 2
+
+
+def test_a_sweep_counts_the_runs_of_files_it_only_reads(tmp_path):
+    """``read_also``: runs stored in another file are not run again, and that file is never written."""
+    specs = [RunSpec("same-task", "td3", "scratch", seed, budget=120, eval_episodes=5) for seed in (0, 1)]
+    other, ours = tmp_path / "other.jsonl", tmp_path / "ours.jsonl"
+    run_sweep(specs[:1], other, tmp_path / "cache", workers=1)
+    before = other.read_text()
+    records = run_sweep(specs, ours, tmp_path / "cache", workers=1, read_also=[other, tmp_path / "absent.jsonl"])
+    assert set(records) >= {spec.key for spec in specs}
+    assert list(load_results(ours)) == [specs[1].key]  # only the run that no file held
+    assert other.read_text() == before
+    assert records[specs[0].key]["curve"] == json.loads(before)["curve"]
+    assert load_all([ours, other]).keys() == load_all([other, ours]).keys() == {spec.key for spec in specs}
 
 
 def test_replay_buffer_round_trip_and_atomic_checkpoints(tmp_path):
