@@ -324,3 +324,23 @@ def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
         assert RunSpec("pendulum-heavy", "td3", "default", 0, recipe_overrides=spelling).recipe_fingerprint == (
             "dfd5bdc0"
         )
+
+
+def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
+    """They name the default's gate and escape fields (2026-12-03, later), so they stay that recipe with 5,000 critic
+    pre-training steps when the default moves; their runs are stored under these fingerprints."""
+    from recipe_ablation import VARIANTS
+
+    from sb3_finetune.experiment import RunSpec
+    from sb3_finetune.recipes import get_recipe
+
+    for name, fingerprint, critic_warmup in (
+        ("pretrain-5k", "ffb134de", 1_000),
+        ("pretrain-5k-no-critic-warmup", "f09ecd4d", 0),
+    ):
+        overrides = VARIANTS[name]
+        assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=overrides).recipe_fingerprint == fingerprint
+        recipe = get_recipe("default", **dict(overrides))
+        assert (recipe.critic_pretrain_steps, recipe.critic_warmup) == (5_000, critic_warmup)
+        assert recipe.escape_saturation and (recipe.gate_confidence, recipe.gate_margin) == (0.95, 0.2)
+        assert not recipe.bc_q_filter and not recipe.warmup_handover  # the default's unfiltered pull, no hand-over
