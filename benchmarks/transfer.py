@@ -351,16 +351,19 @@ def plot_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
     return written
 
 
-def stored_records(args: Args, specs: list[RunSpec]) -> list[dict[str, Any]]:
+def stored_records(stored: dict[str, dict[str, Any]], specs: list[RunSpec]) -> list[dict[str, Any]]:
     """The runs of the planned cells whatever recipe version made them (``--stored``), the earliest of each.
 
     A cell and seed is identified by scenario, algorithm, arm, seed and budget; where runs of several recipe versions
-    exist for one, the first in the results file counts, so a published table stays what it was when newer runs of
-    the same cells are added.
+    exist for one, the first in the results files (the first file's first) counts, so a published table stays what it
+    was when newer runs of the same cells are added.
+
+    :param stored: the records of ``--results``, in file order (:func:`~sb3_finetune.sweep.load_all`)
+    :param specs: the planned runs
     """
     cells = {(spec.scenario, spec.algo, spec.arm, spec.seed, spec.budget) for spec in specs}
     first: dict[tuple, dict[str, Any]] = {}
-    for record in load_all(results_files(args.results)).values():  # in file order, the first file's first
+    for record in stored.values():
         cell = tuple(record["spec"][key] for key in ("scenario", "algo", "arm", "seed", "budget"))
         if cell in cells:
             first.setdefault(cell, record)
@@ -396,10 +399,8 @@ def main(args: Args) -> list[dict[str, Any]]:
             specs, results, args.cache, args.workers, args.backend, args.address or None, progress, read_also=read_also
         )
         print(f"sweep finished in {time.perf_counter() - started:.0f}s")
-    if args.stored:
-        records = stored_records(args, specs)
-    else:
-        records = list(match_records(specs, load_all([results, *read_also])).values())
+    stored = load_all([results, *read_also])
+    records = stored_records(stored, specs) if args.stored else list(match_records(specs, stored).values())
     rows = summarise(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

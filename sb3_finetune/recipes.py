@@ -702,19 +702,19 @@ def run_warm_up(
     episodes = recipe.gate_episodes if recipe.trust_gate is not None else 0
     start_steps = model.num_timesteps
 
-    capped_by = ["gate_max_steps"]  # what set the prior's probe's cap, for the decision that says it was reached
-
-    def cap(recorder: warmup.ProbeRecorder) -> int:
+    def cap_and_cause(recorder: warmup.ProbeRecorder) -> tuple[int, str]:
         # At most half the budget, so that training keeps the other half whatever the probe's episodes show. Where
         # success or a threshold judges (no random probe follows), the probe's fewest steps come first, so that a
-        # budget of a few hundred steps still gets them.
+        # budget of a few hundred steps still gets them. The cause names the cap in the decision that it was reached.
         alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
         half = total_timesteps // 2
         fewest = min(recipe.gate_steps, total_timesteps) if alone else 0
         limit = min(recipe.gate_max_steps, max(half, fewest))
-        if limit != recipe.gate_max_steps:
-            capped_by[0] = "half the run's budget" if limit == half else "gate_steps"
-        return max(limit, 1)
+        if limit == recipe.gate_max_steps:
+            cause = "gate_max_steps"
+        else:
+            cause = "half the run's budget" if limit == half else "gate_steps"
+        return max(limit, 1), cause
 
     verdicts: dict[int, bool] = {}  # by episodes ended: asked every env step, the test changes only when one ends
 
@@ -734,7 +734,7 @@ def run_warm_up(
         "deterministic",
         min(recipe.gate_steps, total_timesteps),
         lambda recorder: recorder.ended >= episodes and settled(recorder),
-        cap,
+        lambda recorder: cap_and_cause(recorder)[0],
     )
     prior_steps = model.num_timesteps - start_steps
     probe_observations = warmup.buffer_observations(model, start_position, model.replay_buffer.pos)
@@ -742,10 +742,10 @@ def run_warm_up(
     if recipe.trust_gate is not None:
         gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
         if gate is not None and not settled(prior_probe):
+            cause = cap_and_cause(prior_probe)[1]
             sentence = (
-                f"trust gate: the probe reached its cap ({capped_by[0]}: {prior_steps} steps, {gate.episodes} "
-                "episodes) before its "
-                f"episodes decided at confidence {recipe.gate_confidence}"
+                f"trust gate: the probe reached its cap ({cause}: {prior_steps} steps, {gate.episodes} episodes) "
+                f"before its episodes decided at confidence {recipe.gate_confidence}"
                 f"{f' with a margin of {recipe.gate_margin}' if recipe.gate_margin else ''}; it decides on their rate "
                 "as it stands"
             )

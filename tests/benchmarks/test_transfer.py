@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+from sb3_finetune.sweep import load_all
+
 
 def test_transfer_sweep_quick_writes_results_tables_and_plots(tmp_path, run_benchmark):
     results = tmp_path / "transfer.jsonl"
@@ -155,8 +157,7 @@ def test_stored_reports_keep_the_earliest_run_of_each_cell_and_seed(tmp_path):
         record.update(key=key, spec=dict(spec), curve=[])
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(record) + "\n" for record in (old, new)))
-    args = transfer.Args(scenarios="same-task", report_only=True, stored=True, results=str(results), out=str(tmp_path))
-    chosen = transfer.stored_records(args, [transfer.RunSpec("moon", "td3", "default", 0)])
+    chosen = transfer.stored_records(load_all([results]), [transfer.RunSpec("moon", "td3", "default", 0)])
     assert [record["key"] for record in chosen] == ["moon/td3/default/aaaa/seed=0"]
 
 
@@ -172,8 +173,8 @@ def test_reports_read_several_results_files_and_name_a_missing_one(tmp_path):
     written, read = tmp_path / "new.jsonl", tmp_path / "read.jsonl"
     written.write_text(json.dumps(second) + "\n")
     read.write_text(json.dumps(first) + "\n")
-    args = transfer.Args(report_only=True, stored=True, results=f"{written},{read}", out=str(tmp_path))
-    chosen = transfer.stored_records(args, [transfer.RunSpec("moon", "td3", "default", 0)])
+    stored = load_all(results_files(f"{written},{read}"))
+    chosen = transfer.stored_records(stored, [transfer.RunSpec("moon", "td3", "default", 0)])
     assert [record["key"] for record in chosen] == ["moon/td3/default/bbbb/seed=0"]
     assert results_files(f"{tmp_path / 'fresh.jsonl'},{read}") == [tmp_path / "fresh.jsonl", read]
     with pytest.raises(SystemExit, match=r"no such file .*absent\.jsonl"):
