@@ -1,4 +1,9 @@
-"""Command-line parsing shared by the benchmark scripts: one flag per field of the script's ``Args`` dataclass."""
+"""Command-line parsing shared by the benchmark scripts: one flag per field of the script's ``Args`` dataclass.
+
+A mistake in a script's arguments (a bad flag, an unknown scenario, a missing file to read) prints one line on stderr
+and exits with status 2, as ``sb3-finetune`` and argparse do: the scripts raise
+:class:`sb3_finetune.cli.UsageError` and :func:`run_script` reports it.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import argparse
 import ast
 import inspect
 import itertools
+import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
+
+from sb3_finetune.cli import UsageError
 
 T = TypeVar("T")
 
@@ -62,12 +71,29 @@ def results_files(text: str) -> list[Path]:
 
     :param text: comma-separated paths
     :return: the paths, the one written to first
-    :raises SystemExit: where no file is named, or a file to read does not exist (the first may be new)
+    :raises UsageError: where no file is named, or a file to read does not exist (the first may be new)
     """
     paths = [Path(part) for part in text.split(",") if part]
     if not paths:
-        raise SystemExit("--results names no file")
+        raise UsageError("--results names no file")
     missing = [str(path) for path in paths[1:] if not path.is_file()]
     if missing:
-        raise SystemExit(f"--results: no such file {', '.join(missing)} (only the first, written to, may be new)")
+        raise UsageError(f"--results: no such file {', '.join(missing)} (only the first, written to, may be new)")
     return paths
+
+
+def run_script(main: Callable[[T], object], args_class: type[T], doc: str, argv: list[str] | None = None) -> None:
+    """A benchmark script's entry point: parse its flags, run ``main``, and report a usage mistake in one line.
+
+    :param main: the script's ``main``, given the filled ``args_class``
+    :param args_class: the script's ``Args`` dataclass
+    :param doc: the script's docstring (its first line is the description in ``--help``)
+    :param argv: arguments (``sys.argv[1:]`` when ``None``)
+    :raises SystemExit: with status 2 on a mistake in the arguments (a :class:`UsageError`, or argparse's own), after
+        one line ``<script>: error: <message>`` on stderr
+    """
+    try:
+        main(parse_args(args_class, doc.splitlines()[0], argv))
+    except UsageError as exc:
+        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

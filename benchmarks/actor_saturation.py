@@ -21,7 +21,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _args import parse_args
+from _args import UsageError, run_script
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune import external
@@ -110,21 +110,21 @@ def recipe_with(name: str, overrides: str) -> Recipe:
         try:
             changes[field_name.strip()] = json.loads(value)
         except json.JSONDecodeError:
-            raise SystemExit(f"--overrides: {pair!r} is not name=value with a JSON value (true, 0.5, null)") from None
+            raise UsageError(f"--overrides: {pair!r} is not name=value with a JSON value (true, 0.5, null)") from None
     try:
         return get_recipe("default" if name == "scratch" else name, **changes)
     except ValueError as error:
-        raise SystemExit(f"--recipe/--overrides: {error}") from None
+        raise UsageError(f"--recipe/--overrides: {error}") from None
 
 
 def main(args: Args) -> list[dict]:
     if args.scenario not in SCENARIOS:
-        raise SystemExit(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
+        raise UsageError(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
     if args.algo not in ("td3", "ddpg"):
-        raise SystemExit("--algo must be td3 or ddpg (an actor that ends in tanh)")
+        raise UsageError("--algo must be td3 or ddpg (an actor that ends in tanh)")
     scenario = SCENARIOS[args.scenario]
     if scenario.her:
-        raise SystemExit(f"{args.scenario}: a HER scenario's actor sees goals the buffer relabels; not looked at here")
+        raise UsageError(f"{args.scenario}: a HER scenario's actor sees goals the buffer relabels; not looked at here")
     external.require(scenario.env_id)
     recipe = recipe_with(args.recipe, args.overrides)
     weights = None if args.recipe == "scratch" else str(pretrained_weights(scenario, args.cache))
@@ -155,4 +155,4 @@ def main(args: Args) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

@@ -25,7 +25,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _args import parse_args
+from _args import run_script
 
 from sb3_finetune import evaluate, get_recipe, load_prior, make_finetune, model_policy, prior_policy
 from sb3_finetune.nav import pretrain_expert
@@ -124,4 +124,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

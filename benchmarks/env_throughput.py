@@ -22,7 +22,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from _args import parse_args
+from _args import run_script
 from gymnasium import spaces
 
 import nav_env
@@ -178,4 +178,4 @@ def main(args: Args) -> dict[str, Any]:
 
 if __name__ == "__main__":
     gym.register_envs(nav_env)
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

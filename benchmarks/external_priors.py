@@ -25,7 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from _args import parse_args
+from _args import UsageError, run_script
 
 from sb3_finetune import evaluate, load_prior, prior_policy
 from sb3_finetune.experiment import SCENARIOS, pretrained_weights
@@ -68,7 +68,7 @@ def main(args: Args) -> dict[str, Any]:
     rows = []
     for name in args.scenarios.split(","):
         if name not in SCENARIOS or not SCENARIOS[name].external:
-            raise SystemExit(f"unknown external scenario {name!r}")
+            raise UsageError(f"unknown external scenario {name!r}")
         scenario = SCENARIOS[name]
         started = time.perf_counter()
         require(scenario.env_id)
@@ -95,4 +95,4 @@ def main(args: Args) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

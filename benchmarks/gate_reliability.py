@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gymnasium as gym
-from _args import parse_args
+from _args import UsageError, run_script
 from actor_saturation import recipe_with
 
 from sb3_finetune import external
@@ -49,9 +49,9 @@ class Args:
 
 def main(args: Args) -> list[dict]:
     if args.scenario not in SCENARIOS:
-        raise SystemExit(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
+        raise UsageError(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
     if args.recipe == "scratch":
-        raise SystemExit("--recipe scratch has no prior to gate")
+        raise UsageError("--recipe scratch has no prior to gate")
     scenario = SCENARIOS[args.scenario]
     external.require(scenario.env_id)
     recipe = recipe_with(args.recipe, args.overrides)
@@ -86,4 +86,4 @@ def main(args: Args) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch as th
-from _args import parse_args
+from _args import run_script
 from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
@@ -102,4 +102,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from _args import parse_args, results_files
+from _args import UsageError, results_files, run_script
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec
 from sb3_finetune.sweep import run_sweep, summarise
@@ -262,12 +262,12 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     """
     for scenario in args.scenarios.split(","):
         if scenario not in SCENARIOS:
-            raise SystemExit(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
+            raise UsageError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
     kept: dict[str, str] = {}  # RunSpec.recipe_fingerprint -> the first variant with it
     same_as: dict[str, str] = {}
     for variant in args.variants.split(","):
         if variant not in VARIANTS:
-            raise SystemExit(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
+            raise UsageError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
         fingerprint = RunSpec("same-task", "td3", "default", 0, recipe_overrides=VARIANTS[variant]).recipe_fingerprint
         if fingerprint in kept:
             same_as[variant] = kept[fingerprint]
@@ -367,4 +367,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

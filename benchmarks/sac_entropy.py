@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from _args import parse_args
+from _args import run_script
 
 from sb3_finetune.experiment import RunSpec
 from sb3_finetune.sweep import run_sweep
@@ -77,4 +77,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

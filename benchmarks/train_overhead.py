@@ -29,7 +29,7 @@ from typing import Any
 import gymnasium as gym
 import stable_baselines3
 import torch as th
-from _args import parse_args
+from _args import run_script
 from stable_baselines3 import SAC, TD3
 
 import nav_env
@@ -140,4 +140,4 @@ def main(args: Args) -> dict[str, Any]:
 
 if __name__ == "__main__":
     gym.register_envs(nav_env)
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _args import parse_args, results_files
+from _args import UsageError, results_files, run_script
 
 from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
 from sb3_finetune.recipes import RECIPES
@@ -95,12 +95,12 @@ def plan(args: Args) -> list[RunSpec]:
     specs = []
     for scenario in scenario_names(args.scenarios):
         if scenario not in SCENARIOS:
-            raise SystemExit(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
+            raise UsageError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
         for algo in args.algos.split(","):
             seeds = args.ddpg_seeds if algo == "ddpg" else args.seeds
             for arm in args.arms.split(","):
                 if arm != "scratch" and arm not in RECIPES:
-                    raise SystemExit(f"unknown arm {arm!r}; choose from scratch, {', '.join(RECIPES)}")
+                    raise UsageError(f"unknown arm {arm!r}; choose from scratch, {', '.join(RECIPES)}")
                 for seed in range(seeds):
                     specs.append(RunSpec(scenario, algo, arm, seed, budget, eval_episodes=args.eval_episodes))
     return specs
@@ -421,4 +421,4 @@ def main(args: Args) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

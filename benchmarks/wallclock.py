@@ -27,7 +27,7 @@ from typing import Any
 
 import gymnasium as gym
 import torch as th
-from _args import parse_args
+from _args import run_script
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -165,4 +165,4 @@ def main(args: Args) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(parse_args(Args, __doc__.splitlines()[0]))
+    run_script(main, Args, __doc__)

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from sb3_finetune.cli import UsageError
 from sb3_finetune.sweep import load_all
 
 
@@ -134,7 +135,7 @@ def test_stored_results_keep_their_keys():
 def test_recipe_ablation_names_an_unknown_variant_or_scenario(flag, value, message):
     from recipe_ablation import Args, plan
 
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(UsageError, match=message):
         plan(Args(**{flag: value}))
 
 
@@ -144,7 +145,7 @@ def test_transfer_plan_expands_groups_and_names_an_unknown_arm():
     specs = transfer.plan(transfer.Args(scenarios="external,obstacle", algos="td3", arms="scratch,ibrl", seeds=1))
     assert [spec.scenario for spec in specs][::2] == [*transfer.EXTERNAL_SCENARIOS, "obstacle"]
     assert {spec.arm for spec in specs} == {"scratch", "ibrl"}
-    with pytest.raises(SystemExit, match="unknown arm 'bogus'"):
+    with pytest.raises(UsageError, match="unknown arm 'bogus'"):
         transfer.plan(transfer.Args(arms="scratch,bogus"))
 
 
@@ -177,7 +178,7 @@ def test_reports_read_several_results_files_and_name_a_missing_one(tmp_path):
     chosen = transfer.stored_records(stored, [transfer.RunSpec("moon", "td3", "default", 0)])
     assert [record["key"] for record in chosen] == ["moon/td3/default/bbbb/seed=0"]
     assert results_files(f"{tmp_path / 'fresh.jsonl'},{read}") == [tmp_path / "fresh.jsonl", read]
-    with pytest.raises(SystemExit, match=r"no such file .*absent\.jsonl"):
+    with pytest.raises(UsageError, match=r"no such file .*absent\.jsonl"):
         results_files(f"{written},{tmp_path / 'absent.jsonl'}")
 
 
