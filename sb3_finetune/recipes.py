@@ -15,7 +15,8 @@ parts, each optional:
    (:class:`~sb3_finetune.warmup.HandOver`);
 4. **critic pre-training** (``critic_pretrain_steps``): at the end of the warm-up, that many gradient steps of the
    algorithm's own ``train()`` on the warm-up's transitions with the actor held, before training's first env step
-   (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`); then the **critic warm-up**
+   (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`; the default recipe's is 5,000 steps
+   with TD3 and none with SAC and DDPG, :data:`CRITIC_PRETRAIN_STEPS`); then the **critic warm-up**
    (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held still while the critic
    goes on learning the pretrained policy's values;
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
