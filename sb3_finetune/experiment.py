@@ -261,7 +261,7 @@ class RunSpec:
         """
         if self.arm == "scratch":
             return ""
-        recipe = get_recipe(self.arm, **dict(self.recipe_overrides)).as_dict()
+        recipe = get_recipe(self.arm, **dict(self.recipe_overrides)).for_algorithm(self.algo)[0].as_dict()
         for name, default in LATER_RECIPE_FIELDS.items():  # records made before they existed still match
             if recipe[name] == default:
                 del recipe[name]

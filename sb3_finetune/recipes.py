@@ -15,7 +15,8 @@ parts, each optional:
    (:class:`~sb3_finetune.warmup.HandOver`);
 4. **critic pre-training** (``critic_pretrain_steps``): at the end of the warm-up, that many gradient steps of the
    algorithm's own ``train()`` on the warm-up's transitions with the actor held, before training's first env step
-   (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`); then the **critic warm-up**
+   (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`; the default recipe's is 5,000 steps
+   with TD3 and none with SAC and DDPG, :data:`CRITIC_PRETRAIN_STEPS`); then the **critic warm-up**
    (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held still while the critic
    goes on learning the pretrained policy's values;
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
@@ -86,6 +87,13 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": S
 MIN_NORMALISED_FEATURES = 8
 """The fewest features a recipe's ``layer_norm`` normalises: it removes two degrees of freedom (mean and scale)."""
 
+CRITIC_PRETRAIN_STEPS: dict[str, int] = {"td3": 5_000, "sac": 0, "ddpg": 0}
+"""``critic_pretrain_steps`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default
+recipe does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-5k``, every scenario, 10 seeds; see
+``benchmarks/PARTLY_RIGHT.md``): with TD3, 5,000 steps are faster on the obstacle and on Pendulum and no worse
+elsewhere; with SAC and DDPG they let the actor fall early on Pendulum (to 0.29 of the prior's score), so theirs is
+0."""
+
 TD3_BC_ALPHA = 2.5
 """TD3+BC's alpha: the pull's weight is multiplied by mean |Q| / alpha when ``bc_q_scale`` is on."""
 
@@ -151,7 +159,8 @@ class Recipe:
         by the critic, per state, from the end of the critic warm-up (see :mod:`sb3_finetune.arbitration`)
     :param critic_pretrain_steps: gradient steps of the critic on the warm-up's transitions, the actor held, at the
         end of the warm-up (no env steps; only where the gate trusts the prior; see
-        :func:`~sb3_finetune.warmup.pretrain_critic`)
+        :func:`~sb3_finetune.warmup.pretrain_critic`); ``None``: the algorithm's, from :data:`CRITIC_PRETRAIN_STEPS`
+        (:meth:`for_algorithm`; the default recipe's)
     :param bc_q_filter_conservative: with ``bc_q_filter``, the pull stops only on states where every critic values
         the actor's action above the prior's (see :func:`q_filter_mask`)
     :param collapse_guard: once the actor is released, a block of ``guard_episodes`` training episodes scoring below
@@ -219,7 +228,7 @@ class Recipe:
     unfreeze_interval: float | None = None
     pretrained_lr_scale: float | None = None
     arbitrate: bool = False
-    critic_pretrain_steps: int = 0
+    critic_pretrain_steps: int | None = 0
     bc_q_filter_conservative: bool = False
     collapse_guard: float | None = None
     guard_episodes: int = 10
@@ -273,7 +282,7 @@ class Recipe:
             raise ValueError(f"guard_restore must be one of {GUARD_RESTORES}, got {self.guard_restore!r}")
         if self.guard_hold < 0:
             raise ValueError(f"guard_hold must be >= 0, got {self.guard_hold}")
-        if self.critic_pretrain_steps < 0:
+        if self.critic_pretrain_steps is not None and self.critic_pretrain_steps < 0:
             raise ValueError(f"critic_pretrain_steps must be >= 0, got {self.critic_pretrain_steps}")
         if self.bc_progress is not None and self.bc_progress < 1:
             raise ValueError(f"bc_progress must be >= 1 or None, got {self.bc_progress}")
@@ -291,6 +300,26 @@ class Recipe:
         """The recipe as a plain dict (for logs and result files)."""
         return asdict(self)
 
+    def for_algorithm(self, algo: str) -> tuple[Recipe, str | None]:
+        """The recipe as it runs with ``algo``: the fields it leaves to the algorithm (``None``) filled in.
+
+        :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``
+        :return: the recipe, and a sentence saying what was filled in and why (``None`` where nothing was)
+        """
+        if self.critic_pretrain_steps is not None:
+            return self, None
+        steps = CRITIC_PRETRAIN_STEPS[algo]
+        why = (
+            "faster on a partly right prior in benchmarks/recipe_ablation.py, no worse elsewhere"
+            if steps
+            else "more let the actor fall early on Pendulum in benchmarks/recipe_ablation.py"
+        )
+        sentence = (
+            f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe ({why}; "
+            "set critic_pretrain_steps to choose)"
+        )
+        return replace(self, critic_pretrain_steps=steps), sentence
+
 
 RECIPES: dict[str, Recipe] = {
     # Hidden features, frozen; the actor starts as the pretrained policy, which fills the buffer while the
@@ -302,7 +331,15 @@ RECIPES: dict[str, Recipe] = {
     # The gate's probe goes on until its episodes rule out a rate of 0.3 or one of 0.7 at 0.95 (gate_confidence,
     # gate_margin): PointMaze's 76% prior is no longer stood down on 3 episodes (its early collapse gone), drift's
     # 48% prior is stood down in 18 of 20 gates (faster, TD3 and SAC); elsewhere the same runs or no measurable change.
-    "default": Recipe(bc_weight=1.0, bc_fade=0.5, escape_saturation=True, gate_confidence=0.95, gate_margin=0.2),
+    # Critic pre-training is left to the algorithm (CRITIC_PRETRAIN_STEPS): 5,000 steps with TD3, none with SAC, DDPG.
+    "default": Recipe(
+        bc_weight=1.0,
+        bc_fade=0.5,
+        escape_saturation=True,
+        gate_confidence=0.95,
+        gate_margin=0.2,
+        critic_pretrain_steps=None,
+    ),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),
     # The design note's transfer: the network's output as features, trained from the start, nothing else.
@@ -528,6 +565,19 @@ def actor_update_hook(recipe: Recipe, prior: Prior, learning_starts: int, bc_unt
         progress=recipe.bc_progress,
         with_fade=recipe.bc_progress_with_fade,
     )
+
+
+def algorithm_name(model: BaseAlgorithm) -> str:
+    """The key of :data:`ALGORITHMS` that ``model`` is an instance of (DDPG is checked before TD3, its base class).
+
+    :param model: the model
+    :return: ``"ddpg"``, ``"sac"`` or ``"td3"``
+    :raises ValueError: for another algorithm
+    """
+    for name in ("ddpg", "sac", "td3"):
+        if isinstance(model, ALGORITHMS[name]):
+            return name
+    raise ValueError(f"{type(model).__name__} is not one of the algorithms the recipes are for: {sorted(ALGORITHMS)}")
 
 
 def saturation_escape(recipe: Recipe, model: BaseAlgorithm, decisions: list[str]) -> SaturationEscape | None:
@@ -1016,7 +1066,7 @@ def make_finetune(
     user = dict(hyperparams or {})
     policy_kwargs = {**params.pop("policy_kwargs"), **user.pop("policy_kwargs", {})}
     params.update(user)
-    recipe = get_recipe(recipe)
+    recipe, filled_in = get_recipe(recipe).for_algorithm(algo)
     ours: list[str] = []  # decisions taken here (load_prior logs its own assumptions)
     n_envs = env.num_envs if isinstance(env, VecEnv) else 1
     if n_envs > 1 and "gradient_steps" not in user:
@@ -1027,6 +1077,8 @@ def make_finetune(
     if pretrained is not None:
         prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
         decisions += prior.info.assumptions
+        if filled_in is not None:
+            ours.append(filled_in)
         weights = prior.network if isinstance(pretrained, Prior) else pretrained
         policy_kwargs = pretrained_policy_kwargs(
             weights,

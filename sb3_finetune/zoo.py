@@ -29,6 +29,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
 from sb3_finetune.callbacks import SaturationEscape
+from sb3_finetune.decisions import say
 from sb3_finetune.explore import FrontierExploration
 from sb3_finetune.guard import CollapseGuard
 from sb3_finetune.prior import Prior, load_prior
@@ -36,6 +37,7 @@ from sb3_finetune.recipes import (
     ActorUpdateHook,
     Recipe,
     actor_update_hook,
+    algorithm_name,
     get_recipe,
     normalised_features,
     run_warm_up,
@@ -89,6 +91,9 @@ class FinetuneCallback(BaseCallback):
         self.prior = load_prior(
             self.weights, model.action_space, model.observation_space, self.action_units, self.activation
         ).to(model.device)
+        self.recipe, filled_in = self.recipe.for_algorithm(algorithm_name(model))
+        if filled_in is not None:
+            say(filled_in, self.decisions)
         recipe = self.recipe
         if model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs:
             # Rebuild the (still untrained) policy with the prior's layers as its features, as make_finetune does.

@@ -7,7 +7,21 @@ command-line tests' subprocesses inherit it.
 
 import os
 
+import pytest
+
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def _tests_critic_pretraining(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default recipe pre-trains TD3's critic for 5,000 gradient steps (``CRITIC_PRETRAIN_STEPS``): half a minute
+    of a CI core for every TD3 test that trains past its warm-up. Tests train for hundreds of env steps, so here TD3's
+    figure is 20 steps (the same code runs); a test marked ``real_defaults`` sees the real figures."""
+    if "real_defaults" in request.keywords:
+        return
+    from sb3_finetune import recipes
+
+    monkeypatch.setitem(recipes.CRITIC_PRETRAIN_STEPS, "td3", 20)

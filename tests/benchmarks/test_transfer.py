@@ -68,17 +68,25 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
     assert default["steps_ratio_vs_scratch"] is not None and scratch["steps_ratio_vs_scratch"] is None
 
 
+@pytest.mark.real_defaults
 def test_recipe_ablation_runs_each_distinct_recipe_once():
     from recipe_ablation import Args, plan
 
-    # gate-confidence-95-margin-20 is the default recipe today, and no-q-filter the default of before the
-    # saturation escape (no-escape): asking for both of a pair must not repeat its runs.
-    variants = "default,gate-confidence-95-margin-20,no-escape,no-q-filter,no-bc"
-    specs, same_as = plan(Args(scenarios="same-task", algos="td3", variants=variants, seeds=2))
-    assert same_as == {"gate-confidence-95-margin-20": "default", "no-q-filter": "no-escape"}
-    assert [spec.arm for spec in specs].count("scratch") == 2
-    fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch"]
-    assert len(fingerprints) == 6 and len(set(fingerprints)) == 3
+    # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k is today's default with
+    # TD3 (which leaves critic pre-training to the algorithm), and gate-confidence-95-margin-20 today's with SAC:
+    # asking for both of a pair must not repeat its runs, and which pairs are pairs depends on the algorithm.
+    variants = "default,gate-confidence-95-margin-20,pretrain-5k,no-escape,no-q-filter,no-bc"
+    specs, same_as = plan(Args(scenarios="same-task", algos="td3,sac", variants=variants, seeds=2))
+    assert same_as == {
+        "td3/pretrain-5k": "default",
+        "td3/no-q-filter": "no-escape",
+        "sac/gate-confidence-95-margin-20": "default",
+        "sac/no-q-filter": "no-escape",
+    }
+    assert [spec.arm for spec in specs].count("scratch") == 4
+    for algo in ("td3", "sac"):
+        fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch" and spec.algo == algo]
+        assert len(fingerprints) == 8 and len(set(fingerprints)) == 4
     assert len({spec.key for spec in specs}) == len(specs)
 
 
@@ -91,9 +99,20 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("gate_return", -200.0),
         ("escape_saturation", False),
         *untested,
+        ("critic_pretrain_steps", 0),
     )
-    # Setting either field of the test keeps the group the variant's own; the escape is added alone.
-    assert _on_earlier_default((("gate_confidence", 0.9),)) == (("gate_confidence", 0.9), ("escape_saturation", False))
+    # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training,
+    # which the default leaves to the algorithm since 2026-12-04) are added alone.
+    assert _on_earlier_default((("gate_confidence", 0.9),)) == (
+        ("gate_confidence", 0.9),
+        ("escape_saturation", False),
+        ("critic_pretrain_steps", 0),
+    )
+    assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
+        ("critic_pretrain_steps", 5_000),
+        ("escape_saturation", False),
+        *untested,
+    )
 
 
 def test_recipe_ablation_frontier_variant_is_the_frontier_recipe():
@@ -118,14 +137,21 @@ def test_stored_results_keep_their_keys():
     assert RunSpec("obstacle", "td3", "frontier", 0).recipe_fingerprint == "a96a12d5"
     # The default's own change (the saturation escape, 2026-12-03) changes its TD3 key, on purpose; its runs from
     # before are found as the escape switched off.
-    earlier = (("escape_saturation", False), ("gate_confidence", None), ("gate_margin", 0.0))
+    # (The default's TD3 critic pre-training, 2026-12-04, changes its TD3 key again; those runs had none.)
+    earlier = (
+        ("escape_saturation", False),
+        ("gate_confidence", None),
+        ("gate_margin", 0.0),
+        ("critic_pretrain_steps", 0),
+    )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier).recipe_fingerprint == "129acbbf"
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint != "129acbbf"
     # So does the gate's test with a zone (later that day): its runs from before are found as the test switched off;
     # SAC's runs (the escape a no-op there) keep their key with the test off. The keys are in frontier.jsonl.
     test_off = (("gate_confidence", None), ("gate_margin", 0.0))
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=test_off).recipe_fingerprint == "129acbbf"
-    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off).recipe_fingerprint == "8cbf2912"
+    test_off_then = (*test_off, ("critic_pretrain_steps", 0))  # TD3: and no critic pre-training, as then
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off_then).recipe_fingerprint == "8cbf2912"
 
 
 @pytest.mark.parametrize(
@@ -320,7 +346,13 @@ def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
 
     overrides = VARIANTS["escape-q-scale"]
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=overrides).recipe_fingerprint == "954e7df5"
-    earlier_gate = (("escape_saturation", True), ("bc_q_scale", True), ("gate_confidence", None), ("gate_margin", 0.0))
+    earlier_gate = (
+        ("escape_saturation", True),
+        ("bc_q_scale", True),
+        ("gate_confidence", None),
+        ("gate_margin", 0.0),
+        ("critic_pretrain_steps", 0),  # measured before the default's TD3 critic pre-training
+    )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier_gate).recipe_fingerprint != "954e7df5"
     for spelling in (overrides, earlier_gate):
         assert RunSpec("pendulum-heavy", "td3", "default", 0, recipe_overrides=spelling).recipe_fingerprint == (
@@ -328,6 +360,7 @@ def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
         )
 
 
+@pytest.mark.real_defaults
 def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     """They name the default's gate and escape fields (2026-12-03, later), so they stay that recipe with 5,000 critic
     pre-training steps when the default moves; their runs are stored under these fingerprints."""
@@ -346,3 +379,7 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         assert (recipe.critic_pretrain_steps, recipe.critic_warmup) == (5_000, critic_warmup)
         assert recipe.escape_saturation and (recipe.gate_confidence, recipe.gate_margin) == (0.95, 0.2)
         assert not recipe.bc_q_filter and not recipe.warmup_handover  # the default's unfiltered pull, no hand-over
+    # Since 2026-12-04 the default is pretrain-5k with TD3 (its runs are the default's), and unchanged with SAC/DDPG.
+    assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "ffb134de"
+    assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "2d030dab"
+    assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8c42ada6"

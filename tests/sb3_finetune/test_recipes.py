@@ -8,7 +8,7 @@ from sb3_finetune import pretrained_extractors
 from sb3_finetune.evaluation import evaluate, model_policy, prior_policy
 from sb3_finetune.nav import expert_dataset, nav_prior
 from sb3_finetune.pretrain import behaviour_clone
-from sb3_finetune.recipes import ActorUpdateHook, get_recipe, make_finetune
+from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, ActorUpdateHook, get_recipe, make_finetune
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,11 @@ def test_default_recipe_starts_at_the_pretrained_policy(algo, bc_agent, bc_weigh
     distilled = evaluate(model_policy(setup.model), "SimpleNavigation-v0", {}, 50, 3)
     assert abs(distilled.success_rate - pretrained.success_rate) <= 0.04
     if algo != "sac":
-        assert th.equal(
-            th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters()),
-            th.nn.utils.parameters_to_vector(setup.model.policy.actor_target.parameters()),
-        )
+        actor = th.nn.utils.parameters_to_vector(setup.model.policy.actor.parameters())
+        target = th.nn.utils.parameters_to_vector(setup.model.policy.actor_target.parameters())
+        # TD3's critic pre-training (after the warm-up) moves the target actor towards the held actor by Polyak
+        # averaging, (1 - tau) x + tau x, which rounds: equal up to float rounding there, exactly equal with DDPG.
+        assert th.equal(actor, target) if algo == "ddpg" else th.allclose(actor, target, rtol=0.0, atol=1e-6)
 
 
 def test_the_warm_up_alone_then_learn_is_the_same_run_as_learn(bc_weights):
@@ -57,7 +58,9 @@ def test_the_warm_up_alone_then_learn_is_the_same_run_as_learn(bc_weights):
         if split:
             gate = setup.warm_up(700)
             assert gate is setup.gate and gate is not None
-            assert setup.model.num_timesteps == 400 and setup.model._n_updates == 0  # no gradient step yet
+            # No env step's gradient step yet; the warm-up ends with TD3's critic pre-training (the default's).
+            assert setup.model.num_timesteps == 400
+            assert setup.model._n_updates == setup.recipe.critic_pretrain_steps == CRITIC_PRETRAIN_STEPS["td3"] > 0
             with pytest.raises(RuntimeError, match="nothing to warm up"):
                 setup.warm_up(700)
         setup.learn(700)
@@ -83,8 +86,10 @@ def test_naive_recipe_does_not_start_from_the_pretrained_policy(bc_weights):
 
 
 def test_warmup_fills_the_buffer_with_the_pretrained_policy(bc_agent, bc_weights):
+    # Without TD3's critic pre-training, which comes after the warm-up (its own tests are below).
+    recipe = get_recipe("default", critic_pretrain_steps=0)
     setup = make_finetune(
-        "td3", gym.make("SimpleNavigation-v0"), bc_weights, 400, "default", seed=0, hyperparams={"learning_starts": 300}
+        "td3", gym.make("SimpleNavigation-v0"), bc_weights, 400, recipe, seed=0, hyperparams={"learning_starts": 300}
     )
     critic_before = th.nn.utils.parameters_to_vector(setup.model.policy.critic.parameters()).clone()
     setup.learn(300)
@@ -297,6 +302,37 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
     assert not [d for d in plain.decisions if d.startswith("critic pre-training")]
 
 
+@pytest.mark.real_defaults
+def test_the_default_leaves_critic_pretraining_to_the_algorithm():
+    """5,000 steps with TD3, none with SAC and DDPG (benchmarks/recipe_ablation.py, pretrain-5k); said in a sentence."""
+    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, Recipe
+
+    default = get_recipe("default")
+    assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 0, "ddpg": 0}
+    for algo, steps in CRITIC_PRETRAIN_STEPS.items():
+        recipe, sentence = default.for_algorithm(algo)
+        assert recipe.critic_pretrain_steps == steps and recipe == get_recipe(default, critic_pretrain_steps=steps)
+        assert sentence.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
+    chosen = get_recipe("default", critic_pretrain_steps=300)
+    assert chosen.for_algorithm("td3") == (chosen, None)  # the user's figure stands, and nothing is said
+    assert Recipe().for_algorithm("td3") == (Recipe(), None)  # a recipe built by hand has none unless it asks
+
+
+@pytest.mark.parametrize("algo", ["td3", "ddpg"])
+def test_make_finetune_fills_in_the_algorithms_critic_pretraining_and_says_so(algo, bc_weights, caplog):
+    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, algorithm_name
+
+    env = gym.make("SimpleNavigation-v0")
+    with caplog.at_level("INFO", logger="sb3_finetune"):
+        setup = make_finetune(algo, env, bc_weights, 1_000, "default", seed=0)
+    assert algorithm_name(setup.model) == algo  # DDPG is a TD3 subclass in SB3
+    assert setup.recipe.critic_pretrain_steps == CRITIC_PRETRAIN_STEPS[algo]
+    (sentence,) = [d for d in setup.decisions if d.startswith("critic_pretrain_steps:")]
+    assert f"{algo.upper()}'s in the default recipe" in sentence and sentence in caplog.text
+    scratch = make_finetune(algo, env, None, 1_000, "default", seed=0)
+    assert not scratch.decisions  # from scratch there is no critic to pre-train, and nothing to say
+
+
 def test_critic_pretraining_stands_down_with_the_prior(bc_weights):
     env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
     recipe = get_recipe("default", critic_pretrain_steps=60, distill_steps=50)
@@ -342,6 +378,23 @@ def test_the_rl_zoo_callback_pretrains_the_critic_too(pendulum_prior):
     assert model._n_updates == 30 + 10  # the pre-training's, then one per env step after learning_starts
     (sentence,) = [d for d in callback.decisions if d.startswith("critic pre-training")]
     assert "30 gradient steps on the warm-up's 1000 transitions" in sentence
+
+
+@pytest.mark.real_defaults
+def test_the_rl_zoo_callback_fills_in_the_algorithms_critic_pretraining(pendulum_prior):
+    from stable_baselines3 import SAC, TD3
+
+    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS
+    from sb3_finetune.zoo import FinetuneCallback
+
+    for algo in (TD3, SAC):
+        model = algo("MlpPolicy", "Pendulum-v1", learning_starts=1_000, seed=0, policy_kwargs={"net_arch": [16]})
+        callback = FinetuneCallback(pendulum_prior, distill_steps=10)
+        callback.init_callback(model)
+        steps = CRITIC_PRETRAIN_STEPS[algo.__name__.lower()]
+        assert callback.recipe.critic_pretrain_steps == steps
+        said = [d for d in callback.decisions if d.startswith("critic_pretrain_steps:")]
+        assert len(said) == 1 and said[0].startswith(f"critic_pretrain_steps: {steps}, {algo.__name__}'s in the")
 
 
 def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pendulum_prior):
