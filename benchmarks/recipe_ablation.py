@@ -128,7 +128,8 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "gate-confidence-90": (("escape_saturation", True), ("gate_confidence", 0.9), ("gate_margin", 0.0)),
     # The same at 0.95 with a zone of 0.2 around the gate: the probe stops once its episodes rule out a rate of 0.3
     # or one of 0.7, so a prior near 0.5 (drift's 48%) settles in a few episodes instead of probing to the cap.
-    # The default recipe since 2026-12-03 (later): the script runs it once, under "default".
+    # The default recipe from 2026-12-03 (later) to 2026-12-04; still the default with SAC and DDPG, where the script
+    # runs it once, under "default" (with TD3 the default is pretrain-5k since).
     "gate-confidence-95-margin-20": (("escape_saturation", True), ("gate_confidence", 0.95), ("gate_margin", 0.2)),
     # The default of 2026-12-03 (later) with the pull scaled by the critic's mean |Q| over 2.5, as TD3+BC scales its
     # RL term: on Pendulum, whose returns run to the hundreds, the unscaled pull is too weak to hold the actor
@@ -145,6 +146,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # transitions, the actor held (no env steps), then the critic warm-up (kept) or none (the actor released at
     # learning_starts). With frontier's conservative Q-filter, 5,000 steps took Pendulum TD3 to 0.27x without its early
     # collapse but broke MountainCar, where the filter let go of a pumping prior; here the pull is unfiltered.
+    # pretrain-5k is the default with TD3 since 2026-12-04 (later): with TD3 the script runs it under "default".
     "pretrain-5k": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),
