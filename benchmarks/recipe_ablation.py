@@ -153,6 +153,23 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("gate_margin", 0.2),
         ("critic_pretrain_steps", 5_000),
     ),
+    # For SAC and DDPG, whose actor falls early on Pendulum with pretrain-5k: the same with the pull scaled by the
+    # critic's |Q| (as TD3+BC; the pre-trained critic's values are near their scale at the release, tens to hundreds
+    # on Pendulum, where the unscaled pull is weak), or with the actor held three times as long.
+    "pretrain-5k-q-scale": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("critic_pretrain_steps", 5_000),
+        ("bc_q_scale", True),
+    ),
+    "pretrain-5k-hold-3k": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("critic_pretrain_steps", 5_000),
+        ("critic_warmup", 3_000),
+    ),
     "pretrain-5k-no-critic-warmup": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),

@@ -453,7 +453,7 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
         "key": spec.key,
         "spec": asdict(spec),
         "budget": budget,
-        "recipe": None if spec.arm == "scratch" else recipe.as_dict(),
+        "recipe": None if setup.recipe is None else setup.recipe.as_dict(),  # as it ran: filled in for the algorithm
         "curve": curve.curve,
         "metrics": curve_metrics(curve.curve, budget, scenario),
         "pretrained_success_on_target": pretrained_eval.success_rate,

@@ -10,6 +10,7 @@ from sb3_finetune import external
 from sb3_finetune.evaluation import evaluate
 from sb3_finetune.experiment import SCENARIOS, RunSpec, run
 from sb3_finetune.pretrain import rollout_dataset
+from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS
 
 EXTERNAL = [name for name, scenario in SCENARIOS.items() if scenario.external]
 
@@ -104,6 +105,9 @@ def test_a_tiny_run_on_pendulum_scores_the_return_and_has_no_success(tmp_path):
     )
     record = run(RunSpec("pendulum-heavy", "td3", "default", 0, budget=150, eval_episodes=3), tmp_path)
     json.dumps(record)  # JSON-friendly
+    # The recipe as it ran: the default leaves critic pre-training to the algorithm, filled in for TD3.
+    assert record["recipe"]["critic_pretrain_steps"] == CRITIC_PRETRAIN_STEPS["td3"] > 0
+    assert any(d.startswith("critic_pretrain_steps:") for d in record["decisions"])
     assert record["pretrained_success_on_target"] is None
     assert record["curve"][0]["success_rate"] is None and record["curve"][-1]["step"] == 150
     low, high = scenario.return_range
