@@ -170,6 +170,16 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("critic_pretrain_steps", 5_000),
         ("critic_warmup", 3_000),
     ),
+    # TD3's default of 2026-12-04 (later) with the warm-up hand-over: the critic is pre-trained on the prior's paths
+    # and on random roll-outs from points along them (frontier's hand-over and pre-training, without its Q-filter,
+    # which broke MountainCar; there the probe's 999-step episodes leave the hand-over nothing to change).
+    "pretrain-5k-handover": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("critic_pretrain_steps", 5_000),
+        ("warmup_handover", True),
+    ),
     "pretrain-5k-no-critic-warmup": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),

@@ -375,6 +375,7 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         ("pretrain-5k-no-critic-warmup", "f09ecd4d", 0, False),
         ("pretrain-5k-q-scale", "8943fd2c", 1_000, True),
         ("pretrain-5k-hold-3k", "915e77b6", 3_000, False),
+        ("pretrain-5k-handover", "321e6cde", 1_000, False),
     ):
         overrides = VARIANTS[name]
         assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=overrides).recipe_fingerprint == fingerprint
@@ -382,7 +383,8 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         fields = (recipe.critic_pretrain_steps, recipe.critic_warmup, recipe.bc_q_scale)
         assert fields == (5_000, critic_warmup, q_scale)
         assert recipe.escape_saturation and (recipe.gate_confidence, recipe.gate_margin) == (0.95, 0.2)
-        assert not recipe.bc_q_filter and not recipe.warmup_handover  # the default's unfiltered pull, no hand-over
+        assert not recipe.bc_q_filter  # the default's unfiltered pull
+        assert recipe.warmup_handover == name.endswith("handover")
     # Since 2026-12-04 the default is pretrain-5k with TD3 (its runs are the default's), and unchanged with SAC/DDPG.
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "ffb134de"
     assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "2d030dab"
