@@ -337,8 +337,8 @@ def main(args: Args) -> dict:
         args.seeds, args.budget, args.variants, args.algos = 1, 300, "default", "td3"
     specs, same_as = plan(args)
     results, *read_also = results_files(args.results)
-    for variant, twin in same_as.items():
-        print(f"{variant}: the same recipe as {twin}, not run again")  # variant is "<algo>/<variant>"
+    for algo_variant, twin in same_as.items():
+        print(f"{algo_variant}: the same recipe as {twin}, not run again")
     records = run_sweep(specs, results, args.cache, workers=args.workers, read_also=read_also)
     wanted = {spec.key: spec for spec in specs}
     names = {v: k for k, v in VARIANTS.items()}

@@ -396,17 +396,22 @@ def pretrain_critic(model: BaseAlgorithm, gradient_steps: int) -> None:
     The critic (and its target, and SAC's entropy coefficient where it is learned) trains as in any gradient step,
     on the warm-up's transitions and with the actor's (the distilled prior's) next actions, so that it has learned the
     prior's values before the actor first moves. The actor optimizer's ``step`` does nothing meanwhile: the actor's
-    parameters and its optimizer's state stay as they are (TD3's target actor follows the unchanged actor).
+    parameters and its optimizer's state stay as they are, and so does TD3's and DDPG's target actor (their Polyak
+    step towards the unchanged actor, ``(1 - tau) x + tau x``, would only round it away from the actor).
 
     :param model: the model, inside its ``learn`` (or ``_setup_learn``), with transitions in its replay buffer
     :param gradient_steps: gradient steps
     """
     optimizer = model.actor.optimizer
+    actor_target: th.nn.Module | None = getattr(model, "actor_target", None)
+    held_target = None if actor_target is None else {k: v.clone() for k, v in actor_target.state_dict().items()}
     optimizer.step = _no_step  # type: ignore[method-assign]  (an instance attribute: the class's step is untouched)
     try:
         model.train(gradient_steps=gradient_steps, batch_size=model.batch_size)
     finally:
         del optimizer.step
+        if actor_target is not None and held_target is not None:
+            actor_target.load_state_dict(held_target)
 
 
 def _no_step(*_: object, **__: object) -> None:
