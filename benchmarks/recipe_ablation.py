@@ -146,7 +146,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # transitions, the actor held (no env steps), then the critic warm-up (kept) or none (the actor released at
     # learning_starts). With frontier's conservative Q-filter, 5,000 steps took Pendulum TD3 to 0.27x without its early
     # collapse but broke MountainCar, where the filter let go of a pumping prior; here the pull is unfiltered.
-    # pretrain-5k is the default with TD3 since 2026-12-04 (later): with TD3 the script runs it under "default".
+    # pretrain-5k was the default with TD3 on 2026-12-04 (later), until the hand-over joined it (pretrain-5k-handover).
     "pretrain-5k": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),
@@ -170,7 +170,8 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("critic_pretrain_steps", 5_000),
         ("critic_warmup", 3_000),
     ),
-    # TD3's default of 2026-12-04 (later) with the warm-up hand-over: the critic is pre-trained on the prior's paths
+    # TD3's default of 2026-12-04 (later) with the warm-up hand-over, TD3's default since 2026-12-05 (with TD3 the
+    # script runs it under "default"): the critic is pre-trained on the prior's paths
     # and on random roll-outs from points along them (frontier's hand-over and pre-training, without its Q-filter,
     # which broke MountainCar; there the probe's 999-step episodes leave the hand-over nothing to change).
     "pretrain-5k-handover": (
@@ -237,6 +238,9 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # Since 2026-12-04 the default leaves it to the algorithm (5,000 steps with TD3); every variant was measured
     # without it, so gate-confidence-95-margin-20 is the default of before with TD3 (and today's with SAC and DDPG).
     (("critic_pretrain_steps", 0),),
+    # Since 2026-12-05 the default leaves the warm-up hand-over to the algorithm too (on with TD3): pretrain-5k is the
+    # TD3 default of 2026-12-04, and the variants measured before keep it off unless they set it.
+    (("warmup_handover", False),),
 )
 
 

@@ -685,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "--warmup-handover",
         "in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration from "
-        "where the prior takes the agent)",
+        "where the prior takes the agent; the default recipe: on with td3, off with sac and ddpg)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(

@@ -12,7 +12,8 @@ parts, each optional:
    (with the algorithm's own exploration) instead of SB3's uniform random actions (WSRL, Zhou et al. 2025);
    with ``warmup_handover`` each of those episodes hands over to uniform random actions at a random step, so
    that the buffer also explores from where the prior takes the agent, past where it stalls
-   (:class:`~sb3_finetune.warmup.HandOver`);
+   (:class:`~sb3_finetune.warmup.HandOver`; the default recipe's with TD3, not with SAC and DDPG,
+   :data:`WARMUP_HANDOVER`);
 4. **critic pre-training** (``critic_pretrain_steps``): at the end of the warm-up, that many gradient steps of the
    algorithm's own ``train()`` on the warm-up's transitions with the actor held, before training's first env step
    (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`; the default recipe's is 5,000 steps
@@ -94,6 +95,38 @@ recipe does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-
 elsewhere; with SAC and DDPG they let the actor fall early on Pendulum (to 0.29 of the prior's score), so theirs is
 0."""
 
+WARMUP_HANDOVER: dict[str, bool] = {"td3": True, "sac": False, "ddpg": False}
+"""``warmup_handover`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default recipe
+does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-5k-handover``, every scenario, 10 seeds; see
+``benchmarks/PARTLY_RIGHT.md``): with TD3's critic pre-training, the hand-over's random roll-outs from points along
+the prior's paths take the obstacle from 0.60x to 0.32x scratch's steps and change nothing elsewhere; SAC and DDPG
+pre-train no critic, and without it the hand-over was no faster with SAC on the obstacle (DDPG not measured)."""
+
+_LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = {
+    "critic_pretrain_steps": (
+        CRITIC_PRETRAIN_STEPS,
+        0,
+        {
+            "td3": "faster on a partly right prior in benchmarks/recipe_ablation.py, no worse elsewhere",
+            "sac": "with 5,000 steps its actor fell early on Pendulum in benchmarks/recipe_ablation.py",
+            "ddpg": "with 5,000 steps its actor fell early on Pendulum in benchmarks/recipe_ablation.py",
+        },
+    ),
+    "warmup_handover": (
+        WARMUP_HANDOVER,
+        False,
+        {
+            "td3": "with its critic pre-training, faster on a partly right prior in benchmarks/recipe_ablation.py, "
+            "no worse elsewhere",
+            "sac": "without critic pre-training, as SAC's default has none, it was no faster on the obstacle in "
+            "benchmarks/recipe_ablation.py",
+            "ddpg": "not measured with DDPG's default, which pre-trains no critic",
+        },
+    ),
+}
+"""The recipe fields a recipe may leave to the algorithm (``None``): each algorithm's value, the value for an
+algorithm with none measured, and why each algorithm has its value."""
+
 TD3_BC_ALPHA = 2.5
 """TD3+BC's alpha: the pull's weight is multiplied by mean |Q| / alpha when ``bc_q_scale`` is on."""
 
@@ -120,7 +153,8 @@ class Recipe:
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
         a step drawn uniformly below the longest episode of the prior's probe (see
-        :class:`~sb3_finetune.warmup.HandOver`)
+        :class:`~sb3_finetune.warmup.HandOver`); ``None``: the algorithm's, from :data:`WARMUP_HANDOVER`
+        (:meth:`for_algorithm`; the default recipe's)
     :param critic_warmup: env steps during which the actor is held still while the critic trains
     :param bc_weight: initial weight of the pull towards the pretrained policy (0: off)
     :param bc_fade: fraction of the budget over which that weight fades to 0
@@ -211,7 +245,7 @@ class Recipe:
     distill_steps: int = 1_000
     distill_jitter: float = 0.3
     pretrained_warmup: bool = True
-    warmup_handover: bool = False
+    warmup_handover: bool | None = False
     critic_warmup: int = 1_000
     bc_weight: float = 0.0
     bc_fade: float = 0.2
@@ -300,27 +334,27 @@ class Recipe:
         """The recipe as a plain dict (for logs and result files)."""
         return asdict(self)
 
-    def for_algorithm(self, algo: str) -> tuple[Recipe, str | None]:
+    def for_algorithm(self, algo: str) -> tuple[Recipe, list[str]]:
         """The recipe as it runs with ``algo``: the fields it leaves to the algorithm (``None``) filled in.
 
+        The default recipe leaves ``critic_pretrain_steps`` (:data:`CRITIC_PRETRAIN_STEPS`) and ``warmup_handover``
+        (:data:`WARMUP_HANDOVER`) to the algorithm.
+
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
-            Zoo callback) gets none, as every algorithm did before the default left it to the algorithm
-        :return: the recipe, and a sentence saying what was filled in and why (``None`` where nothing was)
+            Zoo callback) gets neither, as every algorithm did before the default left them to the algorithm
+        :return: the recipe, and one sentence for each field filled in, saying what and why (none where nothing was)
         """
-        if self.critic_pretrain_steps is not None:
-            return self, None
-        steps = CRITIC_PRETRAIN_STEPS.get(algo, 0)
-        if algo not in CRITIC_PRETRAIN_STEPS:
-            why = "no figure was measured for it"
-        elif steps:
-            why = "faster on a partly right prior in benchmarks/recipe_ablation.py, no worse elsewhere"
-        else:
-            why = "with 5,000 steps its actor fell early on Pendulum in benchmarks/recipe_ablation.py"
-        sentence = (
-            f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe ({why}; "
-            "set critic_pretrain_steps to choose)"
-        )
-        return replace(self, critic_pretrain_steps=steps), sentence
+        filled: dict[str, Any] = {}
+        sentences: list[str] = []
+        for name, (values, unmeasured, reasons) in _LEFT_TO_THE_ALGORITHM.items():
+            if getattr(self, name) is not None:
+                continue
+            filled[name] = values.get(algo, unmeasured)
+            why = reasons.get(algo, "no figure was measured for it")
+            sentences.append(
+                f"{name}: {filled[name]}, {algo.upper()}'s in the default recipe ({why}; set {name} to choose)"
+            )
+        return replace(self, **filled), sentences
 
 
 RECIPES: dict[str, Recipe] = {
@@ -333,7 +367,8 @@ RECIPES: dict[str, Recipe] = {
     # The gate's probe goes on until its episodes rule out a rate of 0.3 or one of 0.7 at 0.95 (gate_confidence,
     # gate_margin): PointMaze's 76% prior is no longer stood down on 3 episodes (its early collapse gone), drift's
     # 48% prior is stood down in 18 of 20 gates (faster, TD3 and SAC); elsewhere the same runs or no measurable change.
-    # Critic pre-training is left to the algorithm (CRITIC_PRETRAIN_STEPS): 5,000 steps with TD3, none with SAC, DDPG.
+    # Critic pre-training and the warm-up hand-over are left to the algorithm (CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER):
+    # 5,000 steps on a warm-up that hands over with TD3, neither with SAC and DDPG.
     "default": Recipe(
         bc_weight=1.0,
         bc_fade=0.5,
@@ -341,6 +376,7 @@ RECIPES: dict[str, Recipe] = {
         gate_confidence=0.95,
         gate_margin=0.2,
         critic_pretrain_steps=None,
+        warmup_handover=None,
     ),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),
@@ -1078,8 +1114,7 @@ def make_finetune(
     if pretrained is not None:
         prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
         decisions += prior.info.assumptions
-        if filled_in is not None:
-            ours.append(filled_in)
+        ours += filled_in
         weights = prior.network if isinstance(pretrained, Prior) else pretrained
         policy_kwargs = pretrained_policy_kwargs(
             weights,

@@ -92,8 +92,8 @@ class FinetuneCallback(BaseCallback):
             self.weights, model.action_space, model.observation_space, self.action_units, self.activation
         ).to(model.device)
         self.recipe, filled_in = self.recipe.for_algorithm(algorithm_name(model))
-        if filled_in is not None:
-            say(filled_in, self.decisions)
+        for sentence in filled_in:
+            say(sentence, self.decisions)
         recipe = self.recipe
         if model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs:
             # Rebuild the (still untrained) policy with the prior's layers as its features, as make_finetune does.

@@ -276,7 +276,7 @@ def test_recipe_flags_reach_the_recipe():
     argv = ["finetune", "--env", NAV, "--algo", "td3", "--pretrained", "agent.pt"]
     plain = _recipe_from_args(build_parser().parse_args(argv))
     flagged = _recipe_from_args(build_parser().parse_args([*argv, "--warmup-handover", "--bc-q-scale"]))
-    assert not plain.warmup_handover and not plain.bc_q_scale
+    assert plain.warmup_handover is None and not plain.bc_q_scale  # the default leaves it to the algorithm
     assert flagged.warmup_handover and flagged.bc_q_scale
     on = _recipe_from_args(build_parser().parse_args([*argv, "--layer-norm"]))
     off = _recipe_from_args(build_parser().parse_args([*argv, "--no-layer-norm"]))

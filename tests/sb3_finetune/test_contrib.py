@@ -40,14 +40,16 @@ def test_contrib_algorithms_work_with_the_extractor(algo_name, freeze, agent, ag
 
 @pytest.mark.real_defaults
 def test_the_rl_zoo_callback_runs_the_default_recipe_on_tqc(pendulum_prior):
-    """The default recipe leaves critic pre-training to the algorithm; an algorithm with no figure of its own gets none
-    (as every algorithm did before), and a decision says so."""
+    """The default recipe leaves critic pre-training and the hand-over to the algorithm; an algorithm with no figure of
+    its own gets neither (as every algorithm did before), and a decision says so."""
     from sb3_finetune.zoo import FinetuneCallback
 
     model = sb3_contrib.TQC("MlpPolicy", "Pendulum-v1", learning_starts=300, seed=0, policy_kwargs={"net_arch": [16]})
     callback = FinetuneCallback(pendulum_prior, distill_steps=10)
     model.learn(400, callback=callback)
     assert model.num_timesteps == 400 and callback.recipe.critic_pretrain_steps == 0
-    (said,) = [d for d in callback.decisions if d.startswith("critic_pretrain_steps:")]
-    assert "TQC's in the default recipe (no figure was measured for it" in said
-    assert not [d for d in callback.decisions if d.startswith("critic pre-training")]
+    assert callback.recipe.warmup_handover is False
+    for field in ("critic_pretrain_steps", "warmup_handover"):
+        (said,) = [d for d in callback.decisions if d.startswith(f"{field}:")]
+        assert "TQC's in the default recipe (no figure was measured for it" in said
+    assert not [d for d in callback.decisions if d.startswith(("critic pre-training", "warm-up hand-over"))]

@@ -302,32 +302,44 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
 
 
 @pytest.mark.real_defaults
-def test_the_default_leaves_critic_pretraining_to_the_algorithm():
-    """5,000 steps with TD3, none with SAC and DDPG (benchmarks/recipe_ablation.py, pretrain-5k); said in a sentence."""
-    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, Recipe
+def test_the_default_leaves_critic_pretraining_and_the_handover_to_the_algorithm():
+    """5,000 steps on a warm-up that hands over with TD3, neither with SAC and DDPG (benchmarks/recipe_ablation.py,
+    pretrain-5k and pretrain-5k-handover); one sentence for each field filled in."""
+    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, Recipe
 
     default = get_recipe("default")
     assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 0, "ddpg": 0}
+    assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": False, "ddpg": False}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
-        recipe, sentence = default.for_algorithm(algo)
-        assert recipe.critic_pretrain_steps == steps and recipe == get_recipe(default, critic_pretrain_steps=steps)
-        assert sentence.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
+        handover = WARMUP_HANDOVER[algo]
+        recipe, (said_steps, said_handover) = default.for_algorithm(algo)
+        assert recipe == get_recipe(default, critic_pretrain_steps=steps, warmup_handover=handover)
+        assert said_steps.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
+        assert said_handover.startswith(f"warmup_handover: {handover}, {algo.upper()}'s in the default recipe")
     chosen = get_recipe("default", critic_pretrain_steps=300)
-    assert chosen.for_algorithm("td3") == (chosen, None)  # the user's figure stands, and nothing is said
-    assert Recipe().for_algorithm("td3") == (Recipe(), None)  # a recipe built by hand has none unless it asks
+    recipe, (said,) = chosen.for_algorithm("td3")  # the user's figure stands, and nothing is said of it
+    assert recipe.critic_pretrain_steps == 300 and recipe.warmup_handover and said.startswith("warmup_handover: True")
+    both = get_recipe("default", critic_pretrain_steps=300, warmup_handover=False)
+    assert both.for_algorithm("td3") == (both, [])
+    assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has neither unless it asks
+    recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets neither
+    assert (recipe.critic_pretrain_steps, recipe.warmup_handover) == (0, False)
+    assert len(said) == 2 and all("no figure was measured for it" in sentence for sentence in said)
 
 
 @pytest.mark.parametrize("algo", ["td3", "ddpg"])
-def test_make_finetune_fills_in_the_algorithms_critic_pretraining_and_says_so(algo, bc_weights, caplog):
-    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, algorithm_name
+def test_make_finetune_fills_in_the_algorithms_critic_pretraining_and_handover_and_says_so(algo, bc_weights, caplog):
+    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, algorithm_name
 
     env = gym.make("SimpleNavigation-v0")
     with caplog.at_level("INFO", logger="sb3_finetune"):
         setup = make_finetune(algo, env, bc_weights, 1_000, "default", seed=0)
     assert algorithm_name(setup.model) == algo  # DDPG is a TD3 subclass in SB3
     assert setup.recipe.critic_pretrain_steps == CRITIC_PRETRAIN_STEPS[algo]
-    (sentence,) = [d for d in setup.decisions if d.startswith("critic_pretrain_steps:")]
-    assert f"{algo.upper()}'s in the default recipe" in sentence and sentence in caplog.text
+    assert setup.recipe.warmup_handover is WARMUP_HANDOVER[algo] is (algo == "td3")
+    for field in ("critic_pretrain_steps", "warmup_handover"):
+        (sentence,) = [d for d in setup.decisions if d.startswith(f"{field}:")]
+        assert f"{algo.upper()}'s in the default recipe" in sentence and sentence in caplog.text
     scratch = make_finetune(algo, env, None, 1_000, "default", seed=0)
     assert not scratch.decisions  # from scratch there is no critic to pre-train, and nothing to say
 
@@ -380,7 +392,7 @@ def test_the_rl_zoo_callback_pretrains_the_critic_too(pendulum_prior):
 
 
 @pytest.mark.real_defaults
-def test_the_rl_zoo_callback_fills_in_the_algorithms_critic_pretraining(pendulum_prior):
+def test_the_rl_zoo_callback_fills_in_the_algorithms_critic_pretraining_and_handover(pendulum_prior):
     from stable_baselines3 import SAC, TD3
 
     from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS
@@ -392,8 +404,11 @@ def test_the_rl_zoo_callback_fills_in_the_algorithms_critic_pretraining(pendulum
         callback.init_callback(model)
         steps = CRITIC_PRETRAIN_STEPS[algo.__name__.lower()]
         assert callback.recipe.critic_pretrain_steps == steps
+        assert callback.recipe.warmup_handover is (algo is TD3)
         said = [d for d in callback.decisions if d.startswith("critic_pretrain_steps:")]
         assert len(said) == 1 and said[0].startswith(f"critic_pretrain_steps: {steps}, {algo.__name__}'s in the")
+        said = [d for d in callback.decisions if d.startswith("warmup_handover:")]
+        assert len(said) == 1 and said[0].startswith(f"warmup_handover: {algo is TD3}, {algo.__name__}'s in the")
 
 
 def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pendulum_prior):
