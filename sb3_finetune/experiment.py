@@ -220,6 +220,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "gate_margin": 0.0,
     "bc_progress": None,
     "bc_progress_with_fade": False,
+    "distill_sac_std": 0.3,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
@@ -273,7 +274,7 @@ class RunSpec:
         """The recipe fields that change nothing in this run, so that runs differing only there still match.
 
         - SAC's actor has no ``tanh`` layer: the saturation escape (``escape_saturation``, ``escape_above``) is not
-          added.
+          added; only SAC's actor has a spread for ``distill_sac_std`` to set.
         - Where the scenario's env reports no success (its threshold is on return) and the recipe gives no
           ``gate_return``, the trust gate compares with a random probe, whose length ``gate_confidence`` and
           ``gate_margin`` do not set; without a ``trust_gate`` there is no probe to set; ``gate_margin`` is the
@@ -285,6 +286,8 @@ class RunSpec:
         fields: list[str] = []
         if self.algo == "sac":
             fields += ["escape_saturation", "escape_above"]
+        else:
+            fields += ["distill_sac_std"]
         random_probe = SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None
         if random_probe or recipe.get("trust_gate") is None:
             fields += ["gate_confidence", "gate_margin"]

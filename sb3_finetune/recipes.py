@@ -149,6 +149,8 @@ class Recipe:
     :param distill_steps: gradient steps of that distillation
     :param distill_jitter: Gaussian noise on half of each distillation minibatch, in standard deviations of the
         probe's states (see :func:`~sb3_finetune.warmup.distill_actor`)
+    :param distill_sac_std: with SAC, the standard deviation (before ``tanh``) the distilled actor starts with, the
+        spread of its sampled actions in the warm-up and while it is held (``None``: SAC's own, about 1)
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -244,6 +246,7 @@ class Recipe:
     actor_init: bool = True
     distill_steps: int = 1_000
     distill_jitter: float = 0.3
+    distill_sac_std: float | None = 0.3
     pretrained_warmup: bool = True
     warmup_handover: bool | None = False
     critic_warmup: int = 1_000
@@ -316,6 +319,8 @@ class Recipe:
             raise ValueError(f"guard_restore must be one of {GUARD_RESTORES}, got {self.guard_restore!r}")
         if self.guard_hold < 0:
             raise ValueError(f"guard_hold must be >= 0, got {self.guard_hold}")
+        if self.distill_sac_std is not None and not self.distill_sac_std > 0.0:
+            raise ValueError(f"distill_sac_std must be > 0 or None, got {self.distill_sac_std}")
         if self.critic_pretrain_steps is not None and self.critic_pretrain_steps < 0:
             raise ValueError(f"critic_pretrain_steps must be >= 0, got {self.critic_pretrain_steps}")
         if self.bc_progress is not None and self.bc_progress < 1:
@@ -906,7 +911,15 @@ def run_warm_up(
         sets = [probe_observations]
         if dataset_observations is not None:
             sets.append(dataset_observations)
-        warmup.distill_actor(model, prior, sets, recipe.distill_steps, seed=seed, jitter=recipe.distill_jitter)
+        warmup.distill_actor(
+            model,
+            prior,
+            sets,
+            recipe.distill_steps,
+            seed=seed,
+            jitter=recipe.distill_jitter,
+            sac_std=recipe.distill_sac_std,
+        )
     rest = min(warmup_steps, total_timesteps) - model.num_timesteps
     with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted)
     if with_policy and recipe.warmup_handover:

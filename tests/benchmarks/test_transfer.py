@@ -397,3 +397,20 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "321e6cde"
     assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "2d030dab"
     assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8c42ada6"
+
+
+def test_the_sac_spread_variant_changes_only_sacs_runs():
+    """distill_sac_std sets only SAC's actor: with TD3 the variant is pretrain-5k-handover's runs (today's default's),
+    with SAC a recipe of its own; at its default (0.3) the field leaves every stored key as it was."""
+    from recipe_ablation import VARIANTS
+
+    from sb3_finetune.experiment import RunSpec
+
+    spread = VARIANTS["pretrain-5k-handover-sac-std-0.1"]
+    for algo, same in (("td3", True), ("ddpg", True), ("sac", False)):
+        with_spread = RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=spread).recipe_fingerprint
+        plain = RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=VARIANTS["pretrain-5k-handover"])
+        assert (with_spread == plain.recipe_fingerprint) is same
+    assert RunSpec("pendulum-heavy", "sac", "default", 0, recipe_overrides=spread).recipe_fingerprint == "c34853dc"
+    stated = (("distill_sac_std", 0.3),)
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=stated).recipe_fingerprint == "2d030dab"

@@ -434,3 +434,20 @@ def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pe
     escaping = FinetuneCallback(pendulum_prior, recipe="frontier", escape_saturation=True)
     escaping.init_callback(model)
     assert escaping.escape is not None and escaping.decisions == []
+
+
+def test_distill_sac_std_sets_the_spread_sacs_distilled_actor_starts_with(bc_weights):
+    """The distilled SAC actor's standard deviation (before tanh) is the recipe's, not SAC's own of about 1."""
+    env = gym.make("SimpleNavigation-v0")
+    spreads = {}
+    for std in (0.3, 0.1):
+        recipe = get_recipe("default", distill_sac_std=std, distill_steps=300, trust_gate=None)
+        setup = make_finetune("sac", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 300}, seed=0)
+        setup.learn(300)  # the warm-up ends at learning_starts: distilled, not yet trained
+        observations = th.as_tensor(setup.model.replay_buffer.observations[:300, 0], dtype=th.float32)
+        with th.no_grad():
+            _, log_std, _ = setup.model.actor.get_action_dist_params(observations)
+        spreads[std] = log_std.exp().mean().item()
+    assert spreads[0.3] == pytest.approx(0.3, rel=0.2) and spreads[0.1] == pytest.approx(0.1, rel=0.2)
+    with pytest.raises(ValueError, match="distill_sac_std must be > 0"):
+        get_recipe("default", distill_sac_std=0.0)
