@@ -194,6 +194,16 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("warmup_handover", True),
         ("distill_sac_std", 0.1),
     ),
+    # The pull scaled by |Q| kept SAC's actor up after the release on Pendulum with pretrain-5k (and gave back the
+    # obstacle's gain): with the hand-over, which took SAC's obstacle from 0.52x to 0.45x, on top.
+    "pretrain-5k-handover-q-scale": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("critic_pretrain_steps", 5_000),
+        ("warmup_handover", True),
+        ("bc_q_scale", True),
+    ),
     "pretrain-5k-no-critic-warmup": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),

@@ -414,3 +414,12 @@ def test_the_sac_spread_variant_changes_only_sacs_runs():
     assert RunSpec("pendulum-heavy", "sac", "default", 0, recipe_overrides=spread).recipe_fingerprint == "c34853dc"
     stated = (("distill_sac_std", 0.3),)
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=stated).recipe_fingerprint == "2d030dab"
+    # The SAC screens' other variant, whose runs are stored under these keys: the hand-over's, with the pull scaled.
+    scaled = dict(VARIANTS["pretrain-5k-handover-q-scale"])
+    assert scaled == {**dict(VARIANTS["pretrain-5k-handover"]), "bc_q_scale": True}
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=tuple(scaled.items())).recipe_fingerprint == (
+        "cd0c4f47"
+    )
+    assert RunSpec(
+        "obstacle", "sac", "default", 0, recipe_overrides=VARIANTS["pretrain-5k-handover"]
+    ).recipe_fingerprint == ("b8d3bd84")
