@@ -204,6 +204,16 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("warmup_handover", True),
         ("bc_q_scale", True),
     ),
+    # SAC's and DDPG's actors update at every gradient step (TD3's every second) and fall right after the release
+    # with a pre-trained critic: the actor's learning rate rising from 0 over the 2,000 env steps after the release.
+    "pretrain-5k-handover-ramp-2k": (
+        ("escape_saturation", True),
+        ("gate_confidence", 0.95),
+        ("gate_margin", 0.2),
+        ("critic_pretrain_steps", 5_000),
+        ("warmup_handover", True),
+        ("actor_ramp", 2_000),
+    ),
     "pretrain-5k-no-critic-warmup": (
         ("escape_saturation", True),
         ("gate_confidence", 0.95),

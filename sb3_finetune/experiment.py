@@ -221,6 +221,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "bc_progress": None,
     "bc_progress_with_fade": False,
     "distill_sac_std": 0.3,
+    "actor_ramp": 0,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -237,6 +237,8 @@ class Recipe:
     :param bc_progress_with_fade: with ``bc_progress``, the weight is the larger of the time fade and the shortfall
         (the time fade alone until ``bc_progress`` episodes have ended after the release): the pull never lets go
         faster than with time, and comes back where the learner falls short of the prior after the fade
+    :param actor_ramp: env steps after the actor's release over which its learning rate rises linearly from 0 to the
+        algorithm's (``0``: released at its full rate)
     """
 
     features_layer: int | None = 1
@@ -281,6 +283,7 @@ class Recipe:
     escape_above: float = 0.0
     bc_progress: int | None = None
     bc_progress_with_fade: bool = False
+    actor_ramp: int = 0
 
     def __post_init__(self) -> None:
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
@@ -319,6 +322,8 @@ class Recipe:
             raise ValueError(f"guard_restore must be one of {GUARD_RESTORES}, got {self.guard_restore!r}")
         if self.guard_hold < 0:
             raise ValueError(f"guard_hold must be >= 0, got {self.guard_hold}")
+        if self.actor_ramp < 0:
+            raise ValueError(f"actor_ramp must be >= 0, got {self.actor_ramp}")
         if self.distill_sac_std is not None and not self.distill_sac_std > 0.0:
             raise ValueError(f"distill_sac_std must be > 0 or None, got {self.distill_sac_std}")
         if self.critic_pretrain_steps is not None and self.critic_pretrain_steps < 0:
@@ -478,6 +483,8 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         weight fades with time)
     :param with_fade: with ``progress``, the weight is the larger of the time fade and ``bc_weight`` times the
         shortfall, the time fade alone until ``progress`` episodes have ended after the release
+    :param ramp: env steps after ``hold_steps`` over which the actor's learning rate rises linearly from 0 to its own
+        (``0``: none)
     """
 
     def __init__(
@@ -492,12 +499,13 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         q_filter_conservative: bool = False,
         progress: int | None = None,
         with_fade: bool = False,
+        ramp: int = 0,
     ) -> None:
         super().__init__(("actor",))
         self.teacher = teacher
         self.hold_steps, self.bc_weight, self.bc_until, self.batch_size = hold_steps, bc_weight, bc_until, batch_size
         self.q_filter, self.q_scale, self.q_filter_conservative = q_filter, q_scale, q_filter_conservative
-        self.progress, self.with_fade = progress, with_fade
+        self.progress, self.with_fade, self.ramp = progress, with_fade, ramp
         self.mark: GuardFloor | None = None
         """The learner's episodes are scored by its criterion; no pull at ``prior`` or above, full at ``floor`` or
         below (set by :meth:`arm_progress`; ``None``: the time fade)."""
@@ -506,6 +514,7 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         self._scores: deque[float] = deque(maxlen=progress or 1)
         self._episodes = LearnerEpisodes()
         self._saved: list[th.Tensor] | None = None
+        self._learning_rates: list[float] | None = None
 
     def arm_progress(self, mark: GuardFloor | None) -> None:
         """Weigh the pull by the learner's shortfall against ``mark`` from now on (``None``: keep the time fade)."""
@@ -539,8 +548,19 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         return max(faded, self.bc_weight * self.shortfall())
 
     def stand_down(self) -> None:
-        """Neither hold nor pull from now on (the trust gate's verdict against the prior)."""
-        self.hold_steps, self.bc_weight = 0, 0.0
+        """Neither hold, nor pull, nor ramp from now on (the trust gate's verdict against the prior)."""
+        self.hold_steps, self.bc_weight, self.ramp = 0, 0.0, 0
+
+    def learning_rate_scale(self) -> float:
+        """The share of its learning rate the actor steps with.
+
+        :return: 0 while held, then rising linearly over ``ramp`` env steps to 1
+        """
+        if self.num_timesteps < self.hold_steps:
+            return 0.0
+        if self.ramp <= 0:
+            return 1.0
+        return min(1.0, (self.num_timesteps - self.hold_steps) / self.ramp)
 
     def _on_step(self) -> bool:
         if self.mark is not None and self.bc_weight > 0.0:
@@ -548,6 +568,8 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             self._scores.extend(self._episodes.step(self, held, self.mark, self.explorer))
         self.logger.record("finetune/pull_weight", self.weight())
         self.logger.record("finetune/actor_held", int(self.num_timesteps < self.hold_steps))
+        if self.ramp > 0:
+            self.logger.record("finetune/actor_lr_scale", self.learning_rate_scale())
         return True
 
     def _pre_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
@@ -555,6 +577,11 @@ class ActorUpdateHook(OptimizerStepHookCallback):
         if self.num_timesteps < self.hold_steps:
             self._saved = [p.detach().clone() for p in parameters]
             return
+        scale = self.learning_rate_scale()
+        if scale < 1.0:  # SB3 sets the learning rate before its gradient steps; it is put back after this one
+            self._learning_rates = [group["lr"] for group in optimizer.param_groups]
+            for group in optimizer.param_groups:
+                group["lr"] = group["lr"] * scale
         weight = self.weight()
         if weight > 0.0 and self.model.replay_buffer.size() > 0:
             raw = self.model.replay_buffer.sample(self.batch_size).observations
@@ -580,6 +607,10 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             (weight * per_state.mean()).backward()  # adds to the RL gradient already in .grad
 
     def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
+        if self._learning_rates is not None:
+            for group, learning_rate in zip(optimizer.param_groups, self._learning_rates, strict=True):
+                group["lr"] = learning_rate
+            self._learning_rates = None
         if self._saved is not None:
             with th.no_grad():
                 parameters = [p for group in optimizer.param_groups for p in group["params"]]
@@ -607,6 +638,7 @@ def actor_update_hook(recipe: Recipe, prior: Prior, learning_starts: int, bc_unt
         q_filter_conservative=recipe.bc_q_filter_conservative,
         progress=recipe.bc_progress,
         with_fade=recipe.bc_progress_with_fade,
+        ramp=recipe.actor_ramp,
     )
 
 
