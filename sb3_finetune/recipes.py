@@ -1200,7 +1200,7 @@ def make_finetune(
     if recipe.arbitrate:
         model.policy.prior.load_state_dict(prior.state_dict())
         callbacks.append(ArbitrationCallback(model.learning_starts + recipe.critic_warmup))
-    if recipe.critic_warmup > 0 or recipe.bc_weight > 0 or recipe.collapse_guard is not None:
+    if recipe.critic_warmup > 0 or recipe.bc_weight > 0 or recipe.actor_ramp > 0 or recipe.collapse_guard is not None:
         # The actor is held while the critic trains: from the first gradient step, after the warm-up.
         hook = actor_update_hook(recipe, prior, model.learning_starts, int(recipe.bc_fade * total_timesteps))
         callbacks.append(hook)

@@ -451,3 +451,24 @@ def test_distill_sac_std_sets_the_spread_sacs_distilled_actor_starts_with(bc_wei
     assert spreads[0.3] == pytest.approx(0.3, rel=0.2) and spreads[0.1] == pytest.approx(0.1, rel=0.2)
     with pytest.raises(ValueError, match="distill_sac_std must be > 0"):
         get_recipe("default", distill_sac_std=0.0)
+
+
+def test_actor_ramp_lets_the_released_actor_move_slowly_and_puts_the_learning_rate_back(bc_weights):
+    """With the ramp, the actor's first steps after its release are a small share of its learning rate's; SB3's rate
+    is as it was after each step."""
+    env = gym.make("SimpleNavigation-v0")
+    moved = {}
+    for ramp in (0, 1_000_000):
+        recipe = get_recipe(
+            "default", actor_ramp=ramp, critic_warmup=0, bc_weight=0.0, trust_gate=None, distill_steps=50
+        )
+        setup = make_finetune("sac", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 200}, seed=0)
+        setup.learn(200)  # the warm-up: the actor is released at learning_starts
+        released = _vector(setup.model.actor).clone()
+        setup.learn(100, reset_num_timesteps=False)
+        moved[ramp] = (_vector(setup.model.actor) - released).abs().max().item()
+        learning_rate = setup.model.lr_schedule(setup.model._current_progress_remaining)
+        assert all(group["lr"] == learning_rate for group in setup.model.actor.optimizer.param_groups)
+    assert 0.0 < moved[1_000_000] < moved[0] / 100
+    with pytest.raises(ValueError, match="actor_ramp must be >= 0"):
+        get_recipe("default", actor_ramp=-1)
