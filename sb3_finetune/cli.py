@@ -345,6 +345,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "escape_above": args.escape_above,
         "bc_progress": args.bc_progress,
         "bc_progress_with_fade": args.bc_progress_with_fade,
+        "actor_ramp": args.actor_ramp,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -710,6 +711,12 @@ def build_parser() -> argparse.ArgumentParser:
         "trust_gate + MARGIN; 0: a test against trust_gate itself (default: the recipe's; 0.2 in the default recipe)",
     )
     sub.add_argument("--critic-warmup", type=int, help="env steps with the actor held still after learning_starts")
+    sub.add_argument(
+        "--actor-ramp",
+        type=int,
+        metavar="STEPS",
+        help="env steps after the actor's release over which its learning rate rises linearly from 0 (default: 0)",
+    )
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
     sub.add_argument(

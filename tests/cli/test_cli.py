@@ -287,6 +287,8 @@ def test_recipe_flags_reach_the_recipe():
     filtered = _recipe_from_args(build_parser().parse_args([*argv, *flags]))
     assert filtered.bc_q_filter and filtered.bc_q_filter_conservative and filtered.critic_pretrain_steps == 7
     assert not filtered.warmup_handover
+    assert plain.actor_ramp == 0
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--actor-ramp", "2000"])).actor_ramp == 2_000
     frontier = _recipe_from_args(build_parser().parse_args([*argv, "--recipe", "frontier"]))
     assert frontier.warmup_handover and frontier.bc_q_filter_conservative and frontier.critic_pretrain_steps == 1_000
     with pytest.raises(ValueError, match="needs bc_q_filter=True"):
