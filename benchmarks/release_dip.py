@@ -1,0 +1,129 @@
+"""How far the agent falls right after the actor's release, between the benchmark's evaluations.
+
+The sweeps evaluate every 20th of the budget (every 1,000 steps on Pendulum), and their collapse count only sees a
+fall that lasts until an evaluation. This script runs the same scenario, algorithm and recipe for a short budget
+and evaluates every ``--every`` env steps, so that a short fall after the actor's release shows. For each run it
+reports the lowest score over the score at step 0 (the prior's), the step of it, the env steps spent below 0.9 of
+it, and the lowest of the evaluations the sweep's own schedule would have made.
+
+Run: ``python benchmarks/release_dip.py --scenario pendulum-heavy --algos td3,sac --seeds 3`` (``--quick`` for a
+smoke test). The recipe is ``default`` or a variant of ``benchmarks/recipe_ablation.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from _args import run_script
+from recipe_ablation import VARIANTS
+
+from sb3_finetune.cli import UsageError
+from sb3_finetune.experiment import SCENARIOS, RunSpec, run
+
+FALL = 0.9
+"""A score below this share of the score at step 0 counts as a fall, as the sweeps' collapse test counts it."""
+
+
+@dataclass
+class Args:
+    """Command-line arguments."""
+
+    scenario: str = "pendulum-heavy"
+    """scenario of sb3_finetune.experiment.SCENARIOS"""
+    algos: str = "td3,sac"
+    """algorithms"""
+    variant: str = "default"
+    """recipe: a variant of benchmarks/recipe_ablation.py (``default``: today's default)"""
+    seeds: int = 3
+    """model seeds"""
+    budget: int = 4_000
+    """env steps per run (the release is at learning_starts plus the critic warm-up: 2,000 on Pendulum)"""
+    every: int = 100
+    """env steps between evaluations"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    workers: int = 2
+    """parallel runs"""
+    cache: str = "benchmarks/results/cache"
+    """pretrained networks"""
+    out: str = "benchmarks/results/release_dip.json"
+    """summary file"""
+    quick: bool = False
+    """the same task, TD3, one seed, 600 steps, 2 episodes per evaluation"""
+
+
+def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
+    """The fall in one run's fine curve, and what the sweep's coarser schedule would have seen of it.
+
+    :param record: a record of :func:`sb3_finetune.experiment.run`, its curve evaluated every few steps
+    :param sweep_every: env steps between the sweep's own evaluations
+    :return: the run's figures
+    """
+    curve = record["curve"]
+    start = curve[0]["score"]
+    ratios = [(point["step"], point["score"] / start if start else 1.0) for point in curve]
+    low_step, low = min(ratios, key=lambda pair: pair[1])
+    every = curve[1]["step"] - curve[0]["step"] if len(curve) > 1 else 0
+    coarse = [ratio for step, ratio in ratios if step % sweep_every == 0]
+    return {
+        "seed": record["spec"]["seed"],
+        "start_score": start,
+        "lowest": low,
+        "lowest_step": low_step,
+        "steps_below": every * sum(ratio < FALL for _, ratio in ratios),
+        "lowest_at_sweep_evaluations": min(coarse),
+        "curve": [(step, round(ratio, 4)) for step, ratio in ratios],
+    }
+
+
+def main(args: Args) -> dict:
+    if args.quick:
+        args.scenario, args.algos, args.seeds, args.budget, args.eval_episodes = "same-task", "td3", 1, 600, 2
+    if args.scenario not in SCENARIOS:
+        raise UsageError(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
+    if args.variant not in VARIANTS:
+        raise UsageError(f"unknown variant {args.variant!r}; choose from {sorted(VARIANTS)}")
+    if args.every < 1 or args.budget < args.every:
+        raise UsageError(f"--every must be between 1 and --budget, got {args.every}")
+    scenario = SCENARIOS[args.scenario]
+    sweep_every = max(scenario.budget // 20, 1)
+    specs = [
+        RunSpec(
+            args.scenario,
+            algo,
+            "default",
+            seed,
+            budget=args.budget,
+            eval_freq=args.every,
+            eval_episodes=args.eval_episodes,
+            recipe_overrides=VARIANTS[args.variant],
+        )
+        for algo in args.algos.split(",")
+        for seed in range(args.seeds)
+    ]
+    with ProcessPoolExecutor(args.workers) as pool:
+        records = list(pool.map(run, specs, [args.cache] * len(specs)))
+    rows = []
+    for spec, record in zip(specs, records, strict=True):
+        row = {"algo": spec.algo, **dip(record, sweep_every)}
+        rows.append(row)
+        print(
+            f"{spec.algo:<5} seed {row['seed']}  lowest {row['lowest']:.2f} of the start at step {row['lowest_step']}, "
+            f"{row['steps_below']} steps below {FALL:g}; at the sweep's evaluations (every {sweep_every}): "
+            f"{row['lowest_at_sweep_evaluations']:.2f}"
+        )
+    command = "python " + " ".join(sys.argv)
+    summary = {"args": asdict(args), "command": command, "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    run_script(main, Args, __doc__)

@@ -1,0 +1,24 @@
+import json
+
+
+def test_a_fall_between_the_sweeps_evaluations_shows_in_the_fine_curve_only():
+    from release_dip import dip
+
+    scores = [0.8, 0.8, 0.8, 0.16, 0.4, 0.76, 0.8, 0.8, 0.8, 0.8, 0.8]
+    record = {"spec": {"seed": 3}, "curve": [{"step": 100 * i, "score": s} for i, s in enumerate(scores)]}
+    row = dip(record, sweep_every=500)
+    assert (row["seed"], row["lowest_step"], row["steps_below"]) == (3, 300, 200)
+    assert abs(row["lowest"] - 0.2) < 1e-9
+    assert abs(row["lowest_at_sweep_evaluations"] - 0.95) < 1e-9  # steps 0, 500 and 1000 only
+
+
+def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
+    out = tmp_path / "dip.json"
+    result = run_benchmark("release_dip.py", "--quick", "--cache", str(tmp_path / "cache"), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    (row,) = summary["rows"]
+    assert row["algo"] == "td3" and [step for step, _ in row["curve"]] == list(range(0, 700, 100))
+    assert summary["command"].startswith("python benchmarks/release_dip.py")
+    mistake = run_benchmark("release_dip.py", "--variant", "bogus")
+    assert mistake.returncode == 2 and "unknown variant 'bogus'" in mistake.stderr
