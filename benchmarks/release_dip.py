@@ -1,8 +1,9 @@
 """How far the agent falls right after the actor's release, between the benchmark's evaluations.
 
 The sweeps evaluate every 20th of the budget (every 1,000 steps on Pendulum), and their collapse count only sees a
-fall that lasts until an evaluation. This script runs the same scenario, algorithm and recipe for a short budget
-and evaluates every ``--every`` env steps, so that a short fall after the actor's release shows. For each run it
+fall that lasts until an evaluation. This script builds the same runs (the scenario's budget, so the recipe's
+schedules are the sweep's), trains the first ``--steps`` env steps of them and evaluates every ``--every`` env steps,
+so that a short fall after the actor's release shows. For each run it
 reports the lowest score over the score at step 0 (the prior's), the step of it, the env steps spent below 0.9 of
 it, and the lowest of the evaluations the sweep's own schedule would have made.
 
@@ -20,11 +21,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import torch as th
 from _args import run_script
 from recipe_ablation import VARIANTS
 
 from sb3_finetune.cli import UsageError
-from sb3_finetune.experiment import SCENARIOS, RunSpec, run
+from sb3_finetune.evaluation import LearningCurveCallback
+from sb3_finetune.experiment import SCENARIOS, pretrained_weights, scenario_hyperparams
+from sb3_finetune.recipes import get_recipe, make_finetune
 
 FALL = 0.9
 """A score below this share of the score at step 0 counts as a fall, as the sweeps' collapse test counts it."""
@@ -42,8 +47,9 @@ class Args:
     """recipe: a variant of benchmarks/recipe_ablation.py (``default``: today's default)"""
     seeds: int = 3
     """model seeds"""
-    budget: int = 4_000
-    """env steps per run (the release is at learning_starts plus the critic warm-up: 2,000 on Pendulum)"""
+    steps: int = 4_000
+    """env steps trained of each run (the scenario's budget sets the recipe; the release is at learning_starts plus
+    the critic warm-up, 2,200 on Pendulum, where the probe takes 1,200 steps)"""
     every: int = 100
     """env steps between evaluations"""
     eval_episodes: int = 10
@@ -58,10 +64,29 @@ class Args:
     """the same task, TD3, one seed, 600 steps, 2 episodes per evaluation"""
 
 
+def fine_run(
+    scenario_name: str, algo: str, variant: str, seed: int, steps: int, every: int, episodes: int, cache: str
+) -> dict[str, Any]:
+    """The first ``steps`` env steps of a sweep's run, evaluated every ``every`` steps.
+
+    :return: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}``
+    """
+    th.set_num_threads(1)
+    scenario = SCENARIOS[scenario_name]
+    env = gym.make(scenario.env_id, **scenario.target)
+    hyperparams = scenario_hyperparams(scenario, algo, env.action_space, {})
+    recipe = get_recipe("default", **dict(VARIANTS[variant]))
+    weights = str(pretrained_weights(scenario, cache))
+    setup = make_finetune(algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
+    curve = LearningCurveCallback(scenario.env_id, scenario.target, every, episodes)
+    setup.learn(steps, callback=curve)
+    return {"seed": seed, "curve": [{"step": p["step"], "score": scenario.score(p)} for p in curve.curve]}
+
+
 def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
     """The fall in one run's fine curve, and what the sweep's coarser schedule would have seen of it.
 
-    :param record: a record of :func:`sb3_finetune.experiment.run`, its curve evaluated every few steps
+    :param record: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}`` (:func:`fine_run`)
     :param sweep_every: env steps between the sweep's own evaluations
     :return: the run's figures
     """
@@ -72,7 +97,7 @@ def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
     every = curve[1]["step"] - curve[0]["step"] if len(curve) > 1 else 0
     coarse = [ratio for step, ratio in ratios if step % sweep_every == 0]
     return {
-        "seed": record["spec"]["seed"],
+        "seed": record["seed"],
         "start_score": start,
         "lowest": low,
         "lowest_step": low_step,
@@ -84,37 +109,38 @@ def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
 
 def main(args: Args) -> dict:
     if args.quick:
-        args.scenario, args.algos, args.seeds, args.budget, args.eval_episodes = "same-task", "td3", 1, 600, 2
+        args.scenario, args.algos, args.seeds, args.steps, args.eval_episodes = "same-task", "td3", 1, 600, 2
     if args.scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
     if args.variant not in VARIANTS:
         raise UsageError(f"unknown variant {args.variant!r}; choose from {sorted(VARIANTS)}")
-    if args.every < 1 or args.budget < args.every:
-        raise UsageError(f"--every must be between 1 and --budget, got {args.every}")
+    if args.every < 1 or args.steps < args.every:
+        raise UsageError(f"--every must be between 1 and --steps, got {args.every}")
     scenario = SCENARIOS[args.scenario]
     sweep_every = max(scenario.budget // 20, 1)
-    specs = [
-        RunSpec(
-            args.scenario,
-            algo,
-            "default",
-            seed,
-            budget=args.budget,
-            eval_freq=args.every,
-            eval_episodes=args.eval_episodes,
-            recipe_overrides=VARIANTS[args.variant],
-        )
-        for algo in args.algos.split(",")
-        for seed in range(args.seeds)
-    ]
+    runs = [(algo, seed) for algo in args.algos.split(",") for seed in range(args.seeds)]
     with ProcessPoolExecutor(args.workers) as pool:
-        records = list(pool.map(run, specs, [args.cache] * len(specs)))
+        futures = [
+            pool.submit(
+                fine_run,
+                args.scenario,
+                algo,
+                args.variant,
+                seed,
+                args.steps,
+                args.every,
+                args.eval_episodes,
+                args.cache,
+            )
+            for algo, seed in runs
+        ]
+        records = [future.result() for future in futures]
     rows = []
-    for spec, record in zip(specs, records, strict=True):
-        row = {"algo": spec.algo, **dip(record, sweep_every)}
+    for (algo, _), record in zip(runs, records, strict=True):
+        row = {"algo": algo, **dip(record, sweep_every)}
         rows.append(row)
         print(
-            f"{spec.algo:<5} seed {row['seed']}  lowest {row['lowest']:.2f} of the start at step {row['lowest_step']}, "
+            f"{algo:<5} seed {row['seed']}  lowest {row['lowest']:.2f} of the start at step {row['lowest_step']}, "
             f"{row['steps_below']} steps below {FALL:g}; at the sweep's evaluations (every {sweep_every}): "
             f"{row['lowest_at_sweep_evaluations']:.2f}"
         )

@@ -5,7 +5,7 @@ def test_a_fall_between_the_sweeps_evaluations_shows_in_the_fine_curve_only():
     from release_dip import dip
 
     scores = [0.8, 0.8, 0.8, 0.16, 0.4, 0.76, 0.8, 0.8, 0.8, 0.8, 0.8]
-    record = {"spec": {"seed": 3}, "curve": [{"step": 100 * i, "score": s} for i, s in enumerate(scores)]}
+    record = {"seed": 3, "curve": [{"step": 100 * i, "score": s} for i, s in enumerate(scores)]}
     row = dip(record, sweep_every=500)
     assert (row["seed"], row["lowest_step"], row["steps_below"]) == (3, 300, 200)
     assert abs(row["lowest"] - 0.2) < 1e-9
