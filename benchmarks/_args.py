@@ -11,12 +11,14 @@ import argparse
 import ast
 import inspect
 import itertools
+import json
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sb3_finetune.cli import UsageError
 
@@ -97,3 +99,18 @@ def run_script(main: Callable[[T], object], args_class: type[T], doc: str, argv:
     except UsageError as exc:
         print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def write_summary(args: Any, rows: list[Any], out: str) -> dict[str, Any]:
+    """Write a script's summary (its arguments, command line, date and rows) to ``out`` as JSON.
+
+    :param args: the script's ``Args``
+    :param rows: its results
+    :param out: the file
+    :return: the summary
+    """
+    command = "python " + " ".join(sys.argv)
+    summary = {"args": asdict(args), "command": command, "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(summary, indent=1))
+    return summary

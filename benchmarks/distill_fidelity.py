@@ -15,17 +15,14 @@ Run: ``python benchmarks/distill_fidelity.py`` (``--quick`` for a smoke test).
 
 from __future__ import annotations
 
-import json
-import sys
 import tempfile
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _args import run_script
+from _args import run_script, write_summary
 
 from sb3_finetune import evaluate, get_recipe, load_prior, make_finetune, model_policy, prior_policy
 from sb3_finetune.nav import pretrain_expert
@@ -116,11 +113,7 @@ def main(args: Args) -> dict:
                         f"{name:<14} {algo}  jitter {jitter:<4}  prior {prior_return:9.2f}  distilled "
                         + " ".join(f"{value:9.2f}" for value in returns)
                     )
-    command = "python " + " ".join(sys.argv)
-    summary = {"args": asdict(args), "command": command, "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=1))
-    return summary
+    return write_summary(args, rows, args.out)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,13 @@ smoke test). The recipe is ``default`` or a variant of ``benchmarks/recipe_ablat
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import torch as th
-from _args import run_script
+from _args import run_script, write_summary
 from recipe_ablation import VARIANTS
 
 from sb3_finetune.cli import UsageError
@@ -144,11 +140,7 @@ def main(args: Args) -> dict:
             f"{row['steps_below']} steps below {FALL:g}; at the sweep's evaluations (every {sweep_every}): "
             f"{row['lowest_at_sweep_evaluations']:.2f}"
         )
-    command = "python " + " ".join(sys.argv)
-    summary = {"args": asdict(args), "command": command, "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=1))
-    return summary
+    return write_summary(args, rows, args.out)
 
 
 if __name__ == "__main__":
