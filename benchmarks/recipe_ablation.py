@@ -36,6 +36,18 @@ FRONTIER: tuple[tuple[str, object], ...] = (
 exploration from the failure frontier, a critic that has learned it before the actor moves, a pull that lets go
 only where every critic prefers the actor. The order is part of each run's key: keep it."""
 
+PRETRAIN_5K: tuple[tuple[str, object], ...] = (
+    ("escape_saturation", True),
+    ("gate_confidence", 0.95),
+    ("gate_margin", 0.2),
+    ("critic_pretrain_steps", 5_000),
+)
+"""The default of 2026-12-03 (later; its gate and escape fields named) with 5,000 critic pre-training steps: TD3's
+default on 2026-12-04. The variants built on it keep this order, which is part of each run's key."""
+
+PRETRAIN_5K_HANDOVER: tuple[tuple[str, object], ...] = (*PRETRAIN_5K, ("warmup_handover", True))
+""":data:`PRETRAIN_5K` with the warm-up hand-over: TD3's default since 2026-12-05."""
+
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
     "no-trust-gate": (("trust_gate", None),),
@@ -147,78 +159,46 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # learning_starts). With frontier's conservative Q-filter, 5,000 steps took Pendulum TD3 to 0.27x without its early
     # collapse but broke MountainCar, where the filter let go of a pumping prior; here the pull is unfiltered.
     # pretrain-5k was the default with TD3 on 2026-12-04 (later), until the hand-over joined it (pretrain-5k-handover).
-    "pretrain-5k": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
-    ),
+    "pretrain-5k": PRETRAIN_5K,
     # For SAC and DDPG, whose actor falls early on Pendulum with pretrain-5k: the same with the pull scaled by the
     # critic's |Q| (as TD3+BC; the pre-trained critic's values are near their scale at the release, tens to hundreds
     # on Pendulum, where the unscaled pull is weak), or with the actor held three times as long.
     "pretrain-5k-q-scale": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
+        *PRETRAIN_5K,
         ("bc_q_scale", True),
     ),
     "pretrain-5k-hold-3k": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
+        *PRETRAIN_5K,
         ("critic_warmup", 3_000),
     ),
     # TD3's default of 2026-12-04 (later) with the warm-up hand-over, TD3's default since 2026-12-05 (with TD3 the
     # script runs it under "default"): the critic is pre-trained on the prior's paths
     # and on random roll-outs from points along them (frontier's hand-over and pre-training, without its Q-filter,
     # which broke MountainCar; there the probe's 999-step episodes leave the hand-over nothing to change).
-    "pretrain-5k-handover": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
-        ("warmup_handover", True),
-    ),
+    "pretrain-5k-handover": PRETRAIN_5K_HANDOVER,
     # For SAC, whose actor falls right after its release on Pendulum with pretrain-5k(-handover), in every seed: SAC's
     # sampled actions around the distilled prior (std 0.3 before tanh) score far below the prior's own on Pendulum
     # (training episodes between -200 and -1,300 against the prior's -262 while the actor was held, in a one-seed
     # look), and the critic learns the value of that spread. Here the distilled actor starts with a third of it
     # (SAC's entropy term moves it from there).
     "pretrain-5k-handover-sac-std-0.1": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
-        ("warmup_handover", True),
+        *PRETRAIN_5K_HANDOVER,
         ("distill_sac_std", 0.1),
     ),
     # The pull scaled by |Q| kept SAC's actor up after the release on Pendulum with pretrain-5k (and gave back the
     # obstacle's gain): with the hand-over, which took SAC's obstacle from 0.52x to 0.45x, on top.
     "pretrain-5k-handover-q-scale": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
-        ("warmup_handover", True),
+        *PRETRAIN_5K_HANDOVER,
         ("bc_q_scale", True),
     ),
     # SAC's and DDPG's actors update at every gradient step (TD3's every second) and fall right after the release
     # with a pre-trained critic: the actor's learning rate rising from 0 over the 2,000 env steps after the release.
     "pretrain-5k-handover-ramp-2k": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
-        ("warmup_handover", True),
+        *PRETRAIN_5K_HANDOVER,
         ("actor_ramp", 2_000),
     ),
     "pretrain-5k-no-critic-warmup": (
-        ("escape_saturation", True),
-        ("gate_confidence", 0.95),
-        ("gate_margin", 0.2),
-        ("critic_pretrain_steps", 5_000),
+        *PRETRAIN_5K,
         ("critic_warmup", 0),
     ),
     "frontier-explore-pink-escape": (
