@@ -749,9 +749,10 @@ class FinetuneSetup:
     ) -> GateDecision | None:
         """Only the recipe's warm-up: the prior's probe, the trust gate, distillation, the buffer's fill.
 
-        No gradient step is taken. :meth:`learn` with the same ``total_timesteps`` then trains from where the
-        warm-up stopped, exactly as if it had run the warm-up itself; to judge the gate on many seeds, call this
-        alone (``benchmarks/gate_reliability.py`` does).
+        No gradient step is taken but the critic's pre-training (``critic_pretrain_steps``, where the budget leaves
+        training to follow). :meth:`learn` with the same ``total_timesteps`` then trains from where the warm-up
+        stopped, exactly as if it had run the warm-up itself; to judge the gate on many seeds, call this alone
+        (``benchmarks/gate_reliability.py`` does).
 
         :param total_timesteps: the run's budget in env steps, warm-up included (it caps the probes)
         :param callback: extra callbacks, as for :meth:`learn`
@@ -971,7 +972,13 @@ def run_warm_up(
         say(sentence, decisions)
     elif rest > 0:
         warmup.collect(model, callback, rest, "policy" if with_policy else "random")
-    if recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted):
+    if recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted) and model.num_timesteps >= total_timesteps:
+        say(
+            f"critic pre-training: skipped, the warm-up took the whole budget ({model.num_timesteps} of "
+            f"{total_timesteps} env steps): no training follows it",
+            decisions,
+        )
+    elif recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted):
         warmup.pretrain_critic(model, recipe.critic_pretrain_steps)
         sentence = (
             f"critic pre-training: {recipe.critic_pretrain_steps} gradient steps on the warm-up's "

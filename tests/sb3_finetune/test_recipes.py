@@ -286,7 +286,7 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
         setup = make_finetune(algo, env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
         critic_at_start = _vector(setup.model.critic)
         with caplog.at_level("INFO", logger="sb3_finetune"):
-            setup.learn(400)
+            setup.warm_up(1_000)  # the warm-up alone: to learning_starts, then the pre-training
         runs[steps] = (setup, critic_at_start)
     (plain, plain_start), (pretrained, pretrained_start) = runs[0], runs[60]
     assert plain.model.num_timesteps == pretrained.model.num_timesteps == 400  # no env step of its own
@@ -342,6 +342,19 @@ def test_make_finetune_fills_in_the_algorithms_critic_pretraining_and_handover_a
         assert f"{algo.upper()}'s in the default recipe" in sentence and sentence in caplog.text
     scratch = make_finetune(algo, env, None, 1_000, "default", seed=0)
     assert not scratch.decisions  # from scratch there is no critic to pre-train, and nothing to say
+
+
+def test_critic_pretraining_is_skipped_where_the_warm_up_takes_the_whole_budget(bc_weights, caplog):
+    env = gym.make("SimpleNavigation-v0")
+    recipe = get_recipe("default", critic_pretrain_steps=60, distill_steps=50)
+    setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
+    critic_at_start = _vector(setup.model.critic)
+    with caplog.at_level("INFO", logger="sb3_finetune"):
+        setup.learn(300)  # the probe and the warm-up end with the budget: no training would use the critic
+    assert setup.model.num_timesteps == 300 and setup.model._n_updates == 0
+    assert th.equal(_vector(setup.model.critic), critic_at_start)
+    (sentence,) = [d for d in setup.decisions if d.startswith("critic pre-training")]
+    assert "skipped, the warm-up took the whole budget (300 of 300 env steps)" in sentence and sentence in caplog.text
 
 
 def test_critic_pretraining_stands_down_with_the_prior(bc_weights):
