@@ -56,21 +56,35 @@ class Args:
     """pretrained networks"""
     out: str = "benchmarks/results/release_dip.json"
     """summary file"""
+    learning_starts: int = 0
+    """the algorithm's learning_starts (``0``: the scenario's, as in the sweep); a larger one leaves the warm-up
+    hand-over room after a probe that fills the scenario's"""
     quick: bool = False
     """the same task, TD3, one seed, 600 steps, 2 episodes per evaluation"""
 
 
 def fine_run(
-    scenario_name: str, algo: str, variant: str, seed: int, steps: int, every: int, episodes: int, cache: str
+    scenario_name: str,
+    algo: str,
+    variant: str,
+    seed: int,
+    steps: int,
+    every: int,
+    episodes: int,
+    cache: str,
+    learning_starts: int = 0,
 ) -> dict[str, Any]:
     """The first ``steps`` env steps of a sweep's run, evaluated every ``every`` steps.
+
+    ``learning_starts`` replaces the algorithm's (``0``: the scenario's, as in the sweep).
 
     :return: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}``
     """
     th.set_num_threads(1)
     scenario = SCENARIOS[scenario_name]
     env = gym.make(scenario.env_id, **scenario.target)
-    hyperparams = scenario_hyperparams(scenario, algo, env.action_space, {})
+    overrides = {"learning_starts": learning_starts} if learning_starts else {}
+    hyperparams = scenario_hyperparams(scenario, algo, env.action_space, overrides)
     recipe = get_recipe("default", **dict(VARIANTS[variant]))
     weights = str(pretrained_weights(scenario, cache))
     setup = make_finetune(algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
@@ -112,6 +126,8 @@ def main(args: Args) -> dict:
         raise UsageError(f"unknown variant {args.variant!r}; choose from {sorted(VARIANTS)}")
     if args.every < 1 or args.steps < args.every:
         raise UsageError(f"--every must be between 1 and --steps, got {args.every}")
+    if args.learning_starts < 0:
+        raise UsageError(f"--learning-starts must be >= 0, got {args.learning_starts}")
     scenario = SCENARIOS[args.scenario]
     sweep_every = max(scenario.budget // 20, 1)
     runs = [(algo, seed) for algo in args.algos.split(",") for seed in range(args.seeds)]
@@ -127,6 +143,7 @@ def main(args: Args) -> dict:
                 args.every,
                 args.eval_episodes,
                 args.cache,
+                args.learning_starts,
             )
             for algo, seed in runs
         ]

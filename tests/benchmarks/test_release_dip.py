@@ -22,3 +22,5 @@ def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     assert summary["command"].startswith("python benchmarks/release_dip.py")
     mistake = run_benchmark("release_dip.py", "--variant", "bogus")
     assert mistake.returncode == 2 and "unknown variant 'bogus'" in mistake.stderr
+    negative = run_benchmark("release_dip.py", "--learning-starts", "-1")
+    assert negative.returncode == 2 and "--learning-starts must be >= 0, got -1" in negative.stderr
