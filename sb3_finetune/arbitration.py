@@ -33,6 +33,7 @@ from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
 from sb3_finetune.networks import LinearStack, activation_name
+from sb3_finetune.policies import FinetuneSACPolicy, FinetuneTD3Policy
 from sb3_finetune.prior import Prior, PriorInfo
 
 
@@ -124,12 +125,13 @@ class _Arbiter:
         return chosen
 
 
-class ArbitratedTD3Policy(_Arbiter, TD3Policy):
+class ArbitratedTD3Policy(_Arbiter, FinetuneTD3Policy):
     """TD3's (and DDPG's) policy, acting and bootstrapping with the better of its actor and a frozen prior.
 
     :param args: as :class:`~stable_baselines3.td3.policies.TD3Policy`
     :param prior_spec: the prior's layers and units (:func:`prior_spec`); its weights are loaded afterwards
-    :param kwargs: as :class:`~stable_baselines3.td3.policies.TD3Policy`
+    :param kwargs: as :class:`~stable_baselines3.td3.policies.TD3Policy`, and ``critic_layer_norm``
+        (:class:`~sb3_finetune.policies.FinetuneTD3Policy`)
     """
 
     def __init__(self, *args: Any, prior_spec: dict[str, Any], **kwargs: Any) -> None:
@@ -146,12 +148,13 @@ class ArbitratedTD3Policy(_Arbiter, TD3Policy):
         return self.arbitrate_acting(observation, self.actor(observation))
 
 
-class ArbitratedSACPolicy(_Arbiter, SACPolicy):
+class ArbitratedSACPolicy(_Arbiter, FinetuneSACPolicy):
     """SAC's policy, acting with the better of its actor's action and a frozen prior's (its target is SAC's own).
 
     :param args: as :class:`~stable_baselines3.sac.policies.SACPolicy`
     :param prior_spec: the prior's layers and units (:func:`prior_spec`); its weights are loaded afterwards
-    :param kwargs: as :class:`~stable_baselines3.sac.policies.SACPolicy`
+    :param kwargs: as :class:`~stable_baselines3.sac.policies.SACPolicy`, and ``critic_layer_norm``
+        (:class:`~sb3_finetune.policies.FinetuneSACPolicy`)
     """
 
     def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:

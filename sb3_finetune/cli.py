@@ -346,6 +346,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "bc_progress": args.bc_progress,
         "bc_progress_with_fade": args.bc_progress_with_fade,
         "actor_ramp": args.actor_ramp,
+        "critic_layer_norm": args.critic_layer_norm,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -716,6 +717,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="STEPS",
         help="env steps after the actor's release over which its learning rate rises linearly from 0 (default: 0)",
+    )
+    recipe_switch(
+        sub,
+        "--critic-layer-norm",
+        "a LayerNorm after each hidden layer of the critic (RLPD), so that it grows no steep slope in the action "
+        "between the warm-up's transitions",
     )
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")

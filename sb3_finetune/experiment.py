@@ -222,6 +222,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "bc_progress_with_fade": False,
     "distill_sac_std": 0.3,
     "actor_ramp": 0,
+    "critic_layer_norm": False,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -79,6 +79,7 @@ from sb3_finetune.decisions import say
 from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, check_explore_noise, exploration_mark
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
+from sb3_finetune.policies import FINETUNE_POLICIES
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
 from sb3_finetune.weights import WeightsSource
@@ -239,6 +240,9 @@ class Recipe:
         faster than with time, and comes back where the learner falls short of the prior after the fade
     :param actor_ramp: env steps after the actor's release over which its learning rate rises linearly from 0 to the
         algorithm's (``0``: released at its full rate)
+    :param critic_layer_norm: a ``LayerNorm`` after each hidden layer of the critic and its target (RLPD, Ball et al.
+        2023), so that a critic trained on few transitions, most of them the prior's actions, grows no steep slope in
+        the action for the released actor to follow (see :mod:`sb3_finetune.policies`); the saved model keeps it
     """
 
     features_layer: int | None = 1
@@ -284,6 +288,7 @@ class Recipe:
     bc_progress: int | None = None
     bc_progress_with_fade: bool = False
     actor_ramp: int = 0
+    critic_layer_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
@@ -1181,6 +1186,9 @@ def make_finetune(
         say(sentence, decisions)
     is_dict = isinstance(env.observation_space, gym.spaces.Dict)
     policy: str | type = "MultiInputPolicy" if is_dict else "MlpPolicy"
+    if prior is not None and recipe.critic_layer_norm:
+        policy = FINETUNE_POLICIES[algo]
+        policy_kwargs["critic_layer_norm"] = True
     if prior is not None and recipe.arbitrate:
         if isinstance(env, VecEnv) and unwrap_vec_normalize(env) is not None:
             raise ValueError(

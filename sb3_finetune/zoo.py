@@ -32,6 +32,7 @@ from sb3_finetune.callbacks import SaturationEscape
 from sb3_finetune.decisions import say
 from sb3_finetune.explore import FrontierExploration
 from sb3_finetune.guard import CollapseGuard
+from sb3_finetune.policies import FINETUNE_POLICIES
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.recipes import (
     ActorUpdateHook,
@@ -95,7 +96,19 @@ class FinetuneCallback(BaseCallback):
         for sentence in filled_in:
             say(sentence, self.decisions)
         recipe = self.recipe
-        if model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs:
+        rebuild = model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs
+        if recipe.critic_layer_norm and not getattr(model.policy, "critic_layer_norm", False):
+            algo = algorithm_name(model)
+            if algo not in FINETUNE_POLICIES:
+                raise ValueError(f"critic_layer_norm is for td3, sac and ddpg, not {algo}: turn it off")
+            if not rebuild:
+                raise ValueError(
+                    "critic_layer_norm rebuilds the untrained policy, and this model has stepped or was built with its "
+                    "own features extractor: use sb3-finetune finetune (or make_finetune), or turn it off"
+                )
+            model.policy_class = FINETUNE_POLICIES[algo]
+            model.policy_kwargs = {**model.policy_kwargs, "critic_layer_norm": True}
+        if rebuild:
             # Rebuild the (still untrained) policy with the prior's layers as its features, as make_finetune does.
             weights = self.prior.network if not isinstance(self.weights, str) else self.weights
             model.policy_kwargs = pretrained_policy_kwargs(

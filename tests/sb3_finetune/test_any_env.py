@@ -168,6 +168,19 @@ def test_frontier_recipe_on_dict_observations_and_two_envs(priors):
     assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
 
 
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_a_normalised_critic_on_dict_observations(algo, priors):
+    """PointMaze's Dict observations reach the layer-normalised critic through the prior's extractor."""
+    weights = _prior(priors, "pointmaze", "good")
+    recipe = get_recipe("default", critic_layer_norm=True, distill_steps=50, critic_pretrain_steps=20)
+    setup = make_finetune(algo, _maze(), weights, 1_400, recipe, hyperparams={"learning_starts": 1_300}, seed=0)
+    setup.learn(1_400)
+    critic = setup.model.policy.critic
+    assert any(isinstance(module, th.nn.LayerNorm) for module in critic.modules())
+    assert setup.model._n_updates > 0
+    assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
+
+
 def test_stand_down_normalises_dict_observation_features_and_training_goes_on(priors):
     """A wrong prior on PointMaze (Dict observations, infinite bounds): the gate stands it down, the features are
     layer-normalised in every network before the first gradient step, and training on them stays finite."""
