@@ -2,9 +2,10 @@
 
 ``critic_layer_norm=True`` puts a ``LayerNorm`` after each hidden ``Linear`` of every Q-network, before its
 activation, in the critic and its target; the actor is SB3's. A critic trained on the few thousand transitions of a
-warm-up, most of them the prior's own actions, can otherwise grow a steep slope in the action that its data does
-not support (``benchmarks/critic_slope.py`` measures it), and a released actor follows that slope away from the
-prior; normalised hidden layers bound how far the critic's values can run off between its data points.
+warm-up, most of them the prior's own actions, can grow a slope in the action several times the return's
+(``benchmarks/critic_slope.py`` measures it), which a released actor follows away from the prior; normalised hidden
+layers bound how far its values run off between its data. In ``benchmarks/PARTLY_RIGHT.md`` ("The actor's
+release") it shortens the falls after the release and keeps the obstacle's runs higher, without removing the falls.
 
 The policies take SB3's arguments and ``critic_layer_norm`` (``False``: SB3's critic, exactly), so a saved model
 records it and ``TD3.load`` / ``SAC.load`` rebuild the same critic. :func:`~sb3_finetune.make_finetune` uses them

@@ -42,7 +42,10 @@ parts, each optional:
    released and holds it again (see :mod:`sb3_finetune.guard`);
 9. **frontier exploration** (``frontier_explore``): during training a share of episodes hands over to uniform random
    actions at a random step, as the warm-up hand-over does, until the learner's own episodes beat the prior's
-   figure in the probe (see :mod:`sb3_finetune.explore`).
+   figure in the probe (see :mod:`sb3_finetune.explore`);
+10. **normalised critic** (``critic_layer_norm``): a ``LayerNorm`` after each hidden layer of the critic and its
+    target (RLPD), so that a critic trained on a small warm-up grows no steep slope in the action between its data
+    (see :mod:`sb3_finetune.policies`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
