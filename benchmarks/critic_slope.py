@@ -29,13 +29,13 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from _args import run_script, write_summary
-from recipe_ablation import VARIANTS
+from recipe_ablation import VARIANTS, variant_setup
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.cli import UsageError
-from sb3_finetune.experiment import SCENARIOS, pretrained_weights, scenario_hyperparams
-from sb3_finetune.recipes import ALGORITHMS, get_recipe, make_finetune
+from sb3_finetune.experiment import SCENARIOS
+from sb3_finetune.recipes import ALGORITHMS
 
 SCENARIO = "pendulum-heavy"
 HORIZON = 200
@@ -191,12 +191,7 @@ def prior_path_states(model: BaseAlgorithm, starts: int, seed: int) -> np.ndarra
 def one_run(algo: str, variant: str, seed: int, at: list[int], args: Args) -> dict[str, Any]:
     """One run of the sweep's, measured at ``at``."""
     th.set_num_threads(1)
-    scenario = SCENARIOS[SCENARIO]
-    env = gym.make(scenario.env_id, **scenario.target)
-    hyperparams = scenario_hyperparams(scenario, algo, env.action_space, {})
-    recipe = get_recipe("default", **dict(VARIANTS[variant]))
-    weights = str(pretrained_weights(scenario, args.cache))
-    setup = make_finetune(algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
+    setup = variant_setup(SCENARIO, algo, variant, seed, args.cache)
     states = prior_path_states(setup.model, args.starts, 123)
     checkpoints = Checkpoints(at, states, args, seed)
     setup.learn(max(at) + 1, callback=checkpoints)

@@ -20,10 +20,12 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 from _args import UsageError, results_files, run_script
 
-from sb3_finetune.experiment import SCENARIOS, RunSpec
+from sb3_finetune.experiment import SCENARIOS, RunSpec, pretrained_weights, scenario_hyperparams
+from sb3_finetune.recipes import FinetuneSetup, get_recipe, make_finetune
 from sb3_finetune.sweep import run_sweep, summarise
 
 FRONTIER: tuple[tuple[str, object], ...] = (
@@ -268,6 +270,30 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # TD3 default of 2026-12-04, and the variants measured before keep it off unless they set it.
     (("warmup_handover", False),),
 )
+
+
+def variant_setup(
+    scenario_name: str, algo: str, variant: str, seed: int, cache: str, overrides: dict | None = None
+) -> FinetuneSetup:
+    """A sweep's run of a variant, built but not trained, for the scripts that look inside one.
+
+    The scenario's target env and hyperparameters (then ``overrides``), and its budget, which sets the recipe's
+    schedules.
+
+    :param scenario_name: a scenario of :data:`SCENARIOS`
+    :param algo: ``"td3"``, ``"sac"`` or ``"ddpg"``
+    :param variant: a key of :data:`VARIANTS`
+    :param seed: the model's seed
+    :param cache: where the scenario's pretrained network is cached
+    :param overrides: hyperparameters replacing the scenario's
+    :return: the set-up
+    """
+    scenario = SCENARIOS[scenario_name]
+    env = gym.make(scenario.env_id, **scenario.target)
+    hyperparams = scenario_hyperparams(scenario, algo, env.action_space, overrides or {})
+    recipe = get_recipe("default", **dict(VARIANTS[variant]))
+    weights = str(pretrained_weights(scenario, cache))
+    return make_finetune(algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
 
 
 def _on_earlier_default(overrides: tuple[tuple[str, object], ...]) -> tuple[tuple[str, object], ...]:

@@ -17,15 +17,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import torch as th
 from _args import run_script, write_summary
-from recipe_ablation import VARIANTS
+from recipe_ablation import VARIANTS, variant_setup
 
 from sb3_finetune.cli import UsageError
 from sb3_finetune.evaluation import LearningCurveCallback
-from sb3_finetune.experiment import SCENARIOS, pretrained_weights, scenario_hyperparams
-from sb3_finetune.recipes import get_recipe, make_finetune
+from sb3_finetune.experiment import SCENARIOS
 
 FALL = 0.9
 """A score below this share of the score at step 0 counts as a fall, as the sweeps' collapse test counts it."""
@@ -82,12 +80,8 @@ def fine_run(
     """
     th.set_num_threads(1)
     scenario = SCENARIOS[scenario_name]
-    env = gym.make(scenario.env_id, **scenario.target)
     overrides = {"learning_starts": learning_starts} if learning_starts else {}
-    hyperparams = scenario_hyperparams(scenario, algo, env.action_space, overrides)
-    recipe = get_recipe("default", **dict(VARIANTS[variant]))
-    weights = str(pretrained_weights(scenario, cache))
-    setup = make_finetune(algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
+    setup = variant_setup(scenario_name, algo, variant, seed, cache, overrides)
     curve = LearningCurveCallback(scenario.env_id, scenario.target, every, episodes)
     setup.learn(steps, callback=curve)
     return {"seed": seed, "curve": [{"step": p["step"], "score": scenario.score(p)} for p in curve.curve]}
