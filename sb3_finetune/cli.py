@@ -721,8 +721,8 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_switch(
         sub,
         "--critic-layer-norm",
-        "a LayerNorm after each hidden layer of the critic (RLPD), so that it grows no steep slope in the action "
-        "between the warm-up's transitions",
+        "a LayerNorm after each hidden layer of the critic and its target (RLPD), to bound how far its values run "
+        "off between the warm-up's transitions",
     )
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")

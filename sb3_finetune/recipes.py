@@ -44,8 +44,8 @@ parts, each optional:
    actions at a random step, as the warm-up hand-over does, until the learner's own episodes beat the prior's
    figure in the probe (see :mod:`sb3_finetune.explore`);
 10. **normalised critic** (``critic_layer_norm``): a ``LayerNorm`` after each hidden layer of the critic and its
-    target (RLPD), so that a critic trained on a small warm-up grows no steep slope in the action between its data
-    (see :mod:`sb3_finetune.policies`).
+    target (RLPD), to bound how far the values of a critic trained on a small warm-up run off in the action between
+    its data (see :mod:`sb3_finetune.policies`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
@@ -244,8 +244,8 @@ class Recipe:
     :param actor_ramp: env steps after the actor's release over which its learning rate rises linearly from 0 to the
         algorithm's (``0``: released at its full rate)
     :param critic_layer_norm: a ``LayerNorm`` after each hidden layer of the critic and its target (RLPD, Ball et al.
-        2023), so that a critic trained on few transitions, most of them the prior's actions, grows no steep slope in
-        the action for the released actor to follow (see :mod:`sb3_finetune.policies`); the saved model keeps it
+        2023), to bound how far the values of a critic trained on few transitions, most of them the prior's actions,
+        run off in the action between them (see :mod:`sb3_finetune.policies`); the saved model keeps it
     """
 
     features_layer: int | None = 1

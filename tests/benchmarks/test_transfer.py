@@ -423,3 +423,17 @@ def test_the_sac_spread_variant_changes_only_sacs_runs():
     assert RunSpec(
         "obstacle", "sac", "default", 0, recipe_overrides=VARIANTS["pretrain-5k-handover"]
     ).recipe_fingerprint == ("b8d3bd84")
+
+
+def test_the_critic_norm_variant_is_the_handover_recipe_with_the_norm():
+    """Its runs are stored under these keys; at its default (off) the field leaves every stored key as it was."""
+    from recipe_ablation import VARIANTS
+
+    from sb3_finetune.experiment import RunSpec
+
+    normed = VARIANTS["pretrain-5k-handover-critic-ln"]
+    assert dict(normed) == {**dict(VARIANTS["pretrain-5k-handover"]), "critic_layer_norm": True}
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=normed).recipe_fingerprint == "8f52eb26"
+    assert RunSpec("pendulum-heavy", "sac", "default", 0, recipe_overrides=normed).recipe_fingerprint == "6ee929db"
+    stated_off = (*VARIANTS["pretrain-5k-handover"], ("critic_layer_norm", False))
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=stated_off).recipe_fingerprint == "321e6cde"

@@ -289,6 +289,10 @@ def test_recipe_flags_reach_the_recipe():
     assert not filtered.warmup_handover
     assert plain.actor_ramp == 0
     assert _recipe_from_args(build_parser().parse_args([*argv, "--actor-ramp", "2000"])).actor_ramp == 2_000
+    assert not plain.critic_layer_norm
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm
+    normed = _recipe_from_args(build_parser().parse_args([*argv, "--recipe", "ibrl", "--critic-layer-norm"]))
+    assert normed.critic_layer_norm and normed.arbitrate
     frontier = _recipe_from_args(build_parser().parse_args([*argv, "--recipe", "frontier"]))
     assert frontier.warmup_handover and frontier.bc_q_filter_conservative and frontier.critic_pretrain_steps == 1_000
     with pytest.raises(ValueError, match="needs bc_q_filter=True"):
