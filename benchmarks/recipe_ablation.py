@@ -328,6 +328,9 @@ class Args:
     """where the summary goes (JSON; default: beside --results, ``<stem>.summary.json``)"""
     cache: str = "benchmarks/results/cache"
     """pretrained networks"""
+    scratch_critic_layer_norm: bool = False
+    """train the scratch arm with a layer-normalised critic (``policy_kwargs={"critic_layer_norm": True}``), to
+    tell the norm's gain from the prior's in a variant with ``critic_layer_norm``"""
     quick: bool = False
     """1 seed, 300 steps, the default variant, TD3: a smoke test"""
 
@@ -363,10 +366,15 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
         kept[algo] = list(first.values())
     specs = []
     budget = args.budget or None
+    scratch = (("policy_kwargs", {"critic_layer_norm": True}),) if args.scratch_critic_layer_norm else ()
     for scenario in args.scenarios.split(","):
         for algo in args.algos.split(","):
             for seed in range(args.seeds):
-                specs.append(RunSpec(scenario, algo, "scratch", seed, budget, eval_episodes=args.eval_episodes))
+                specs.append(
+                    RunSpec(
+                        scenario, algo, "scratch", seed, budget, eval_episodes=args.eval_episodes, hyperparams=scratch
+                    )
+                )
                 specs.extend(
                     RunSpec(
                         scenario,

@@ -66,6 +66,7 @@ from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sb3_finetune import warmup
@@ -1143,7 +1144,9 @@ def make_finetune(
         scratch with the same settings
     :param total_timesteps: the budget (fractions in the recipe refer to it)
     :param recipe: a name from :data:`RECIPES` or a :class:`Recipe`
-    :param hyperparams: algorithm arguments, over :func:`default_hyperparams` (``policy_kwargs`` merged)
+    :param hyperparams: algorithm arguments, over :func:`default_hyperparams` (``policy_kwargs`` merged;
+        ``policy_kwargs={"critic_layer_norm": True}`` normalises the critic as the recipe's ``critic_layer_norm``
+        does, with a prior or from scratch)
     :param seed: seed of the model and of the distillation
     :param device: torch device
     :param verbose: SB3 verbosity (1 also prints the trust gate's decision)
@@ -1190,8 +1193,11 @@ def make_finetune(
     is_dict = isinstance(env.observation_space, gym.spaces.Dict)
     policy: str | type = "MultiInputPolicy" if is_dict else "MlpPolicy"
     if prior is not None and recipe.critic_layer_norm:
-        policy = FINETUNE_POLICIES[algo]
         policy_kwargs["critic_layer_norm"] = True
+    if "critic_layer_norm" in policy_kwargs:  # the recipe's, or asked for in policy_kwargs (also from scratch)
+        policy = FINETUNE_POLICIES[algo]
+        if is_dict and prior is None:  # as MultiInputPolicy (with a prior, the prior's features extractor)
+            policy_kwargs.setdefault("features_extractor_class", CombinedExtractor)
     if prior is not None and recipe.arbitrate:
         if isinstance(env, VecEnv) and unwrap_vec_normalize(env) is not None:
             raise ValueError(

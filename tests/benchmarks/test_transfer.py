@@ -91,6 +91,21 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     assert len({spec.key for spec in specs}) == len(specs)
 
 
+def test_recipe_ablation_scratch_arm_with_a_normalised_critic_is_a_run_of_its_own():
+    from recipe_ablation import Args, plan
+
+    plain, _ = plan(Args(scenarios="obstacle", algos="td3", variants="default", seeds=1))
+    normalised, _ = plan(
+        Args(scenarios="obstacle", algos="td3", variants="default", seeds=1, scratch_critic_layer_norm=True)
+    )
+    scratch = [spec for spec in normalised if spec.arm == "scratch"]
+    assert [spec.hyperparams for spec in scratch] == [(("policy_kwargs", {"critic_layer_norm": True}),)]
+    plain_scratch = next(spec for spec in plain if spec.arm == "scratch")
+    assert scratch[0].identity != plain_scratch.identity and scratch[0].key != plain_scratch.key
+    # the fine-tuned arms are the same runs either way
+    assert [s.key for s in plain if s.arm != "scratch"] == [s.key for s in normalised if s.arm != "scratch"]
+
+
 def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_set():
     from recipe_ablation import _on_earlier_default
 

@@ -181,6 +181,22 @@ def test_a_normalised_critic_on_dict_observations(algo, priors):
     assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
 
 
+def test_a_normalised_critic_from_scratch_on_dict_observations():
+    """Without a prior, ``policy_kwargs={"critic_layer_norm": True}`` normalises the critic, and reads PointMaze's
+    Dict observations as SB3's MultiInputPolicy does."""
+    kwargs = {"learning_starts": 50, "policy_kwargs": {"critic_layer_norm": True}}
+    setup = make_finetune("td3", _maze(), None, 100, hyperparams=kwargs, seed=0)
+    policy = setup.model.policy
+    assert (
+        type(policy.actor.features_extractor).__name__
+        == type(policy.critic.features_extractor).__name__
+        == "CombinedExtractor"
+    )
+    assert any(isinstance(module, th.nn.LayerNorm) for module in policy.critic.modules())
+    setup.learn(100)
+    assert setup.model._n_updates > 0
+
+
 def test_stand_down_normalises_dict_observation_features_and_training_goes_on(priors):
     """A wrong prior on PointMaze (Dict observations, infinite bounds): the gate stands it down, the features are
     layer-normalised in every network before the first gradient step, and training on them stays finite."""

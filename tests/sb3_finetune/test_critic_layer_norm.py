@@ -66,6 +66,21 @@ def test_a_saved_model_keeps_its_normalised_critic(algo, nav_bc_weights, tmp_pat
             np.testing.assert_allclose(q_saved.numpy(), q_loaded.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_a_normalised_critic_from_scratch_through_policy_kwargs(algo):
+    """No prior and no recipe: ``policy_kwargs`` asks for the norm (the benchmark's scratch arm with it)."""
+    env = gym.make("SimpleNavigation-v0")
+    kwargs = {"learning_starts": 100, "policy_kwargs": {"critic_layer_norm": True}}
+    setup = make_finetune(algo, env, None, 300, hyperparams=kwargs, seed=0)
+    policy = setup.model.policy
+    assert setup.recipe is None and policy.critic_layer_norm is True
+    assert _norms(policy.critic) == _norms(policy.critic_target) == [64, 64] * policy.critic.n_critics
+    off = make_finetune(algo, env, None, 300, hyperparams={"policy_kwargs": {"critic_layer_norm": False}}, seed=0)
+    assert off.model.policy.critic_layer_norm is False and _norms(off.model.policy.critic) == []
+    setup.learn(200)
+    assert setup.model._n_updates > 0
+
+
 def test_arbitration_with_a_normalised_critic(nav_bc_weights):
     env = gym.make("SimpleNavigation-v0")
     recipe = get_recipe("ibrl", critic_layer_norm=True, distill_steps=50)
