@@ -366,7 +366,7 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
         kept[algo] = list(first.values())
     specs = []
     budget = args.budget or None
-    scratch = (("policy_kwargs", {"critic_layer_norm": True}),) if args.scratch_critic_layer_norm else ()
+    scratch = (("policy_kwargs", (("critic_layer_norm", True),)),) if args.scratch_critic_layer_norm else ()
     for scenario in args.scenarios.split(","):
         for algo in args.algos.split(","):
             for seed in range(args.seeds):

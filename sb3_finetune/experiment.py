@@ -242,7 +242,8 @@ class RunSpec:
     :param eval_freq: env steps between evaluations (``None``: a 20th of the budget)
     :param eval_episodes: episodes per evaluation
     :param recipe_overrides: recipe fields to change, as ``(name, value)`` pairs
-    :param hyperparams: algorithm arguments over the defaults, as ``(name, value)`` pairs
+    :param hyperparams: algorithm arguments over the defaults, as ``(name, value)`` pairs (``policy_kwargs`` as
+        pairs too, so that the spec stays hashable)
     """
 
     scenario: str
@@ -404,7 +405,8 @@ def scenario_hyperparams(
     :param scenario: the scenario
     :param algo: ``"td3"``, ``"ddpg"`` or ``"sac"``
     :param action_space: the target env's action space (for the scenario's Gaussian action noise, TD3 and DDPG)
-    :param overrides: hyperparameters that replace the scenario's
+    :param overrides: hyperparameters that replace the scenario's (``policy_kwargs`` a dict or ``(name, value)``
+        pairs)
     :return: the keyword arguments
     """
     hyperparams = dict(scenario.hyperparams)
@@ -412,6 +414,8 @@ def scenario_hyperparams(
     if noise_std is not None and algo in ("td3", "ddpg"):
         hyperparams["action_noise"] = gaussian_action_noise(action_space, noise_std)
     hyperparams.update(overrides or {})
+    if "policy_kwargs" in hyperparams:  # a RunSpec holds it as (name, value) pairs, to stay hashable
+        hyperparams["policy_kwargs"] = dict(hyperparams["policy_kwargs"])
     if scenario.her:
         hyperparams.setdefault("replay_buffer_class", HerReplayBuffer)
         hyperparams.setdefault("learning_starts", 1_000)

@@ -92,16 +92,24 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
 
 
 def test_recipe_ablation_scratch_arm_with_a_normalised_critic_is_a_run_of_its_own():
+    import gymnasium as gym
     from recipe_ablation import Args, plan
+
+    from sb3_finetune.experiment import SCENARIOS, scenario_hyperparams
 
     plain, _ = plan(Args(scenarios="obstacle", algos="td3", variants="default", seeds=1))
     normalised, _ = plan(
         Args(scenarios="obstacle", algos="td3", variants="default", seeds=1, scratch_critic_layer_norm=True)
     )
     scratch = [spec for spec in normalised if spec.arm == "scratch"]
-    assert [spec.hyperparams for spec in scratch] == [(("policy_kwargs", {"critic_layer_norm": True}),)]
+    assert [spec.hyperparams for spec in scratch] == [(("policy_kwargs", (("critic_layer_norm", True),)),)]
+    assert len(set(normalised)) == len(normalised)  # hashable, as run_sweep needs
     plain_scratch = next(spec for spec in plain if spec.arm == "scratch")
     assert scratch[0].identity != plain_scratch.identity and scratch[0].key != plain_scratch.key
+    hyperparams = scenario_hyperparams(
+        SCENARIOS["obstacle"], "td3", gym.spaces.Box(-1, 1, (2,)), dict(scratch[0].hyperparams)
+    )
+    assert hyperparams["policy_kwargs"] == {"critic_layer_norm": True}  # as make_finetune takes it
     # the fine-tuned arms are the same runs either way
     assert [s.key for s in plain if s.arm != "scratch"] == [s.key for s in normalised if s.arm != "scratch"]
 
