@@ -22,6 +22,7 @@ Example (``examples/rl_zoo/td3_pendulum_finetune.yml``)::
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -92,12 +93,22 @@ class FinetuneCallback(BaseCallback):
         self.prior = load_prior(
             self.weights, model.action_space, model.observation_space, self.action_units, self.activation
         ).to(model.device)
+        norm_left = self.recipe.critic_layer_norm is None
         self.recipe, filled_in = self.recipe.for_algorithm(algorithm_name(model))
         for sentence in filled_in:
             say(sentence, self.decisions)
-        recipe = self.recipe
         rebuild = model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs
-        if recipe.critic_layer_norm and not getattr(model.policy, "critic_layer_norm", False):
+        normalised = getattr(model.policy, "critic_layer_norm", False)
+        if norm_left and self.recipe.critic_layer_norm and not normalised and not rebuild:
+            # The algorithm's choice, not the user's: a policy that cannot be rebuilt keeps its own critic.
+            self.recipe = replace(self.recipe, critic_layer_norm=False)
+            say(
+                "critic_layer_norm: off, as this model has stepped or was built with its own features extractor, "
+                "and the norm needs the untrained policy rebuilt (set critic_layer_norm=False to say so)",
+                self.decisions,
+            )
+        recipe = self.recipe
+        if recipe.critic_layer_norm and not normalised:
             algo = algorithm_name(model)
             if algo not in FINETUNE_POLICIES:
                 raise ValueError(f"critic_layer_norm is for td3, sac and ddpg, not {algo}: turn it off")

@@ -72,14 +72,14 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
 def test_recipe_ablation_runs_each_distinct_recipe_once():
     from recipe_ablation import Args, plan
 
-    # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k-handover is today's
-    # default with TD3 (which leaves critic pre-training and the hand-over to the algorithm), and
-    # gate-confidence-95-margin-20 today's with SAC: asking for both of a pair must not repeat its runs, and which
-    # pairs are pairs depends on the algorithm.
-    variants = "default,gate-confidence-95-margin-20,pretrain-5k-handover,no-escape,no-q-filter,no-bc"
+    # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k-handover-critic-ln is
+    # today's default with TD3 (which leaves critic pre-training, the hand-over and the critic's norm to the
+    # algorithm), and gate-confidence-95-margin-20 today's with SAC: asking for both of a pair must not repeat its
+    # runs, and which pairs are pairs depends on the algorithm.
+    variants = "default,gate-confidence-95-margin-20,pretrain-5k-handover-critic-ln,no-escape,no-q-filter,no-bc"
     specs, same_as = plan(Args(scenarios="same-task", algos="td3,sac", variants=variants, seeds=2))
     assert same_as == {
-        "td3/pretrain-5k-handover": "default",
+        "td3/pretrain-5k-handover-critic-ln": "default",
         "td3/no-q-filter": "no-escape",
         "sac/gate-confidence-95-margin-20": "default",
         "sac/no-q-filter": "no-escape",
@@ -125,20 +125,24 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         *untested,
         ("critic_pretrain_steps", 0),
         ("warmup_handover", False),
+        ("critic_layer_norm", False),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
-    # and no hand-over, which the default leaves to the algorithm since 2026-12-04 and 2026-12-05) are added alone.
+    # and no hand-over and SB3's critic, which the default leaves to the algorithm since 2026-12-04 and 2026-12-05)
+    # are added alone.
     assert _on_earlier_default((("gate_confidence", 0.9),)) == (
         ("gate_confidence", 0.9),
         ("escape_saturation", False),
         ("critic_pretrain_steps", 0),
         ("warmup_handover", False),
+        ("critic_layer_norm", False),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
         ("escape_saturation", False),
         *untested,
         ("warmup_handover", False),
+        ("critic_layer_norm", False),
     )
 
 
@@ -164,14 +168,15 @@ def test_stored_results_keep_their_keys():
     assert RunSpec("obstacle", "td3", "frontier", 0).recipe_fingerprint == "a96a12d5"
     # The default's own change (the saturation escape, 2026-12-03) changes its TD3 key, on purpose; its runs from
     # before are found as the escape switched off.
-    # (The default's TD3 critic pre-training, 2026-12-04, and its TD3 hand-over, 2026-12-05, change its TD3 key
-    # again; those runs had neither.)
+    # (The default's TD3 critic pre-training, 2026-12-04, its TD3 hand-over and its TD3 critic norm, 2026-12-05,
+    # change its TD3 key again; those runs had none of them.)
     earlier = (
         ("escape_saturation", False),
         ("gate_confidence", None),
         ("gate_margin", 0.0),
         ("critic_pretrain_steps", 0),
         ("warmup_handover", False),
+        ("critic_layer_norm", False),
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier).recipe_fingerprint == "129acbbf"
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint != "129acbbf"
@@ -179,7 +184,7 @@ def test_stored_results_keep_their_keys():
     # SAC's runs (the escape a no-op there) keep their key with the test off. The keys are in frontier.jsonl.
     test_off = (("gate_confidence", None), ("gate_margin", 0.0))
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=test_off).recipe_fingerprint == "129acbbf"
-    test_off_then = (*test_off, ("critic_pretrain_steps", 0), ("warmup_handover", False))  # TD3: neither, as then
+    test_off_then = (*test_off, ("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off_then).recipe_fingerprint == "8cbf2912"
 
 
@@ -383,6 +388,7 @@ def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
         ("gate_margin", 0.0),
         ("critic_pretrain_steps", 0),  # measured before the default's TD3 critic pre-training
         ("warmup_handover", False),  # and before its hand-over
+        ("critic_layer_norm", False),  # and its critic's norm
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier_gate).recipe_fingerprint != "954e7df5"
     for spelling in (overrides, earlier_gate):
@@ -415,16 +421,17 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         assert recipe.escape_saturation and (recipe.gate_confidence, recipe.gate_margin) == (0.95, 0.2)
         assert not recipe.bc_q_filter  # the default's unfiltered pull
         assert recipe.warmup_handover == name.endswith("handover")
-    # Since 2026-12-05 the default is pretrain-5k-handover with TD3 (its runs are the default's; pretrain-5k's were
-    # from 2026-12-04), and unchanged with SAC/DDPG.
-    assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "321e6cde"
+    # On 2026-12-05 the default was pretrain-5k-handover with TD3 (pretrain-5k's were from 2026-12-04); since later
+    # that day it is pretrain-5k-handover-critic-ln (test below), and unchanged with SAC/DDPG.
+    assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "8f52eb26"
     assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "2d030dab"
     assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8c42ada6"
 
 
 def test_the_sac_spread_variant_changes_only_sacs_runs():
-    """distill_sac_std sets only SAC's actor: with TD3 the variant is pretrain-5k-handover's runs (today's default's),
-    with SAC a recipe of its own; at its default (0.3) the field leaves every stored key as it was."""
+    """distill_sac_std sets only SAC's actor: with TD3 the variant is pretrain-5k-handover's runs (the TD3 default's
+    before its critic's norm), with SAC a recipe of its own; at its default (0.3) the field leaves every stored key as
+    it was."""
     from recipe_ablation import VARIANTS
 
     from sb3_finetune.experiment import RunSpec
@@ -449,7 +456,8 @@ def test_the_sac_spread_variant_changes_only_sacs_runs():
 
 
 def test_the_critic_norm_variant_is_the_handover_recipe_with_the_norm():
-    """Its runs are stored under these keys; at its default (off) the field leaves every stored key as it was."""
+    """Its runs are stored under these keys (with TD3, today's default's); at its default (off) the field leaves every
+    stored key as it was."""
     from recipe_ablation import VARIANTS
 
     from sb3_finetune.experiment import RunSpec

@@ -289,7 +289,8 @@ def test_recipe_flags_reach_the_recipe():
     assert not filtered.warmup_handover
     assert plain.actor_ramp == 0
     assert _recipe_from_args(build_parser().parse_args([*argv, "--actor-ramp", "2000"])).actor_ramp == 2_000
-    assert not plain.critic_layer_norm
+    assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm
     normed = _recipe_from_args(build_parser().parse_args([*argv, "--recipe", "ibrl", "--critic-layer-norm"]))
     assert normed.critic_layer_norm and normed.arbitrate

@@ -43,9 +43,15 @@ def test_the_critic_and_its_target_are_normalised_and_trained_and_the_actor_is_n
     setup.learn(600)  # the probe takes 300 steps: training from then on
     assert setup.model._n_updates > 0
     assert not th.equal(before, norm.weight.detach())
-    plain = make_finetune(algo, env, nav_bc_weights, 1_000, "default", hyperparams={"learning_starts": 200}, seed=0)
+    off = get_recipe("default", critic_layer_norm=False)
+    plain = make_finetune(algo, env, nav_bc_weights, 1_000, off, hyperparams={"learning_starts": 200}, seed=0)
     assert type(plain.model.policy).__module__.startswith("stable_baselines3")  # without it, SB3's own policy
     assert _norms(plain.model.policy.critic) == []
+    # The default recipe leaves it to the algorithm: on with TD3 (a decision says so), off with SAC and DDPG.
+    default = make_finetune(algo, env, nav_bc_weights, 1_000, hyperparams={"learning_starts": 200}, seed=0)
+    assert default.recipe.critic_layer_norm is (algo == "td3")
+    assert bool(_norms(default.model.policy.critic)) is (algo == "td3")
+    assert any(sentence.startswith(f"critic_layer_norm: {algo == 'td3'}") for sentence in default.decisions)
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])
@@ -126,3 +132,19 @@ def test_the_rl_zoo_callback_rebuilds_the_policy_with_a_normalised_critic(pendul
     stepped.learn(20)
     with pytest.raises(ValueError, match="critic_layer_norm rebuilds the untrained policy"):
         stepped.learn(20, callback=FinetuneCallback(pendulum_prior, critic_layer_norm=True), reset_num_timesteps=False)
+
+
+def test_the_rl_zoo_callback_takes_the_algorithms_norm_where_it_can_and_says_where_it_cannot(pendulum_prior):
+    """The default recipe leaves the norm to the algorithm (on with TD3): a fresh Zoo model is rebuilt with it; a
+    model that has stepped keeps SB3's critic, and a decision says so (the user did not ask for the norm)."""
+    from sb3_finetune.zoo import FinetuneCallback
+
+    fresh = TD3("MlpPolicy", "Pendulum-v1", learning_starts=300, seed=0, policy_kwargs={"net_arch": [16]})
+    fresh.learn(320, callback=FinetuneCallback(pendulum_prior, distill_steps=20))
+    assert fresh.policy.critic_layer_norm is True and _norms(fresh.policy.critic) == [16, 16]  # twin Q-networks
+    stepped = TD3("MlpPolicy", "Pendulum-v1", learning_starts=10, seed=0, policy_kwargs={"net_arch": [16]})
+    stepped.learn(20)
+    callback = FinetuneCallback(pendulum_prior, distill_steps=20)
+    stepped.learn(20, callback=callback, reset_num_timesteps=False)
+    assert callback.recipe.critic_layer_norm is False and _norms(stepped.policy.critic) == []
+    assert any(sentence.startswith("critic_layer_norm: off") for sentence in callback.decisions)

@@ -152,6 +152,7 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
         ("escape_saturation", False),  # in the default since, not in frontier
         ("gate_confidence", None),  # the same
         ("gate_margin", 0.0),
+        ("critic_layer_norm", False),  # left to the algorithm since (on with TD3), not in frontier
     )
     by_name = RunSpec("same-task", "td3", "frontier", 0, budget=120, eval_episodes=5)
     spelled = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=overrides)

@@ -252,7 +252,7 @@ def test_layer_norm_recipe_normalises_wide_features_and_says_when_it_skips_narro
     env = gym.make("SimpleNavigation-v0")
     wide = make_finetune("td3", env, bc_weights, 2_000, get_recipe("default", layer_norm=True), seed=0)
     assert all(e.layer_norm for e in pretrained_extractors(wide.model).values())
-    assert not any("layer_norm" in sentence for sentence in wide.decisions)
+    assert not any(sentence.startswith("layer_norm") for sentence in wide.decisions)
     with caplog.at_level("INFO", logger="sb3_finetune"):
         narrow = make_finetune(
             "td3", env, bc_weights, 2_000, get_recipe("default", layer_norm=True, features_layer=None), seed=0
@@ -302,29 +302,35 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
 
 
 @pytest.mark.real_defaults
-def test_the_default_leaves_critic_pretraining_and_the_handover_to_the_algorithm():
-    """5,000 steps on a warm-up that hands over with TD3, neither with SAC and DDPG (benchmarks/recipe_ablation.py,
-    pretrain-5k and pretrain-5k-handover); one sentence for each field filled in."""
-    from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, Recipe
+def test_the_default_leaves_critic_pretraining_the_handover_and_the_critic_norm_to_the_algorithm():
+    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3; none of them with SAC and DDPG
+    (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover and pretrain-5k-handover-critic-ln); one
+    sentence for each field filled in."""
+    from sb3_finetune.recipes import CRITIC_LAYER_NORM, CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, Recipe
 
     default = get_recipe("default")
     assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 0, "ddpg": 0}
     assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": False, "ddpg": False}
+    assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": False, "ddpg": False}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
-        handover = WARMUP_HANDOVER[algo]
-        recipe, (said_steps, said_handover) = default.for_algorithm(algo)
-        assert recipe == get_recipe(default, critic_pretrain_steps=steps, warmup_handover=handover)
+        handover, norm = WARMUP_HANDOVER[algo], CRITIC_LAYER_NORM[algo]
+        recipe, (said_steps, said_handover, said_norm) = default.for_algorithm(algo)
+        assert recipe == get_recipe(
+            default, critic_pretrain_steps=steps, warmup_handover=handover, critic_layer_norm=norm
+        )
         assert said_steps.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
         assert said_handover.startswith(f"warmup_handover: {handover}, {algo.upper()}'s in the default recipe")
+        assert said_norm.startswith(f"critic_layer_norm: {norm}, {algo.upper()}'s in the default recipe")
     chosen = get_recipe("default", critic_pretrain_steps=300)
-    recipe, (said,) = chosen.for_algorithm("td3")  # the user's figure stands, and nothing is said of it
+    recipe, (said, said_norm) = chosen.for_algorithm("td3")  # the user's figure stands, and nothing is said of it
     assert recipe.critic_pretrain_steps == 300 and recipe.warmup_handover and said.startswith("warmup_handover: True")
-    both = get_recipe("default", critic_pretrain_steps=300, warmup_handover=False)
-    assert both.for_algorithm("td3") == (both, [])
-    assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has neither unless it asks
-    recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets neither
-    assert (recipe.critic_pretrain_steps, recipe.warmup_handover) == (0, False)
-    assert len(said) == 2 and all("no figure was measured for it" in sentence for sentence in said)
+    assert recipe.critic_layer_norm and said_norm.startswith("critic_layer_norm: True")
+    chosen_all = get_recipe("default", critic_pretrain_steps=300, warmup_handover=False, critic_layer_norm=False)
+    assert chosen_all.for_algorithm("td3") == (chosen_all, [])
+    assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has none unless it asks
+    recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
+    assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
+    assert len(said) == 3 and all("no figure was measured for it" in sentence for sentence in said)
 
 
 @pytest.mark.parametrize("algo", ["td3", "ddpg"])
