@@ -265,8 +265,7 @@ class Recipe:
     :param critic_layer_norm: a ``LayerNorm`` after each hidden layer of the critic and its target (RLPD, Ball et al.
         2023), to bound how far the values of a critic trained on few transitions, most of them the prior's actions,
         run off in the action between them (see :mod:`sb3_finetune.policies`); the saved model keeps it; ``None``: the
-        algorithm's, from :data:`CRITIC_LAYER_NORM`
-        (:meth:`for_algorithm`; the default recipe's)
+        algorithm's, from :data:`CRITIC_LAYER_NORM` (:meth:`for_algorithm`; the default recipe's)
     """
 
     features_layer: int | None = 1
@@ -380,7 +379,7 @@ class Recipe:
         (:data:`WARMUP_HANDOVER`) and ``critic_layer_norm`` (:data:`CRITIC_LAYER_NORM`) to the algorithm.
 
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
-            Zoo callback) gets neither, as every algorithm did before the default left them to the algorithm
+            Zoo callback) gets none of them, as every algorithm did before the default left them to the algorithm
         :return: the recipe, and one sentence for each field filled in, saying what and why (none where nothing was)
         """
         filled: dict[str, Any] = {}
