@@ -36,6 +36,7 @@ from sb3_finetune.guard import CollapseGuard
 from sb3_finetune.policies import FINETUNE_POLICIES
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.recipes import (
+    CRITIC_LAYER_NORM,
     ActorUpdateHook,
     Recipe,
     actor_update_hook,
@@ -93,23 +94,23 @@ class FinetuneCallback(BaseCallback):
         self.prior = load_prior(
             self.weights, model.action_space, model.observation_space, self.action_units, self.activation
         ).to(model.device)
-        norm_left = self.recipe.critic_layer_norm is None
-        self.recipe, filled_in = self.recipe.for_algorithm(algorithm_name(model))
-        for sentence in filled_in:
-            say(sentence, self.decisions)
+        algo = algorithm_name(model)
         rebuild = model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs
         normalised = getattr(model.policy, "critic_layer_norm", False)
-        if norm_left and self.recipe.critic_layer_norm and not normalised and not rebuild:
-            # The algorithm's choice, not the user's: a policy that cannot be rebuilt keeps its own critic.
+        if self.recipe.critic_layer_norm is None and CRITIC_LAYER_NORM.get(algo) and not normalised and not rebuild:
+            # The algorithm's choice, not the user's: a policy that cannot be rebuilt keeps its own critic (and the
+            # recipe is filled in as without the norm).
             self.recipe = replace(self.recipe, critic_layer_norm=False)
             say(
                 "critic_layer_norm: off, as this model has stepped or was built with its own features extractor, "
                 "and the norm needs the untrained policy rebuilt (set critic_layer_norm=False to say so)",
                 self.decisions,
             )
+        self.recipe, filled_in = self.recipe.for_algorithm(algo)
+        for sentence in filled_in:
+            say(sentence, self.decisions)
         recipe = self.recipe
         if recipe.critic_layer_norm and not normalised:
-            algo = algorithm_name(model)
             if algo not in FINETUNE_POLICIES:
                 raise ValueError(f"critic_layer_norm is for td3, sac and ddpg, not {algo}: turn it off")
             if not rebuild:
