@@ -17,11 +17,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(autouse=True)
 def _tests_critic_pretraining(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default recipe pre-trains TD3's critic for 5,000 gradient steps (``CRITIC_PRETRAIN_STEPS``): half a minute
-    of a CI core for every TD3 test that trains past its warm-up. Tests train for hundreds of env steps, so here TD3's
-    figure is 20 steps (the same code runs); a test marked ``real_defaults`` sees the real figures."""
+    """The default recipe pre-trains TD3's and SAC's critic for 5,000 gradient steps (``CRITIC_PRETRAIN_STEPS``):
+    half a minute of a CI core for every such test that trains past its warm-up. Tests train for hundreds of env
+    steps, so here their figure is 20 steps (the same code runs); a test marked ``real_defaults`` sees the real
+    figures."""
     if "real_defaults" in request.keywords:
         return
     from sb3_finetune import recipes
 
-    monkeypatch.setitem(recipes.CRITIC_PRETRAIN_STEPS, "td3", 20)
+    for algo, steps in recipes.CRITIC_PRETRAIN_STEPS.items():
+        if steps:
+            monkeypatch.setitem(recipes.CRITIC_PRETRAIN_STEPS, algo, 20)

@@ -73,15 +73,15 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     from recipe_ablation import Args, plan
 
     # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k-handover-critic-ln is
-    # today's default with TD3 (which leaves critic pre-training, the hand-over and the critic's norm to the
-    # algorithm), and gate-confidence-95-margin-20 today's with SAC: asking for both of a pair must not repeat its
-    # runs, and which pairs are pairs depends on the algorithm.
+    # today's default with TD3 and SAC (which leaves critic pre-training, the hand-over and the critic's norm to the
+    # algorithm), and gate-confidence-95-margin-20 SAC's before its norm: asking for both of a pair must not repeat
+    # its runs, and which pairs are pairs depends on the algorithm.
     variants = "default,gate-confidence-95-margin-20,pretrain-5k-handover-critic-ln,no-escape,no-q-filter,no-bc"
     specs, same_as = plan(Args(scenarios="same-task", algos="td3,sac", variants=variants, seeds=2))
     assert same_as == {
         "td3/pretrain-5k-handover-critic-ln": "default",
         "td3/no-q-filter": "no-escape",
-        "sac/gate-confidence-95-margin-20": "default",
+        "sac/pretrain-5k-handover-critic-ln": "default",
         "sac/no-q-filter": "no-escape",
     }
     assert [spec.arm for spec in specs].count("scratch") == 4
@@ -183,7 +183,8 @@ def test_stored_results_keep_their_keys():
     # So does the gate's test with a zone (later that day): its runs from before are found as the test switched off;
     # SAC's runs (the escape a no-op there) keep their key with the test off. The keys are in frontier.jsonl.
     test_off = (("gate_confidence", None), ("gate_margin", 0.0))
-    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=test_off).recipe_fingerprint == "129acbbf"
+    sac_then = (*test_off, ("critic_layer_norm", False))  # SAC without its norm: no pre-training, no hand-over
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=sac_then).recipe_fingerprint == "129acbbf"
     test_off_then = (*test_off, ("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off_then).recipe_fingerprint == "8cbf2912"
 
@@ -422,16 +423,17 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         assert not recipe.bc_q_filter  # the default's unfiltered pull
         assert recipe.warmup_handover == name.endswith("handover")
     # On 2026-12-05 the default was pretrain-5k-handover with TD3 (pretrain-5k's were from 2026-12-04); since later
-    # that day it is pretrain-5k-handover-critic-ln (test below), and unchanged with SAC/DDPG.
+    # that day it is pretrain-5k-handover-critic-ln with TD3 and SAC (test below), and unchanged with DDPG.
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "8f52eb26"
-    assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "2d030dab"
+    assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "cf10ec84"
     assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8c42ada6"
 
 
+@pytest.mark.real_defaults
 def test_the_sac_spread_variant_changes_only_sacs_runs():
     """distill_sac_std sets only SAC's actor: with TD3 the variant is pretrain-5k-handover's runs (the TD3 default's
     before its critic's norm), with SAC a recipe of its own; at its default (0.3) the field leaves every stored key as
-    it was."""
+    it was (SAC's default of before its norm: 2d030dab)."""
     from recipe_ablation import VARIANTS
 
     from sb3_finetune.experiment import RunSpec
@@ -443,7 +445,9 @@ def test_the_sac_spread_variant_changes_only_sacs_runs():
         assert (with_spread == plain.recipe_fingerprint) is same
     assert RunSpec("pendulum-heavy", "sac", "default", 0, recipe_overrides=spread).recipe_fingerprint == "c34853dc"
     stated = (("distill_sac_std", 0.3),)
-    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=stated).recipe_fingerprint == "2d030dab"
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=stated).recipe_fingerprint == "cf10ec84"
+    before_the_norm = (*stated, ("critic_layer_norm", False))  # SAC then: no pre-training, no hand-over
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=before_the_norm).recipe_fingerprint == "2d030dab"
     # The SAC screens' other variant, whose runs are stored under these keys: the hand-over's, with the pull scaled.
     scaled = dict(VARIANTS["pretrain-5k-handover-q-scale"])
     assert scaled == {**dict(VARIANTS["pretrain-5k-handover"]), "bc_q_scale": True}

@@ -303,15 +303,15 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
 
 @pytest.mark.real_defaults
 def test_the_default_leaves_critic_pretraining_the_handover_and_the_critic_norm_to_the_algorithm():
-    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3; none of them with SAC and DDPG
+    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3 and SAC; none of them with DDPG
     (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover and pretrain-5k-handover-critic-ln); one
     sentence for each field filled in."""
     from sb3_finetune.recipes import CRITIC_LAYER_NORM, CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, Recipe
 
     default = get_recipe("default")
-    assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 0, "ddpg": 0}
-    assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": False, "ddpg": False}
-    assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": False, "ddpg": False}
+    assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 5_000, "ddpg": 0}
+    assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": True, "ddpg": False}
+    assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": False}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
         handover, norm = WARMUP_HANDOVER[algo], CRITIC_LAYER_NORM[algo]
         recipe, (said_steps, said_handover, said_norm) = default.for_algorithm(algo)
@@ -331,6 +331,15 @@ def test_the_default_leaves_critic_pretraining_the_handover_and_the_critic_norm_
     recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
     assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
     assert len(said) == 3 and all("no figure was measured for it" in sentence for sentence in said)
+    # SAC pre-trains its critic and hands over only with the norm: the norm turned off takes them off too, and says
+    # why; TD3's stay (its default pre-trained and handed over without the norm before).
+    without = get_recipe("default", critic_layer_norm=False)
+    recipe, (said_steps, said_handover) = without.for_algorithm("sac")
+    assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
+    assert said_steps.startswith("critic_pretrain_steps: 0, SAC's") and "without its critic's norm" in said_steps
+    assert said_handover.startswith("warmup_handover: False, SAC's") and "without its critic's norm" in said_handover
+    recipe, _ = without.for_algorithm("td3")
+    assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (5_000, True, False)
 
 
 @pytest.mark.parametrize("algo", ["td3", "ddpg"])
@@ -423,11 +432,11 @@ def test_the_rl_zoo_callback_fills_in_the_algorithms_critic_pretraining_and_hand
         callback.init_callback(model)
         steps = CRITIC_PRETRAIN_STEPS[algo.__name__.lower()]
         assert callback.recipe.critic_pretrain_steps == steps
-        assert callback.recipe.warmup_handover is (algo is TD3)
+        assert callback.recipe.warmup_handover is True and callback.recipe.critic_layer_norm is True
         said = [d for d in callback.decisions if d.startswith("critic_pretrain_steps:")]
         assert len(said) == 1 and said[0].startswith(f"critic_pretrain_steps: {steps}, {algo.__name__}'s in the")
         said = [d for d in callback.decisions if d.startswith("warmup_handover:")]
-        assert len(said) == 1 and said[0].startswith(f"warmup_handover: {algo is TD3}, {algo.__name__}'s in the")
+        assert len(said) == 1 and said[0].startswith(f"warmup_handover: True, {algo.__name__}'s in the")
 
 
 def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pendulum_prior):
