@@ -9,8 +9,8 @@ release") it shortens the falls after the release and keeps the obstacle's runs 
 
 The policies take SB3's arguments and ``critic_layer_norm`` (``False``: SB3's critic, exactly), so a saved model
 records it and ``TD3.load`` / ``SAC.load`` rebuild the same critic. :func:`~sb3_finetune.make_finetune` uses them
-where the recipe's ``critic_layer_norm`` is on (the default recipe's with TD3) or ``policy_kwargs`` asks for it (from
-scratch too); with arbitration its arbitrated policies, which derive from them.
+where the recipe's ``critic_layer_norm`` is on (the default recipe's with TD3 and SAC) or ``policy_kwargs`` asks for
+it (from scratch too); with arbitration its arbitrated policies, which derive from them.
 """
 
 from __future__ import annotations

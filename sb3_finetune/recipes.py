@@ -45,7 +45,7 @@ parts, each optional:
    figure in the probe (see :mod:`sb3_finetune.explore`);
 10. **normalised critic** (``critic_layer_norm``): a ``LayerNorm`` after each hidden layer of the critic and its
     target (RLPD), to bound how far the values of a critic trained on a small warm-up run off in the action between
-    its data (see :mod:`sb3_finetune.policies`); on in the default recipe with TD3 (:data:`CRITIC_LAYER_NORM`).
+    its data (see :mod:`sb3_finetune.policies`); on in the default recipe with TD3 and SAC (:data:`CRITIC_LAYER_NORM`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
