@@ -49,7 +49,7 @@ default on 2026-12-04. The variants built on it keep this order, which is part o
 
 PRETRAIN_5K_HANDOVER: tuple[tuple[str, object], ...] = (*PRETRAIN_5K, ("warmup_handover", True))
 """:data:`PRETRAIN_5K` with the warm-up hand-over: TD3's default on 2026-12-05, before its critic's norm (variant
-``pretrain-5k-handover-critic-ln``, TD3's default since)."""
+``pretrain-5k-handover-critic-ln``, TD3's and SAC's default since)."""
 
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
@@ -264,8 +264,9 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # Since 2026-12-05 the default leaves the warm-up hand-over to the algorithm too (on with TD3): pretrain-5k is the
     # TD3 default of 2026-12-04, and the variants measured before keep it off unless they set it.
     (("warmup_handover", False),),
-    # Since 2026-12-05 (later) it leaves the critic's norm to the algorithm too (on with TD3): pretrain-5k-handover is
-    # the TD3 default of before, and the variants measured before keep SB3's critic unless they set it.
+    # Since 2026-12-05 (later) it leaves the critic's norm to the algorithm too (on with TD3 and SAC):
+    # pretrain-5k-handover is the TD3 default of before, and the variants measured before keep SB3's critic unless
+    # they set it.
     (("critic_layer_norm", False),),
 )
 

@@ -120,10 +120,16 @@ the prior's score); with SAC, with its critic pre-trained and the hand-over, Pen
 faster, at the cost of more early falls on Pendulum that an evaluation sees (4 seeds of 10, to 0.42 of the prior's
 score, against 1; over the whole run 4 seeds below 0.9 of it against 9); DDPG's are not measured."""
 
-WITHOUT_THE_CRITIC_NORM: dict[str, dict[str, Any]] = {"sac": {"critic_pretrain_steps": 0, "warmup_handover": False}}
+WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
+    "sac": (
+        {"critic_pretrain_steps": 0, "warmup_handover": False},
+        "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum in every "
+        "seed of benchmarks/recipe_ablation.py's pretrain-5k-handover",
+    )
+}
 """For an algorithm whose default pre-trains its critic only with the norm (SAC: without the norm its actor fell early
-on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``), the values the default recipe
-takes where the critic's norm is off (``critic_layer_norm=False``)."""
+on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``), the values a recipe that leaves
+them to the algorithm takes where the critic's norm is off (``critic_layer_norm=False``), and why."""
 
 _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = {
     "critic_pretrain_steps": (
@@ -395,26 +401,19 @@ class Recipe:
             Zoo callback) gets none of them, as every algorithm did before the default left them to the algorithm
         :return: the recipe, and one sentence for each field filled in, saying what and why (none where nothing was)
         """
-        filled: dict[str, Any] = {}
-        sentences: list[str] = []
-        norm = self.critic_layer_norm
-        if norm is None:
-            norm = CRITIC_LAYER_NORM.get(algo, False)
-        without_norm = {} if norm else WITHOUT_THE_CRITIC_NORM.get(algo, {})
+        filled: dict[str, tuple[Any, str]] = {}  # name -> (value, why)
         for name, (values, unmeasured, reasons) in _LEFT_TO_THE_ALGORITHM.items():
-            if getattr(self, name) is not None:
-                continue
-            if name in without_norm:
-                filled[name] = without_norm[name]
-                why = "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on "
-                why += "Pendulum in benchmarks/recipe_ablation.py"
-            else:
-                filled[name] = values.get(algo, unmeasured)
-                why = reasons.get(algo, "no figure was measured for it")
-            sentences.append(
-                f"{name}: {filled[name]}, {algo.upper()}'s in the default recipe ({why}; set {name} to choose)"
-            )
-        return replace(self, **filled), sentences
+            if getattr(self, name) is None:
+                filled[name] = values.get(algo, unmeasured), reasons.get(algo, "no figure was measured for it")
+        norm = filled["critic_layer_norm"][0] if "critic_layer_norm" in filled else self.critic_layer_norm
+        if not norm and algo in WITHOUT_THE_CRITIC_NORM:
+            values, why = WITHOUT_THE_CRITIC_NORM[algo]
+            filled.update({name: (value, why) for name, value in values.items() if name in filled})
+        sentences = [
+            f"{name}: {value}, {algo.upper()}'s in the default recipe ({why}; set {name} to choose)"
+            for name, (value, why) in filled.items()
+        ]
+        return replace(self, **{name: value for name, (value, _) in filled.items()}), sentences
 
 
 RECIPES: dict[str, Recipe] = {
@@ -1189,8 +1188,9 @@ def make_finetune(
     :param total_timesteps: the budget (fractions in the recipe refer to it)
     :param recipe: a name from :data:`RECIPES` or a :class:`Recipe`
     :param hyperparams: algorithm arguments, over :func:`default_hyperparams` (``policy_kwargs`` merged;
-        ``policy_kwargs={"critic_layer_norm": True}`` normalises the critic as the recipe's ``critic_layer_norm``
-        does, with a prior or from scratch)
+        ``policy_kwargs={"critic_layer_norm": ...}`` sets the critic's norm as the recipe's ``critic_layer_norm``
+        does, from scratch too; with a prior it fills a recipe that leaves the field to the algorithm, and a recipe
+        that sets it otherwise is refused)
     :param seed: seed of the model and of the distillation
     :param device: torch device
     :param verbose: SB3 verbosity (1 also prints the trust gate's decision)
@@ -1210,7 +1210,17 @@ def make_finetune(
     user = dict(hyperparams or {})
     policy_kwargs = {**params.pop("policy_kwargs"), **user.pop("policy_kwargs", {})}
     params.update(user)
-    recipe, filled_in = get_recipe(recipe).for_algorithm(algo)
+    recipe = get_recipe(recipe)
+    if "critic_layer_norm" in policy_kwargs and pretrained is not None:  # the user's word on the recipe's field
+        asked = bool(policy_kwargs["critic_layer_norm"])
+        if recipe.critic_layer_norm is None:
+            recipe = replace(recipe, critic_layer_norm=asked)
+        elif recipe.critic_layer_norm != asked:
+            raise ValueError(
+                f"policy_kwargs asks for critic_layer_norm={asked} and the recipe for "
+                f"critic_layer_norm={recipe.critic_layer_norm}: set one of them"
+            )
+    recipe, filled_in = recipe.for_algorithm(algo)
     ours: list[str] = []  # decisions taken here (load_prior logs its own assumptions)
     n_envs = env.num_envs if isinstance(env, VecEnv) else 1
     if n_envs > 1 and "gradient_steps" not in user:
@@ -1238,7 +1248,7 @@ def make_finetune(
     policy: str | type = "MultiInputPolicy" if is_dict else "MlpPolicy"
     if prior is not None and recipe.critic_layer_norm:
         policy_kwargs["critic_layer_norm"] = True
-    if "critic_layer_norm" in policy_kwargs:  # the recipe's, or asked for in policy_kwargs (also from scratch)
+    if "critic_layer_norm" in policy_kwargs:  # the recipe's, or asked for in policy_kwargs (from scratch too)
         policy = FINETUNE_POLICIES[algo]
         if is_dict and prior is None:  # as MultiInputPolicy (with a prior, the prior's features extractor)
             policy_kwargs.setdefault("features_extractor_class", CombinedExtractor)

@@ -36,7 +36,6 @@ from sb3_finetune.guard import CollapseGuard
 from sb3_finetune.policies import FINETUNE_POLICIES
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.recipes import (
-    CRITIC_LAYER_NORM,
     ActorUpdateHook,
     Recipe,
     actor_update_hook,
@@ -97,16 +96,17 @@ class FinetuneCallback(BaseCallback):
         algo = algorithm_name(model)
         rebuild = model.num_timesteps == 0 and "features_extractor_class" not in model.policy_kwargs
         normalised = getattr(model.policy, "critic_layer_norm", False)
-        if self.recipe.critic_layer_norm is None and CRITIC_LAYER_NORM.get(algo) and not normalised and not rebuild:
-            # The algorithm's choice, not the user's: a policy that cannot be rebuilt keeps its own critic (and the
-            # recipe is filled in as without the norm).
-            self.recipe = replace(self.recipe, critic_layer_norm=False)
+        recipe, filled_in = self.recipe.for_algorithm(algo)
+        if self.recipe.critic_layer_norm is None and recipe.critic_layer_norm and not normalised and not rebuild:
+            # The algorithm's choice, not the user's: a policy that cannot be rebuilt keeps its own critic, and the
+            # rest is filled in as without the norm.
             say(
                 "critic_layer_norm: off, as this model has stepped or was built with its own features extractor, "
                 "and the norm needs the untrained policy rebuilt (set critic_layer_norm=False to say so)",
                 self.decisions,
             )
-        self.recipe, filled_in = self.recipe.for_algorithm(algo)
+            recipe, filled_in = replace(self.recipe, critic_layer_norm=False).for_algorithm(algo)
+        self.recipe = recipe
         for sentence in filled_in:
             say(sentence, self.decisions)
         recipe = self.recipe
