@@ -223,6 +223,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "distill_sac_std": 0.3,
     "actor_ramp": 0,
     "critic_layer_norm": False,
+    "stand_down_critic_pretrain": False,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -12,12 +12,12 @@ parts, each optional:
    (with the algorithm's own exploration) instead of SB3's uniform random actions (WSRL, Zhou et al. 2025);
    with ``warmup_handover`` each of those episodes hands over to uniform random actions at a random step, so
    that the buffer also explores from where the prior takes the agent, past where it stalls
-   (:class:`~sb3_finetune.warmup.HandOver`; the default recipe's with TD3, not with SAC and DDPG,
+   (:class:`~sb3_finetune.warmup.HandOver`; the default recipe's with TD3 and SAC, not with DDPG,
    :data:`WARMUP_HANDOVER`);
 4. **critic pre-training** (``critic_pretrain_steps``): at the end of the warm-up, that many gradient steps of the
    algorithm's own ``train()`` on the warm-up's transitions with the actor held, before training's first env step
    (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`; the default recipe's is 5,000 steps
-   with TD3 and none with SAC and DDPG, :data:`CRITIC_PRETRAIN_STEPS`); then the **critic warm-up**
+   with TD3 and SAC and none with DDPG, :data:`CRITIC_PRETRAIN_STEPS`); then the **critic warm-up**
    (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held still while the critic
    goes on learning the pretrained policy's values;
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
@@ -235,9 +235,9 @@ class Recipe:
     :param arbitrate: act (and, with TD3 and DDPG, bootstrap) with the better of the actor's and the prior's action
         by the critic, per state, from the end of the critic warm-up (see :mod:`sb3_finetune.arbitration`)
     :param critic_pretrain_steps: gradient steps of the critic on the warm-up's transitions, the actor held, at the
-        end of the warm-up (no env steps; only where the gate trusts the prior; see
-        :func:`~sb3_finetune.warmup.pretrain_critic`); ``None``: the algorithm's, from :data:`CRITIC_PRETRAIN_STEPS`
-        (:meth:`for_algorithm`; the default recipe's)
+        end of the warm-up (no env steps; where the gate stands the prior down, only with
+        ``stand_down_critic_pretrain``; see :func:`~sb3_finetune.warmup.pretrain_critic`); ``None``: the algorithm's,
+        from :data:`CRITIC_PRETRAIN_STEPS` (:meth:`for_algorithm`; the default recipe's)
     :param bc_q_filter_conservative: with ``bc_q_filter``, the pull stops only on states where every critic values
         the actor's action above the prior's (see :func:`q_filter_mask`)
     :param collapse_guard: once the actor is released, a block of ``guard_episodes`` training episodes scoring below
@@ -280,6 +280,10 @@ class Recipe:
         faster than with time, and comes back where the learner falls short of the prior after the fade
     :param actor_ramp: env steps after the actor's release over which its learning rate rises linearly from 0 to the
         algorithm's (``0``: released at its full rate)
+    :param stand_down_critic_pretrain: where the trust gate stands the prior down, pre-train the critic all the same
+        (``critic_pretrain_steps`` on the warm-up's transitions: the prior's probe and the random actions after it),
+        so that the actor, released at ``learning_starts`` there, first moves along a critic that has learned
+        something instead of an untrained one
     :param critic_layer_norm: a ``LayerNorm`` after each hidden layer of the critic and its target (RLPD, Ball et al.
         2023), to bound how far the values of a critic trained on few transitions, most of them the prior's actions,
         run off in the action between them (see :mod:`sb3_finetune.policies`); the saved model keeps it; ``None``: the
@@ -330,6 +334,7 @@ class Recipe:
     bc_progress_with_fade: bool = False
     actor_ramp: int = 0
     critic_layer_norm: bool | None = False
+    stand_down_critic_pretrain: bool = False
 
     def __post_init__(self) -> None:
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
@@ -1024,18 +1029,19 @@ def run_warm_up(
         say(sentence, decisions)
     elif rest > 0:
         warmup.collect(model, callback, rest, "policy" if with_policy else "random")
-    if recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted) and model.num_timesteps >= total_timesteps:
+    pretrain = recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted or recipe.stand_down_critic_pretrain)
+    if pretrain and model.num_timesteps >= total_timesteps:
         say(
             f"critic pre-training: skipped, the warm-up took the whole budget ({model.num_timesteps} of "
             f"{total_timesteps} env steps): no training follows it",
             decisions,
         )
-    elif recipe.critic_pretrain_steps > 0 and (gate is None or gate.trusted):
+    elif pretrain:
         warmup.pretrain_critic(model, recipe.critic_pretrain_steps)
         sentence = (
             f"critic pre-training: {recipe.critic_pretrain_steps} gradient steps on the warm-up's "
             f"{model.replay_buffer.size() * model.env.num_envs} transitions, the actor held, before training's first "
-            "env step"
+            "env step" + ("" if gate is None or gate.trusted else " (the prior stood down: stand_down_critic_pretrain)")
         )
         model.logger.record("finetune/critic_pretrain_steps", recipe.critic_pretrain_steps)
         say(sentence, decisions)

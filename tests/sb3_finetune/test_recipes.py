@@ -372,13 +372,29 @@ def test_critic_pretraining_is_skipped_where_the_warm_up_takes_the_whole_budget(
     assert "skipped, the warm-up took the whole budget (300 of 300 env steps)" in sentence and sentence in caplog.text
 
 
-def test_critic_pretraining_stands_down_with_the_prior(bc_weights):
+def test_critic_pretraining_stands_down_with_the_prior_unless_asked(bc_weights):
     env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
-    recipe = get_recipe("default", critic_pretrain_steps=60, distill_steps=50)
-    setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 400}, seed=0)
-    setup.learn(400)
-    assert setup.trusted is False and setup.model._n_updates == 0
-    assert not [d for d in setup.decisions if d.startswith("critic pre-training")]
+    runs = {}
+    for on_stand_down in (False, True):
+        recipe = get_recipe(
+            "default", critic_pretrain_steps=60, distill_steps=50, stand_down_critic_pretrain=on_stand_down
+        )
+        setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 800}, seed=0)
+        critic_at_start = _vector(setup.model.critic)
+        setup.warm_up(1_000)  # the probe stands the prior down; the random warm-up to learning_starts
+        assert setup.trusted is False and setup.model.num_timesteps == 800
+        runs[on_stand_down] = (setup, critic_at_start)
+    (plain, plain_start), (asked, asked_start) = runs[False], runs[True]
+    assert plain.model._n_updates == 0 and th.equal(_vector(plain.model.critic), plain_start)
+    assert not [d for d in plain.decisions if d.startswith("critic pre-training")]
+    # Asked, the critic learns on the probe's and the random warm-up's transitions, and the actor (the prior
+    # distilled on the features normalised at the stand-down) is the same as without it until training moves it.
+    assert asked.model._n_updates == 60 and not th.equal(_vector(asked.model.critic), asked_start)
+    assert th.equal(_vector(asked.model.actor), _vector(plain.model.actor))
+    assert [d for d in asked.decisions if d.startswith("critic pre-training")] == [
+        "critic pre-training: 60 gradient steps on the warm-up's 800 transitions, the actor held, before training's "
+        "first env step (the prior stood down: stand_down_critic_pretrain)"
+    ]
 
 
 def test_the_q_filter_pulls_where_the_prior_is_valued_more_and_the_conservative_one_until_every_critic_agrees():
