@@ -277,7 +277,6 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # pretrain-5k-handover is the TD3 default of before, and the variants measured before keep SB3's critic unless
     # they set it.
     (("critic_layer_norm", False),),
-    (("stand_down_critic_pretrain", False),),
 )
 
 
