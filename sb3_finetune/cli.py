@@ -687,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "--warmup-handover",
         "in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration from "
-        "where the prior takes the agent; the default recipe: on with td3 and sac, off with ddpg)",
+        "where the prior takes the agent; the default recipe: on with td3, sac and ddpg)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(
@@ -722,7 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "--critic-layer-norm",
         "a LayerNorm after each hidden layer of the critic and its target (RLPD), to bound how far its values run "
-        "off between the warm-up's transitions (the default recipe: on with td3 and sac, off with ddpg)",
+        "off between the warm-up's transitions (the default recipe: on with td3, sac and ddpg)",
     )
     sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
     sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
@@ -767,7 +767,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--critic-pretrain-steps",
         type=int,
         help="gradient steps of the critic on the warm-up's transitions, the actor held, before training's first env "
-        "step (the default recipe: 5000 with td3 and sac, 0 with ddpg and, without the critic's norm, sac)",
+        "step (the default recipe: 5000, or 0 with sac and ddpg without the critic's norm)",
     )
     sub.add_argument(
         "--collapse-guard",

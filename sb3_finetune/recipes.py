@@ -12,12 +12,11 @@ parts, each optional:
    (with the algorithm's own exploration) instead of SB3's uniform random actions (WSRL, Zhou et al. 2025);
    with ``warmup_handover`` each of those episodes hands over to uniform random actions at a random step, so
    that the buffer also explores from where the prior takes the agent, past where it stalls
-   (:class:`~sb3_finetune.warmup.HandOver`; the default recipe's with TD3 and SAC, not with DDPG,
-   :data:`WARMUP_HANDOVER`);
+   (:class:`~sb3_finetune.warmup.HandOver`; the default recipe's with every algorithm, :data:`WARMUP_HANDOVER`);
 4. **critic pre-training** (``critic_pretrain_steps``): at the end of the warm-up, that many gradient steps of the
    algorithm's own ``train()`` on the warm-up's transitions with the actor held, before training's first env step
    (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`; the default recipe's is 5,000 steps
-   with TD3 and SAC and none with DDPG, :data:`CRITIC_PRETRAIN_STEPS`); then the **critic warm-up**
+   with TD3, SAC and DDPG, :data:`CRITIC_PRETRAIN_STEPS`); then the **critic warm-up**
    (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held still while the critic
    goes on learning the pretrained policy's values;
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
@@ -45,7 +44,8 @@ parts, each optional:
    figure in the probe (see :mod:`sb3_finetune.explore`);
 10. **normalised critic** (``critic_layer_norm``): a ``LayerNorm`` after each hidden layer of the critic and its
     target (RLPD), to bound how far the values of a critic trained on a small warm-up run off in the action between
-    its data (see :mod:`sb3_finetune.policies`); on in the default recipe with TD3 and SAC (:data:`CRITIC_LAYER_NORM`).
+    its data (see :mod:`sb3_finetune.policies`); on in the default recipe with TD3, SAC and DDPG
+    (:data:`CRITIC_LAYER_NORM`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
@@ -93,23 +93,22 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": S
 MIN_NORMALISED_FEATURES = 8
 """The fewest features a recipe's ``layer_norm`` normalises: it removes two degrees of freedom (mean and scale)."""
 
-CRITIC_PRETRAIN_STEPS: dict[str, int] = {"td3": 5_000, "sac": 5_000, "ddpg": 0}
+CRITIC_PRETRAIN_STEPS: dict[str, int] = {"td3": 5_000, "sac": 5_000, "ddpg": 5_000}
 """``critic_pretrain_steps`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default
 recipe does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-5k``, every scenario, 10 seeds; see
 ``benchmarks/PARTLY_RIGHT.md``): with TD3, 5,000 steps are faster on the obstacle and on Pendulum and no worse
-elsewhere; with SAC and DDPG they let the actor fall early on Pendulum (to 0.29 of the prior's score), so DDPG's is
-0, and SAC's 5,000 only with its critic's norm (variant ``pretrain-5k-handover-critic-ln``; without the norm, 0:
+elsewhere; with SAC and DDPG they let the actor fall early on Pendulum (to 0.29 of the prior's score), so theirs are
+5,000 only with the critic's norm (variant ``pretrain-5k-handover-critic-ln``; without the norm, 0:
 :data:`WITHOUT_THE_CRITIC_NORM`)."""
 
-WARMUP_HANDOVER: dict[str, bool] = {"td3": True, "sac": True, "ddpg": False}
+WARMUP_HANDOVER: dict[str, bool] = {"td3": True, "sac": True, "ddpg": True}
 """``warmup_handover`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default recipe
 does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-5k-handover``, every scenario, 10 seeds; see
 ``benchmarks/PARTLY_RIGHT.md``): with TD3's critic pre-training, the hand-over's random roll-outs from points along
-the prior's paths take the obstacle from 0.60x to 0.32x scratch's steps and change nothing elsewhere; with SAC it
-comes with its critic pre-training and norm (off without the norm: :data:`WITHOUT_THE_CRITIC_NORM`); DDPG pre-trains
-no critic (not measured)."""
+the prior's paths take the obstacle from 0.60x to 0.32x scratch's steps and change nothing elsewhere; with SAC and
+DDPG it comes with their critic pre-training and norm (off without the norm: :data:`WITHOUT_THE_CRITIC_NORM`)."""
 
-CRITIC_LAYER_NORM: dict[str, bool] = {"td3": True, "sac": True, "ddpg": False}
+CRITIC_LAYER_NORM: dict[str, bool] = {"td3": True, "sac": True, "ddpg": True}
 """``critic_layer_norm`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default recipe
 does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-5k-handover-critic-ln``, every scenario, 10
 seeds; see ``benchmarks/PARTLY_RIGHT.md``, "TD3's default normalises its critic"): with TD3's default it is as
@@ -118,18 +117,27 @@ of the expert's, and Pendulum's early fall is gone, at the cost of two one-evalu
 the prior's score); with SAC, with its critic pre-trained and the hand-over, Pendulum 0.57x -> 0.29x, the obstacle
 0.68x -> 0.43x, PointMaze 0.87x -> 0.51x (every seed at 90%), MountainCar, drift and the moved goal as fast or
 faster, at the cost of more early falls on Pendulum that an evaluation sees (4 seeds of 10, to 0.42 of the prior's
-score, against 1; over the whole run 4 seeds below 0.9 of it against 9); DDPG's are not measured."""
+score, against 1; over the whole run 4 seeds below 0.9 of it against 9); with DDPG, with its critic pre-trained and
+the hand-over (5 seeds; "DDPG takes TD3's recipe"), Pendulum 1.62x -> 0.92x, the obstacle 1.16x -> 0.76x, PointMaze
+0.64x -> 0.60x, at the cost of drift (0.74x -> 0.89x), MountainCar (0.19x -> 0.22x) and shallow early falls in more
+seeds (Pendulum 2 of 5, to 0.84 of the prior's score, against 1 to 0.59; PointMaze 1, to 0.89)."""
 
 WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
     "sac": (
         {"critic_pretrain_steps": 0, "warmup_handover": False},
         "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum in every "
         "seed of benchmarks/recipe_ablation.py's pretrain-5k-handover",
-    )
+    ),
+    "ddpg": (
+        {"critic_pretrain_steps": 0, "warmup_handover": False},
+        "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum with "
+        "critic pre-training in benchmarks/recipe_ablation.py's pretrain-5k",
+    ),
 }
 """For an algorithm whose default pre-trains its critic only with the norm (SAC: without the norm its actor fell early
-on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``), the values a recipe that leaves
-them to the algorithm takes where the critic's norm is off (``critic_layer_norm=False``), and why."""
+on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``; DDPG's fell too with
+``pretrain-5k``), the values a recipe that leaves them to the algorithm takes where the critic's norm is off
+(``critic_layer_norm=False``), and why."""
 
 _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = {
     "critic_pretrain_steps": (
@@ -139,7 +147,8 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "td3": "faster on a partly right prior in benchmarks/recipe_ablation.py, no worse elsewhere",
             "sac": "with its critic's norm, faster on a partly right prior in benchmarks/recipe_ablation.py, no worse "
             "elsewhere",
-            "ddpg": "with 5,000 steps its actor fell early on Pendulum in benchmarks/recipe_ablation.py",
+            "ddpg": "with its critic's norm, faster on a partly right prior in benchmarks/recipe_ablation.py, "
+            "slower on drift and MountainCar",
         },
     ),
     "warmup_handover": (
@@ -150,7 +159,8 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "no worse elsewhere",
             "sac": "with its critic pre-training and norm, faster on a partly right prior in "
             "benchmarks/recipe_ablation.py, no worse elsewhere",
-            "ddpg": "not measured with DDPG's default, which pre-trains no critic",
+            "ddpg": "with its critic pre-training and norm, faster on a partly right prior in "
+            "benchmarks/recipe_ablation.py, slower on drift and MountainCar",
         },
     ),
     "critic_layer_norm": (
@@ -161,7 +171,8 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "actor's release",
             "sac": "with its critic pre-training and the hand-over, faster on a partly right prior in "
             "benchmarks/recipe_ablation.py, with more early falls on Pendulum",
-            "ddpg": "not measured with DDPG",
+            "ddpg": "with its critic pre-training and the hand-over, faster on a partly right prior in "
+            "benchmarks/recipe_ablation.py, slower on drift and MountainCar, with more shallow early falls",
         },
     ),
 }
@@ -400,7 +411,7 @@ class Recipe:
 
         The default recipe leaves ``critic_pretrain_steps`` (:data:`CRITIC_PRETRAIN_STEPS`), ``warmup_handover``
         (:data:`WARMUP_HANDOVER`) and ``critic_layer_norm`` (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the
-        norm is off, an algorithm in :data:`WITHOUT_THE_CRITIC_NORM` (SAC) takes the values it gives instead.
+        norm is off, an algorithm in :data:`WITHOUT_THE_CRITIC_NORM` (SAC, DDPG) takes the values it gives instead.
 
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
             Zoo callback) gets none of them, as every algorithm did before the default left them to the algorithm
@@ -433,8 +444,8 @@ RECIPES: dict[str, Recipe] = {
     # 48% prior is stood down in 18 of 20 gates (faster, TD3 and SAC); elsewhere the same runs or no measurable change.
     # Critic pre-training, the warm-up hand-over and the critic's norm are left to the algorithm
     # (CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, CRITIC_LAYER_NORM): 5,000 steps on a warm-up that hands over, with a
-    # layer-normalised critic, with TD3 and SAC (SAC: neither pre-training nor hand-over without the norm); none of
-    # them with DDPG.
+    # layer-normalised critic, with TD3, SAC and DDPG (SAC and DDPG: neither pre-training nor hand-over without the
+    # norm); an algorithm with none measured (sb3-contrib's TQC) gets none of them.
     "default": Recipe(
         bc_weight=1.0,
         bc_fade=0.5,

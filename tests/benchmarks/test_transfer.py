@@ -423,10 +423,18 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         assert not recipe.bc_q_filter  # the default's unfiltered pull
         assert recipe.warmup_handover == name.endswith("handover")
     # On 2026-12-05 the default was pretrain-5k-handover with TD3 (pretrain-5k's were from 2026-12-04); since later
-    # that day it is pretrain-5k-handover-critic-ln with TD3 and SAC (test below), and unchanged with DDPG.
+    # that day it is pretrain-5k-handover-critic-ln with TD3 and SAC (test below), and since the next session with
+    # DDPG too (its runs of before, 8c42ada6, are found as the three fields turned off).
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "8f52eb26"
     assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "cf10ec84"
-    assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8c42ada6"
+    assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8f52eb26"
+    ddpg_before = (("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))
+    assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=ddpg_before).recipe_fingerprint == "8c42ada6"
+    normed = VARIANTS["pretrain-5k-handover-critic-ln"]
+    assert (
+        RunSpec("pendulum-heavy", "ddpg", "default", 0).recipe_fingerprint
+        == RunSpec("pendulum-heavy", "ddpg", "default", 0, recipe_overrides=normed).recipe_fingerprint
+    )
 
 
 @pytest.mark.real_defaults

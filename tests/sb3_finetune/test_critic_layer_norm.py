@@ -47,11 +47,10 @@ def test_the_critic_and_its_target_are_normalised_and_trained_and_the_actor_is_n
     plain = make_finetune(algo, env, nav_bc_weights, 1_000, off, hyperparams={"learning_starts": 200}, seed=0)
     assert type(plain.model.policy).__module__.startswith("stable_baselines3")  # without it, SB3's own policy
     assert _norms(plain.model.policy.critic) == []
-    # The default recipe leaves it to the algorithm: on with TD3 and SAC (a decision says so), off with DDPG.
+    # The default recipe leaves it to the algorithm: on with TD3, SAC and DDPG, and a decision says so.
     default = make_finetune(algo, env, nav_bc_weights, 1_000, hyperparams={"learning_starts": 200}, seed=0)
-    on = algo in ("td3", "sac")
-    assert default.recipe.critic_layer_norm is on and bool(_norms(default.model.policy.critic)) is on
-    assert any(sentence.startswith(f"critic_layer_norm: {on}") for sentence in default.decisions)
+    assert default.recipe.critic_layer_norm is True and _norms(default.model.policy.critic)
+    assert any(sentence.startswith("critic_layer_norm: True") for sentence in default.decisions)
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])

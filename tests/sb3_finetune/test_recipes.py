@@ -303,15 +303,19 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
 
 @pytest.mark.real_defaults
 def test_the_default_leaves_critic_pretraining_the_handover_and_the_critic_norm_to_the_algorithm():
-    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3 and SAC; none of them with DDPG
+    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG
     (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover and pretrain-5k-handover-critic-ln); one
     sentence for each field filled in."""
     from sb3_finetune.recipes import CRITIC_LAYER_NORM, CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, Recipe
 
     default = get_recipe("default")
-    assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 5_000, "ddpg": 0}
-    assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": True, "ddpg": False}
-    assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": False}
+    assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {
+        "td3": 5_000,
+        "sac": 5_000,
+        "ddpg": 5_000,
+    }
+    assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": True, "ddpg": True}
+    assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": True}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
         handover, norm = WARMUP_HANDOVER[algo], CRITIC_LAYER_NORM[algo]
         recipe, (said_steps, said_handover, said_norm) = default.for_algorithm(algo)
@@ -331,13 +335,18 @@ def test_the_default_leaves_critic_pretraining_the_handover_and_the_critic_norm_
     recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
     assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
     assert len(said) == 3 and all("no figure was measured for it" in sentence for sentence in said)
-    # SAC pre-trains its critic and hands over only with the norm: the norm turned off takes them off too, and says
-    # why; TD3's stay (its default pre-trained and handed over without the norm before).
+    # SAC and DDPG pre-train their critic and hand over only with the norm: the norm turned off takes them off too,
+    # and says why; TD3's stay (its default pre-trained and handed over without the norm before).
     without = get_recipe("default", critic_layer_norm=False)
-    recipe, (said_steps, said_handover) = without.for_algorithm("sac")
-    assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
-    assert said_steps.startswith("critic_pretrain_steps: 0, SAC's") and "without its critic's norm" in said_steps
-    assert said_handover.startswith("warmup_handover: False, SAC's") and "without its critic's norm" in said_handover
+    for algo in ("sac", "ddpg"):
+        recipe, (said_steps, said_handover) = without.for_algorithm(algo)
+        assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
+        name = algo.upper()
+        assert (
+            said_steps.startswith(f"critic_pretrain_steps: 0, {name}'s") and "without its critic's norm" in said_steps
+        )
+        assert said_handover.startswith(f"warmup_handover: False, {name}'s")
+        assert "without its critic's norm" in said_handover
     recipe, _ = without.for_algorithm("td3")
     assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (5_000, True, False)
 
@@ -351,7 +360,7 @@ def test_make_finetune_fills_in_the_algorithms_critic_pretraining_and_handover_a
         setup = make_finetune(algo, env, bc_weights, 1_000, "default", seed=0)
     assert algorithm_name(setup.model) == algo  # DDPG is a TD3 subclass in SB3
     assert setup.recipe.critic_pretrain_steps == CRITIC_PRETRAIN_STEPS[algo]
-    assert setup.recipe.warmup_handover is WARMUP_HANDOVER[algo] is (algo == "td3")
+    assert setup.recipe.warmup_handover is WARMUP_HANDOVER[algo] is True
     for field in ("critic_pretrain_steps", "warmup_handover"):
         (sentence,) = [d for d in setup.decisions if d.startswith(f"{field}:")]
         assert f"{algo.upper()}'s in the default recipe" in sentence and sentence in caplog.text
