@@ -285,6 +285,9 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # pretrain-5k-handover is the TD3 default of before, and the variants measured before keep SB3's critic unless
     # they set it.
     (("critic_layer_norm", False),),
+    # And since 2026-12-05 (latest) the critic warm-up (0 with TD3): the variants measured before hold the actor for
+    # 1,000 env steps unless they set it.
+    (("critic_warmup", 1_000),),
 )
 
 

@@ -122,6 +122,15 @@ the hand-over (5 seeds; "DDPG takes TD3's recipe"), Pendulum 1.62x -> 0.92x, the
 0.64x -> 0.60x, at the cost of drift (0.74x -> 0.89x), MountainCar (0.19x -> 0.22x) and shallow early falls in more
 seeds (Pendulum 2 of 5, to 0.84 of the prior's score, against 1 to 0.59; PointMaze 1, to 0.89)."""
 
+CRITIC_WARMUP: dict[str, int] = {"td3": 0, "sac": 1_000, "ddpg": 1_000}
+"""``critic_warmup`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default recipe
+does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-5k-handover-critic-ln-no-hold``, every
+scenario, TD3, 10 seeds; see ``benchmarks/PARTLY_RIGHT.md``, "Releasing TD3's actor at learning_starts"): with its
+critic pre-trained and normalised, TD3's actor released at ``learning_starts`` takes the obstacle from 0.31x to 0.19x
+scratch's steps, never below its start, and Pendulum from 0.34x to 0.27x, and changes nothing measurable elsewhere;
+SAC's released at once fell on the obstacle (to 0.46 of the prior's score), so SAC and DDPG (not measured) keep the
+1,000 env steps."""
+
 WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
     "sac": (
         {"critic_pretrain_steps": 0, "warmup_handover": False},
@@ -133,11 +142,17 @@ WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
         "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum with "
         "critic pre-training in benchmarks/recipe_ablation.py's pretrain-5k",
     ),
+    "td3": (
+        {"critic_warmup": 1_000},
+        "without its critic's norm, which critic_layer_norm=False turns off, its actor released at learning_starts "
+        "fell on the obstacle in benchmarks/recipe_ablation.py's frontier-pretrain-5k-no-critic-warmup",
+    ),
 }
 """For an algorithm whose default pre-trains its critic only with the norm (SAC: without the norm its actor fell early
 on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``; DDPG's fell too with
-``pretrain-5k``), the values a recipe that leaves them to the algorithm takes where the critic's norm is off
-(``critic_layer_norm=False``), and why."""
+``pretrain-5k``), or releases its actor at ``learning_starts`` only with it (TD3: without the norm, and with a
+Q-filtered pull, 3 obstacle seeds of 10 stayed at the prior and others fell to 0.00), the values a recipe that leaves
+them to the algorithm takes where the critic's norm is off (``critic_layer_norm=False``), and why."""
 
 _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = {
     "critic_pretrain_steps": (
@@ -161,6 +176,16 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "benchmarks/recipe_ablation.py, no worse elsewhere",
             "ddpg": "with its critic pre-training and norm, faster on a partly right prior in "
             "benchmarks/recipe_ablation.py, slower on drift and MountainCar",
+        },
+    ),
+    "critic_warmup": (
+        CRITIC_WARMUP,
+        1_000,
+        {
+            "td3": "with its critic pre-trained and normalised, its actor released at learning_starts was faster on a "
+            "partly right prior in benchmarks/recipe_ablation.py, no worse elsewhere",
+            "sac": "released at learning_starts its actor fell on the obstacle in benchmarks/recipe_ablation.py",
+            "ddpg": "not measured without it",
         },
     ),
     "critic_layer_norm": (
@@ -209,7 +234,8 @@ class Recipe:
         a step drawn uniformly below the longest episode of the prior's probe (see
         :class:`~sb3_finetune.warmup.HandOver`); ``None``: the algorithm's, from :data:`WARMUP_HANDOVER`
         (:meth:`for_algorithm`; the default recipe's)
-    :param critic_warmup: env steps during which the actor is held still while the critic trains
+    :param critic_warmup: env steps after ``learning_starts`` during which the actor is held still while the critic
+        trains; ``None``: the algorithm's, from :data:`CRITIC_WARMUP` (:meth:`for_algorithm`; the default recipe's)
     :param bc_weight: initial weight of the pull towards the pretrained policy (0: off)
     :param bc_fade: fraction of the budget over which that weight fades to 0
     :param bc_q_filter: pull only on states where the critic values the pretrained action above the actor's
@@ -311,7 +337,7 @@ class Recipe:
     distill_sac_std: float | None = 0.3
     pretrained_warmup: bool = True
     warmup_handover: bool | None = False
-    critic_warmup: int = 1_000
+    critic_warmup: int | None = 1_000
     bc_weight: float = 0.0
     bc_fade: float = 0.2
     bc_q_filter: bool = False
@@ -410,7 +436,8 @@ class Recipe:
         """The recipe as it runs with ``algo``: the fields it leaves to the algorithm (``None``) filled in.
 
         The default recipe leaves ``critic_pretrain_steps`` (:data:`CRITIC_PRETRAIN_STEPS`), ``warmup_handover``
-        (:data:`WARMUP_HANDOVER`) and ``critic_layer_norm`` (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the
+        (:data:`WARMUP_HANDOVER`), ``critic_warmup`` (:data:`CRITIC_WARMUP`) and ``critic_layer_norm``
+        (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the
         norm is off, an algorithm in :data:`WITHOUT_THE_CRITIC_NORM` (SAC, DDPG) takes the values it gives instead.
 
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
@@ -455,6 +482,7 @@ RECIPES: dict[str, Recipe] = {
         critic_pretrain_steps=None,
         warmup_handover=None,
         critic_layer_norm=None,
+        critic_warmup=None,
     ),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),

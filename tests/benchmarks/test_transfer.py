@@ -72,14 +72,18 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
 def test_recipe_ablation_runs_each_distinct_recipe_once():
     from recipe_ablation import Args, plan
 
-    # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k-handover-critic-ln is
-    # today's default with TD3 and SAC (which leaves critic pre-training, the hand-over and the critic's norm to the
-    # algorithm), and gate-confidence-95-margin-20 SAC's before its norm: asking for both of a pair must not repeat
-    # its runs, and which pairs are pairs depends on the algorithm.
-    variants = "default,gate-confidence-95-margin-20,pretrain-5k-handover-critic-ln,no-escape,no-q-filter,no-bc"
+    # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k-handover-critic-ln-no-hold
+    # is today's default with TD3 and pretrain-5k-handover-critic-ln with SAC (the default leaves critic pre-training,
+    # the hand-over, the critic warm-up and the critic's norm to the algorithm), and gate-confidence-95-margin-20 SAC's
+    # before its norm: asking for both of a pair must not repeat its runs, and which pairs are pairs depends on the
+    # algorithm.
+    variants = (
+        "default,gate-confidence-95-margin-20,pretrain-5k-handover-critic-ln,pretrain-5k-handover-critic-ln-no-hold,"
+        "no-escape,no-q-filter,no-bc"
+    )
     specs, same_as = plan(Args(scenarios="same-task", algos="td3,sac", variants=variants, seeds=2))
     assert same_as == {
-        "td3/pretrain-5k-handover-critic-ln": "default",
+        "td3/pretrain-5k-handover-critic-ln-no-hold": "default",
         "td3/no-q-filter": "no-escape",
         "sac/pretrain-5k-handover-critic-ln": "default",
         "sac/no-q-filter": "no-escape",
@@ -87,7 +91,7 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     assert [spec.arm for spec in specs].count("scratch") == 4
     for algo in ("td3", "sac"):
         fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch" and spec.algo == algo]
-        assert len(fingerprints) == 8 and len(set(fingerprints)) == 4
+        assert len(fingerprints) == 10 and len(set(fingerprints)) == 5
     assert len({spec.key for spec in specs}) == len(specs)
 
 
@@ -126,16 +130,18 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("critic_pretrain_steps", 0),
         ("warmup_handover", False),
         ("critic_layer_norm", False),
+        ("critic_warmup", 1_000),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
-    # and no hand-over and SB3's critic, which the default leaves to the algorithm since 2026-12-04 and 2026-12-05)
-    # are added alone.
+    # and no hand-over and SB3's critic and the 1,000-step critic warm-up, which the default leaves to the algorithm
+    # since 2026-12-04 and 2026-12-05) are added alone.
     assert _on_earlier_default((("gate_confidence", 0.9),)) == (
         ("gate_confidence", 0.9),
         ("escape_saturation", False),
         ("critic_pretrain_steps", 0),
         ("warmup_handover", False),
         ("critic_layer_norm", False),
+        ("critic_warmup", 1_000),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
@@ -143,6 +149,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         *untested,
         ("warmup_handover", False),
         ("critic_layer_norm", False),
+        ("critic_warmup", 1_000),
     )
 
 
@@ -177,6 +184,7 @@ def test_stored_results_keep_their_keys():
         ("critic_pretrain_steps", 0),
         ("warmup_handover", False),
         ("critic_layer_norm", False),
+        ("critic_warmup", 1_000),
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier).recipe_fingerprint == "129acbbf"
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint != "129acbbf"
@@ -185,7 +193,13 @@ def test_stored_results_keep_their_keys():
     test_off = (("gate_confidence", None), ("gate_margin", 0.0))
     sac_then = (*test_off, ("critic_layer_norm", False))  # SAC without its norm: no pre-training, no hand-over
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=sac_then).recipe_fingerprint == "129acbbf"
-    test_off_then = (*test_off, ("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))
+    test_off_then = (
+        *test_off,
+        ("critic_pretrain_steps", 0),
+        ("warmup_handover", False),
+        ("critic_layer_norm", False),
+        ("critic_warmup", 1_000),
+    )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off_then).recipe_fingerprint == "8cbf2912"
 
 
@@ -390,6 +404,7 @@ def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
         ("critic_pretrain_steps", 0),  # measured before the default's TD3 critic pre-training
         ("warmup_handover", False),  # and before its hand-over
         ("critic_layer_norm", False),  # and its critic's norm
+        ("critic_warmup", 1_000),  # and with its critic warm-up
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier_gate).recipe_fingerprint != "954e7df5"
     for spelling in (overrides, earlier_gate):
@@ -422,10 +437,13 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         assert recipe.escape_saturation and (recipe.gate_confidence, recipe.gate_margin) == (0.95, 0.2)
         assert not recipe.bc_q_filter  # the default's unfiltered pull
         assert recipe.warmup_handover == name.endswith("handover")
-    # On 2026-12-05 the default was pretrain-5k-handover with TD3 (pretrain-5k's were from 2026-12-04); since later
-    # that day it is pretrain-5k-handover-critic-ln with TD3 and SAC (test below), and since the next session with
-    # DDPG too (its runs of before, 8c42ada6, are found as the three fields turned off).
-    assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "8f52eb26"
+    # On 2026-12-05 the default was pretrain-5k-handover with TD3 (pretrain-5k's were from 2026-12-04); later that day
+    # pretrain-5k-handover-critic-ln with TD3 and SAC (test below), then with DDPG too (its runs of before, 8c42ada6,
+    # are found as the three fields turned off), and with TD3 its actor released at learning_starts since
+    # (pretrain-5k-handover-critic-ln-no-hold).
+    assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "61701361"
+    no_hold = VARIANTS["pretrain-5k-handover-critic-ln-no-hold"]
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=no_hold).recipe_fingerprint == "61701361"
     assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "cf10ec84"
     assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8f52eb26"
     ddpg_before = (("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))

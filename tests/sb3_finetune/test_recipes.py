@@ -302,53 +302,61 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
 
 
 @pytest.mark.real_defaults
-def test_the_default_leaves_critic_pretraining_the_handover_and_the_critic_norm_to_the_algorithm():
-    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG
-    (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover and pretrain-5k-handover-critic-ln); one
-    sentence for each field filled in."""
-    from sb3_finetune.recipes import CRITIC_LAYER_NORM, CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, Recipe
+def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_critic_norm_to_the_algorithm():
+    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG, and TD3's actor
+    released at learning_starts (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover,
+    pretrain-5k-handover-critic-ln and pretrain-5k-handover-critic-ln-no-hold); one sentence for each field filled
+    in."""
+    from sb3_finetune.recipes import CRITIC_LAYER_NORM, CRITIC_PRETRAIN_STEPS, CRITIC_WARMUP, WARMUP_HANDOVER, Recipe
 
     default = get_recipe("default")
-    assert default.critic_pretrain_steps is None and CRITIC_PRETRAIN_STEPS == {
-        "td3": 5_000,
-        "sac": 5_000,
-        "ddpg": 5_000,
-    }
+    assert default.critic_pretrain_steps is None
+    assert CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 5_000, "ddpg": 5_000}
     assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": True, "ddpg": True}
+    assert default.critic_warmup is None and CRITIC_WARMUP == {"td3": 0, "sac": 1_000, "ddpg": 1_000}
     assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": True}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
-        handover, norm = WARMUP_HANDOVER[algo], CRITIC_LAYER_NORM[algo]
-        recipe, (said_steps, said_handover, said_norm) = default.for_algorithm(algo)
+        handover, hold, norm = WARMUP_HANDOVER[algo], CRITIC_WARMUP[algo], CRITIC_LAYER_NORM[algo]
+        recipe, (said_steps, said_handover, said_hold, said_norm) = default.for_algorithm(algo)
         assert recipe == get_recipe(
-            default, critic_pretrain_steps=steps, warmup_handover=handover, critic_layer_norm=norm
+            default, critic_pretrain_steps=steps, warmup_handover=handover, critic_warmup=hold, critic_layer_norm=norm
         )
         assert said_steps.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
         assert said_handover.startswith(f"warmup_handover: {handover}, {algo.upper()}'s in the default recipe")
+        assert said_hold.startswith(f"critic_warmup: {hold}, {algo.upper()}'s in the default recipe")
         assert said_norm.startswith(f"critic_layer_norm: {norm}, {algo.upper()}'s in the default recipe")
-    chosen = get_recipe("default", critic_pretrain_steps=300)
-    recipe, (said, said_norm) = chosen.for_algorithm("td3")  # the user's figure stands, and nothing is said of it
-    assert recipe.critic_pretrain_steps == 300 and recipe.warmup_handover and said.startswith("warmup_handover: True")
+    chosen = get_recipe("default", critic_pretrain_steps=300, critic_warmup=200)
+    recipe, (said, said_norm) = chosen.for_algorithm("td3")  # the user's figures stand, and nothing is said of them
+    assert (recipe.critic_pretrain_steps, recipe.critic_warmup) == (300, 200)
+    assert recipe.warmup_handover and said.startswith("warmup_handover: True")
     assert recipe.critic_layer_norm and said_norm.startswith("critic_layer_norm: True")
-    chosen_all = get_recipe("default", critic_pretrain_steps=300, warmup_handover=False, critic_layer_norm=False)
+    chosen_all = get_recipe(
+        "default", critic_pretrain_steps=300, warmup_handover=False, critic_layer_norm=False, critic_warmup=0
+    )
     assert chosen_all.for_algorithm("td3") == (chosen_all, [])
     assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has none unless it asks
     recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
-    assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
-    assert len(said) == 3 and all("no figure was measured for it" in sentence for sentence in said)
-    # SAC and DDPG pre-train their critic and hand over only with the norm: the norm turned off takes them off too,
-    # and says why; TD3's stay (its default pre-trained and handed over without the norm before).
+    fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
+    assert fields == (0, False, 1_000, False)
+    assert len(said) == 4 and all("no figure was measured for it" in sentence for sentence in said)
+    # SAC and DDPG pre-train their critic and hand over only with the norm, and TD3 releases its actor at
+    # learning_starts only with it: the norm turned off takes them off too, and says why; TD3's pre-training and
+    # hand-over stay (its default pre-trained and handed over without the norm before).
     without = get_recipe("default", critic_layer_norm=False)
     for algo in ("sac", "ddpg"):
-        recipe, (said_steps, said_handover) = without.for_algorithm(algo)
-        assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (0, False, False)
+        recipe, (said_steps, said_handover, said_hold) = without.for_algorithm(algo)
+        fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
+        assert fields == (0, False, 1_000, False)
         name = algo.upper()
-        assert (
-            said_steps.startswith(f"critic_pretrain_steps: 0, {name}'s") and "without its critic's norm" in said_steps
-        )
+        assert said_steps.startswith(f"critic_pretrain_steps: 0, {name}'s")
+        assert "without its critic's norm" in said_steps
         assert said_handover.startswith(f"warmup_handover: False, {name}'s")
         assert "without its critic's norm" in said_handover
-    recipe, _ = without.for_algorithm("td3")
-    assert (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_layer_norm) == (5_000, True, False)
+        assert said_hold.startswith(f"critic_warmup: 1000, {name}'s")
+    recipe, (_, _, said_hold) = without.for_algorithm("td3")
+    fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
+    assert fields == (5_000, True, 1_000, False)
+    assert said_hold.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said_hold
 
 
 @pytest.mark.parametrize("algo", ["td3", "ddpg"])
