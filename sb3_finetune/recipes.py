@@ -132,14 +132,16 @@ early dips away (9 seeds of 10 at 90% against 7), at 0.72x there against 0.69x a
 0.21x; SAC's released at once fell on the obstacle (to 0.46 of the prior's score), so SAC and DDPG (not measured)
 keep the 1,000 env steps."""
 
+_NO_CRITIC_PRETRAINING: dict[str, Any] = {"critic_pretrain_steps": 0, "warmup_handover": False}
+
 WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
     "sac": (
-        {"critic_pretrain_steps": 0, "warmup_handover": False},
+        _NO_CRITIC_PRETRAINING,
         "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum in every "
         "seed of benchmarks/recipe_ablation.py's pretrain-5k-handover",
     ),
     "ddpg": (
-        {"critic_pretrain_steps": 0, "warmup_handover": False},
+        _NO_CRITIC_PRETRAINING,
         "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum with "
         "critic pre-training in benchmarks/recipe_ablation.py's pretrain-5k",
     ),
@@ -438,8 +440,9 @@ class Recipe:
 
         The default recipe leaves ``critic_pretrain_steps`` (:data:`CRITIC_PRETRAIN_STEPS`), ``warmup_handover``
         (:data:`WARMUP_HANDOVER`), ``critic_warmup`` (:data:`CRITIC_WARMUP`) and ``critic_layer_norm``
-        (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the
-        norm is off, an algorithm in :data:`WITHOUT_THE_CRITIC_NORM` (SAC, DDPG) takes the values it gives instead.
+        (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the norm is off, an algorithm in
+        :data:`WITHOUT_THE_CRITIC_NORM` takes the values it gives instead (SAC and DDPG no critic pre-training and no
+        hand-over, TD3 its 1,000-step critic warm-up back).
 
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
             Zoo callback) gets none of them, as every algorithm did before the default left them to the algorithm
@@ -470,10 +473,11 @@ RECIPES: dict[str, Recipe] = {
     # The gate's probe goes on until its episodes rule out a rate of 0.3 or one of 0.7 at 0.95 (gate_confidence,
     # gate_margin): PointMaze's 76% prior is no longer stood down on 3 episodes (its early collapse gone), drift's
     # 48% prior is stood down in 18 of 20 gates (faster, TD3 and SAC); elsewhere the same runs or no measurable change.
-    # Critic pre-training, the warm-up hand-over and the critic's norm are left to the algorithm
-    # (CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, CRITIC_LAYER_NORM): 5,000 steps on a warm-up that hands over, with a
-    # layer-normalised critic, with TD3, SAC and DDPG (SAC and DDPG: neither pre-training nor hand-over without the
-    # norm); an algorithm with none measured (sb3-contrib's TQC) gets none of them.
+    # Critic pre-training, the warm-up hand-over, the critic's norm and the critic warm-up are left to the algorithm
+    # (CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, CRITIC_LAYER_NORM, CRITIC_WARMUP): 5,000 steps on a warm-up that hands
+    # over, with a layer-normalised critic, with TD3, SAC and DDPG (SAC and DDPG: neither pre-training nor hand-over
+    # without the norm); TD3's actor released at learning_starts (held 1,000 env steps without the norm), SAC's and
+    # DDPG's held 1,000; an algorithm with none measured (sb3-contrib's TQC) gets none of them.
     "default": Recipe(
         bc_weight=1.0,
         bc_fade=0.5,

@@ -109,7 +109,6 @@ class FinetuneCallback(BaseCallback):
         self.recipe = recipe
         for sentence in filled_in:
             say(sentence, self.decisions)
-        recipe = self.recipe
         if recipe.critic_layer_norm and not normalised:
             if algo not in FINETUNE_POLICIES:
                 raise ValueError(f"critic_layer_norm is for td3, sac and ddpg, not {algo}: turn it off")

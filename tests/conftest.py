@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(autouse=True)
 def _tests_critic_pretraining(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default recipe pre-trains TD3's and SAC's critic for 5,000 gradient steps (``CRITIC_PRETRAIN_STEPS``):
+    """The default recipe pre-trains every algorithm's critic for 5,000 gradient steps (``CRITIC_PRETRAIN_STEPS``):
     half a minute of a CI core for every such test that trains past its warm-up. Tests train for hundreds of env
     steps, so here their figure is 20 steps (the same code runs); a test marked ``real_defaults`` sees the real
     figures."""

@@ -149,18 +149,25 @@ def test_the_rl_zoo_callback_rebuilds_the_policy_with_a_normalised_critic(pendul
 
 def test_the_rl_zoo_callback_takes_the_algorithms_norm_where_it_can_and_says_where_it_cannot(pendulum_prior):
     """The default recipe leaves the norm to the algorithm (on with TD3): a fresh Zoo model is rebuilt with it; a
-    model that has stepped keeps SB3's critic, and a decision says so (the user did not ask for the norm)."""
+    model that has stepped keeps SB3's critic, and a decision says so (the user did not ask for the norm), and the
+    fields that come with the norm are filled in as without it."""
     from sb3_finetune.zoo import FinetuneCallback
 
     fresh = TD3("MlpPolicy", "Pendulum-v1", learning_starts=300, seed=0, policy_kwargs={"net_arch": [16]})
-    fresh.learn(320, callback=FinetuneCallback(pendulum_prior, distill_steps=20))
+    fresh_callback = FinetuneCallback(pendulum_prior, distill_steps=20)
+    fresh.learn(320, callback=fresh_callback)
     assert fresh.policy.critic_layer_norm is True and _norms(fresh.policy.critic) == [16, 16]  # twin Q-networks
+    assert fresh_callback.recipe.critic_warmup == 0  # with its norm, TD3's actor leaves at learning_starts
     stepped = TD3("MlpPolicy", "Pendulum-v1", learning_starts=10, seed=0, policy_kwargs={"net_arch": [16]})
     stepped.learn(20)
     callback = FinetuneCallback(pendulum_prior, distill_steps=20)
     stepped.learn(20, callback=callback, reset_num_timesteps=False)
     assert callback.recipe.critic_layer_norm is False and _norms(stepped.policy.critic) == []
     assert any(sentence.startswith("critic_layer_norm: off") for sentence in callback.decisions)
+    # without the norm TD3's actor is held for the critic warm-up again, and a decision says why
+    assert callback.recipe.critic_warmup == 1_000
+    (said,) = [sentence for sentence in callback.decisions if sentence.startswith("critic_warmup:")]
+    assert said.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said
     # SAC's pre-training and hand-over come with its norm: without it, neither
     stepped = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10, seed=0, policy_kwargs={"net_arch": [16]})
     stepped.learn(20)
