@@ -4,12 +4,12 @@ The steps ratio counts a scratch run that never reached the threshold as reachin
 scratch runs are censored (PointMaze: 3 of 10 with TD3 and 2 of 10 with SAC at 90% within 40,000 steps) that
 flatters scratch, and the recipes issue asks for budgets that let scratch reach the threshold in most seeds.
 
-This script trains again, to ``--budget`` env steps, the scratch runs of the stored sweep that did not reach the
-threshold, on the sweep's evaluation grid (a 20th of the scenario's budget). Training from scratch has no schedule
-that the budget sets, so a longer run is the stored run continued: the script checks that each new curve is the
-stored one, point for point, up to the scenario's budget, and says where it is not (curves are reproducible on one
-machine and software stack, not across them). Scratch runs that reached the threshold within the budget keep their
-stored figure.
+This script trains scratch again for every seed, to ``--budget`` env steps, on the sweep's evaluation grid (a 20th
+of the scenario's budget). Training from scratch has no schedule that the budget sets, so on one machine and
+software stack a longer run is the stored run continued; across them it is another run of the same seed (curves are
+reproducible bit for bit on one stack only). The script says how many of the new curves are the stored ones up to the
+scenario's budget, point for point. Every seed is run again, not only those whose stored run missed the threshold:
+keeping the stored runs that reached it and drawing again for the others would give each seed two chances.
 
 Today's default recipe is compared as the sweep ran it (its stored runs, the scenario's budget: its schedules, such as
 the pull's fade, are fractions of that budget):
@@ -100,7 +100,7 @@ def compare(finetuned: list[dict[str, Any]], scratch: list[dict[str, Any]], budg
     """Today's default against scratch followed to ``cap``.
 
     :param finetuned: the default's runs (each censored at ``budget``)
-    :param scratch: scratch's runs: those that reached the threshold within ``budget`` and the longer ones
+    :param scratch: scratch's runs, followed to ``cap``
     :param budget: the scenario's budget
     :param cap: the longer budget
     :return: the cell's figures
@@ -162,36 +162,28 @@ def main(args: Args) -> dict:
             )
         scratch_runs = [found[spec.key] for spec in scratch]
         stored[algo] = (scratch_runs, [found[spec.key] for spec in default])
-        longer = specs(algo, "scratch", budget=args.budget, eval_freq=eval_freq)
-        todo += [
-            spec for spec, run in zip(longer, scratch_runs, strict=True) if not run["metrics"]["reached_threshold"]
-        ]
+        todo += specs(algo, "scratch", budget=args.budget, eval_freq=eval_freq)
     if not args.report_only:
         records = run_sweep(todo, paths[0], args.cache, args.workers, read_also=paths[1:])
     longer_runs = match_records(todo, records)
     rows = []
     for algo in algos:
         scratch_runs, default_runs = stored[algo]
-        wanted = [spec for spec in todo if spec.algo == algo]
-        have = [longer_runs[spec.key] for spec in wanted if spec.key in longer_runs]
-        if len(have) < len(wanted):
-            print(f"{algo}: {len(have)} of {len(wanted)} longer scratch runs stored; no comparison yet")
+        have = [longer_runs[spec.key] for spec in todo if spec.algo == algo and spec.key in longer_runs]
+        if len(have) < args.seeds:
+            print(f"{algo}: {len(have)} of {args.seeds} longer scratch runs stored; no comparison yet")
             continue
-        by_seed = {run["spec"]["seed"]: run for run in have}
-        same = [
-            same_curve(run, by_seed[run["spec"]["seed"]], scenario.budget)
-            for run in scratch_runs
-            if run["spec"]["seed"] in by_seed
-        ]
-        scratch = [by_seed.get(run["spec"]["seed"], run) for run in scratch_runs]
         row = {
             "algo": algo,
             "budget": scenario.budget,
             "scratch_budget": args.budget,
-            **compare(default_runs, scratch, scenario.budget, args.budget),
+            **compare(default_runs, have, scenario.budget, args.budget),
+            "stored_scratch_reached": sum(bool(run["metrics"]["reached_threshold"]) for run in scratch_runs),
         }
+        row["same_curves"] = sum(
+            same_curve(run, longer, scenario.budget) for run, longer in zip(scratch_runs, have, strict=True)
+        )
         row["longer_runs"] = len(have)
-        row["same_curves"] = sum(same)
         row["cpu_hours"] = sum(run["cpu_s"] for run in have) / 3600
         rows.append(row)
         ratio, low, high = row["steps_ratio"]
@@ -200,7 +192,8 @@ def main(args: Args) -> dict:
             f"{scenario.threshold_label()} (both capped at {args.budget:,}); reached "
             f"{row['reached'][0]}/{row['reached'][1]} "
             f"within {scenario.budget:,}, scratch {row['scratch_reached'][0]}/{row['scratch_reached'][1]} within "
-            f"{args.budget:,} ({row['scratch_reached_within_budget']} within {scenario.budget:,}); KM median "
+            f"{args.budget:,} ({row['scratch_reached_within_budget']} within {scenario.budget:,}, the stored sweep's "
+            f"{row['stored_scratch_reached']}); KM median "
             f"{_km(row['km_median'], scenario.budget)} against {_km(row['scratch_km_median'], args.budget)}; "
             f"P(sooner) {row['p_sooner']:.2f}; {row['same_curves']} of {len(have)} longer curves the stored ones up "
             f"to {scenario.budget:,}; {row['cpu_hours']:.2f} CPU-hours"
