@@ -5,11 +5,11 @@ scratch runs are censored (PointMaze: 3 of 10 with TD3 and 2 of 10 with SAC at 9
 flatters scratch, and the recipes issue asks for budgets that let scratch reach the threshold in most seeds.
 
 This script trains scratch again for every seed, to ``--budget`` env steps, on the sweep's evaluation grid (a 20th
-of the scenario's budget). Training from scratch has no schedule that the budget sets, so on one machine and
-software stack a longer run is the stored run continued; across them it is another run of the same seed (curves are
-reproducible bit for bit on one stack only). The script says how many of the new curves are the stored ones up to the
-scenario's budget, point for point. Every seed is run again, not only those whose stored run missed the threshold:
-keeping the stored runs that reached it and drawing again for the others would give each seed two chances.
+of the scenario's budget). Training from scratch has no schedule that the budget sets, so up to the scenario's budget
+a longer run is the stored run's process; whether it is the stored run point for point depends on the floating-point
+path (package builds, machine), and the script counts the new curves that are. Every seed is run again, not only
+those whose stored run missed the threshold: keeping the stored runs that reached it and drawing again for the
+others would give those seeds two chances.
 
 Today's default recipe is compared as the sweep ran it (its stored runs, the scenario's budget: its schedules, such as
 the pull's fade, are fractions of that budget):
