@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from _args import results_files, run_script, write_summary
+from transfer import km_text
 
 from sb3_finetune.cli import UsageError
 from sb3_finetune.experiment import SCENARIOS, RunSpec
@@ -123,13 +124,6 @@ def compare(finetuned: list[dict[str, Any]], scratch: list[dict[str, Any]], budg
     }
 
 
-def _km(figure: tuple[float | None, float | None, float | None], cap: int) -> str:
-    def one(value: float | None) -> str:
-        return f">{cap:,}" if value is None else f"{value:,.0f}"
-
-    return f"{one(figure[0])} [{one(figure[1])}, {one(figure[2])}]"
-
-
 def main(args: Args) -> dict:
     if args.scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {args.scenario!r}; choose from {sorted(SCENARIOS)}")
@@ -194,7 +188,7 @@ def main(args: Args) -> dict:
             f"within {scenario.budget:,}, scratch {row['scratch_reached'][0]}/{row['scratch_reached'][1]} within "
             f"{args.budget:,} ({row['scratch_reached_within_budget']} within {scenario.budget:,}, the stored sweep's "
             f"{row['stored_scratch_reached']}); KM median "
-            f"{_km(row['km_median'], scenario.budget)} against {_km(row['scratch_km_median'], args.budget)}; "
+            f"{km_text(row['km_median'], scenario.budget)} against {km_text(row['scratch_km_median'], args.budget)}; "
             f"P(sooner) {row['p_sooner']:.2f}; {row['same_curves']} of {len(have)} longer curves the stored ones up "
             f"to {scenario.budget:,}; {row['cpu_hours']:.2f} CPU-hours"
         )

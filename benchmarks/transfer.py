@@ -106,7 +106,7 @@ def plan(args: Args) -> list[RunSpec]:
     return specs
 
 
-def _km(estimate: tuple[float | None, float | None, float | None], budget: int) -> str:
+def km_text(estimate: tuple[float | None, float | None, float | None], budget: int) -> str:
     """A Kaplan-Meier median with its interval; ``>budget`` where it lies beyond the budget (censored)."""
     median, low, high = estimate
 
@@ -306,7 +306,7 @@ def markdown(
             f"| {_fmt(row['jumpstart'])} "
             f"| {_fmt(row['steps_to_threshold'], row['steps_to_threshold_ci'], 0)} "
             f"| {row['reached_threshold']:.0%} "
-            f"| {_km(row['km_median_steps'], row['budget']) if 'km_median_steps' in row else '-'} "
+            f"| {km_text(row['km_median_steps'], row['budget']) if 'km_median_steps' in row else '-'} "
             f"| {_fmt(ratio[0], ratio[1:]) if ratio else '-'} | {_fmt(row['area_under_curve'])} "
             f"| {_fmt(row.get('p_improvement_auc'))} | {_fmt(row['final_score'])} "
             f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {collapse} |"
