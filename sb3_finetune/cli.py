@@ -714,8 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--critic-warmup",
         type=int,
-        help="env steps with the actor held still after learning_starts (the default recipe: 0 with td3, 1000 with sac "
-        "and ddpg, and with td3 without the critic's norm)",
+        help="env steps with the actor held still after learning_starts (the default recipe: 0 with td3 and ddpg, 1000 "
+        "with sac, and with td3 and ddpg without the critic's norm)",
     )
     sub.add_argument(
         "--actor-ramp",

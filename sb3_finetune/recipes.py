@@ -18,7 +18,8 @@ parts, each optional:
    (compute, not env steps: see :func:`~sb3_finetune.warmup.pretrain_critic`; the default recipe's is 5,000 steps
    with TD3, SAC and DDPG, :data:`CRITIC_PRETRAIN_STEPS`); then the **critic warm-up**
    (``critic_warmup``): for that many env steps after ``learning_starts`` the actor is held still while the critic
-   goes on learning the pretrained policy's values;
+   goes on learning the pretrained policy's values (the default recipe's is 1,000 with SAC, none with TD3 and DDPG,
+   whose actor leaves at ``learning_starts``: :data:`CRITIC_WARMUP`);
 5. **fading pull** (``bc_weight``): a behaviour-cloning term towards the pretrained policy added to the actor's
    gradient, its weight fading linearly to 0 over ``bc_fade`` of the budget (TD3+BC, QDagger), only on states
    where the critic prefers the pretrained action if ``bc_q_filter`` (Nair et al. 2018), and with
@@ -122,16 +123,17 @@ the hand-over (5 seeds; "DDPG takes TD3's recipe"), Pendulum 1.62x -> 0.92x, the
 0.64x -> 0.60x, at the cost of drift (0.74x -> 0.89x), MountainCar (0.19x -> 0.22x) and shallow early falls in more
 seeds (Pendulum 2 of 5, to 0.84 of the prior's score, against 1 to 0.59; PointMaze 1, to 0.89)."""
 
-CRITIC_WARMUP: dict[str, int] = {"td3": 0, "sac": 1_000, "ddpg": 1_000}
+CRITIC_WARMUP: dict[str, int] = {"td3": 0, "sac": 1_000, "ddpg": 0}
 """``critic_warmup`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default recipe
 does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``pretrain-5k-handover-critic-ln-no-hold``, every
-scenario, TD3, 10 seeds; see ``benchmarks/PARTLY_RIGHT.md``, "Releasing TD3's actor at learning_starts"): with its
-critic pre-trained and normalised, TD3's actor released at ``learning_starts`` takes the obstacle from 0.31x to 0.19x
-scratch's steps, never below its start, Pendulum from 0.34x to 0.27x and drift from 0.64x to 0.62x, and PointMaze's
-early dips away (9 seeds of 10 at 90% against 7), at 0.72x there against 0.69x and 0.22x on MountainCar against
-0.21x; SAC's released at once fell on the obstacle (to 0.46 of the prior's score), and DDPG's, faster in every
-scenario where the prior is kept (5 seeds; "DDPG's actor released at learning_starts"), fell there in one seed (to 0.44
-of its start), so SAC and DDPG keep the 1,000 env steps."""
+scenario, TD3 10 seeds, DDPG 5; see ``benchmarks/PARTLY_RIGHT.md``, "Releasing TD3's actor at learning_starts" and
+"DDPG's actor released at learning_starts"): with its critic pre-trained and normalised, TD3's actor released at
+``learning_starts`` takes the obstacle from 0.31x to 0.19x scratch's steps, never below its start, Pendulum from 0.34x
+to 0.27x and drift from 0.64x to 0.62x, and PointMaze's early dips away (9 seeds of 10 at 90% against 7), at 0.72x
+there against 0.69x and 0.22x on MountainCar against 0.21x; DDPG's takes the obstacle from 0.64x to 0.30x (10 seeds,
+its deepest fall over a run 0.44 of the start against 0.03 with the hold), Pendulum from 0.92x to 0.45x and PointMaze
+from 0.60x to 0.45x (every seed at 90%), with Pendulum's and PointMaze's early falls gone; SAC's released at once fell
+on the obstacle (to 0.46 of the prior's score), so SAC keeps the 1,000 env steps."""
 
 _NO_CRITIC_PRETRAINING: dict[str, Any] = {"critic_pretrain_steps": 0, "warmup_handover": False}
 
@@ -142,9 +144,10 @@ WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
         "seed of benchmarks/recipe_ablation.py's pretrain-5k-handover",
     ),
     "ddpg": (
-        _NO_CRITIC_PRETRAINING,
+        {**_NO_CRITIC_PRETRAINING, "critic_warmup": 1_000},
         "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum with "
-        "critic pre-training in benchmarks/recipe_ablation.py's pretrain-5k",
+        "critic pre-training in benchmarks/recipe_ablation.py's pretrain-5k, and was released at learning_starts "
+        "only with the norm",
     ),
     "td3": (
         {"critic_warmup": 1_000},
@@ -155,7 +158,8 @@ WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
 """For an algorithm whose default pre-trains its critic only with the norm (SAC: without the norm its actor fell early
 on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``; DDPG's fell too with
 ``pretrain-5k``), or releases its actor at ``learning_starts`` only with it (TD3: without the norm, and with a
-Q-filtered pull, 3 obstacle seeds of 10 stayed at the prior and others fell to 0.00), the values a recipe that leaves
+Q-filtered pull, 3 obstacle seeds of 10 stayed at the prior and others fell to 0.00; DDPG's release was measured only
+with it), the values a recipe that leaves
 them to the algorithm takes where the critic's norm is off (``critic_layer_norm=False``), and why."""
 
 _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = {
@@ -189,8 +193,8 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "td3": "with its critic pre-trained and normalised, its actor released at learning_starts was faster on "
             "the obstacle and Pendulum in benchmarks/recipe_ablation.py, with no early dip anywhere",
             "sac": "released at learning_starts its actor fell on the obstacle in benchmarks/recipe_ablation.py",
-            "ddpg": "released at learning_starts its actor fell on the obstacle in one seed of 5 in "
-            "benchmarks/recipe_ablation.py, though faster elsewhere",
+            "ddpg": "with its critic pre-trained and normalised, its actor released at learning_starts was faster "
+            "on the obstacle, Pendulum and PointMaze in benchmarks/recipe_ablation.py, its falls no deeper",
         },
     ),
     "critic_layer_norm": (
@@ -443,8 +447,8 @@ class Recipe:
         The default recipe leaves ``critic_pretrain_steps`` (:data:`CRITIC_PRETRAIN_STEPS`), ``warmup_handover``
         (:data:`WARMUP_HANDOVER`), ``critic_warmup`` (:data:`CRITIC_WARMUP`) and ``critic_layer_norm``
         (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the norm is off, an algorithm in
-        :data:`WITHOUT_THE_CRITIC_NORM` takes the values it gives instead (SAC and DDPG no critic pre-training and no
-        hand-over, TD3 its 1,000-step critic warm-up back).
+        :data:`WITHOUT_THE_CRITIC_NORM` takes the values it gives instead (SAC no critic pre-training and no hand-over,
+        TD3 its 1,000-step critic warm-up back, DDPG both).
 
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
             Zoo callback) gets none of them, as every algorithm did before the default left them to the algorithm
@@ -478,8 +482,8 @@ RECIPES: dict[str, Recipe] = {
     # Critic pre-training, the warm-up hand-over, the critic's norm and the critic warm-up are left to the algorithm
     # (CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, CRITIC_LAYER_NORM, CRITIC_WARMUP): 5,000 steps on a warm-up that hands
     # over, with a layer-normalised critic, with TD3, SAC and DDPG (SAC and DDPG: neither pre-training nor hand-over
-    # without the norm); TD3's actor released at learning_starts (held 1,000 env steps without the norm), SAC's and
-    # DDPG's held 1,000; an algorithm with none measured (sb3-contrib's TQC) gets none of them.
+    # without the norm); TD3's and DDPG's actor released at learning_starts (held 1,000 env steps without the norm),
+    # SAC's held 1,000; an algorithm with none measured (sb3-contrib's TQC) gets none of them.
     "default": Recipe(
         bc_weight=1.0,
         bc_fade=0.5,

@@ -440,19 +440,21 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     # On 2026-12-05 the default was pretrain-5k-handover with TD3 (pretrain-5k's were from 2026-12-04); later that day
     # pretrain-5k-handover-critic-ln with TD3 and SAC (test below), then with DDPG too (its runs of before, 8c42ada6,
     # are found as the three fields turned off), and with TD3 its actor released at learning_starts since
-    # (pretrain-5k-handover-critic-ln-no-hold).
+    # (pretrain-5k-handover-critic-ln-no-hold); on 2026-12-05 (fourth session) DDPG's too.
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "61701361"
     no_hold = VARIANTS["pretrain-5k-handover-critic-ln-no-hold"]
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=no_hold).recipe_fingerprint == "61701361"
     assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "cf10ec84"
-    assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "8f52eb26"
-    ddpg_before = (("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))
+    assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "61701361"
+    ddpg_held = (("critic_warmup", 1_000),)  # DDPG's default of before, its runs in critic_ln_ddpg.jsonl
+    assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=ddpg_held).recipe_fingerprint == "8f52eb26"
+    ddpg_before = (*ddpg_held, ("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))
     assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=ddpg_before).recipe_fingerprint == "8c42ada6"
-    normed = VARIANTS["pretrain-5k-handover-critic-ln"]
-    assert (
-        RunSpec("pendulum-heavy", "ddpg", "default", 0).recipe_fingerprint
-        == RunSpec("pendulum-heavy", "ddpg", "default", 0, recipe_overrides=normed).recipe_fingerprint
-    )
+    for algo in ("td3", "ddpg"):
+        assert (
+            RunSpec("pendulum-heavy", algo, "default", 0).recipe_fingerprint
+            == RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=no_hold).recipe_fingerprint
+        )
 
 
 @pytest.mark.real_defaults

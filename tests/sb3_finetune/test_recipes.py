@@ -303,8 +303,8 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
 
 @pytest.mark.real_defaults
 def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_critic_norm_to_the_algorithm():
-    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG, and TD3's actor
-    released at learning_starts (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover,
+    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG, and TD3's and
+    DDPG's actor released at learning_starts (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover,
     pretrain-5k-handover-critic-ln and pretrain-5k-handover-critic-ln-no-hold); one sentence for each field filled
     in."""
     from sb3_finetune.recipes import CRITIC_LAYER_NORM, CRITIC_PRETRAIN_STEPS, CRITIC_WARMUP, WARMUP_HANDOVER, Recipe
@@ -313,7 +313,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_cri
     assert default.critic_pretrain_steps is None
     assert CRITIC_PRETRAIN_STEPS == {"td3": 5_000, "sac": 5_000, "ddpg": 5_000}
     assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": True, "ddpg": True}
-    assert default.critic_warmup is None and CRITIC_WARMUP == {"td3": 0, "sac": 1_000, "ddpg": 1_000}
+    assert default.critic_warmup is None and CRITIC_WARMUP == {"td3": 0, "sac": 1_000, "ddpg": 0}
     assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": True}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
         handover, hold, norm = WARMUP_HANDOVER[algo], CRITIC_WARMUP[algo], CRITIC_LAYER_NORM[algo]
@@ -339,7 +339,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_cri
     fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
     assert fields == (0, False, 1_000, False)
     assert len(said) == 4 and all("no figure was measured for it" in sentence for sentence in said)
-    # SAC and DDPG pre-train their critic and hand over only with the norm, and TD3 releases its actor at
+    # SAC and DDPG pre-train their critic and hand over only with the norm, and TD3 and DDPG release their actor at
     # learning_starts only with it: the norm turned off takes them off too, and says why; TD3's pre-training and
     # hand-over stay (its default pre-trained and handed over without the norm before).
     without = get_recipe("default", critic_layer_norm=False)
@@ -353,6 +353,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_cri
         assert said_handover.startswith(f"warmup_handover: False, {name}'s")
         assert "without its critic's norm" in said_handover
         assert said_hold.startswith(f"critic_warmup: 1000, {name}'s")
+        assert ("without its critic's norm" in said_hold) is (algo == "ddpg")  # SAC holds its actor either way
     recipe, (_, _, said_hold) = without.for_algorithm("td3")
     fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
     assert fields == (5_000, True, 1_000, False)
