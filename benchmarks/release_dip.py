@@ -40,7 +40,9 @@ class Args:
     variant: str = "default"
     """recipe: a variant of benchmarks/recipe_ablation.py (``default``: today's default)"""
     seeds: int = 3
-    """model seeds"""
+    """model seeds (0 to seeds - 1)"""
+    seed_list: str = ""
+    """comma-separated model seeds to run instead of ``--seeds`` (those that fell in a sweep, say)"""
     steps: int = 4_000
     """env steps trained of each run (the scenario's budget sets the recipe; the release is at learning_starts plus
     the critic warm-up, 2,200 on Pendulum, where the probe takes 1,200 steps)"""
@@ -57,6 +59,8 @@ class Args:
     learning_starts: int = 0
     """the algorithm's learning_starts (``0``: the scenario's, as in the sweep); a larger one leaves the warm-up
     hand-over room after a probe that fills the scenario's"""
+    n_critics: int = 0
+    """critics of the policy (SB3's ``policy_kwargs["n_critics"]``; ``0``: the algorithm's, 2)"""
     quick: bool = False
     """the same task, TD3, one seed, 600 steps, 2 episodes per evaluation"""
 
@@ -71,16 +75,20 @@ def fine_run(
     episodes: int,
     cache: str,
     learning_starts: int = 0,
+    n_critics: int = 0,
 ) -> dict[str, Any]:
     """The first ``steps`` env steps of a sweep's run, evaluated every ``every`` steps.
 
-    ``learning_starts`` replaces the algorithm's (``0``: the scenario's, as in the sweep).
+    ``learning_starts`` replaces the algorithm's (``0``: the scenario's, as in the sweep), and ``n_critics`` its
+    number of critics (``0``: its own).
 
     :return: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}``
     """
     th.set_num_threads(1)
     scenario = SCENARIOS[scenario_name]
-    overrides = {"learning_starts": learning_starts} if learning_starts else {}
+    overrides: dict[str, Any] = {"learning_starts": learning_starts} if learning_starts else {}
+    if n_critics:
+        overrides["policy_kwargs"] = {"n_critics": n_critics}
     setup = variant_setup(scenario_name, algo, variant, seed, cache, overrides)
     curve = LearningCurveCallback(scenario.env_id, scenario.target, every, episodes)
     setup.learn(steps, callback=curve)
@@ -122,9 +130,15 @@ def main(args: Args) -> dict:
         raise UsageError(f"--every must be between 1 and --steps, got {args.every}")
     if args.learning_starts < 0:
         raise UsageError(f"--learning-starts must be >= 0, got {args.learning_starts}")
+    if args.n_critics < 0:
+        raise UsageError(f"--n-critics must be >= 0, got {args.n_critics}")
+    try:
+        seeds = [int(seed) for seed in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    except ValueError:
+        raise UsageError(f"--seed-list must be comma-separated integers, got {args.seed_list!r}") from None
     scenario = SCENARIOS[args.scenario]
     sweep_every = max(scenario.budget // 20, 1)
-    runs = [(algo, seed) for algo in args.algos.split(",") for seed in range(args.seeds)]
+    runs = [(algo, seed) for algo in args.algos.split(",") for seed in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [
             pool.submit(
@@ -138,6 +152,7 @@ def main(args: Args) -> dict:
                 args.eval_episodes,
                 args.cache,
                 args.learning_starts,
+                args.n_critics,
             )
             for algo, seed in runs
         ]

@@ -24,3 +24,7 @@ def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     assert mistake.returncode == 2 and "unknown variant 'bogus'" in mistake.stderr
     negative = run_benchmark("release_dip.py", "--learning-starts", "-1")
     assert negative.returncode == 2 and "--learning-starts must be >= 0, got -1" in negative.stderr
+    seeds = run_benchmark("release_dip.py", "--seed-list", "1,x")
+    assert seeds.returncode == 2 and "--seed-list must be comma-separated integers, got '1,x'" in seeds.stderr
+    critics = run_benchmark("release_dip.py", "--n-critics", "-2")
+    assert critics.returncode == 2 and "--n-critics must be >= 0, got -2" in critics.stderr
