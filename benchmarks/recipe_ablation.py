@@ -26,7 +26,7 @@ from _args import UsageError, results_files, run_script
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec, pretrained_weights, scenario_hyperparams
 from sb3_finetune.recipes import FinetuneSetup, get_recipe, make_finetune
-from sb3_finetune.sweep import run_sweep, summarise
+from sb3_finetune.sweep import lowest_ratio, run_sweep, summarise
 
 FRONTIER: tuple[tuple[str, object], ...] = (
     ("warmup_handover", True),
@@ -437,9 +437,9 @@ def main(args: Args) -> dict:
         metrics = record["metrics"]
         cell["jump"].append(metrics["jumpstart"])
         start = record["pretrained_score_on_target"]
-        lowest = min(point["score"] for point in record["curve"])
+        lowest = lowest_ratio(record)
         cell["early"].append(metrics["min_score_early"] / start if start > 0.5 else float("nan"))
-        cell["whole"].append(lowest / start if start > 0.5 else float("nan"))
+        cell["whole"].append(float("nan") if lowest is None else lowest)
         cell["steps"].append(metrics["steps_to_threshold"])
     rows = {f"{row['scenario']}/{row['algo']}/{row['arm']}": row for row in summarise(relabelled)}
     print(

@@ -197,6 +197,10 @@ def goals(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
             figures = "; ".join(
                 f"{row['algo'].upper()} {row['collapsed_runs']}/{row['runs']} collapsed" for row in chosen
             )
+            if any(row.get("fell_runs") is not None for row in chosen):
+                figures += "; over the whole run, below 0.9x the prior's score: " + ", ".join(
+                    f"{row['algo'].upper()} {_fell(row)}" for row in chosen if row.get("fell_runs") is not None
+                )
             met = all(not row["collapse"] for row in chosen)
             goal = f"{scenario}: {arm}, no collapse"
             if scenario == "obstacle":
@@ -263,6 +267,11 @@ def _fmt(value: Any, ci: Any = None, digits: int = 2) -> str:
     return text
 
 
+def _fell(row: dict[str, Any]) -> str:
+    """A row's runs that fell below 0.9x the prior's score at any evaluation, and the lowest ratio of them all."""
+    return f"{row['fell_runs']}/{row['runs']} ({row['lowest_ratio']:.2f})"
+
+
 def markdown(
     rows: list[dict[str, Any]],
     command: str,
@@ -285,7 +294,9 @@ def markdown(
         "at the budget. Reached: the fraction of runs that reached the threshold; KM median steps: the Kaplan-Meier "
         "median time to it with its 95% interval, runs that never reached it censored at the budget (>budget where "
         "the median, or the interval's end, lies beyond it). Score: the success rate, or the return's place from "
-        "the random policy's (0) to the best known (1).",
+        "the random policy's (0) to the best known (1). Collapsed runs: runs whose score fell below 0.9x the "
+        "prior's at an evaluation in the first 20% of the budget (the goal's definition); the last column counts the "
+        "runs below it at any evaluation of the whole run, with the lowest score of them all over the prior's.",
         "",
         "| goal | figures | verdict |",
         "|---|---|---|",
@@ -293,8 +304,8 @@ def markdown(
         "",
         "| scenario | threshold | algo | arm | runs | jumpstart | steps to threshold | reached | KM median steps "
         "| steps ratio vs scratch | AUC | P(AUC > scratch) | final score | return vs expert "
-        "| min early score / start | collapsed runs |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| min early score / start | collapsed runs | runs below 0.9x start over the run (lowest) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         ratio = row.get("steps_ratio_vs_scratch")
@@ -309,7 +320,8 @@ def markdown(
             f"| {km_text(row['km_median_steps'], row['budget']) if 'km_median_steps' in row else '-'} "
             f"| {_fmt(ratio[0], ratio[1:]) if ratio else '-'} | {_fmt(row['area_under_curve'])} "
             f"| {_fmt(row.get('p_improvement_auc'))} | {_fmt(row['final_score'])} "
-            f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {collapse} |"
+            f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {collapse} "
+            f"| {_fell(row) if row.get('fell_runs') is not None else '-'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -206,6 +206,10 @@ def _run_ray(specs: list[RunSpec], cache_dir: str, address: str | None) -> Itera
 # ---------------------------------------------------------------------------------------------- summaries
 
 
+FALL = 0.9
+"""A score below this share of the pretrained policy's score on the target is a fall (:func:`collapsed`)."""
+
+
 def collapsed(record: dict[str, Any]) -> bool:
     """Whether a run lost the pretrained skill (the recipes issue's definition, on the score).
 
@@ -214,7 +218,22 @@ def collapsed(record: dict[str, Any]) -> bool:
     below 0.9x that figure.
     """
     start = record["pretrained_score_on_target"]
-    return bool(start > 0.5 and record["metrics"]["min_score_early"] < 0.9 * start)
+    return bool(start > 0.5 and record["metrics"]["min_score_early"] < FALL * start)
+
+
+def lowest_ratio(record: dict[str, Any]) -> float | None:
+    """A run's lowest score at any of its evaluations, over the pretrained policy's score on the target.
+
+    :func:`collapsed` looks at the first 20% of the budget only; a fall later in the run (where a recipe holds the
+    actor past that point, say) shows here.
+
+    :return: the ratio, or ``None`` where the pretrained policy's score is 0.5 or below (no skill to keep)
+    """
+    start = record["pretrained_score_on_target"]
+    if start <= 0.5:
+        return None
+    scenario = SCENARIOS[record["spec"]["scenario"]]
+    return min(scenario.score(point) for point in record["curve"]) / start
 
 
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -271,5 +290,9 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["p_improvement_auc"] = probability_of_improvement(metric["area_under_curve"], auc)
         row["collapsed_runs"] = sum(collapsed(run) for run in runs) if arm != "scratch" else 0
         row["collapse"] = row["collapsed_runs"] > 0
+        lowest = [ratio for run in runs if (ratio := lowest_ratio(run)) is not None] if arm != "scratch" else []
+        # Over the whole run: the runs below 0.9x the prior's score at any evaluation, and the lowest of them all.
+        row["fell_runs"] = sum(ratio < FALL for ratio in lowest) if lowest else None
+        row["lowest_ratio"] = min(lowest) if lowest else None
         rows.append(row)
     return rows
