@@ -4,7 +4,7 @@ import pytest
 
 from sb3_finetune.checkpoint import list_checkpoints, load_replay_buffer, save_checkpoint, save_replay_buffer
 from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, record_identity
-from sb3_finetune.sweep import load_all, load_results, match_records, rescore, run_sweep
+from sb3_finetune.sweep import collapsed, load_all, load_results, lowest_ratio, match_records, rescore, run_sweep
 
 
 def point(step, success, wall=0.0, ratio=1.0, mean_return=-1.0):
@@ -50,6 +50,22 @@ def test_curve_metrics_on_a_return_threshold_score_the_return_between_random_and
     assert metrics["final_return"] == -199.0
     assert metrics["final_success"] is None and metrics["final_expert_return_ratio"] is None
     assert scenario.threshold_label() == "return >= -200"
+
+
+def test_a_fall_after_the_first_fifth_of_the_budget_is_no_collapse_and_shows_as_the_lowest_ratio():
+    scenario = SCENARIOS["pendulum-heavy"]
+    low, high = scenario.return_range
+    returns = [low + 0.8 * (high - low), low + 0.78 * (high - low), low + 0.4 * (high - low), low + 0.9 * (high - low)]
+    curve = [point(step, None, mean_return=value) for step, value in zip((0, 100, 500, 1000), returns, strict=True)]
+    record = {
+        "spec": {"scenario": "pendulum-heavy"},
+        "curve": curve,
+        "metrics": curve_metrics(curve, budget=1000, scenario=scenario),
+        "pretrained_score_on_target": 0.8,
+    }
+    assert not collapsed(record)  # 0.78 / 0.8 at step 100; the fall to 0.4 comes at step 500, past 20% of 1,000
+    assert lowest_ratio(record) == pytest.approx(0.5)
+    assert lowest_ratio({**record, "pretrained_score_on_target": 0.4}) is None  # no skill to keep
 
 
 def test_records_are_read_with_metrics_computed_from_their_curve_by_todays_scenarios():
