@@ -159,8 +159,8 @@ WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
 on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``; DDPG's fell too with
 ``pretrain-5k``), or releases its actor at ``learning_starts`` only with it (TD3: without the norm, and with a
 Q-filtered pull, 3 obstacle seeds of 10 stayed at the prior and others fell to 0.00; DDPG's release was measured only
-with it), the values a recipe that leaves
-them to the algorithm takes where the critic's norm is off (``critic_layer_norm=False``), and why."""
+with it), the values a recipe that leaves them to the algorithm takes where the critic's norm is off
+(``critic_layer_norm=False``), and why."""
 
 _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = {
     "critic_pretrain_steps": (
