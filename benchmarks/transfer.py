@@ -269,6 +269,8 @@ def _fmt(value: Any, ci: Any = None, digits: int = 2) -> str:
 
 def _fell(row: dict[str, Any]) -> str:
     """A row's runs that fell below 0.9x the prior's score at any evaluation, and the lowest ratio of them all."""
+    if row.get("fell_runs") is None:
+        return "-"
     return f"{row['fell_runs']}/{row['runs']} ({row['lowest_ratio']:.2f})"
 
 
@@ -321,7 +323,7 @@ def markdown(
             f"| {_fmt(ratio[0], ratio[1:]) if ratio else '-'} | {_fmt(row['area_under_curve'])} "
             f"| {_fmt(row.get('p_improvement_auc'))} | {_fmt(row['final_score'])} "
             f"| {_fmt(row['final_expert_return_ratio'])} | {_fmt(early)} | {collapse} "
-            f"| {_fell(row) if row.get('fell_runs') is not None else '-'} |"
+            f"| {_fell(row)} |"
         )
     return "\n".join(lines) + "\n"
 

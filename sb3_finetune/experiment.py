@@ -392,6 +392,7 @@ def curve_metrics(curve: list[dict[str, Any]], budget: int, scenario: Scenario |
         "area_under_curve": area,
         "final_score": float(score[-1]),
         "min_score_early": float(early.min()),
+        "min_score": float(score.min()),
         "final_success": None if final is None else float(final),
         "final_return": None if curve[-1].get("mean_return") is None else float(curve[-1]["mean_return"]),
         "final_expert_return_ratio": None if ratio is None else float(ratio),

@@ -227,15 +227,11 @@ def lowest_ratio(record: dict[str, Any]) -> float | None:
     :func:`collapsed` looks at the first 20% of the budget only; a fall later in the run (where a recipe holds the
     actor past that point, say) shows here.
 
-    :param record: a run's record, with its curve (a scenario not in :data:`SCENARIOS` is scored by success)
+    :param record: a run's record (its ``metrics["min_score"]``, from :func:`~sb3_finetune.experiment.curve_metrics`)
     :return: the ratio, or ``None`` where the pretrained policy's score is 0.5 or below (no skill to keep)
     """
     start = record["pretrained_score_on_target"]
-    if start <= 0.5:
-        return None
-    scenario = SCENARIOS.get(record["spec"]["scenario"])
-    scores = [point["success_rate"] if scenario is None else scenario.score(point) for point in record["curve"]]
-    return min(scores) / start
+    return record["metrics"]["min_score"] / start if start > 0.5 else None
 
 
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

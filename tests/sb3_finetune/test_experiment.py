@@ -30,6 +30,7 @@ def test_curve_metrics_on_a_known_curve():
     assert metrics["steps_to_threshold"] == 200 and metrics["reached_threshold"]
     assert metrics["wall_s_to_threshold"] == 2
     assert metrics["min_score_early"] == 0.7  # steps 0..200 are the first 20%
+    assert metrics["min_score"] == 0.7
     assert metrics["final_success"] == metrics["final_score"] == 1.0 and metrics["final_expert_return_ratio"] == 0.99
     # trapezoid area / 1000 steps: (75 + 82.5 + 97.5 + 700) / 1000
     assert metrics["area_under_curve"] == pytest.approx(0.955)
@@ -57,12 +58,7 @@ def test_a_fall_after_the_first_fifth_of_the_budget_is_no_collapse_and_shows_as_
     low, high = scenario.return_range
     returns = [low + 0.8 * (high - low), low + 0.78 * (high - low), low + 0.4 * (high - low), low + 0.9 * (high - low)]
     curve = [point(step, None, mean_return=value) for step, value in zip((0, 100, 500, 1000), returns, strict=True)]
-    record = {
-        "spec": {"scenario": "pendulum-heavy"},
-        "curve": curve,
-        "metrics": curve_metrics(curve, budget=1000, scenario=scenario),
-        "pretrained_score_on_target": 0.8,
-    }
+    record = {"metrics": curve_metrics(curve, budget=1000, scenario=scenario), "pretrained_score_on_target": 0.8}
     assert not collapsed(record)  # 0.78 / 0.8 at step 100; the fall to 0.4 comes at step 500, past 20% of 1,000
     assert lowest_ratio(record) == pytest.approx(0.5)
     assert lowest_ratio({**record, "pretrained_score_on_target": 0.4}) is None  # no skill to keep
