@@ -17,6 +17,7 @@ import torch as th
 
 from sb3_finetune import evaluate, get_recipe, load_prior, make_finetune, model_policy, prior_policy
 from sb3_finetune.pretrain import pretrain, rollout_dataset
+from sb3_finetune.recipes import CRITIC_WARMUP
 
 ALGOS = ["ddpg", "td3", "sac"]
 
@@ -120,9 +121,17 @@ def test_default_recipe_runs_from_the_prior_and_keeps_a_good_one(name, algo, pri
     at_start = evaluate(model_policy(setup.model), eval_env, episodes=2, seed=5)
     assert at_start == evaluate(prior_policy(prior), eval_env, episodes=2, seed=5)
 
+    setup.warm_up(budget)  # to learning_starts or the probe's end: the probe, the distillation, the pre-training
+    first_update = setup.model.num_timesteps
+    assert (first_update < budget) is (name != "mountaincar")  # its 999-step episodes: the probes take the budget
+    released = th.nn.utils.parameters_to_vector(setup.model.actor.parameters()).clone()
     setup.learn(budget)
     assert setup.model.num_timesteps == budget
     assert setup.trusted is True
+    # TD3's and DDPG's actor leaves at the first gradient step; SAC's is held for 1,000 env steps, past these 200.
+    moved = not th.equal(released, th.nn.utils.parameters_to_vector(setup.model.actor.parameters()))
+    assert setup.recipe.critic_warmup == CRITIC_WARMUP[algo]
+    assert moved is (first_update < budget and CRITIC_WARMUP[algo] == 0)
     expected = "success" if name == "pointmaze" else "random probe"
     assert setup.gate.criterion.startswith(expected)
     parameters = th.nn.utils.parameters_to_vector(setup.model.policy.parameters())
