@@ -224,6 +224,19 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("critic_layer_norm", True),
         ("critic_warmup", 0),
     ),
+    # SAC's actor falls right after its release on Pendulum: the critic has seen the prior's actions only, and its slope
+    # leads the actor where it has no data. While the actor is held, a copy of it learns as the released actor would
+    # and acts in a share of the episodes (sb3_finetune.rehearsal), so that the critic sees those moves first.
+    "rehearse-50": (
+        *PRETRAIN_5K_HANDOVER,
+        ("critic_layer_norm", True),
+        ("hold_rehearsal", 0.5),
+    ),
+    "rehearse-100": (
+        *PRETRAIN_5K_HANDOVER,
+        ("critic_layer_norm", True),
+        ("hold_rehearsal", 1.0),
+    ),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),

@@ -45,12 +45,12 @@ from sb3_finetune.decisions import say
 from sb3_finetune.guard import GuardFloor, LearnerEpisodes
 from sb3_finetune.warmup import GateDecision
 
-_EXPLORERS: weakref.WeakKeyDictionary[BaseAlgorithm, FrontierExploration] = weakref.WeakKeyDictionary()
+_EXPLORERS: weakref.WeakKeyDictionary[BaseAlgorithm, Any] = weakref.WeakKeyDictionary()
 _EXPLORING_CLASSES: dict[type[BaseAlgorithm], type[BaseAlgorithm]] = {}
 
 
 def _exploring(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
-    """``cls`` with a ``_sample_action`` that lets the model's :class:`FrontierExploration` replace actions."""
+    """``cls`` with a ``_sample_action`` that lets the model's replacer (:func:`replace_sampling`) replace actions."""
     if cls not in _EXPLORING_CLASSES:
 
         def _sample_action(self: BaseAlgorithm, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +61,30 @@ def _exploring(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
         namespace = {"_sample_action": _sample_action, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
         _EXPLORING_CLASSES[cls] = type(cls.__name__, (cls,), namespace)
     return _EXPLORING_CLASSES[cls]
+
+
+def replace_sampling(model: BaseAlgorithm, replacer: Any) -> type[BaseAlgorithm]:
+    """Let ``replacer._replace(actions, buffer_actions)`` replace the actions ``model`` samples in its rollouts.
+
+    The model's class becomes a subclass whose ``_sample_action`` asks ``replacer``: nothing is added to the model's
+    ``__dict__``, so a checkpoint saved meanwhile holds nothing of it. One replacer per model at a time.
+
+    :param model: the model
+    :param replacer: an object with ``_replace(actions, buffer_actions) -> (actions, buffer_actions)``
+    :return: the model's own class, for :func:`restore_sampling`
+    """
+    if model in _EXPLORERS:
+        raise ValueError(f"{type(model).__name__}'s actions are already replaced by {_EXPLORERS[model]!r}")
+    original = type(model)
+    _EXPLORERS[model] = replacer
+    model.__class__ = _exploring(original)
+    return original
+
+
+def restore_sampling(model: BaseAlgorithm, original: type[BaseAlgorithm]) -> None:
+    """Undo :func:`replace_sampling`: ``model`` samples its own actions again, as an ``original``."""
+    model.__class__ = original
+    _EXPLORERS.pop(model, None)
 
 
 EXPLORE_NOISES = ("uniform", "pink")
@@ -200,19 +224,14 @@ class FrontierExploration(BaseCallback):
         self._ended = np.zeros(n_envs, dtype=bool)
         self._episodes = LearnerEpisodes()  # episodes running at the start (the warm-up's) are not scored
         if self.active and self._original_class is None:
-            # The model's class becomes a subclass whose _sample_action asks this callback: nothing is added to the
-            # model's __dict__, so a checkpoint saved meanwhile holds nothing of it.
-            self._original_class = type(self.model)
-            _EXPLORERS[self.model] = self
-            self.model.__class__ = _exploring(self._original_class)
+            self._original_class = replace_sampling(self.model, self)
 
     def _on_training_end(self) -> None:
         self._restore_sampling()
 
     def _restore_sampling(self) -> None:
         if self._original_class is not None:
-            self.model.__class__ = self._original_class
-            _EXPLORERS.pop(self.model, None)
+            restore_sampling(self.model, self._original_class)
             self._original_class = None
 
     def _replace(self, actions: np.ndarray, buffer_actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -86,6 +86,7 @@ from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
 from sb3_finetune.policies import FINETUNE_POLICIES
 from sb3_finetune.prior import Prior, load_prior
+from sb3_finetune.rehearsal import HoldRehearsal
 from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
 from sb3_finetune.weights import WeightsSource
 
@@ -334,6 +335,10 @@ class Recipe:
         2023), to bound how far the values of a critic trained on few transitions, most of them the prior's actions,
         run off in the action between them (see :mod:`sb3_finetune.policies`); the saved model keeps it; ``None``: the
         algorithm's, from :data:`CRITIC_LAYER_NORM` (:meth:`for_algorithm`; the default recipe's)
+    :param hold_rehearsal: while the critic warm-up holds the actor, a copy of it learns as the released actor would
+        and acts in this share of the episodes begun meanwhile, so that the critic sees where its slope leads before
+        the actor follows it (:class:`~sb3_finetune.rehearsal.HoldRehearsal`; ``0``: off); it needs a hold
+        (``critic_warmup`` above 0, or left to an algorithm that holds)
     """
 
     features_layer: int | None = 1
@@ -381,8 +386,15 @@ class Recipe:
     actor_ramp: int = 0
     critic_layer_norm: bool | None = False
     stand_down_critic_pretrain: bool = False
+    hold_rehearsal: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.hold_rehearsal <= 1.0:
+            raise ValueError(f"hold_rehearsal must be in [0, 1], got {self.hold_rehearsal}")
+        if self.hold_rehearsal > 0.0 and self.critic_warmup == 0:
+            raise ValueError("hold_rehearsal acts while the critic warm-up holds the actor: it needs critic_warmup > 0")
+        if self.hold_rehearsal > 0.0 and self.frontier_explore is not None:
+            raise ValueError("hold_rehearsal and frontier_explore both replace training actions: choose one")
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
             raise ValueError(f"gate_confidence must be in (0.5, 1) or None, got {self.gate_confidence}")
         if not 0.0 <= self.gate_margin < 0.5:
@@ -448,7 +460,8 @@ class Recipe:
         (:data:`WARMUP_HANDOVER`), ``critic_warmup`` (:data:`CRITIC_WARMUP`) and ``critic_layer_norm``
         (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the norm is off, an algorithm in
         :data:`WITHOUT_THE_CRITIC_NORM` takes the values it gives instead (SAC no critic pre-training and no hand-over,
-        TD3 its 1,000-step critic warm-up back, DDPG both).
+        TD3 its 1,000-step critic warm-up back, DDPG both). A ``hold_rehearsal`` whose algorithm's ``critic_warmup``
+        comes to 0 is turned off (there is no hold to rehearse in), and a sentence says so.
 
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
             Zoo callback) gets none of them, as every algorithm did before the default left them to the algorithm
@@ -466,7 +479,14 @@ class Recipe:
             f"{name}: {value}, {algo.upper()}'s in the default recipe ({why}; set {name} to choose)"
             for name, (value, why) in filled.items()
         ]
-        return replace(self, **{name: value for name, (value, _) in filled.items()}), sentences
+        values = {name: value for name, (value, _) in filled.items()}
+        if self.hold_rehearsal > 0.0 and values.get("critic_warmup") == 0:
+            values["hold_rehearsal"] = 0.0
+            sentences.append(
+                f"hold rehearsal: off, {algo.upper()}'s actor is not held in the default recipe (critic_warmup 0): "
+                "nothing to rehearse (set critic_warmup to hold it)"
+            )
+        return replace(self, **values), sentences
 
 
 RECIPES: dict[str, Recipe] = {
@@ -1017,6 +1037,15 @@ def run_warm_up(
             hook.stand_down()
         elif isinstance(hook, ActorUpdateHook):  # the critic warm-up counts from the first gradient step
             hook.hold_steps = first_update + recipe.critic_warmup
+            for rehearsal in hooks:
+                if isinstance(rehearsal, HoldRehearsal):
+                    rehearsal.arm(first_update, hook.hold_steps)
+                    say(
+                        f"hold rehearsal: from step {first_update} to the actor's release at {hook.hold_steps}, "
+                        f"{recipe.hold_rehearsal:g} of the episodes begun are acted by a copy of the actor that "
+                        "learns as the released actor would",
+                        decisions,
+                    )
             if recipe.bc_progress is not None and gate is not None:
                 mark, sentence = progress_mark(gate, recipe)
                 hook.arm_progress(mark)
@@ -1349,6 +1378,8 @@ def make_finetune(
                     recipe.guard_restore,
                 )
             )
+    if recipe.hold_rehearsal > 0.0:
+        callbacks.append(HoldRehearsal(recipe.hold_rehearsal, seed, decisions))
     if recipe.frontier_explore is not None:
         explorer = FrontierExploration(
             recipe.frontier_explore,

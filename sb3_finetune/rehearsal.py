@@ -1,0 +1,188 @@
+"""The hold's rehearsal: a copy of the actor that learns during the critic warm-up and acts in some of its episodes.
+
+While the critic warm-up holds the actor at the prior, the critic sees the prior's actions (and the algorithm's noise
+around them) and nothing of where its own slope in the action leads. When the actor is released it follows that slope
+at once, and where the critic's values off the prior's actions are wrong it falls in its first few hundred gradient
+steps (SAC on Pendulum: ``benchmarks/PARTLY_RIGHT.md``, "SAC's fall at the release on Pendulum"), until the actions it
+then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the critic that data before the release:
+
+- at the first gradient step it copies the actor (still the prior) into a *rehearsal actor*, with an optimiser of the
+  actor's kind and learning rate;
+- at each of the actor's gradient steps while the actor is held (the hold reverts them), the rehearsal actor takes the
+  step the released actor would: SAC's loss (``ent_coef * log_prob - min Q``) or TD3's and DDPG's (``-Q_1``), on a
+  batch of its own from the replay buffer, through the same critic;
+- each episode that begins while the actor is held is acted by the rehearsal actor with probability ``share`` (its
+  action sampled as the algorithm samples the actor's: SAC's squashed Gaussian, TD3's action noise); the replay buffer
+  keeps what it did, so the critic learns what following its slope does;
+- at the release it stops, and the rehearsal actor is dropped: the actor is released as it was held, the prior,
+  along a critic that has seen the moves.
+
+Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
+held actor, and nothing of the rehearsal is saved. The collapse guard and the progress pull score only episodes begun
+after the release, so no rehearsed episode is scored. It does nothing where the trust gate stands the prior down or
+where the recipe does not hold the actor.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sb3_finetune.callbacks import OptimizerStepHookCallback
+from sb3_finetune.decisions import say
+from sb3_finetune.explore import replace_sampling, restore_sampling
+
+
+class HoldRehearsal(OptimizerStepHookCallback):
+    """A copy of the actor learns while the actor is held and acts in a share of the hold's episodes.
+
+    It does nothing until :meth:`arm` gives it the hold's window (the recipe's warm-up does, where the gate trusts the
+    prior).
+
+    :param share: the probability that an episode begun while the actor is held is acted by the rehearsal actor
+    :param seed: seed of the draws
+    :param decisions: where the start and the end are said (the setup's ``decisions``)
+    """
+
+    def __init__(self, share: float, seed: int | None = None, decisions: list[str] | None = None) -> None:
+        super().__init__(("actor",))
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"share must be in (0, 1], got {share}")
+        self.share = share
+        self.generator = np.random.default_rng(seed)
+        self.decisions = decisions if decisions is not None else []
+        self.start = 0
+        self.until = 0
+        """The window ``[start, until)`` in env steps (``until <= start``: off)."""
+        self.actor: th.nn.Module | None = None
+        """The rehearsal actor (``None`` before the first gradient step of the window and after it)."""
+        self.optimizer: th.optim.Optimizer | None = None
+        self.rehearsed_episodes = 0
+        """Episodes the rehearsal actor acted in."""
+        self.rehearsed_steps = 0
+        """Env steps it took."""
+        self.updates = 0
+        """Gradient steps it took."""
+        self.rehearsing = np.zeros(0, dtype=bool)
+        """Per env: whether its current episode is the rehearsal actor's."""
+        self._new = np.zeros(0, dtype=bool)
+        self._original_class: type[BaseAlgorithm] | None = None
+        self.ended = False
+
+    def arm(self, start: int, until: int) -> None:
+        """Rehearse from env step ``start`` (the first gradient step) to ``until`` (the actor's release)."""
+        self.start, self.until = start, until
+
+    @property
+    def active(self) -> bool:
+        """Whether the window is on now."""
+        return not self.ended and self.start <= self.num_timesteps < self.until
+
+    def _on_training_start(self) -> None:
+        super()._on_training_start()
+        n_envs = self.model.get_env().num_envs
+        if len(self._new) != n_envs:  # kept over learn() calls, as the episodes are (the warm-up's, then training's)
+            self.rehearsing = np.zeros(n_envs, dtype=bool)
+            self._new = np.zeros(n_envs, dtype=bool)  # episodes running at the first start are not drawn
+        if self.until > self.start and not self.ended and self._original_class is None:
+            self._original_class = replace_sampling(self.model, self)
+
+    def _on_training_end(self) -> None:
+        super()._on_training_end()
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._original_class is not None:
+            restore_sampling(self.model, self._original_class)
+            self._original_class = None
+
+    def _copy_actor(self) -> tuple[th.nn.Module, th.optim.Optimizer]:
+        """The rehearsal actor, copied from the actor (held at the prior) when the window's first need of it comes."""
+        if self.actor is None or self.optimizer is None:
+            actor = self.model.policy.actor
+            self.actor = copy.deepcopy(actor)
+            self.actor.optimizer = None  # its own below, fresh
+            trained = [p for p in self.actor.parameters() if p.requires_grad]
+            self.optimizer = type(actor.optimizer)(trained, **actor.optimizer.defaults)
+        return self.actor, self.optimizer
+
+    def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
+        if not self.active:
+            return
+        model = self.model
+        rehearsal, rehearsal_optimizer = self._copy_actor()
+        for group in rehearsal_optimizer.param_groups:  # the actor's learning rate now (SB3 sets it each train())
+            group["lr"] = optimizer.param_groups[0]["lr"]
+        batch = model.replay_buffer.sample(model.batch_size, env=model._vec_normalize_env)
+        critic = model.policy.critic
+        if isinstance(model, SAC):
+            actions, log_prob = rehearsal.action_log_prob(batch.observations)
+            q_values = th.cat(critic(batch.observations, actions), dim=1).min(dim=1, keepdim=True).values
+            if model.ent_coef_optimizer is not None:
+                ent_coef = th.exp(model.log_ent_coef.detach())
+            else:
+                ent_coef = model.ent_coef_tensor
+            loss = (ent_coef * log_prob.reshape(-1, 1) - q_values).mean()
+        else:
+            loss = -critic.q1_forward(batch.observations, rehearsal(batch.observations)).mean()
+        parameters = [p for group in rehearsal_optimizer.param_groups for p in group["params"]]
+        # Gradients for the rehearsal actor only: the critic's .grad is left as SB3 left it.
+        gradients = th.autograd.grad(loss, parameters, allow_unused=True)
+        for parameter, gradient in zip(parameters, gradients, strict=True):
+            parameter.grad = gradient
+        rehearsal_optimizer.step()
+        self.updates += 1
+
+    def _replace(self, actions: np.ndarray, buffer_actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.active:
+            return actions, buffer_actions
+        for index in np.flatnonzero(self._new):  # draw for the episodes that start with this action
+            self._new[index] = False
+            self.rehearsing[index] = self.generator.random() < self.share
+            self.rehearsed_episodes += int(self.rehearsing[index])
+        if not self.rehearsing.any():
+            return actions, buffer_actions
+        model = self.model
+        rehearsal, _ = self._copy_actor()
+        observations, _ = model.policy.obs_to_tensor(model._last_obs)
+        with th.no_grad():
+            scaled = rehearsal(observations).cpu().numpy().reshape(buffer_actions.shape)
+        if model.action_noise is not None:
+            scaled = np.clip(scaled + model.action_noise(), -1.0, 1.0)
+        buffer_actions = np.array(buffer_actions, copy=True)
+        actions = np.array(actions, copy=True)
+        buffer_actions[self.rehearsing] = scaled[self.rehearsing]
+        actions[self.rehearsing] = model.policy.unscale_action(scaled)[self.rehearsing]
+        self.rehearsed_steps += int(self.rehearsing.sum())
+        return actions, buffer_actions
+
+    def _on_step(self) -> bool:
+        if self.ended:
+            return True
+        if self._original_class is not None and self.num_timesteps >= self.until:
+            self._end()
+            return True
+        # An episode is drawn at its first action only: one begun before the window, or while another part of the
+        # warm-up acted, is not rehearsed.
+        ended = np.asarray(self.locals["dones"], dtype=bool)
+        self.rehearsing &= ~ended
+        self._new = ended.copy()
+        if self._original_class is not None:
+            self.logger.record("finetune/rehearsed_steps", self.rehearsed_steps)
+        return True
+
+    def _end(self) -> None:
+        self.ended = True
+        self.rehearsing[:] = False
+        self._restore()
+        self.actor, self.optimizer = None, None
+        say(
+            f"hold rehearsal: ended at the actor's release (step {self.num_timesteps}); the rehearsal actor took "
+            f"{self.updates} gradient steps and acted in {self.rehearsed_episodes} episodes "
+            f"({self.rehearsed_steps} env steps)",
+            self.decisions,
+        )

@@ -1,0 +1,103 @@
+import copy
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.callbacks import BaseCallback
+
+import nav_env  # noqa: F401
+from sb3_finetune.recipes import get_recipe, make_finetune
+from sb3_finetune.rehearsal import HoldRehearsal
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"hold_rehearsal": 1.5}, r"hold_rehearsal must be in \[0, 1\]"),
+        ({"hold_rehearsal": -0.1}, r"hold_rehearsal must be in \[0, 1\]"),
+        ({"hold_rehearsal": 0.5, "critic_warmup": 0}, "it needs critic_warmup > 0"),
+        ({"hold_rehearsal": 0.5, "frontier_explore": 0.5}, "choose one"),
+    ],
+)
+def test_bad_rehearsal_settings_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        get_recipe("default", **overrides)
+
+
+class Watch(BaseCallback):
+    """The actor's weights at the first step of the rehearsal's window and at its release, the rehearsal actor's just
+    before the release, the model's class at each step, and the rehearsed steps' observations and actions."""
+
+    def __init__(self, rehearsal: HoldRehearsal) -> None:
+        super().__init__()
+        self.rehearsal = rehearsal
+        self.actor_first = self.actor_release = self.rehearsal_actor = None
+        self.classes: dict[int, type] = {}
+        self.rehearsed: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _on_step(self) -> bool:
+        step, window = self.num_timesteps, (self.rehearsal.start, self.rehearsal.until)
+        self.classes[step] = type(self.model)
+        if window[1] <= window[0]:  # not armed yet (the warm-up)
+            return True
+        if step == window[0] + 1:
+            self.actor_first = copy.deepcopy(self.model.policy.actor.state_dict())
+        if step == window[1] - 1:
+            self.rehearsal_actor = copy.deepcopy(self.rehearsal.actor)
+        if step == window[1]:
+            self.actor_release = copy.deepcopy(self.model.policy.actor.state_dict())
+        if window[0] < step < window[1] and self.rehearsal.rehearsing[0]:
+            last = self.model.replay_buffer.pos - 1
+            buffer = self.model.replay_buffer
+            self.rehearsed.append((buffer.observations[last, 0].copy(), buffer.actions[last, 0].copy()))
+        return True
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_the_rehearsal_learns_and_acts_while_the_actor_is_held_and_leaves_it_held(nav_bc_weights, algo):
+    recipe = get_recipe("default", hold_rehearsal=1.0, critic_warmup=300, critic_pretrain_steps=50)
+    hyperparams = {"learning_starts": 300, "action_noise": None}
+    env = gym.make("SimpleNavigation-v0")
+    setup = make_finetune(algo, env, nav_bc_weights, 900, recipe, hyperparams=hyperparams, seed=0)
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    watch = Watch(rehearsal)
+    setup.learn(900, callback=watch)
+    said = [s for s in setup.decisions if s.startswith("hold rehearsal")]
+    assert setup.trusted and rehearsal.start >= 300 and rehearsal.until == rehearsal.start + 300
+    assert said[0].startswith(
+        f"hold rehearsal: from step {rehearsal.start} to the actor's release at {rehearsal.until}"
+    )
+    assert said[-1].startswith(f"hold rehearsal: ended at the actor's release (step {rehearsal.until})")
+    # The actor stayed as it was held; the rehearsal actor moved away from it through its own gradient steps, one
+    # for each of the actor's (every env step with SAC, every second with TD3).
+    assert all(th.equal(watch.actor_first[k], watch.actor_release[k]) for k in watch.actor_first)
+    moved = watch.rehearsal_actor.state_dict()
+    assert any(not th.equal(watch.actor_first[k], moved[k]) for k in watch.actor_first)
+    expected = 300 // (2 if algo == "td3" else 1)
+    assert expected - 2 <= rehearsal.updates <= expected
+    # Share 1: every episode begun in the window was the rehearsal actor's, and the buffer keeps its actions.
+    assert rehearsal.rehearsed_episodes >= 1 and 0 < rehearsal.rehearsed_steps < 300
+    assert len(watch.rehearsed) > 0
+    if algo == "td3":  # no action noise: its own deterministic action, from the weights it had
+        observation, action = watch.rehearsed[-1]
+        with th.no_grad():
+            own = watch.rehearsal_actor(th.as_tensor(observation[None])).numpy()[0]
+            held = setup.model.policy.actor(th.as_tensor(observation[None])).numpy()[0]
+        assert np.abs(action - own).max() < 0.05 and np.abs(action - held).max() > np.abs(action - own).max()
+    # The model sampled through the rehearsal only in its window, and is its own class again after it.
+    model_class = TD3 if algo == "td3" else SAC
+    inside = {c for s, c in watch.classes.items() if rehearsal.start < s < rehearsal.until}
+    assert len(inside) == 1 and next(iter(inside)) is not model_class and issubclass(next(iter(inside)), model_class)
+    assert type(setup.model) is model_class and rehearsal.actor is None
+
+
+def test_the_rehearsal_is_off_where_the_algorithm_does_not_hold_the_actor(nav_bc_weights):
+    recipe = get_recipe("default", hold_rehearsal=0.5)  # TD3's default releases its actor at learning_starts
+    setup = make_finetune("td3", gym.make("SimpleNavigation-v0"), nav_bc_weights, 600, recipe, seed=0)
+    assert not any(isinstance(c, HoldRehearsal) for c in setup.callbacks)
+    assert setup.recipe.hold_rehearsal == 0.0
+    assert any(
+        s.startswith("hold rehearsal: off, TD3's actor is not held in the default recipe") for s in setup.decisions
+    )
