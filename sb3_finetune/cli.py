@@ -347,6 +347,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "bc_progress_with_fade": args.bc_progress_with_fade,
         "actor_ramp": args.actor_ramp,
         "critic_layer_norm": args.critic_layer_norm,
+        "hold_rehearsal": args.hold_rehearsal,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -722,6 +723,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="STEPS",
         help="env steps after the actor's release over which its learning rate rises linearly from 0 (default: 0)",
+    )
+    sub.add_argument(
+        "--hold-rehearsal",
+        type=float,
+        metavar="SHARE",
+        help="while the critic warm-up holds the actor, a copy of it learns as the released actor would and acts in "
+        "this share of the hold's episodes, so that the critic sees where its slope leads first (default: 0, off)",
     )
     recipe_switch(
         sub,

@@ -46,7 +46,10 @@ parts, each optional:
 10. **normalised critic** (``critic_layer_norm``): a ``LayerNorm`` after each hidden layer of the critic and its
     target (RLPD), to bound how far the values of a critic trained on a small warm-up run off in the action between
     its data (see :mod:`sb3_finetune.policies`); on in the default recipe with TD3, SAC and DDPG
-    (:data:`CRITIC_LAYER_NORM`).
+    (:data:`CRITIC_LAYER_NORM`);
+11. **hold rehearsal** (``hold_rehearsal``): while the critic warm-up holds the actor, a copy of it learns as the
+    released actor would and acts in a share of the hold's episodes, so that the critic has seen where its slope
+    leads before the actor follows it (see :mod:`sb3_finetune.rehearsal`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
