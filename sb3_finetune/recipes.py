@@ -1045,7 +1045,7 @@ def run_warm_up(
                     rehearsal.arm(first_update, hook.hold_steps)
                     say(
                         f"hold rehearsal: from step {first_update} to the actor's release at {hook.hold_steps}, "
-                        f"{recipe.hold_rehearsal:g} of the episodes begun are acted by a copy of the actor that "
+                        f"{recipe.hold_rehearsal:.0%} of the episodes begun are acted by a copy of the actor that "
                         "learns as the released actor would",
                         decisions,
                     )

@@ -9,8 +9,9 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
 - at the first gradient step it copies the actor (still the prior) into a *rehearsal actor*, with an optimiser of the
   actor's kind and learning rate;
 - at each of the actor's gradient steps while the actor is held (the hold reverts them), the rehearsal actor takes the
-  step the released actor would: SAC's loss (``ent_coef * log_prob - min Q``) or TD3's and DDPG's (``-Q_1``), on a
-  batch of its own from the replay buffer, through the same critic;
+  algorithm's own actor step: SAC's loss (``ent_coef * log_prob - min Q``) or TD3's and DDPG's (``-Q_1``), on a batch
+  of its own from the replay buffer, through the same critic (without the recipe's pull towards the prior, which the
+  released actor gets: the rehearsal shows where the critic's slope alone leads);
 - each episode that begins while the actor is held is acted by the rehearsal actor with probability ``share`` (its
   action sampled as the algorithm samples the actor's: SAC's squashed Gaussian, TD3's action noise); the replay buffer
   keeps what it did, so the critic learns what following its slope does;
