@@ -21,12 +21,16 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved. The collapse guard and the progress pull score only episodes begun
 after the release, so no rehearsed episode is scored. It does nothing where the trust gate stands the prior down or
-where the recipe does not hold the actor.
+where the recipe does not hold the actor. Its random draws (its batches, SAC's sampled actions, TD3's action noise)
+come from generators seeded from its own and leave numpy's and torch's global ones as they were: a rehearsal that acts
+in no episode leaves the run bit for bit as it is without one, so that what it changes is what it showed the critic.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 
 import numpy as np
 import torch as th
@@ -111,9 +115,32 @@ class HoldRehearsal(OptimizerStepHookCallback):
             self.optimizer = type(actor.optimizer)(trained, **actor.optimizer.defaults)
         return self.actor, self.optimizer
 
+    @contextlib.contextmanager
+    def _own_randomness(self) -> Iterator[None]:
+        """The global generators (numpy's, torch's) seeded from this callback's own, and put back after.
+
+        The rehearsal's batches (SB3's replay buffer samples with numpy's global generator), SAC's sampled actions and
+        TD3's action noise draw from them; without this they would shift every later draw of the run, so that a
+        rehearsal that acts in no episode would still make another run than the recipe without it.
+        """
+        saved = np.random.get_state()
+        devices = [self.model.device] if self.model.device.type == "cuda" else []
+        with th.random.fork_rng(devices=devices):
+            seed = int(self.generator.integers(2**31))
+            np.random.seed(seed)
+            th.manual_seed(seed)
+            try:
+                yield
+            finally:
+                np.random.set_state(saved)
+
     def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
         if not self.active:
             return
+        with self._own_randomness():
+            self._rehearsal_step(optimizer)
+
+    def _rehearsal_step(self, optimizer: th.optim.Optimizer) -> None:
         model = self.model
         rehearsal, rehearsal_optimizer = self._copy_actor()
         for group in rehearsal_optimizer.param_groups:  # the actor's learning rate now (SB3 sets it each train())
@@ -150,10 +177,10 @@ class HoldRehearsal(OptimizerStepHookCallback):
         model = self.model
         rehearsal, _ = self._copy_actor()
         observations, _ = model.policy.obs_to_tensor(model._last_obs)
-        with th.no_grad():
+        with self._own_randomness(), th.no_grad():
             scaled = rehearsal(observations).cpu().numpy().reshape(buffer_actions.shape)
-        if model.action_noise is not None:
-            scaled = np.clip(scaled + model.action_noise(), -1.0, 1.0)
+            if model.action_noise is not None:
+                scaled = np.clip(scaled + model.action_noise(), -1.0, 1.0)
         buffer_actions = np.array(buffer_actions, copy=True)
         actions = np.array(actions, copy=True)
         buffer_actions[self.rehearsing] = scaled[self.rehearsing]

@@ -101,3 +101,20 @@ def test_the_rehearsal_is_off_where_the_algorithm_does_not_hold_the_actor(nav_bc
     assert any(
         s.startswith("hold rehearsal: off, TD3's actor is not held in the default recipe") for s in setup.decisions
     )
+
+
+def test_a_rehearsal_that_acts_in_no_episode_leaves_the_run_as_it_is_without_one(nav_bc_weights):
+    """The rehearsal actor trains (drawing batches and SAC's actions) but never acts: the run's draws are untouched,
+    so the model ends bit for bit as the recipe without a rehearsal leaves it."""
+    ends = []
+    for share in (0.0, 1e-12):
+        recipe = get_recipe("default", hold_rehearsal=share, critic_warmup=300, critic_pretrain_steps=50)
+        env = gym.make("SimpleNavigation-v0")
+        setup = make_finetune("sac", env, nav_bc_weights, 800, recipe, hyperparams={"learning_starts": 300}, seed=0)
+        setup.learn(800)
+        rehearsals = [c for c in setup.callbacks if isinstance(c, HoldRehearsal)]
+        if share:
+            assert rehearsals[0].updates > 200 and rehearsals[0].rehearsed_episodes == 0
+        ends.append(setup.model.policy.state_dict())
+    assert ends[0].keys() == ends[1].keys()
+    assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
