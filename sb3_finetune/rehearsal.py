@@ -21,7 +21,8 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved. The collapse guard and the progress pull score only episodes begun
 after the release, so no rehearsed episode is scored. It does nothing where the trust gate stands the prior down or
-where the recipe does not hold the actor. Its random draws (its batches, SAC's sampled actions, TD3's action noise)
+where the recipe does not hold the actor, and only in the first hold (not when the collapse guard holds the actor
+again). Its random draws (its batches, SAC's sampled actions, TD3's action noise)
 come from generators seeded from its own and leave numpy's and torch's global ones as they were: a rehearsal that acts
 in no episode leaves the run bit for bit as it is without one, so that what it changes is what it showed the critic.
 """

@@ -118,3 +118,34 @@ def test_a_rehearsal_that_acts_in_no_episode_leaves_the_run_as_it_is_without_one
         ends.append(setup.model.policy.state_dict())
     assert ends[0].keys() == ends[1].keys()
     assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
+
+
+def test_the_rehearsal_acts_in_pendulums_torque_units(pendulum_prior):
+    """Off nav_env: SAC on Pendulum-v1 (torques in [-2, 2], a return-judged gate). The rehearsal actor's actions reach
+    the env in its units and the buffer in [-1, 1], as the algorithm's own do."""
+    recipe = get_recipe(
+        "default",
+        hold_rehearsal=1.0,
+        critic_warmup=400,
+        critic_pretrain_steps=20,
+        distill_steps=100,
+        gate_return=-1_500.0,
+    )
+    setup = make_finetune("sac", "Pendulum-v1", pendulum_prior, 1_600, recipe, seed=0)
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    taken: list[np.ndarray] = []
+
+    class Actions(BaseCallback):
+        def _on_step(self) -> bool:
+            if rehearsal.active and rehearsal.rehearsing[0]:
+                taken.append(np.array(self.locals["actions"][0]))
+            return True
+
+    setup.learn(1_600, callback=Actions())
+    assert setup.trusted and rehearsal.rehearsed_steps > 0 and rehearsal.updates > 0
+    actions = np.array(taken)
+    assert 0 < len(actions) <= rehearsal.rehearsed_steps  # (this callback's window check lags the rehearsal's own)
+    assert np.abs(actions).max() <= 2.0 and np.abs(actions).max() > 1.0  # torques, not the buffer's [-1, 1]
+    buffer = setup.model.replay_buffer.actions[: setup.model.replay_buffer.pos]
+    assert np.abs(buffer).max() <= 1.0
+    assert type(setup.model) is SAC and rehearsal.actor is None
