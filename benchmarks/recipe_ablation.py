@@ -301,6 +301,9 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # And since 2026-12-05 (latest) the critic warm-up (0 with TD3): the variants measured before hold the actor for
     # 1,000 env steps unless they set it.
     (("critic_warmup", 1_000),),
+    # Since 2026-12-06 the hold's rehearsal (on with SAC): the variants measured before have none unless they set it,
+    # and rehearse-100 is SAC's default.
+    (("hold_rehearsal", 0.0),),
 )
 
 

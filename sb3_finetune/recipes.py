@@ -49,7 +49,8 @@ parts, each optional:
     (:data:`CRITIC_LAYER_NORM`);
 11. **hold rehearsal** (``hold_rehearsal``): while the critic warm-up holds the actor, a copy of it learns as the
     released actor would and acts in a share of the hold's episodes, so that the critic has seen where its slope
-    leads before the actor follows it (see :mod:`sb3_finetune.rehearsal`).
+    leads before the actor follows it (see :mod:`sb3_finetune.rehearsal`); in every episode of the hold in the
+    default recipe with SAC (:data:`HOLD_REHEARSAL`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
@@ -139,13 +140,23 @@ its deepest fall over a run 0.44 of the start against 0.03 with the hold), Pendu
 from 0.60x to 0.45x (every seed at 90%), with Pendulum's and PointMaze's early falls gone; SAC's released at once fell
 on the obstacle (to 0.46 of the prior's score), so SAC keeps the 1,000 env steps."""
 
+HOLD_REHEARSAL: dict[str, float] = {"td3": 0.0, "sac": 1.0, "ddpg": 0.0}
+"""``hold_rehearsal`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default recipe
+does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``rehearse-100``, every scenario, 10 seeds; see
+``benchmarks/PARTLY_RIGHT.md``, "The hold's rehearsal"): with SAC's default, a rehearsal actor acting in every episode
+of the 1,000-step hold takes Pendulum's early falls at the actor's release from 4 seeds of 10 to 1 (0.29x -> 0.27x
+scratch's steps) and its falls over the whole run from 5 to 1, the obstacle 0.43x -> 0.41x with its final return
+0.95 -> 0.98 of the expert's (falls over the run 4 -> 3, one of them deeper), PointMaze, MountainCar, drift, the same
+task and the sparse goal as fast; TD3's and DDPG's default actors are not held (:data:`CRITIC_WARMUP`), so there is
+nothing to rehearse."""
+
 _NO_CRITIC_PRETRAINING: dict[str, Any] = {"critic_pretrain_steps": 0, "warmup_handover": False}
 
 WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
     "sac": (
-        _NO_CRITIC_PRETRAINING,
+        {**_NO_CRITIC_PRETRAINING, "hold_rehearsal": 0.0},
         "without its critic's norm, which critic_layer_norm=False turns off, its actor fell early on Pendulum in every "
-        "seed of benchmarks/recipe_ablation.py's pretrain-5k-handover",
+        "seed of benchmarks/recipe_ablation.py's pretrain-5k-handover, and its hold was rehearsed only with the norm",
     ),
     "ddpg": (
         {**_NO_CRITIC_PRETRAINING, "critic_warmup": 1_000},
@@ -160,7 +171,8 @@ WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
     ),
 }
 """For an algorithm whose default pre-trains its critic only with the norm (SAC: without the norm its actor fell early
-on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``; DDPG's fell too with
+on Pendulum, to 0.08 of the prior's score, in every seed of ``pretrain-5k-handover``, and its hold was rehearsed only
+with the norm; DDPG's fell too with
 ``pretrain-5k``), or releases its actor at ``learning_starts`` only with it (TD3: without the norm, and with a
 Q-filtered pull, 3 obstacle seeds of 10 stayed at the prior and others fell to 0.00; DDPG's release was measured only
 with it), the values a recipe that leaves them to the algorithm takes where the critic's norm is off
@@ -211,6 +223,16 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "benchmarks/recipe_ablation.py, with more early falls on Pendulum",
             "ddpg": "with its critic pre-training and the hand-over, faster on a partly right prior in "
             "benchmarks/recipe_ablation.py, slower on drift and MountainCar, with more shallow early falls",
+        },
+    ),
+    "hold_rehearsal": (
+        HOLD_REHEARSAL,
+        0.0,
+        {
+            "td3": "no hold of its actor was rehearsed: with its critic's norm it is released at learning_starts",
+            "sac": "fewer falls at the actor's release on Pendulum in benchmarks/recipe_ablation.py, as fast "
+            "everywhere",
+            "ddpg": "no hold of its actor was rehearsed: with its critic's norm it is released at learning_starts",
         },
     ),
 }
@@ -341,7 +363,9 @@ class Recipe:
     :param hold_rehearsal: while the critic warm-up holds the actor, a copy of it learns as the released actor would
         and acts in this share of the episodes begun meanwhile, so that the critic sees where its slope leads before
         the actor follows it (:class:`~sb3_finetune.rehearsal.HoldRehearsal`; ``0``: off); it needs a hold
-        (``critic_warmup`` above 0, or left to an algorithm that holds)
+        (``critic_warmup`` above 0, or left to an algorithm that holds); ``None``: the algorithm's, from
+        :data:`HOLD_REHEARSAL` (:meth:`for_algorithm`; the default recipe's), off where the actor is not held or
+        beside ``frontier_explore``
     """
 
     features_layer: int | None = 1
@@ -389,14 +413,14 @@ class Recipe:
     actor_ramp: int = 0
     critic_layer_norm: bool | None = False
     stand_down_critic_pretrain: bool = False
-    hold_rehearsal: float = 0.0
+    hold_rehearsal: float | None = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.hold_rehearsal <= 1.0:
-            raise ValueError(f"hold_rehearsal must be in [0, 1], got {self.hold_rehearsal}")
-        if self.hold_rehearsal > 0.0 and self.critic_warmup == 0:
+        if self.hold_rehearsal is not None and not 0.0 <= self.hold_rehearsal <= 1.0:
+            raise ValueError(f"hold_rehearsal must be in [0, 1] or None, got {self.hold_rehearsal}")
+        if self.hold_rehearsal and self.critic_warmup == 0:
             raise ValueError("hold_rehearsal acts while the critic warm-up holds the actor: it needs critic_warmup > 0")
-        if self.hold_rehearsal > 0.0 and self.frontier_explore is not None:
+        if self.hold_rehearsal and self.frontier_explore is not None:
             raise ValueError("hold_rehearsal and frontier_explore both replace training actions: choose one")
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
             raise ValueError(f"gate_confidence must be in (0.5, 1) or None, got {self.gate_confidence}")
@@ -463,8 +487,9 @@ class Recipe:
         (:data:`WARMUP_HANDOVER`), ``critic_warmup`` (:data:`CRITIC_WARMUP`) and ``critic_layer_norm``
         (:data:`CRITIC_LAYER_NORM`) to the algorithm; where the norm is off, an algorithm in
         :data:`WITHOUT_THE_CRITIC_NORM` takes the values it gives instead (SAC no critic pre-training and no hand-over,
-        TD3 its 1,000-step critic warm-up back, DDPG both). A ``hold_rehearsal`` whose algorithm's ``critic_warmup``
-        comes to 0 is turned off (there is no hold to rehearse in), and a sentence says so.
+        TD3 its 1,000-step critic warm-up back, DDPG both), and ``hold_rehearsal`` (:data:`HOLD_REHEARSAL`). A
+        ``hold_rehearsal`` whose algorithm's ``critic_warmup`` comes to 0 is turned off (there is no hold to rehearse
+        in), as is one left to the algorithm beside ``frontier_explore``, and a sentence says so.
 
         :param algo: ``"ddpg"``, ``"td3"`` or ``"sac"``; another algorithm (sb3-contrib's ``"TQC"``, through the RL
             Zoo callback) gets none of them, as every algorithm did before the default left them to the algorithm
@@ -478,17 +503,25 @@ class Recipe:
         if not norm and algo in WITHOUT_THE_CRITIC_NORM:
             values, why = WITHOUT_THE_CRITIC_NORM[algo]
             filled.update({name: (value, why) for name, value in values.items() if name in filled})
+        values = {name: value for name, (value, _) in filled.items()}
+        rehearsal_off = None  # why a hold rehearsal asked for, or left to the algorithm, cannot act
+        if values.get("hold_rehearsal", self.hold_rehearsal):
+            if values.get("critic_warmup", self.critic_warmup) == 0:
+                rehearsal_off = (
+                    f"{algo.upper()}'s actor is not held (critic_warmup 0): nothing to rehearse (set critic_warmup "
+                    "above 0 to hold it)"
+                )
+            elif self.frontier_explore is not None:  # left to the algorithm: one asked for beside it is refused
+                rehearsal_off = "frontier_explore replaces the training actions it would act (set it to choose)"
+        if rehearsal_off is not None:
+            values["hold_rehearsal"] = 0.0
+            filled.pop("hold_rehearsal", None)
         sentences = [
             f"{name}: {value}, {algo.upper()}'s in the default recipe ({why}; set {name} to choose)"
             for name, (value, why) in filled.items()
         ]
-        values = {name: value for name, (value, _) in filled.items()}
-        if self.hold_rehearsal > 0.0 and values.get("critic_warmup") == 0:
-            values["hold_rehearsal"] = 0.0
-            sentences.append(
-                f"hold rehearsal: off, {algo.upper()}'s actor is not held in the default recipe (critic_warmup 0): "
-                "nothing to rehearse (set critic_warmup to hold it)"
-            )
+        if rehearsal_off is not None:
+            sentences.append(f"hold rehearsal: off, {rehearsal_off}")
         return replace(self, **values), sentences
 
 
@@ -506,7 +539,9 @@ RECIPES: dict[str, Recipe] = {
     # (CRITIC_PRETRAIN_STEPS, WARMUP_HANDOVER, CRITIC_LAYER_NORM, CRITIC_WARMUP): 5,000 steps on a warm-up that hands
     # over, with a layer-normalised critic, with TD3, SAC and DDPG (SAC and DDPG: neither pre-training nor hand-over
     # without the norm); TD3's and DDPG's actor released at learning_starts (held 1,000 env steps without the norm),
-    # SAC's held 1,000; an algorithm with none measured (sb3-contrib's TQC) gets none of them.
+    # SAC's held 1,000; an algorithm with none measured (sb3-contrib's TQC) gets none of them. SAC's hold is
+    # rehearsed (HOLD_REHEARSAL): a copy of its actor learns and acts in every episode of the hold, so that the critic
+    # has seen where its slope leads at the release (Pendulum's falls at the release 4 seeds of 10 -> 1).
     "default": Recipe(
         bc_weight=1.0,
         bc_fade=0.5,
@@ -517,6 +552,7 @@ RECIPES: dict[str, Recipe] = {
         warmup_handover=None,
         critic_layer_norm=None,
         critic_warmup=None,
+        hold_rehearsal=None,
     ),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),

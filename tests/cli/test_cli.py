@@ -289,7 +289,7 @@ def test_recipe_flags_reach_the_recipe():
     assert not filtered.warmup_handover
     assert plain.actor_ramp == 0
     assert _recipe_from_args(build_parser().parse_args([*argv, "--actor-ramp", "2000"])).actor_ramp == 2_000
-    assert plain.hold_rehearsal == 0.0
+    assert plain.hold_rehearsal is None  # the default recipe leaves it to the algorithm (HOLD_REHEARSAL)
     assert _recipe_from_args(build_parser().parse_args([*argv, "--hold-rehearsal", "0.5"])).hold_rehearsal == 0.5
     with pytest.raises(ValueError, match=r"hold_rehearsal must be in \[0, 1\]"):
         _recipe_from_args(build_parser().parse_args([*argv, "--hold-rehearsal", "2"]))

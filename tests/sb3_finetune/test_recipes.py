@@ -302,12 +302,19 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
 
 
 @pytest.mark.real_defaults
-def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_critic_norm_to_the_algorithm():
-    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG, and TD3's and
-    DDPG's actor released at learning_starts (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover,
-    pretrain-5k-handover-critic-ln and pretrain-5k-handover-critic-ln-no-hold); one sentence for each field filled
-    in."""
-    from sb3_finetune.recipes import CRITIC_LAYER_NORM, CRITIC_PRETRAIN_STEPS, CRITIC_WARMUP, WARMUP_HANDOVER, Recipe
+def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehearsal_and_the_critic_norm_to_the_algo():
+    """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG, TD3's and DDPG's
+    actor released at learning_starts and SAC's hold rehearsed (benchmarks/recipe_ablation.py, pretrain-5k,
+    pretrain-5k-handover, pretrain-5k-handover-critic-ln, pretrain-5k-handover-critic-ln-no-hold and rehearse-100);
+    one sentence for each field filled in."""
+    from sb3_finetune.recipes import (
+        CRITIC_LAYER_NORM,
+        CRITIC_PRETRAIN_STEPS,
+        CRITIC_WARMUP,
+        HOLD_REHEARSAL,
+        WARMUP_HANDOVER,
+        Recipe,
+    )
 
     default = get_recipe("default")
     assert default.critic_pretrain_steps is None
@@ -315,38 +322,64 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_cri
     assert default.warmup_handover is None and WARMUP_HANDOVER == {"td3": True, "sac": True, "ddpg": True}
     assert default.critic_warmup is None and CRITIC_WARMUP == {"td3": 0, "sac": 1_000, "ddpg": 0}
     assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": True}
+    assert default.hold_rehearsal is None and HOLD_REHEARSAL == {"td3": 0.0, "sac": 1.0, "ddpg": 0.0}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
         handover, hold, norm = WARMUP_HANDOVER[algo], CRITIC_WARMUP[algo], CRITIC_LAYER_NORM[algo]
-        recipe, (said_steps, said_handover, said_hold, said_norm) = default.for_algorithm(algo)
+        rehearsal = HOLD_REHEARSAL[algo]
+        recipe, (said_steps, said_handover, said_hold, said_norm, said_rehearsal) = default.for_algorithm(algo)
         assert recipe == get_recipe(
-            default, critic_pretrain_steps=steps, warmup_handover=handover, critic_warmup=hold, critic_layer_norm=norm
+            default,
+            critic_pretrain_steps=steps,
+            warmup_handover=handover,
+            critic_warmup=hold,
+            critic_layer_norm=norm,
+            hold_rehearsal=rehearsal,
         )
         assert said_steps.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
         assert said_handover.startswith(f"warmup_handover: {handover}, {algo.upper()}'s in the default recipe")
         assert said_hold.startswith(f"critic_warmup: {hold}, {algo.upper()}'s in the default recipe")
         assert said_norm.startswith(f"critic_layer_norm: {norm}, {algo.upper()}'s in the default recipe")
-    chosen = get_recipe("default", critic_pretrain_steps=300, critic_warmup=200)
+        assert said_rehearsal.startswith(f"hold_rehearsal: {rehearsal}, {algo.upper()}'s in the default recipe")
+    chosen = get_recipe("default", critic_pretrain_steps=300, critic_warmup=200, hold_rehearsal=0.0)
     recipe, (said, said_norm) = chosen.for_algorithm("td3")  # the user's figures stand, and nothing is said of them
-    assert (recipe.critic_pretrain_steps, recipe.critic_warmup) == (300, 200)
+    assert (recipe.critic_pretrain_steps, recipe.critic_warmup, recipe.hold_rehearsal) == (300, 200, 0.0)
     assert recipe.warmup_handover and said.startswith("warmup_handover: True")
     assert recipe.critic_layer_norm and said_norm.startswith("critic_layer_norm: True")
     chosen_all = get_recipe(
-        "default", critic_pretrain_steps=300, warmup_handover=False, critic_layer_norm=False, critic_warmup=0
+        "default",
+        critic_pretrain_steps=300,
+        warmup_handover=False,
+        critic_layer_norm=False,
+        critic_warmup=0,
+        hold_rehearsal=0.0,
     )
     assert chosen_all.for_algorithm("td3") == (chosen_all, [])
     assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has none unless it asks
     recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
-    fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
-    assert fields == (0, False, 1_000, False)
-    assert len(said) == 4 and all("no figure was measured for it" in sentence for sentence in said)
-    # SAC and DDPG pre-train their critic and hand over only with the norm, and TD3 and DDPG release their actor at
-    # learning_starts only with it: the norm turned off takes them off too, and says why; TD3's pre-training and
-    # hand-over stay (its default pre-trained and handed over without the norm before).
+    fields = (
+        recipe.critic_pretrain_steps,
+        recipe.warmup_handover,
+        recipe.critic_warmup,
+        recipe.critic_layer_norm,
+        recipe.hold_rehearsal,
+    )
+    assert fields == (0, False, 1_000, False, 0.0)
+    assert len(said) == 5 and all("no figure was measured for it" in sentence for sentence in said)
+    # SAC and DDPG pre-train their critic and hand over only with the norm, TD3 and DDPG release their actor at
+    # learning_starts only with it, and SAC's hold was rehearsed only with it: the norm turned off takes them off
+    # too, and says why; TD3's pre-training and hand-over stay (its default pre-trained and handed over without the
+    # norm before).
     without = get_recipe("default", critic_layer_norm=False)
     for algo in ("sac", "ddpg"):
-        recipe, (said_steps, said_handover, said_hold) = without.for_algorithm(algo)
-        fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
-        assert fields == (0, False, 1_000, False)
+        recipe, (said_steps, said_handover, said_hold, said_rehearsal) = without.for_algorithm(algo)
+        fields = (
+            recipe.critic_pretrain_steps,
+            recipe.warmup_handover,
+            recipe.critic_warmup,
+            recipe.critic_layer_norm,
+            recipe.hold_rehearsal,
+        )
+        assert fields == (0, False, 1_000, False, 0.0)
         name = algo.upper()
         assert said_steps.startswith(f"critic_pretrain_steps: 0, {name}'s")
         assert "without its critic's norm" in said_steps
@@ -354,10 +387,27 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_and_the_cri
         assert "without its critic's norm" in said_handover
         assert said_hold.startswith(f"critic_warmup: 1000, {name}'s")
         assert ("without its critic's norm" in said_hold) is (algo == "ddpg")  # SAC holds its actor either way
-    recipe, (_, _, said_hold) = without.for_algorithm("td3")
+        assert said_rehearsal.startswith(f"hold_rehearsal: 0.0, {name}'s")
+        assert ("without its critic's norm" in said_rehearsal) is (algo == "sac")  # DDPG rehearses in neither
+    recipe, (_, _, said_hold, _) = without.for_algorithm("td3")
     fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
     assert fields == (5_000, True, 1_000, False)
     assert said_hold.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said_hold
+
+
+def test_sacs_rehearsal_left_to_it_stands_down_where_its_actor_is_not_held_or_frontier_exploration_acts():
+    """The default's rehearsal (SAC's) is turned off where it has nothing to act in, and a sentence says why, in
+    place of the one that would have filled it in; a rehearsal asked for beside frontier_explore is refused."""
+    unheld, said = get_recipe("default", critic_warmup=0).for_algorithm("sac")
+    assert unheld.hold_rehearsal == 0.0
+    assert not any(sentence.startswith("hold_rehearsal:") for sentence in said)
+    assert said[-1].startswith("hold rehearsal: off, SAC's actor is not held (critic_warmup 0)")
+    exploring, said = get_recipe("default", frontier_explore=0.5).for_algorithm("sac")
+    assert exploring.hold_rehearsal == 0.0 and exploring.critic_warmup == 1_000
+    assert said[-1].startswith("hold rehearsal: off, frontier_explore replaces the training actions")
+    with pytest.raises(ValueError, match="choose one"):
+        get_recipe("default", frontier_explore=0.5, hold_rehearsal=1.0)
+    assert get_recipe("default", critic_warmup=500).for_algorithm("sac")[0].hold_rehearsal == 1.0
 
 
 @pytest.mark.parametrize("algo", ["td3", "ddpg"])
