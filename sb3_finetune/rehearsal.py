@@ -91,8 +91,11 @@ class HoldRehearsal(OptimizerStepHookCallback):
     def _on_training_start(self) -> None:
         super()._on_training_start()
         n_envs = self.model.get_env().num_envs
-        if len(self._new) != n_envs:  # kept over learn() calls, as the episodes are (the warm-up's, then training's)
+        # Kept over learn() calls, as the episodes are (the warm-up's, then training's); the RL Zoo callback steps
+        # this one through its warm-up before it starts it, so its episode starts may be known already.
+        if len(self.rehearsing) != n_envs:
             self.rehearsing = np.zeros(n_envs, dtype=bool)
+        if len(self._new) != n_envs:
             self._new = np.zeros(n_envs, dtype=bool)  # episodes running at the first start are not drawn
         if self.until > self.start and not self.ended and self._original_class is None:
             self._original_class = replace_sampling(self.model, self)

@@ -45,6 +45,7 @@ from sb3_finetune.recipes import (
     run_warm_up,
     saturation_escape,
 )
+from sb3_finetune.rehearsal import HoldRehearsal
 from sb3_finetune.warmup import ActAsPrior, GateDecision, reseed
 
 
@@ -80,6 +81,7 @@ class FinetuneCallback(BaseCallback):
         self.hook: ActorUpdateHook | None = None
         self.guard: CollapseGuard | None = None
         self.explorer: FrontierExploration | None = None
+        self.rehearsal: HoldRehearsal | None = None
         self.escape: SaturationEscape | None = None
         self.acting_as_prior: ActAsPrior | None = None
         self.gate: GateDecision | None = None
@@ -159,6 +161,14 @@ class FinetuneCallback(BaseCallback):
             if self.guard is not None:
                 self.guard.explorer = self.explorer
             self.hook.explorer = self.explorer
+        if recipe.hold_rehearsal and model.num_timesteps > 0:
+            say(
+                "hold rehearsal: off, the recipe's warm-up, which arms it, does not run on a model that has stepped",
+                self.decisions,
+            )
+        elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior
+            self.rehearsal = HoldRehearsal(recipe.hold_rehearsal, model.seed, self.decisions)
+            self.rehearsal.init_callback(model)
         self.escape = saturation_escape(recipe, model, self.decisions)
         if self.escape is not None:
             self.escape.init_callback(model)
@@ -183,7 +193,7 @@ class FinetuneCallback(BaseCallback):
                 self.recipe,
                 self.prior,
                 self.acting_as_prior,
-                [part for part in (hook, self.guard, self.explorer) if part is not None],
+                [part for part in (hook, self.guard, self.explorer, self.rehearsal) if part is not None],
                 callback,
                 total,
                 seed,
@@ -191,12 +201,13 @@ class FinetuneCallback(BaseCallback):
                 decisions=self.decisions,
             )
         hook.on_training_start(self.locals, self.globals)
-        if self.explorer is not None:
-            self.explorer.on_training_start(self.locals, self.globals)
+        for part in (self.explorer, self.rehearsal):
+            if part is not None:
+                part.on_training_start(self.locals, self.globals)
 
     def _on_step(self) -> bool:
         assert self.hook is not None
-        for part in (self.guard, self.explorer):
+        for part in (self.guard, self.explorer, self.rehearsal):
             if part is not None:
                 part.update_locals(self.locals)
                 part.on_step()
@@ -205,6 +216,6 @@ class FinetuneCallback(BaseCallback):
     def _on_training_end(self) -> None:
         assert self.hook is not None
         self.hook.on_training_end()
-        for part in (self.explorer, self.escape):
+        for part in (self.explorer, self.rehearsal, self.escape):
             if part is not None:
                 part.on_training_end()

@@ -270,6 +270,23 @@ def test_zoo_pendulum_td3_entry_sizes_its_noise_from_the_env():
     assert params["action_noise"]._mu.shape == (1,)  # Pendulum's torque, not a hard-coded 2
 
 
+def test_a_resume_inside_sacs_hold_says_its_rehearsal_is_off():
+    """The checkpoint holds no rehearsal actor: a run resumed before SAC's release goes on without it, and says so;
+    one resumed after the release lost nothing, and nothing is said."""
+    from types import SimpleNamespace
+
+    from sb3_finetune.cli import _resume_notes
+    from sb3_finetune.recipes import get_recipe
+
+    recipe, _ = get_recipe("default").for_algorithm("sac")  # rehearsed, held 1,000 env steps after learning_starts
+    inside = SimpleNamespace(num_timesteps=1_500, learning_starts=1_000)
+    (note,) = _resume_notes(recipe, inside)
+    assert note.startswith("hold rehearsal: off after --resume") and "held to step 2000" in note
+    assert _resume_notes(recipe, SimpleNamespace(num_timesteps=2_000, learning_starts=1_000)) == []
+    unrehearsed, _ = get_recipe("default").for_algorithm("td3")
+    assert _resume_notes(unrehearsed, inside) == []
+
+
 def test_recipe_flags_reach_the_recipe():
     from sb3_finetune.cli import UsageError, _recipe_from_args, build_parser
 

@@ -523,6 +523,29 @@ def test_the_rl_zoo_callback_fills_in_the_algorithms_critic_pretraining_and_hand
         assert len(said) == 1 and said[0].startswith(f"warmup_handover: True, {algo.__name__}'s in the")
 
 
+def test_the_rl_zoo_callback_rehearses_sacs_hold_as_make_finetune_does(pendulum_prior):
+    from stable_baselines3 import SAC
+
+    from sb3_finetune.zoo import FinetuneCallback
+
+    model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=200, seed=0, policy_kwargs={"net_arch": [16]})
+    callback = FinetuneCallback(pendulum_prior, distill_steps=10, critic_warmup=400, trust_gate=None)
+    model.learn(800, callback=callback)
+    rehearsal = callback.rehearsal
+    assert callback.recipe.hold_rehearsal == 1.0 and rehearsal is not None
+    start = rehearsal.start  # the first gradient step, where the warm-up's last episode ends
+    assert start >= 200 and rehearsal.until == start + 400 == callback.hook.hold_steps
+    assert rehearsal.updates > 0 and rehearsal.rehearsed_episodes >= 1 and rehearsal.actor is None  # dropped
+    assert type(model) is SAC  # its sampling swapped only while the window was on
+    said = f"hold rehearsal: from step {start} to the actor's release at {start + 400}"
+    assert any(d.startswith(said) for d in callback.decisions)
+    assert any(d.startswith("hold rehearsal: ended at the actor's release") for d in callback.decisions)
+    stepped = FinetuneCallback(pendulum_prior, distill_steps=10, critic_layer_norm=False, hold_rehearsal=1.0)
+    stepped.init_callback(model)  # the warm-up, which arms the hold's rehearsal, runs only on a fresh model
+    assert stepped.rehearsal is None
+    assert any(d.startswith("hold rehearsal: off, the recipe's warm-up") for d in stepped.decisions)
+
+
 def test_the_rl_zoo_callback_builds_the_recipes_conservative_filter_and_guard(pendulum_prior):
     from stable_baselines3 import TD3
 
