@@ -237,6 +237,15 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("critic_layer_norm", True),
         ("hold_rehearsal", 1.0),
     ),
+    # rehearse-100 is SAC's default since 2026-12-06: the same with half the hold (500 env steps), to leave the prior
+    # sooner now that the critic has seen where its slope leads (SAC released at learning_starts fell on the obstacle
+    # without a rehearsal, which needs a hold to act in).
+    "rehearse-100-hold-500": (
+        *PRETRAIN_5K_HANDOVER,
+        ("critic_layer_norm", True),
+        ("hold_rehearsal", 1.0),
+        ("critic_warmup", 500),
+    ),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),
