@@ -301,6 +301,17 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
     assert not [d for d in plain.decisions if d.startswith("critic pre-training")]
 
 
+def _left_to_the_algorithm(recipe):
+    """The fields the default recipe leaves to the algorithm, in recipes._LEFT_TO_THE_ALGORITHM's order."""
+    return (
+        recipe.critic_pretrain_steps,
+        recipe.warmup_handover,
+        recipe.critic_warmup,
+        recipe.critic_layer_norm,
+        recipe.hold_rehearsal,
+    )
+
+
 @pytest.mark.real_defaults
 def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehearsal_and_the_critic_norm_to_the_algo():
     """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG, TD3's and DDPG's
@@ -356,14 +367,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
     assert chosen_all.for_algorithm("td3") == (chosen_all, [])
     assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has none unless it asks
     recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
-    fields = (
-        recipe.critic_pretrain_steps,
-        recipe.warmup_handover,
-        recipe.critic_warmup,
-        recipe.critic_layer_norm,
-        recipe.hold_rehearsal,
-    )
-    assert fields == (0, False, 1_000, False, 0.0)
+    assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0)
     assert len(said) == 5 and all("no figure was measured for it" in sentence for sentence in said)
     # SAC and DDPG pre-train their critic and hand over only with the norm, TD3 and DDPG release their actor at
     # learning_starts only with it, and SAC's hold was rehearsed only with it: the norm turned off takes them off
@@ -372,14 +376,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
     without = get_recipe("default", critic_layer_norm=False)
     for algo in ("sac", "ddpg"):
         recipe, (said_steps, said_handover, said_hold, said_rehearsal) = without.for_algorithm(algo)
-        fields = (
-            recipe.critic_pretrain_steps,
-            recipe.warmup_handover,
-            recipe.critic_warmup,
-            recipe.critic_layer_norm,
-            recipe.hold_rehearsal,
-        )
-        assert fields == (0, False, 1_000, False, 0.0)
+        assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0)
         name = algo.upper()
         assert said_steps.startswith(f"critic_pretrain_steps: 0, {name}'s")
         assert "without its critic's norm" in said_steps
@@ -390,8 +387,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         assert said_rehearsal.startswith(f"hold_rehearsal: 0.0, {name}'s")
         assert ("without its critic's norm" in said_rehearsal) is (algo == "sac")  # DDPG rehearses in neither
     recipe, (_, _, said_hold, _) = without.for_algorithm("td3")
-    fields = (recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.critic_warmup, recipe.critic_layer_norm)
-    assert fields == (5_000, True, 1_000, False)
+    assert _left_to_the_algorithm(recipe) == (5_000, True, 1_000, False, 0.0)
     assert said_hold.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said_hold
 
 
