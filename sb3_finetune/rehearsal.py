@@ -43,6 +43,26 @@ from sb3_finetune.decisions import say
 from sb3_finetune.explore import replace_sampling, restore_sampling
 
 
+def actor_copy(actor: th.nn.Module) -> th.nn.Module:
+    """A deep copy of an SB3 actor, the tensors its action distribution kept from its last forward pass detached.
+
+    Those (gSDE's exploration matrices, the last Gaussian) are not graph leaves, which ``deepcopy`` refuses.
+
+    :param actor: the actor
+    :return: the copy
+    """
+    memo: dict[int, th.Tensor] = {}
+    pending = [getattr(actor, "action_dist", None)]
+    while pending:
+        holder = pending.pop()
+        for value in vars(holder).values() if holder is not None else ():
+            if isinstance(value, th.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+            elif isinstance(value, th.distributions.Distribution):
+                pending.append(value)
+    return copy.deepcopy(actor, memo)
+
+
 class HoldRehearsal(OptimizerStepHookCallback):
     """A copy of the actor learns while the actor is held and acts in a share of the hold's episodes.
 
@@ -113,7 +133,7 @@ class HoldRehearsal(OptimizerStepHookCallback):
         """The rehearsal actor, copied from the actor (held at the prior) when the window's first need of it comes."""
         if self.actor is None or self.optimizer is None:
             actor = self.model.policy.actor
-            self.actor = copy.deepcopy(actor)
+            self.actor = actor_copy(actor)
             self.actor.optimizer = None  # its own below, fresh
             trained = [p for p in self.actor.parameters() if p.requires_grad]
             self.optimizer = type(actor.optimizer)(trained, **actor.optimizer.defaults)
@@ -152,6 +172,8 @@ class HoldRehearsal(OptimizerStepHookCallback):
         batch = model.replay_buffer.sample(model.batch_size, env=model._vec_normalize_env)
         critic = model.policy.critic
         if isinstance(model, SAC):
+            if model.use_sde:  # a new exploration matrix at each gradient step, as SAC's train() draws one
+                rehearsal.reset_noise()
             actions, log_prob = rehearsal.action_log_prob(batch.observations)
             q_values = th.cat(critic(batch.observations, actions), dim=1).min(dim=1, keepdim=True).values
             if model.ent_coef_optimizer is not None:

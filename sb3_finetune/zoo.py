@@ -108,6 +108,8 @@ class FinetuneCallback(BaseCallback):
                 self.decisions,
             )
             recipe, filled_in = replace(self.recipe, critic_layer_norm=False).for_algorithm(algo)
+        if recipe.hold_rehearsal and algo not in FINETUNE_POLICIES:
+            raise ValueError(f"hold_rehearsal takes the actor step of td3, sac and ddpg, not {algo}: turn it off")
         self.recipe = recipe
         for sentence in filled_in:
             say(sentence, self.decisions)

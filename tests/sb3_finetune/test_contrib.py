@@ -53,3 +53,16 @@ def test_the_rl_zoo_callback_runs_the_default_recipe_on_tqc(pendulum_prior):
         (said,) = [d for d in callback.decisions if d.startswith(f"{field}:")]
         assert "TQC's in the default recipe (no figure was measured for it" in said
     assert not [d for d in callback.decisions if d.startswith(("critic pre-training", "warm-up hand-over"))]
+
+
+def test_the_rl_zoo_callback_refuses_a_hold_rehearsal_on_tqc(pendulum_prior):
+    """The rehearsal takes SAC's, TD3's or DDPG's actor step; TQC's critic gives quantiles, so it is refused before
+    the policy is touched (the default leaves it off there, with no figure measured)."""
+    from sb3_finetune.zoo import FinetuneCallback
+
+    model = sb3_contrib.TQC("MlpPolicy", "Pendulum-v1", learning_starts=300, seed=0, policy_kwargs={"net_arch": [16]})
+    policy = model.policy
+    callback = FinetuneCallback(pendulum_prior, hold_rehearsal=1.0, critic_warmup=300)
+    with pytest.raises(ValueError, match="hold_rehearsal takes the actor step of td3, sac and ddpg, not TQC"):
+        callback.init_callback(model)
+    assert model.policy is policy and callback.rehearsal is None

@@ -9,7 +9,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
 from sb3_finetune.recipes import get_recipe, make_finetune
-from sb3_finetune.rehearsal import HoldRehearsal
+from sb3_finetune.rehearsal import HoldRehearsal, actor_copy
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ class Watch(BaseCallback):
         if step == window[0] + 1:
             self.actor_first = copy.deepcopy(self.model.policy.actor.state_dict())
         if step == window[1] - 1:
-            self.rehearsal_actor = copy.deepcopy(self.rehearsal.actor)
+            self.rehearsal_actor = actor_copy(self.rehearsal.actor)
         if step == window[1]:
             self.actor_release = copy.deepcopy(self.model.policy.actor.state_dict())
         if window[0] < step < window[1] and self.rehearsal.rehearsing[0]:
@@ -147,3 +147,19 @@ def test_the_rehearsal_acts_in_pendulums_torque_units(pendulum_prior):
     buffer = setup.model.replay_buffer.actions[: setup.model.replay_buffer.pos]
     assert np.abs(buffer).max() <= 1.0
     assert type(setup.model) is SAC and rehearsal.actor is None
+
+
+def test_the_rehearsal_copies_and_samples_an_actor_with_state_dependent_exploration(pendulum_prior):
+    """SAC with gSDE keeps its exploration matrices from the last forward pass (not graph leaves, which deepcopy
+    refuses): the rehearsal actor is copied with them detached, and draws a new matrix at each of its steps."""
+    recipe = get_recipe("default", trust_gate=None, critic_warmup=300, critic_pretrain_steps=20, distill_steps=50)
+    hyperparams = {"learning_starts": 200, "use_sde": True}
+    setup = make_finetune("sac", "Pendulum-v1", pendulum_prior, 700, recipe, hyperparams=hyperparams, seed=0)
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    watch = Watch(rehearsal)
+    setup.learn(700, callback=watch)
+    assert rehearsal.updates > 0 and rehearsal.rehearsed_steps > 0
+    assert all(th.equal(watch.actor_first[k], watch.actor_release[k]) for k in watch.actor_first)  # held
+    moved = watch.rehearsal_actor.state_dict()
+    assert any(not th.equal(watch.actor_first[k], moved[k]) for k in watch.actor_first)  # while the copy learned
+    assert setup.model.num_timesteps == 700 and type(setup.model) is SAC and rehearsal.actor is None
