@@ -240,6 +240,15 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # rehearse-100 is SAC's default since 2026-12-06: the same with half the hold (500 env steps), to leave the prior
     # sooner now that the critic has seen where its slope leads (SAC released at learning_starts fell on the obstacle
     # without a rehearsal, which needs a hold to act in).
+    # SAC's default with its rehearsal actor copied again from the held actor (the prior) every 250 env steps of the
+    # 1,000-step hold, so that the critic sees the first moves off the prior again along what it has learned since
+    # (those are the moves the released actor makes first).
+    "rehearse-100-restart-250": (
+        *PRETRAIN_5K_HANDOVER,
+        ("critic_layer_norm", True),
+        ("hold_rehearsal", 1.0),
+        ("rehearsal_restart", 250),
+    ),
     "rehearse-100-hold-500": (
         *PRETRAIN_5K_HANDOVER,
         ("critic_layer_norm", True),

@@ -353,6 +353,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "actor_ramp": args.actor_ramp,
         "critic_layer_norm": args.critic_layer_norm,
         "hold_rehearsal": args.hold_rehearsal,
+        "rehearsal_restart": args.rehearsal_restart,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -754,6 +755,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="while the critic warm-up holds the actor, a copy of it learns as the released actor would and acts in "
         "this share of the hold's episodes, so that the critic sees where its slope leads first (the default recipe: 1 "
         "with sac, 0 with td3 and ddpg, whose actor is not held)",
+    )
+    sub.add_argument(
+        "--rehearsal-restart",
+        type=int,
+        metavar="STEPS",
+        help="with --hold-rehearsal (or the default's, with sac), copy the rehearsal actor again from the held actor "
+        "every STEPS env steps, so that the critic sees the first moves off the prior again (default: 0, never)",
     )
     recipe_switch(
         sub,

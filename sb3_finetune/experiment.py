@@ -225,6 +225,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "critic_layer_norm": False,
     "stand_down_critic_pretrain": False,
     "hold_rehearsal": 0.0,
+    "rehearsal_restart": 0,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 

@@ -366,6 +366,9 @@ class Recipe:
         (``critic_warmup`` above 0, or left to an algorithm that holds); ``None``: the algorithm's, from
         :data:`HOLD_REHEARSAL` (:meth:`for_algorithm`; the default recipe's), off where the actor is not held or
         beside ``frontier_explore``
+    :param rehearsal_restart: env steps after which the hold rehearsal's actor is copied again from the held actor
+        (the prior), so that the critic sees the first moves off it again along what it has learned since; ``0``:
+        never
     """
 
     features_layer: int | None = 1
@@ -414,8 +417,13 @@ class Recipe:
     critic_layer_norm: bool | None = False
     stand_down_critic_pretrain: bool = False
     hold_rehearsal: float | None = 0.0
+    rehearsal_restart: int = 0
 
     def __post_init__(self) -> None:
+        if self.rehearsal_restart < 0:
+            raise ValueError(f"rehearsal_restart must be >= 0, got {self.rehearsal_restart}")
+        if self.rehearsal_restart and self.hold_rehearsal == 0.0:
+            raise ValueError("rehearsal_restart copies the hold rehearsal's actor again: it needs hold_rehearsal")
         if self.hold_rehearsal is not None and not 0.0 <= self.hold_rehearsal <= 1.0:
             raise ValueError(f"hold_rehearsal must be in [0, 1] or None, got {self.hold_rehearsal}")
         if self.hold_rehearsal and self.critic_warmup == 0:
@@ -516,6 +524,8 @@ class Recipe:
         if rehearsal_off is not None:
             values["hold_rehearsal"] = 0.0
             filled.pop("hold_rehearsal", None)
+        if not values.get("hold_rehearsal", self.hold_rehearsal):
+            values["rehearsal_restart"] = 0  # nothing to restart
         sentences = [
             f"{name}: {value}, {algo.upper()}'s in the default recipe ({why}; set {name} to choose)"
             for name, (value, why) in filled.items()
@@ -1418,7 +1428,7 @@ def make_finetune(
                 )
             )
     if recipe.hold_rehearsal > 0.0:
-        callbacks.append(HoldRehearsal(recipe.hold_rehearsal, seed, decisions))
+        callbacks.append(HoldRehearsal(recipe.hold_rehearsal, seed, decisions, recipe.rehearsal_restart))
     if recipe.frontier_explore is not None:
         explorer = FrontierExploration(
             recipe.frontier_explore,

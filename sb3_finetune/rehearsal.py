@@ -72,13 +72,22 @@ class HoldRehearsal(OptimizerStepHookCallback):
     :param share: the probability that an episode begun while the actor is held is acted by the rehearsal actor
     :param seed: seed of the draws
     :param decisions: where the start and the end are said (the setup's ``decisions``)
+    :param restart: env steps after which the rehearsal actor is copied again from the held actor (the prior), so that
+        the critic sees the first moves off it again along what it has learned since; ``0``: never
     """
 
-    def __init__(self, share: float, seed: int | None = None, decisions: list[str] | None = None) -> None:
+    def __init__(
+        self, share: float, seed: int | None = None, decisions: list[str] | None = None, restart: int = 0
+    ) -> None:
         super().__init__(("actor",))
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share must be in (0, 1], got {share}")
-        self.share = share
+        if restart < 0:
+            raise ValueError(f"restart must be >= 0, got {restart}")
+        self.share, self.restart = share, restart
+        self.restarts = 0
+        """Times the rehearsal actor was copied again from the held actor."""
+        self._copied_at = 0
         self.generator = np.random.default_rng(seed)
         self.decisions = decisions if decisions is not None else []
         self.start = 0
@@ -131,7 +140,11 @@ class HoldRehearsal(OptimizerStepHookCallback):
 
     def _copy_actor(self) -> tuple[th.nn.Module, th.optim.Optimizer]:
         """The rehearsal actor, copied from the actor (held at the prior) when the window's first need of it comes."""
+        if self.actor is not None and self.restart > 0 and self.num_timesteps - self._copied_at >= self.restart:
+            self.actor, self.optimizer = None, None
+            self.restarts += 1
         if self.actor is None or self.optimizer is None:
+            self._copied_at = self.num_timesteps
             actor = self.model.policy.actor
             self.actor = actor_copy(actor)
             self.actor.optimizer = None  # its own below, fresh
@@ -234,9 +247,10 @@ class HoldRehearsal(OptimizerStepHookCallback):
         self.rehearsing[:] = False
         self._restore()
         self.actor, self.optimizer = None, None
+        restarts = f", copied again from the held actor {self.restarts} times" if self.restart else ""
         say(
             f"hold rehearsal: ended at the actor's release (step {self.num_timesteps}); the rehearsal actor took "
             f"{self.updates} gradient steps and acted in {self.rehearsed_episodes} episodes "
-            f"({self.rehearsed_steps} env steps)",
+            f"({self.rehearsed_steps} env steps){restarts}",
             self.decisions,
         )

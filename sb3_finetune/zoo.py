@@ -169,7 +169,7 @@ class FinetuneCallback(BaseCallback):
                 self.decisions,
             )
         elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior
-            self.rehearsal = HoldRehearsal(recipe.hold_rehearsal, model.seed, self.decisions)
+            self.rehearsal = HoldRehearsal(recipe.hold_rehearsal, model.seed, self.decisions, recipe.rehearsal_restart)
             self.rehearsal.init_callback(model)
         self.escape = saturation_escape(recipe, model, self.decisions)
         if self.escape is not None:

@@ -310,6 +310,8 @@ def test_recipe_flags_reach_the_recipe():
     assert _recipe_from_args(build_parser().parse_args([*argv, "--hold-rehearsal", "0.5"])).hold_rehearsal == 0.5
     with pytest.raises(ValueError, match=r"hold_rehearsal must be in \[0, 1\]"):
         _recipe_from_args(build_parser().parse_args([*argv, "--hold-rehearsal", "2"]))
+    assert plain.rehearsal_restart == 0
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-restart", "250"])).rehearsal_restart == 250
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

@@ -19,6 +19,8 @@ from sb3_finetune.rehearsal import HoldRehearsal, actor_copy
         ({"hold_rehearsal": -0.1}, r"hold_rehearsal must be in \[0, 1\]"),
         ({"hold_rehearsal": 0.5, "critic_warmup": 0}, "it needs critic_warmup > 0"),
         ({"hold_rehearsal": 0.5, "frontier_explore": 0.5}, "choose one"),
+        ({"hold_rehearsal": 0.5, "rehearsal_restart": -1}, "rehearsal_restart must be >= 0"),
+        ({"hold_rehearsal": 0.0, "rehearsal_restart": 100}, "it needs hold_rehearsal"),
     ],
 )
 def test_bad_rehearsal_settings_are_refused(overrides, message):
@@ -163,3 +165,29 @@ def test_the_rehearsal_copies_and_samples_an_actor_with_state_dependent_explorat
     moved = watch.rehearsal_actor.state_dict()
     assert any(not th.equal(watch.actor_first[k], moved[k]) for k in watch.actor_first)  # while the copy learned
     assert setup.model.num_timesteps == 700 and type(setup.model) is SAC and rehearsal.actor is None
+
+
+def test_a_restarted_rehearsal_is_copied_again_from_the_held_actor(nav_bc_weights):
+    """With rehearsal_restart the rehearsal actor starts again from the held actor (the prior) every so many env
+    steps; TD3's default, which holds nothing, drops the restart with the rehearsal."""
+    recipe = get_recipe(
+        "default", hold_rehearsal=1.0, rehearsal_restart=100, critic_warmup=300, critic_pretrain_steps=20
+    )
+    hyperparams = {"learning_starts": 300, "action_noise": None}
+    env = gym.make("SimpleNavigation-v0")
+    setup = make_finetune("td3", env, nav_bc_weights, 900, recipe, hyperparams=hyperparams, seed=0)
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    copies: list[th.nn.Module] = []
+
+    class Copies(BaseCallback):
+        def _on_step(self) -> bool:
+            if rehearsal.actor is not None and (not copies or copies[-1] is not rehearsal.actor):
+                copies.append(rehearsal.actor)
+            return True
+
+    setup.learn(900, callback=Copies())
+    assert setup.trusted and rehearsal.restarts == 2 and len(copies) == 3  # copied at the start, 100 and 200 in
+    assert any(s.endswith("copied again from the held actor 2 times") for s in setup.decisions)
+    unheld, _ = get_recipe("default", rehearsal_restart=100).for_algorithm("td3")
+    assert (unheld.hold_rehearsal, unheld.rehearsal_restart) == (0.0, 0)
+    assert get_recipe("default", rehearsal_restart=100).for_algorithm("sac")[0].rehearsal_restart == 100
