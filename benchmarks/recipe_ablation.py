@@ -249,6 +249,13 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("hold_rehearsal", 1.0),
         ("rehearsal_restart", 250),
     ),
+    # ... and with twice the hold (a screen: does a longer rehearsal keep Pendulum's last falling seeds up?).
+    "rehearse-100-hold-2k": (
+        *PRETRAIN_5K_HANDOVER,
+        ("critic_layer_norm", True),
+        ("hold_rehearsal", 1.0),
+        ("critic_warmup", 2_000),
+    ),
     "rehearse-100-hold-500": (
         *PRETRAIN_5K_HANDOVER,
         ("critic_layer_norm", True),
