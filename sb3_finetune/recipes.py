@@ -50,7 +50,8 @@ parts, each optional:
 11. **hold rehearsal** (``hold_rehearsal``): while the critic warm-up holds the actor, a copy of it learns as the
     released actor would and acts in a share of the hold's episodes, so that the critic has seen where its slope
     leads before the actor follows it (see :mod:`sb3_finetune.rehearsal`); in every episode of the hold in the
-    default recipe with SAC (:data:`HOLD_REHEARSAL`).
+    default recipe with SAC (:data:`HOLD_REHEARSAL`); ``rehearsal_restart`` copies the rehearsal actor again from
+    the held one every so many env steps (off by default).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
