@@ -61,6 +61,8 @@ class Args:
     hand-over room after a probe that fills the scenario's"""
     n_critics: int = 0
     """critics of the policy (SB3's ``policy_kwargs["n_critics"]``; ``0``: the algorithm's, 2)"""
+    ent_coef: str = ""
+    """SAC's entropy coefficient (a number, ``auto`` or ``auto_INIT``; empty: the scenario's)"""
     quick: bool = False
     """the same task, TD3, one seed, 600 steps, 2 episodes per evaluation"""
 
@@ -76,11 +78,12 @@ def fine_run(
     cache: str,
     learning_starts: int = 0,
     n_critics: int = 0,
+    ent_coef: str = "",
 ) -> dict[str, Any]:
     """The first ``steps`` env steps of a sweep's run, evaluated every ``every`` steps.
 
-    ``learning_starts`` replaces the algorithm's (``0``: the scenario's, as in the sweep), and ``n_critics`` its
-    number of critics (``0``: its own).
+    ``learning_starts`` replaces the algorithm's (``0``: the scenario's, as in the sweep), ``n_critics`` its
+    number of critics (``0``: its own), and ``ent_coef`` SAC's entropy coefficient (empty: the scenario's).
 
     :return: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}``
     """
@@ -89,6 +92,8 @@ def fine_run(
     overrides: dict[str, Any] = {"learning_starts": learning_starts} if learning_starts else {}
     if n_critics:
         overrides["policy_kwargs"] = {"n_critics": n_critics}
+    if ent_coef:
+        overrides["ent_coef"] = ent_coef if ent_coef.startswith("auto") else float(ent_coef)
     setup = variant_setup(scenario_name, algo, variant, seed, cache, overrides)
     curve = LearningCurveCallback(scenario.env_id, scenario.target, every, episodes)
     setup.learn(steps, callback=curve)
@@ -132,6 +137,13 @@ def main(args: Args) -> dict:
         raise UsageError(f"--learning-starts must be >= 0, got {args.learning_starts}")
     if args.n_critics < 0:
         raise UsageError(f"--n-critics must be >= 0, got {args.n_critics}")
+    if args.ent_coef and args.algos != "sac":
+        raise UsageError("--ent-coef is SAC's entropy coefficient: give --algos sac")
+    if args.ent_coef and not args.ent_coef.startswith("auto"):
+        try:
+            float(args.ent_coef)
+        except ValueError:
+            raise UsageError(f"--ent-coef expects a number, auto or auto_INIT, got {args.ent_coef!r}") from None
     try:
         seeds = [int(seed) for seed in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     except ValueError:
@@ -153,6 +165,7 @@ def main(args: Args) -> dict:
                 args.cache,
                 args.learning_starts,
                 args.n_critics,
+                args.ent_coef,
             )
             for algo, seed in runs
         ]

@@ -28,3 +28,7 @@ def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     assert seeds.returncode == 2 and "--seed-list must be comma-separated integers, got '1,x'" in seeds.stderr
     critics = run_benchmark("release_dip.py", "--n-critics", "-2")
     assert critics.returncode == 2 and "--n-critics must be >= 0, got -2" in critics.stderr
+    td3_temperature = run_benchmark("release_dip.py", "--algos", "td3", "--ent-coef", "0.1")
+    assert td3_temperature.returncode == 2 and "--ent-coef is SAC's entropy coefficient" in td3_temperature.stderr
+    word = run_benchmark("release_dip.py", "--algos", "sac", "--ent-coef", "hot")
+    assert word.returncode == 2 and "--ent-coef expects a number, auto or auto_INIT, got 'hot'" in word.stderr
