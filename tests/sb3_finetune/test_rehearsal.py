@@ -188,6 +188,7 @@ def test_a_restarted_rehearsal_is_copied_again_from_the_held_actor(nav_bc_weight
     setup.learn(900, callback=Copies())
     assert setup.trusted and rehearsal.restarts == 2 and len(copies) == 3  # copied at the start, 100 and 200 in
     assert any(s.endswith("copied again from the held actor 2 times") for s in setup.decisions)
-    unheld, _ = get_recipe("default", rehearsal_restart=100).for_algorithm("td3")
+    unheld, said = get_recipe("default", rehearsal_restart=100).for_algorithm("td3")
     assert (unheld.hold_rehearsal, unheld.rehearsal_restart) == (0.0, 0)
+    assert said[-1] == "rehearsal restart: off, there is no hold rehearsal to restart"
     assert get_recipe("default", rehearsal_restart=100).for_algorithm("sac")[0].rehearsal_restart == 100
