@@ -333,7 +333,13 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
 
 
 def variant_setup(
-    scenario_name: str, algo: str, variant: str, seed: int, cache: str, overrides: dict | None = None
+    scenario_name: str,
+    algo: str,
+    variant: str,
+    seed: int,
+    cache: str,
+    overrides: dict | None = None,
+    recipe_changes: dict | None = None,
 ) -> FinetuneSetup:
     """A sweep's run of a variant, built but not trained, for the scripts that look inside one.
 
@@ -346,12 +352,13 @@ def variant_setup(
     :param seed: the model's seed
     :param cache: where the scenario's pretrained network is cached
     :param overrides: hyperparameters replacing the scenario's
+    :param recipe_changes: recipe fields replacing the variant's
     :return: the set-up
     """
     scenario = SCENARIOS[scenario_name]
     env = gym.make(scenario.env_id, **scenario.target)
     hyperparams = scenario_hyperparams(scenario, algo, env.action_space, overrides or {})
-    recipe = get_recipe("default", **dict(VARIANTS[variant]))
+    recipe = get_recipe("default", **{**dict(VARIANTS[variant]), **(recipe_changes or {})})
     weights = str(pretrained_weights(scenario, cache))
     return make_finetune(algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
 
