@@ -9,6 +9,7 @@ from sb3_finetune.evaluation import evaluate, model_policy, prior_policy
 from sb3_finetune.nav import expert_dataset, nav_prior
 from sb3_finetune.pretrain import behaviour_clone
 from sb3_finetune.recipes import CRITIC_PRETRAIN_STEPS, ActorUpdateHook, get_recipe, make_finetune
+from sb3_finetune.rehearsal import HoldRehearsal
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +194,9 @@ def test_goal_env_with_her_and_a_4_input_network(tmp_path):
     setup.learn(400)
     assert setup.model.num_timesteps == 400
     assert pretrained_extractors(setup.model)["actor"].input_keys == ("observation", "desired_goal")
+    # SAC's default rehearses its hold: on Dict observations, with batches from HER's buffer
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    assert setup.trusted and rehearsal.updates > 0 and rehearsal.rehearsed_steps > 0
 
 
 @pytest.mark.parametrize(("target", "trusted"), [({}, True), ({"goal_position": (-0.5, -0.5)}, False)])
@@ -538,7 +542,7 @@ def test_the_rl_zoo_callback_rehearses_sacs_hold_as_make_finetune_does(pendulum_
     assert any(d.startswith("hold rehearsal: ended at the actor's release") for d in callback.decisions)
     stepped = FinetuneCallback(pendulum_prior, distill_steps=10, critic_layer_norm=False, hold_rehearsal=1.0)
     stepped.init_callback(model)  # the warm-up, which arms the hold's rehearsal, runs only on a fresh model
-    assert stepped.rehearsal is None
+    assert stepped.rehearsal is None and stepped.recipe.hold_rehearsal == 0.0  # the recipe as it runs
     assert any(d.startswith("hold rehearsal: off, the recipe's warm-up") for d in stepped.decisions)
 
 
