@@ -25,7 +25,6 @@ from typing import Any
 import torch as th
 from _args import run_script, write_summary
 from recipe_ablation import variant_setup
-from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.cli import UsageError
 from sb3_finetune.experiment import SCENARIOS
@@ -53,17 +52,6 @@ class Args:
     """the same task, a 100-step hold, a 30-step critic pre-training, one run per arm"""
 
 
-class StopAtRelease(BaseCallback):
-    """Ends training at the actor's release."""
-
-    def __init__(self, hook: ActorUpdateHook) -> None:
-        super().__init__()
-        self.hook = hook
-
-    def _on_step(self) -> bool:
-        return self.num_timesteps < self.hook.hold_steps
-
-
 def hold_seconds(args: Args, variant: str) -> tuple[float, int]:
     """One run of ``variant``: its warm-up (not timed), then its hold, timed to the actor's release.
 
@@ -81,7 +69,7 @@ def hold_seconds(args: Args, variant: str) -> tuple[float, int]:
         )
     first = setup.model.num_timesteps
     started = time.perf_counter()
-    setup.learn(budget, callback=StopAtRelease(hook))
+    setup.learn(hook.hold_steps)  # from where the warm-up stopped to the actor's release (SAC's schedules are flat)
     return time.perf_counter() - started, setup.model.num_timesteps - first
 
 
