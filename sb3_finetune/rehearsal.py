@@ -13,8 +13,8 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   of its own from the replay buffer, through the same critic (without the recipe's pull towards the prior, which the
   released actor gets: the rehearsal shows where the critic's slope alone leads);
 - each episode that begins while the actor is held is acted by the rehearsal actor with probability ``share`` (its
-  action sampled as the algorithm samples the actor's: SAC's squashed Gaussian, TD3's action noise); the replay buffer
-  keeps what it did, so the critic learns what following its slope does;
+  action sampled as the algorithm samples the actor's: SAC's squashed Gaussian, TD3's action noise, from a copy of the
+  model's noise process); the replay buffer keeps what it did, so the critic learns what following its slope does;
 - at the release it stops, and the rehearsal actor is dropped: the actor is released as it was held, the prior,
   along a critic that has seen the moves.
 
@@ -37,6 +37,7 @@ import numpy as np
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import ActionNoise
 
 from sb3_finetune.callbacks import OptimizerStepHookCallback
 from sb3_finetune.decisions import say
@@ -96,6 +97,10 @@ class HoldRehearsal(OptimizerStepHookCallback):
         self.actor: th.nn.Module | None = None
         """The rehearsal actor (``None`` before the first gradient step of the window and after it)."""
         self.optimizer: th.optim.Optimizer | None = None
+        self.action_noise: ActionNoise | None = None
+        """TD3's and DDPG's action noise for the rehearsal actor's actions: a copy of the model's, so that a stateful
+        process (Ornstein-Uhlenbeck) runs on in the rehearsal's episodes and the model's own is advanced by its own
+        steps only (``None``: the model has none, or before the window)."""
         self.rehearsed_episodes = 0
         """Episodes the rehearsal actor acted in."""
         self.rehearsed_steps = 0
@@ -144,6 +149,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
             self.actor, self.optimizer = None, None
             self.restarts += 1
         if self.actor is None or self.optimizer is None:
+            if self.action_noise is None and self.model.action_noise is not None:
+                self.action_noise = copy.deepcopy(self.model.action_noise)
+                self.action_noise.reset()
             self._copied_at = self.num_timesteps
             actor = self.model.policy.actor
             self.actor = actor_copy(actor)
@@ -218,8 +226,8 @@ class HoldRehearsal(OptimizerStepHookCallback):
         observations, _ = model.policy.obs_to_tensor(model._last_obs)
         with self._own_randomness(), th.no_grad():
             scaled = rehearsal(observations).cpu().numpy().reshape(buffer_actions.shape)
-            if model.action_noise is not None:
-                scaled = np.clip(scaled + model.action_noise(), -1.0, 1.0)
+            if self.action_noise is not None:
+                scaled = np.clip(scaled + self.action_noise(), -1.0, 1.0)
         buffer_actions = np.array(buffer_actions, copy=True)
         actions = np.array(actions, copy=True)
         buffer_actions[self.rehearsing] = scaled[self.rehearsing]
@@ -236,6 +244,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
         # An episode is drawn at its first action only: one begun before the window, or while another part of the
         # warm-up acted, is not rehearsed.
         ended = np.asarray(self.locals["dones"], dtype=bool)
+        if self.action_noise is not None:  # as SB3 resets the model's at an episode's end
+            for index in np.flatnonzero(ended & self.rehearsing):
+                self.action_noise.reset(**({"indices": [index]} if len(ended) > 1 else {}))
         self.rehearsing &= ~ended
         self._new = ended.copy()
         if self._original_class is not None:
@@ -246,7 +257,7 @@ class HoldRehearsal(OptimizerStepHookCallback):
         self.ended = True
         self.rehearsing[:] = False
         self._restore()
-        self.actor, self.optimizer = None, None
+        self.actor, self.optimizer, self.action_noise = None, None, None
         restarts = f", copied again from the held actor {self.restarts} times" if self.restart else ""
         say(
             f"hold rehearsal: ended at the actor's release (step {self.num_timesteps}); the rehearsal actor took "

@@ -6,6 +6,7 @@ import pytest
 import torch as th
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
 
 import nav_env  # noqa: F401
 from sb3_finetune.recipes import get_recipe, make_finetune
@@ -192,3 +193,34 @@ def test_a_restarted_rehearsal_is_copied_again_from_the_held_actor(nav_bc_weight
     assert (unheld.hold_rehearsal, unheld.rehearsal_restart) == (0.0, 0)
     assert said[-1] == "rehearsal restart: off, there is no hold rehearsal to restart"
     assert get_recipe("default", rehearsal_restart=100).for_algorithm("sac")[0].rehearsal_restart == 100
+
+
+class CountedNoise(OrnsteinUhlenbeckActionNoise):
+    """Ornstein-Uhlenbeck noise that notes which process (by ``id``) each draw came from."""
+
+    draws: list[int] = []
+
+    def __call__(self) -> np.ndarray:
+        CountedNoise.draws.append(id(self))
+        return super().__call__()
+
+
+def test_the_rehearsal_draws_td3s_noise_from_its_own_process(nav_bc_weights):
+    """With a stateful action noise (Ornstein-Uhlenbeck) the rehearsal actor's actions take theirs from a copy of the
+    process: the model's own is advanced by the model's steps only, as many times as without a rehearsed episode."""
+    model_draws = []
+    for share in (1e-12, 1.0):
+        CountedNoise.draws = []
+        recipe = get_recipe("default", hold_rehearsal=share, critic_warmup=300, critic_pretrain_steps=20)
+        noise = CountedNoise(np.zeros(2), 0.1 * np.ones(2))
+        hyperparams = {"learning_starts": 300, "action_noise": noise}
+        env = gym.make("SimpleNavigation-v0")
+        setup = make_finetune("td3", env, nav_bc_weights, 700, recipe, hyperparams=hyperparams, seed=0)
+        rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+        setup.learn(700)
+        assert setup.trusted and setup.model.action_noise is noise
+        own = [draw for draw in CountedNoise.draws if draw != id(noise)]
+        assert len(own) == rehearsal.rehearsed_steps  # the copy's draws: one per rehearsed step
+        assert (rehearsal.rehearsed_steps > 0) == (share == 1.0)
+        model_draws.append(len(CountedNoise.draws) - len(own))
+    assert model_draws[0] > 0 and model_draws[0] == model_draws[1]
