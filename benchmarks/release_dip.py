@@ -22,8 +22,10 @@ from _args import run_script, write_summary
 from recipe_ablation import VARIANTS, variant_setup
 
 from sb3_finetune.cli import UsageError
-from sb3_finetune.evaluation import LearningCurveCallback
+from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
 from sb3_finetune.experiment import SCENARIOS
+from sb3_finetune.recipes import get_recipe
+from sb3_finetune.rehearsal import HoldRehearsal
 
 FALL = 0.9
 """A score below this share of the score at step 0 counts as a fall, as the sweeps' collapse test counts it."""
@@ -63,6 +65,9 @@ class Args:
     """critics of the policy (SB3's ``policy_kwargs["n_critics"]``; ``0``: the algorithm's, 2)"""
     ent_coef: str = ""
     """SAC's entropy coefficient (a number, ``auto`` or ``auto_INIT``; empty: the scenario's)"""
+    rehearsal_score: bool = False
+    """also score the hold rehearsal's actor at the release, deterministic on the curve's own evaluation episodes, in
+    place of the held actor for that one evaluation (a recipe that rehearses its hold only)"""
     quick: bool = False
     """the same task, TD3, one seed, 600 steps, 2 episodes per evaluation"""
 
@@ -79,13 +84,16 @@ def fine_run(
     learning_starts: int = 0,
     n_critics: int = 0,
     ent_coef: str = "",
+    rehearsal_score: bool = False,
 ) -> dict[str, Any]:
     """The first ``steps`` env steps of a sweep's run, evaluated every ``every`` steps.
 
     ``learning_starts`` replaces the algorithm's (``0``: the scenario's, as in the sweep), ``n_critics`` its
-    number of critics (``0``: its own), and ``ent_coef`` SAC's entropy coefficient (empty: the scenario's).
+    number of critics (``0``: its own), and ``ent_coef`` SAC's entropy coefficient (empty: the scenario's). With
+    ``rehearsal_score`` the hold rehearsal's actor is evaluated too at the release, on the same episodes.
 
-    :return: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}``
+    :return: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}``, and with ``rehearsal_score``
+        ``"rehearsal": {"step": ..., "score": ...}`` (``None`` where nothing was rehearsed)
     """
     th.set_num_threads(1)
     scenario = SCENARIOS[scenario_name]
@@ -96,8 +104,26 @@ def fine_run(
         overrides["ent_coef"] = ent_coef if ent_coef.startswith("auto") else float(ent_coef)
     setup = variant_setup(scenario_name, algo, variant, seed, cache, overrides)
     curve = LearningCurveCallback(scenario.env_id, scenario.target, every, episodes)
+    scored: dict[str, Any] = {}
+    if rehearsal_score:
+        rehearsals = [c for c in setup.callbacks if isinstance(c, HoldRehearsal)]
+        assert rehearsals, f"{variant} does not rehearse the hold with {algo} (main() checks)"
+        policy = setup.model.policy
+
+        def score_rehearsal(actor: th.nn.Module) -> None:
+            held, policy.actor = policy.actor, actor
+            try:
+                figures = evaluate(model_policy(setup.model), scenario.env_id, scenario.target, episodes, curve.seed)
+            finally:
+                policy.actor = held
+            scored.update(step=setup.model.num_timesteps, score=scenario.score(figures.as_dict()))
+
+        rehearsals[0].on_end = score_rehearsal
     setup.learn(steps, callback=curve)
-    return {"seed": seed, "curve": [{"step": p["step"], "score": scenario.score(p)} for p in curve.curve]}
+    record = {"seed": seed, "curve": [{"step": p["step"], "score": scenario.score(p)} for p in curve.curve]}
+    if rehearsal_score:
+        record["rehearsal"] = scored or None
+    return record
 
 
 def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
@@ -121,7 +147,15 @@ def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
         "steps_below": every * sum(ratio < FALL for _, ratio in ratios),
         "lowest_at_sweep_evaluations": min(coarse),
         "curve": [(step, round(ratio, 4)) for step, ratio in ratios],
+        **({"rehearsal": _rehearsal(record["rehearsal"], start)} if "rehearsal" in record else {}),
     }
+
+
+def _rehearsal(scored: dict[str, Any] | None, start: float) -> dict[str, Any] | None:
+    """The rehearsal actor's score at the release over the score at step 0, as the curve's points are given."""
+    if scored is None:
+        return None
+    return {"step": scored["step"], "score": scored["score"] / start if start else 1.0}
 
 
 def main(args: Args) -> dict:
@@ -148,6 +182,10 @@ def main(args: Args) -> dict:
         seeds = [int(seed) for seed in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     except ValueError:
         raise UsageError(f"--seed-list must be comma-separated integers, got {args.seed_list!r}") from None
+    for algo in args.algos.split(",") if args.rehearsal_score else ():
+        recipe = get_recipe("default", **dict(VARIANTS[args.variant])).for_algorithm(algo)[0]
+        if not recipe.hold_rehearsal:
+            raise UsageError(f"--rehearsal-score: {args.variant} does not rehearse the hold with {algo}")
     scenario = SCENARIOS[args.scenario]
     sweep_every = max(scenario.budget // 20, 1)
     runs = [(algo, seed) for algo in args.algos.split(",") for seed in seeds]
@@ -166,6 +204,7 @@ def main(args: Args) -> dict:
                 args.learning_starts,
                 args.n_critics,
                 args.ent_coef,
+                args.rehearsal_score,
             )
             for algo, seed in runs
         ]
@@ -178,6 +217,7 @@ def main(args: Args) -> dict:
             f"{algo:<5} seed {row['seed']}  lowest {row['lowest']:.2f} of the start at step {row['lowest_step']}, "
             f"{row['steps_below']} steps below {FALL:g}; at the sweep's evaluations (every {sweep_every}): "
             f"{row['lowest_at_sweep_evaluations']:.2f}"
+            + (f"; the rehearsal actor at the release: {row['rehearsal']['score']:.2f}" if row.get("rehearsal") else "")
         )
     return write_summary(args, rows, args.out)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch as th
@@ -112,6 +112,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
         self._new = np.zeros(0, dtype=bool)
         self._original_class: type[BaseAlgorithm] | None = None
         self.ended = False
+        self.on_end: Callable[[th.nn.Module], None] | None = None
+        """Called with the rehearsal actor at the release, just before it is dropped (to look at what the critic's
+        slope alone made of the prior: ``benchmarks/release_dip.py --rehearsal-score``); ``None``: nothing."""
 
     def arm(self, start: int, until: int) -> None:
         """Rehearse from env step ``start`` (the first gradient step) to ``until`` (the actor's release)."""
@@ -254,6 +257,8 @@ class HoldRehearsal(OptimizerStepHookCallback):
         return True
 
     def _end(self) -> None:
+        if self.on_end is not None and self.actor is not None:
+            self.on_end(self.actor)
         self.ended = True
         self.rehearsing[:] = False
         self._restore()

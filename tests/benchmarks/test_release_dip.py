@@ -10,6 +10,10 @@ def test_a_fall_between_the_sweeps_evaluations_shows_in_the_fine_curve_only():
     assert (row["seed"], row["lowest_step"], row["steps_below"]) == (3, 300, 200)
     assert abs(row["lowest"] - 0.2) < 1e-9
     assert abs(row["lowest_at_sweep_evaluations"] - 0.95) < 1e-9  # steps 0, 500 and 1000 only
+    assert "rehearsal" not in row
+    rehearsed = dip({**record, "rehearsal": {"step": 200, "score": 0.4}}, sweep_every=500)
+    assert rehearsed["rehearsal"]["step"] == 200 and abs(rehearsed["rehearsal"]["score"] - 0.5) < 1e-9
+    assert dip({**record, "rehearsal": None}, sweep_every=500)["rehearsal"] is None  # the gate stood it down
 
 
 def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
@@ -30,5 +34,9 @@ def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     assert critics.returncode == 2 and "--n-critics must be >= 0, got -2" in critics.stderr
     td3_temperature = run_benchmark("release_dip.py", "--algos", "td3", "--ent-coef", "0.1")
     assert td3_temperature.returncode == 2 and "--ent-coef is SAC's entropy coefficient" in td3_temperature.stderr
+    unrehearsed = run_benchmark("release_dip.py", "--algos", "td3", "--rehearsal-score")
+    assert unrehearsed.returncode == 2 and "--rehearsal-score: default does not rehearse the hold with td3" in (
+        unrehearsed.stderr
+    )
     word = run_benchmark("release_dip.py", "--algos", "sac", "--ent-coef", "hot")
     assert word.returncode == 2 and "--ent-coef expects a number, auto or auto_INIT, got 'hot'" in word.stderr
