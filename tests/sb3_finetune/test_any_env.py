@@ -18,6 +18,7 @@ import torch as th
 from sb3_finetune import evaluate, get_recipe, load_prior, make_finetune, model_policy, prior_policy
 from sb3_finetune.pretrain import pretrain, rollout_dataset
 from sb3_finetune.recipes import CRITIC_WARMUP
+from sb3_finetune.rehearsal import HoldRehearsal
 
 ALGOS = ["ddpg", "td3", "sac"]
 
@@ -179,14 +180,19 @@ def test_frontier_recipe_on_dict_observations_and_two_envs(priors):
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])
 def test_a_normalised_critic_on_dict_observations(algo, priors):
-    """PointMaze's Dict observations reach the layer-normalised critic through the prior's extractor."""
+    """PointMaze's Dict observations reach the layer-normalised critic through the prior's extractor; with SAC's
+    default the hold's rehearsal actor learns from them and acts in the episode begun in the hold."""
     weights = _prior(priors, "pointmaze", "good")
     recipe = get_recipe("default", critic_layer_norm=True, distill_steps=50, critic_pretrain_steps=20)
-    setup = make_finetune(algo, _maze(), weights, 1_400, recipe, hyperparams={"learning_starts": 1_300}, seed=0)
-    setup.learn(1_400)
+    setup = make_finetune(algo, _maze(), weights, 1_600, recipe, hyperparams={"learning_starts": 1_300}, seed=0)
+    setup.learn(1_600)
     critic = setup.model.policy.critic
     assert any(isinstance(module, th.nn.LayerNorm) for module in critic.modules())
     assert setup.model._n_updates > 0
+    rehearsals = [c for c in setup.callbacks if isinstance(c, HoldRehearsal)]
+    assert len(rehearsals) == (algo == "sac")  # TD3's actor is released at learning_starts: nothing to rehearse
+    if algo == "sac":  # 300-step episodes: the one begun at 1,500, inside the hold (1,300 to 2,300), is rehearsed
+        assert setup.trusted and rehearsals[0].updates >= 290 and rehearsals[0].rehearsed_steps >= 90
     assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
 
 
