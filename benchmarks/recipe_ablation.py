@@ -25,7 +25,7 @@ import numpy as np
 from _args import UsageError, results_files, run_script
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec, pretrained_weights, scenario_hyperparams
-from sb3_finetune.recipes import FinetuneSetup, get_recipe, make_finetune
+from sb3_finetune.recipes import RECIPES, FinetuneSetup, Recipe, get_recipe, make_finetune
 from sb3_finetune.sweep import lowest_ratio, run_sweep, summarise
 
 FRONTIER: tuple[tuple[str, object], ...] = (
@@ -50,6 +50,12 @@ default on 2026-12-04. The variants built on it keep this order, which is part o
 PRETRAIN_5K_HANDOVER: tuple[tuple[str, object], ...] = (*PRETRAIN_5K, ("warmup_handover", True))
 """:data:`PRETRAIN_5K` with the warm-up hand-over: TD3's default on 2026-12-05, before its critic's norm (variant
 ``pretrain-5k-handover-critic-ln``, TD3's and SAC's default since)."""
+
+TODAYS_DEFAULT: tuple[tuple[str, object], ...] = tuple(
+    (name, value) for name, value in RECIPES["default"].as_dict().items() if value != getattr(Recipe(), name)
+)
+"""The default recipe's own fields, those it leaves to the algorithm as ``None``: a variant built on it is today's
+default with each algorithm (no group of :data:`_EARLIER_DEFAULT` is added to it)."""
 
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
@@ -216,6 +222,11 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("critic_layer_norm", True),
         ("stand_down_critic_pretrain", True),
     ),
+    # Where the gate stands the prior down, today's default fills the rest of the warm-up with uniform random actions,
+    # so the critic first learns from actions far from those of the actor it trains (the distilled prior, released at
+    # learning_starts; drift's 46% prior in 9 seeds of 10): today's default, whatever the algorithm, with that warm-up
+    # acted by the distilled policy all the same (handing over to random actions where the algorithm's hand-over is on).
+    "stand-down-warmup": (*TODAYS_DEFAULT, ("stand_down_warmup", True)),
     # Today's TD3 and SAC default reaches 90% on the obstacle at the first evaluation after the actor's release (2,500
     # steps, released at 2,000 after the 1,000-step critic warm-up) in every TD3 seed: the same with the actor released
     # at learning_starts (no critic warm-up; the critic still pre-trained 5,000 steps on the hand-over's warm-up).

@@ -224,6 +224,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "actor_ramp": 0,
     "critic_layer_norm": False,
     "stand_down_critic_pretrain": False,
+    "stand_down_warmup": False,
     "hold_rehearsal": 0.0,
     "rehearsal_restart": 0,
 }

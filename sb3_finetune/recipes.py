@@ -358,6 +358,10 @@ class Recipe:
         (``critic_pretrain_steps`` on the warm-up's transitions: the prior's probe and the random actions after it),
         so that the actor, released at ``learning_starts`` there, first moves along a critic that has learned
         something instead of an untrained one
+    :param stand_down_warmup: where the trust gate stands the prior down, the rest of the warm-up is acted by the
+        (distilled) policy all the same, as where it is trusted (handing over to uniform random actions with
+        ``warmup_handover``), instead of uniform random actions: the actor is still neither held nor pulled, but the
+        critic first learns around the actions it starts from; needs ``pretrained_warmup``
     :param critic_layer_norm: a ``LayerNorm`` after each hidden layer of the critic and its target (RLPD, Ball et al.
         2023), to bound how far the values of a critic trained on few transitions, most of them the prior's actions,
         run off in the action between them (see :mod:`sb3_finetune.policies`); the saved model keeps it; ``None``: the
@@ -418,6 +422,7 @@ class Recipe:
     actor_ramp: int = 0
     critic_layer_norm: bool | None = False
     stand_down_critic_pretrain: bool = False
+    stand_down_warmup: bool = False
     hold_rehearsal: float | None = 0.0
     rehearsal_restart: int = 0
 
@@ -432,6 +437,11 @@ class Recipe:
             raise ValueError("hold_rehearsal acts while the critic warm-up holds the actor: it needs critic_warmup > 0")
         if self.hold_rehearsal and self.frontier_explore is not None:
             raise ValueError("hold_rehearsal and frontier_explore both replace training actions: choose one")
+        if self.stand_down_warmup and not (self.pretrained_warmup and self.trust_gate is not None):
+            raise ValueError(
+                "stand_down_warmup keeps the policy's warm-up where the trust gate stands the prior down: it needs "
+                "pretrained_warmup and a trust_gate"
+            )
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
             raise ValueError(f"gate_confidence must be in (0.5, 1) or None, got {self.gate_confidence}")
         if not 0.0 <= self.gate_margin < 0.5:
@@ -1142,7 +1152,14 @@ def run_warm_up(
             sac_std=recipe.distill_sac_std,
         )
     rest = min(warmup_steps, total_timesteps) - model.num_timesteps
-    with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted)
+    with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted or recipe.stand_down_warmup)
+    if rest > 0 and with_policy and gate is not None and not gate.trusted:
+        say(
+            f"trust gate: the prior stood down, the warm-up's last {rest} env steps are acted by the distilled policy "
+            "all the same (stand_down_warmup), so that the critic first learns around the actions the actor starts "
+            "from; the actor is neither held nor pulled",
+            decisions,
+        )
     if with_policy and recipe.warmup_handover:
         if rest > 0:
             horizon = warmup.hand_over_horizon(prior_probe)

@@ -465,6 +465,34 @@ def test_critic_pretraining_stands_down_with_the_prior_unless_asked(bc_weights):
     ]
 
 
+def test_a_stand_down_warm_up_is_acted_by_the_distilled_policy_when_asked(bc_weights):
+    env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
+    near = {}
+    for asked in (False, True):
+        recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50, stand_down_warmup=asked)
+        setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 800}, seed=0)
+        setup.warm_up(1_000)  # the probe stands the prior down, then the rest of the warm-up to learning_starts
+        assert setup.trusted is False and setup.model.num_timesteps == 800
+        probe = setup.gate.prior_steps
+        buffer = setup.model.replay_buffer
+        observations = th.as_tensor(buffer.observations[probe:800, 0])
+        with th.no_grad():
+            own = setup.model.actor(observations).numpy()  # the distilled prior, not trained yet
+        near[asked] = float((np.abs(buffer.actions[probe:800, 0] - own).max(axis=1) < 0.3).mean())
+        said = [d for d in setup.decisions if "stand_down_warmup" in d]
+        assert len(said) == int(asked)
+        if asked:
+            assert said[0].startswith(f"trust gate: the prior stood down, the warm-up's last {800 - probe} env steps")
+            assert any(d.startswith("warm-up hand-over:") for d in setup.decisions)  # TD3's default hands over
+    # Uniform random actions fall near the actor's by chance only; the policy's warm-up acts as the actor until each
+    # episode's hand-over.
+    assert near[False] < 0.15 and near[True] > 0.3
+    with pytest.raises(ValueError, match="it needs pretrained_warmup and a trust_gate"):
+        get_recipe("default", stand_down_warmup=True, trust_gate=None)
+    with pytest.raises(ValueError, match="it needs pretrained_warmup and a trust_gate"):
+        get_recipe("default", stand_down_warmup=True, pretrained_warmup=False)
+
+
 def test_the_q_filter_pulls_where_the_prior_is_valued_more_and_the_conservative_one_until_every_critic_agrees():
     from sb3_finetune.recipes import q_filter_mask
 
