@@ -493,6 +493,19 @@ def test_a_stand_down_warm_up_is_acted_by_the_distilled_policy_when_asked(bc_wei
         get_recipe("default", stand_down_warmup=True, pretrained_warmup=False)
 
 
+def test_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
+    """Where the gate trusts the prior, ``stand_down_warmup`` changes nothing: the run is the same, bit for bit."""
+    ends = []
+    for asked in (False, True):
+        recipe = get_recipe("default", critic_pretrain_steps=20, distill_steps=50, stand_down_warmup=asked)
+        env = gym.make("SimpleNavigation-v0")
+        setup = make_finetune("td3", env, bc_weights, 900, recipe, hyperparams={"learning_starts": 600}, seed=0)
+        setup.learn(900)
+        assert setup.trusted and not [d for d in setup.decisions if "stand_down_warmup" in d]
+        ends.append(setup.model.policy.state_dict())
+    assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
+
+
 def test_the_q_filter_pulls_where_the_prior_is_valued_more_and_the_conservative_one_until_every_critic_agrees():
     from sb3_finetune.recipes import q_filter_mask
 
