@@ -340,6 +340,9 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # Since 2026-12-06 the hold's rehearsal (on with SAC): the variants measured before have none unless they set it,
     # and rehearse-100 is SAC's default.
     (("hold_rehearsal", 0.0),),
+    # Since 2026-12-06 (later still) the stand-down's warm-up (the policy's with SAC): the variants measured before
+    # fill it with uniform random actions unless they set it.
+    (("stand_down_warmup", False),),
 )
 
 

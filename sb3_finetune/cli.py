@@ -354,6 +354,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "critic_layer_norm": args.critic_layer_norm,
         "hold_rehearsal": args.hold_rehearsal,
         "rehearsal_restart": args.rehearsal_restart,
+        "stand_down_warmup": args.stand_down_warmup,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -713,6 +714,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup-handover",
         "in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration from "
         "where the prior takes the agent; the default recipe: on with td3, sac and ddpg)",
+    )
+    recipe_switch(
+        sub,
+        "--stand-down-warmup",
+        "where the trust gate stands the prior down, the rest of the warm-up is still acted by the distilled policy "
+        "(handing over to random actions as the trusted warm-up does) instead of uniform random actions (the default "
+        "recipe: on with sac, off with td3 and ddpg)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(

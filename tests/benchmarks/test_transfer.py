@@ -73,25 +73,26 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     from recipe_ablation import Args, plan
 
     # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k-handover-critic-ln-no-hold
-    # is today's default with TD3 and rehearse-100 with SAC (the default leaves critic pre-training, the hand-over, the
-    # critic warm-up, the critic's norm and the hold's rehearsal to the algorithm), pretrain-5k-handover-critic-ln
-    # SAC's before its rehearsal, and gate-confidence-95-margin-20 SAC's before its norm: asking for both of a pair
-    # must not repeat its runs, and which pairs are pairs depends on the algorithm.
+    # is today's default with TD3 and stand-down-warmup with SAC (the default leaves critic pre-training, the
+    # hand-over, the critic warm-up, the critic's norm, the hold's rehearsal and the stand-down's warm-up to the
+    # algorithm), rehearse-100 SAC's before its stand-down warm-up, pretrain-5k-handover-critic-ln SAC's before its
+    # rehearsal, and gate-confidence-95-margin-20 SAC's before its norm: asking for both of a pair must not repeat its
+    # runs, and which pairs are pairs depends on the algorithm.
     variants = (
         "default,gate-confidence-95-margin-20,pretrain-5k-handover-critic-ln,pretrain-5k-handover-critic-ln-no-hold,"
-        "rehearse-100,no-escape,no-q-filter,no-bc"
+        "rehearse-100,stand-down-warmup,no-escape,no-q-filter,no-bc"
     )
     specs, same_as = plan(Args(scenarios="same-task", algos="td3,sac", variants=variants, seeds=2))
     assert same_as == {
         "td3/pretrain-5k-handover-critic-ln-no-hold": "default",
         "td3/no-q-filter": "no-escape",
-        "sac/rehearse-100": "default",
+        "sac/stand-down-warmup": "default",
         "sac/no-q-filter": "no-escape",
     }
     assert [spec.arm for spec in specs].count("scratch") == 4
     for algo in ("td3", "sac"):
         fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch" and spec.algo == algo]
-        assert len(fingerprints) == 12 and len(set(fingerprints)) == 6
+        assert len(fingerprints) == 14 and len(set(fingerprints)) == 7
     assert len({spec.key for spec in specs}) == len(specs)
 
 
@@ -132,10 +133,12 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("critic_layer_norm", False),
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
+        ("stand_down_warmup", False),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
-    # and no hand-over and SB3's critic and the 1,000-step critic warm-up and no rehearsal, which the default leaves to
-    # the algorithm since 2026-12-04, 2026-12-05 and 2026-12-06) are added alone.
+    # and no hand-over and SB3's critic and the 1,000-step critic warm-up and no rehearsal and the random stand-down
+    # warm-up, which the default leaves to the algorithm since 2026-12-04, 2026-12-05 and 2026-12-06) are added
+    # alone.
     assert _on_earlier_default((("gate_confidence", 0.9),)) == (
         ("gate_confidence", 0.9),
         ("escape_saturation", False),
@@ -144,6 +147,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("critic_layer_norm", False),
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
+        ("stand_down_warmup", False),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
@@ -153,6 +157,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("critic_layer_norm", False),
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
+        ("stand_down_warmup", False),
     )
 
 
@@ -461,13 +466,15 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "61701361"
     no_hold = VARIANTS["pretrain-5k-handover-critic-ln-no-hold"]
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=no_hold).recipe_fingerprint == "61701361"
-    # On 2026-12-06 SAC's default took the hold's rehearsal (rehearse-100); its default of before is found with the
-    # rehearsal turned off.
-    assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "5ac9a619"
+    # On 2026-12-06 SAC's default took the hold's rehearsal (rehearse-100), then the stand-down's warm-up acted by
+    # the policy (stand-down-warmup); its defaults of before are found with them turned off.
+    assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "d7fa831b"
+    sdw = VARIANTS["stand-down-warmup"]
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=sdw).recipe_fingerprint == "d7fa831b"
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=VARIANTS["rehearse-100"]).recipe_fingerprint == (
         "5ac9a619"
     )
-    unrehearsed = (("hold_rehearsal", 0.0),)
+    unrehearsed = (("hold_rehearsal", 0.0), ("stand_down_warmup", False))
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=unrehearsed).recipe_fingerprint == "cf10ec84"
     assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "61701361"
     ddpg_held = (("critic_warmup", 1_000),)  # DDPG's default of before, its runs in critic_ln_ddpg.jsonl
@@ -496,7 +503,7 @@ def test_the_sac_spread_variant_changes_only_sacs_runs():
         plain = RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=VARIANTS["pretrain-5k-handover"])
         assert (with_spread == plain.recipe_fingerprint) is same
     assert RunSpec("pendulum-heavy", "sac", "default", 0, recipe_overrides=spread).recipe_fingerprint == "c34853dc"
-    stated = (("distill_sac_std", 0.3), ("hold_rehearsal", 0.0))
+    stated = (("distill_sac_std", 0.3), ("hold_rehearsal", 0.0), ("stand_down_warmup", False))
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=stated).recipe_fingerprint == "cf10ec84"
     before_the_norm = (*stated, ("critic_layer_norm", False))  # SAC then: no pre-training, no hand-over
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=before_the_norm).recipe_fingerprint == "2d030dab"

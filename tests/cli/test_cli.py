@@ -312,6 +312,11 @@ def test_recipe_flags_reach_the_recipe():
         _recipe_from_args(build_parser().parse_args([*argv, "--hold-rehearsal", "2"]))
     assert plain.rehearsal_restart == 0
     assert _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-restart", "250"])).rehearsal_restart == 250
+    assert plain.stand_down_warmup is None  # the default recipe leaves it to the algorithm (STAND_DOWN_WARMUP)
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--stand-down-warmup"])).stand_down_warmup is True
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--no-stand-down-warmup"])).stand_down_warmup is False
+    with pytest.raises(ValueError, match="it needs pretrained_warmup and a trust_gate"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--stand-down-warmup", "--no-trust-gate"]))
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

@@ -90,13 +90,14 @@ def test_policy_kwargs_sets_the_norm_a_recipe_leaves_to_the_algorithm_and_a_conf
     env = gym.make("SimpleNavigation-v0")
     off = {"learning_starts": 200, "policy_kwargs": {"critic_layer_norm": False}}
     setup = make_finetune("sac", env, nav_bc_weights, 1_000, hyperparams=off, seed=0)
-    # SAC without its norm: no critic pre-training, no hand-over and no rehearsal either, and the decisions say why
+    # SAC without its norm: no critic pre-training, no hand-over, no rehearsal and no stand-down warm-up either, and
+    # the decisions say why
     recipe = setup.recipe
     fields = (recipe.critic_layer_norm, recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.hold_rehearsal)
-    assert fields == (False, 0, False, 0.0)
+    assert fields == (False, 0, False, 0.0) and recipe.stand_down_warmup is False
     assert _norms(setup.model.policy.critic) == []
     assert not any(sentence.startswith("critic_layer_norm:") for sentence in setup.decisions)  # the user's choice
-    assert sum("without its critic's norm" in sentence for sentence in setup.decisions) == 3
+    assert sum("without its critic's norm" in sentence for sentence in setup.decisions) == 4
     with pytest.raises(ValueError, match="policy_kwargs asks for critic_layer_norm=False and the recipe for"):
         make_finetune("td3", env, nav_bc_weights, 1_000, get_recipe("default", critic_layer_norm=True), off, seed=0)
 
@@ -169,12 +170,12 @@ def test_the_rl_zoo_callback_takes_the_algorithms_norm_where_it_can_and_says_whe
     assert callback.recipe.critic_warmup == 1_000
     (said,) = [sentence for sentence in callback.decisions if sentence.startswith("critic_warmup:")]
     assert said.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said
-    # SAC's pre-training, hand-over and rehearsal come with its norm: without it, none of them
+    # SAC's pre-training, hand-over, rehearsal and stand-down warm-up come with its norm: without it, none of them
     stepped = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10, seed=0, policy_kwargs={"net_arch": [16]})
     stepped.learn(20)
     callback = FinetuneCallback(pendulum_prior, distill_steps=20)
     stepped.learn(20, callback=callback, reset_num_timesteps=False)
     recipe = callback.recipe
     fields = (recipe.critic_layer_norm, recipe.critic_pretrain_steps, recipe.warmup_handover, recipe.hold_rehearsal)
-    assert fields == (False, 0, False, 0.0)
-    assert sum("without its critic's norm" in sentence for sentence in callback.decisions) == 3
+    assert fields == (False, 0, False, 0.0) and recipe.stand_down_warmup is False
+    assert sum("without its critic's norm" in sentence for sentence in callback.decisions) == 4

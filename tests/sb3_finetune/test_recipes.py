@@ -313,20 +313,23 @@ def _left_to_the_algorithm(recipe):
         recipe.critic_warmup,
         recipe.critic_layer_norm,
         recipe.hold_rehearsal,
+        recipe.stand_down_warmup,
     )
 
 
 @pytest.mark.real_defaults
 def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehearsal_and_the_critic_norm_to_the_algo():
     """5,000 steps on a warm-up that hands over, with a normalised critic, with TD3, SAC and DDPG, TD3's and DDPG's
-    actor released at learning_starts and SAC's hold rehearsed (benchmarks/recipe_ablation.py, pretrain-5k,
-    pretrain-5k-handover, pretrain-5k-handover-critic-ln, pretrain-5k-handover-critic-ln-no-hold and rehearse-100);
-    one sentence for each field filled in."""
+    actor released at learning_starts, SAC's hold rehearsed and its stand-down's warm-up acted by the policy
+    (benchmarks/recipe_ablation.py, pretrain-5k, pretrain-5k-handover, pretrain-5k-handover-critic-ln,
+    pretrain-5k-handover-critic-ln-no-hold, rehearse-100 and stand-down-warmup); one sentence for each field filled
+    in."""
     from sb3_finetune.recipes import (
         CRITIC_LAYER_NORM,
         CRITIC_PRETRAIN_STEPS,
         CRITIC_WARMUP,
         HOLD_REHEARSAL,
+        STAND_DOWN_WARMUP,
         WARMUP_HANDOVER,
         Recipe,
     )
@@ -340,8 +343,9 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
     assert default.hold_rehearsal is None and HOLD_REHEARSAL == {"td3": 0.0, "sac": 1.0, "ddpg": 0.0}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
         handover, hold, norm = WARMUP_HANDOVER[algo], CRITIC_WARMUP[algo], CRITIC_LAYER_NORM[algo]
-        rehearsal = HOLD_REHEARSAL[algo]
-        recipe, (said_steps, said_handover, said_hold, said_norm, said_rehearsal) = default.for_algorithm(algo)
+        rehearsal, stand_down = HOLD_REHEARSAL[algo], STAND_DOWN_WARMUP[algo]
+        recipe, said = default.for_algorithm(algo)
+        said_steps, said_handover, said_hold, said_norm, said_rehearsal, said_stand_down = said
         assert recipe == get_recipe(
             default,
             critic_pretrain_steps=steps,
@@ -349,14 +353,16 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
             critic_warmup=hold,
             critic_layer_norm=norm,
             hold_rehearsal=rehearsal,
+            stand_down_warmup=stand_down,
         )
+        assert said_stand_down.startswith(f"stand_down_warmup: {stand_down}, {algo.upper()}'s in the default recipe")
         assert said_steps.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
         assert said_handover.startswith(f"warmup_handover: {handover}, {algo.upper()}'s in the default recipe")
         assert said_hold.startswith(f"critic_warmup: {hold}, {algo.upper()}'s in the default recipe")
         assert said_norm.startswith(f"critic_layer_norm: {norm}, {algo.upper()}'s in the default recipe")
         assert said_rehearsal.startswith(f"hold_rehearsal: {rehearsal}, {algo.upper()}'s in the default recipe")
     chosen = get_recipe("default", critic_pretrain_steps=300, critic_warmup=200, hold_rehearsal=0.0)
-    recipe, (said, said_norm) = chosen.for_algorithm("td3")  # the user's figures stand, and nothing is said of them
+    recipe, (said, said_norm, _) = chosen.for_algorithm("td3")  # the user's figures stand, and nothing is said of them
     assert (recipe.critic_pretrain_steps, recipe.critic_warmup, recipe.hold_rehearsal) == (300, 200, 0.0)
     assert recipe.warmup_handover and said.startswith("warmup_handover: True")
     assert recipe.critic_layer_norm and said_norm.startswith("critic_layer_norm: True")
@@ -367,20 +373,21 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         critic_layer_norm=False,
         critic_warmup=0,
         hold_rehearsal=0.0,
+        stand_down_warmup=False,
     )
     assert chosen_all.for_algorithm("td3") == (chosen_all, [])
     assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has none unless it asks
     recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
-    assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0)
-    assert len(said) == 5 and all("no figure was measured for it" in sentence for sentence in said)
+    assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0, False)
+    assert len(said) == 6 and all("no figure was measured for it" in sentence for sentence in said)
     # SAC and DDPG pre-train their critic and hand over only with the norm, TD3 and DDPG release their actor at
     # learning_starts only with it, and SAC's hold was rehearsed only with it: the norm turned off takes them off
     # too, and says why; TD3's pre-training and hand-over stay (its default pre-trained and handed over without the
     # norm before).
     without = get_recipe("default", critic_layer_norm=False)
     for algo in ("sac", "ddpg"):
-        recipe, (said_steps, said_handover, said_hold, said_rehearsal) = without.for_algorithm(algo)
-        assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0)
+        recipe, (said_steps, said_handover, said_hold, said_rehearsal, said_stand_down) = without.for_algorithm(algo)
+        assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0, False)
         name = algo.upper()
         assert said_steps.startswith(f"critic_pretrain_steps: 0, {name}'s")
         assert "without its critic's norm" in said_steps
@@ -390,8 +397,10 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         assert ("without its critic's norm" in said_hold) is (algo == "ddpg")  # SAC holds its actor either way
         assert said_rehearsal.startswith(f"hold_rehearsal: 0.0, {name}'s")
         assert ("without its critic's norm" in said_rehearsal) is (algo == "sac")  # DDPG rehearses in neither
-    recipe, (_, _, said_hold, _) = without.for_algorithm("td3")
-    assert _left_to_the_algorithm(recipe) == (5_000, True, 1_000, False, 0.0)
+        assert said_stand_down.startswith(f"stand_down_warmup: False, {name}'s")
+        assert ("without its critic's norm" in said_stand_down) is (algo == "sac")
+    recipe, (_, _, said_hold, _, _) = without.for_algorithm("td3")
+    assert _left_to_the_algorithm(recipe) == (5_000, True, 1_000, False, 0.0, False)
     assert said_hold.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said_hold
 
 
@@ -487,10 +496,36 @@ def test_a_stand_down_warm_up_is_acted_by_the_distilled_policy_when_asked(bc_wei
     # Uniform random actions fall near the actor's by chance only; the policy's warm-up acts as the actor until each
     # episode's hand-over.
     assert near[False] < 0.15 and near[True] > 0.3
+    # SAC's default does it unasked (STAND_DOWN_WARMUP)
+    recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50)
+    setup = make_finetune("sac", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 800}, seed=0)
+    setup.warm_up(1_000)
+    assert setup.trusted is False and setup.recipe.stand_down_warmup is True
+    assert any(d.startswith("trust gate: the prior stood down, the warm-up's last") for d in setup.decisions)
     with pytest.raises(ValueError, match="it needs pretrained_warmup and a trust_gate"):
         get_recipe("default", stand_down_warmup=True, trust_gate=None)
     with pytest.raises(ValueError, match="it needs pretrained_warmup and a trust_gate"):
         get_recipe("default", stand_down_warmup=True, pretrained_warmup=False)
+
+
+def test_sacs_default_keeps_the_policys_warm_up_on_a_stand_down_where_there_is_one():
+    from sb3_finetune.recipes import STAND_DOWN_WARMUP
+
+    for algo, value in STAND_DOWN_WARMUP.items():
+        recipe, said = get_recipe("default").for_algorithm(algo)
+        assert recipe.stand_down_warmup is value
+        assert any(s.startswith(f"stand_down_warmup: {value}, {algo.upper()}'s in the default recipe") for s in said)
+    assert STAND_DOWN_WARMUP["sac"] and not STAND_DOWN_WARMUP["td3"] and not STAND_DOWN_WARMUP["ddpg"]
+    # Left to SAC where nothing would act it: off, and said; asked for there, refused.
+    for changes, why in (
+        ({"trust_gate": None}, "there is no trust gate to stand the prior down"),
+        ({"pretrained_warmup": False}, "the warm-up is uniform random whatever the gate says (pretrained_warmup off)"),
+    ):
+        recipe, said = get_recipe("default", **changes).for_algorithm("sac")
+        assert recipe.stand_down_warmup is False and f"stand-down warm-up: off, {why}" in said
+        assert not any(s.startswith("stand_down_warmup:") for s in said)
+        with pytest.raises(ValueError, match="it needs pretrained_warmup and a trust_gate"):
+            get_recipe("default", stand_down_warmup=True, **changes)
 
 
 def test_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
