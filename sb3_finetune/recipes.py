@@ -1199,9 +1199,9 @@ def run_warm_up(
     with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted or recipe.stand_down_warmup)
     if rest > 0 and with_policy and gate is not None and not gate.trusted:
         say(
-            f"trust gate: the prior stood down, the warm-up's last {rest} env steps are acted by the distilled policy "
-            "all the same (stand_down_warmup), so that the critic first learns around the actions the actor starts "
-            "from; the actor is neither held nor pulled",
+            f"trust gate: the prior stood down, the warm-up's last {rest} env steps are acted by the "
+            f"{'distilled ' if recipe.actor_init else ''}policy all the same (stand_down_warmup), so that the critic "
+            "first learns around the actions the actor starts from; the actor is neither held nor pulled",
             decisions,
         )
     if with_policy and recipe.warmup_handover:
