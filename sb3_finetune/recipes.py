@@ -308,8 +308,8 @@ class Recipe:
         its strength relative to the RL gradient does not depend on the scale of the rewards
     :param trust_gate: the prior's score in the probe (success rate; else fraction of episodes reaching
         ``gate_return``; else fraction of paired episodes where it beats a uniform-random probe from the same starts)
-        below which it is not trusted: the rest of the warm-up uses uniform random actions, as SB3 does, and the
-        actor is neither held nor pulled (``None``: no gate, always trusted)
+        below which it is not trusted: the rest of the warm-up uses uniform random actions, as SB3 does (unless
+        ``stand_down_warmup``), and the actor is neither held nor pulled (``None``: no gate, always trusted)
     :param gate_steps: the fewest env steps of the probe (they count towards the budget, like every env step)
     :param gate_episodes: the fewest finished episodes of the probe (it goes on, one step of every env at a time,
         until this many have ended or it reaches its cap, ``gate_max_steps`` or half the budget)
