@@ -472,6 +472,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     )
     for sentence in setup.decisions:
         print(f"note: {sentence}")
+    said = len(setup.decisions)  # the warm-up's decisions (hand-over, stand-down, critic pre-training...) come later
     if args.resume:
         found = list_checkpoints(checkpoints)
         if not found:
@@ -491,6 +492,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
     else:
         setup.learn(n_timesteps, callback=callbacks)
+    for sentence in setup.decisions[said:]:
+        print(f"note: {sentence}")
     if setup.gate is not None and args.verbose < 1:  # at verbose >= 1 the warm-up printed it already
         print(setup.gate.describe())
     model = setup.model

@@ -159,6 +159,40 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
     assert "after 200 steps" in result.stdout
 
 
+def test_finetune_prints_the_decisions_its_warm_up_took(workdir):
+    """The decisions taken during the warm-up (here SAC's default standing a wrong prior down: its features
+    normalised, the rest of the warm-up still acted by the distilled policy, handing over) are printed too, not only
+    logged."""
+    result = cli(
+        "finetune",
+        "--algo",
+        "sac",
+        "--env",
+        NAV,
+        "--pretrained",
+        "agent.pt",
+        "--env-kwargs",
+        "goal_position:(-0.5,-0.5)",
+        "--hyperparams",
+        str(ROOT / "hyperparams" / "sac.yml"),  # learning_starts 1,000: room after the probe
+        "--critic-pretrain-steps",
+        "20",
+        "-n",
+        "1050",
+        "--out",
+        "stood_down.zip",
+        "--eval-episodes",
+        "5",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert any(line.startswith("note: stand-down: the prior's") for line in notes)
+    assert any(line.startswith("note: trust gate: the prior stood down, the warm-up's last") for line in notes)
+    assert any(line.startswith("note: warm-up hand-over:") for line in notes)
+    assert len(notes) == len(set(notes))  # each said once
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
