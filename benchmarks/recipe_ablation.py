@@ -354,6 +354,16 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
 )
 
 
+def variant_recipe(variant: str, recipe_changes: dict | None = None) -> Recipe:
+    """A variant's recipe, as the default recipe with its fields (then ``recipe_changes``) set.
+
+    :param variant: a key of :data:`VARIANTS`
+    :param recipe_changes: recipe fields replacing the variant's
+    :return: the recipe, its fields left to the algorithm still ``None``
+    """
+    return get_recipe("default", **{**dict(VARIANTS[variant]), **(recipe_changes or {})})
+
+
 def variant_setup(
     scenario_name: str,
     algo: str,
@@ -380,7 +390,7 @@ def variant_setup(
     scenario = SCENARIOS[scenario_name]
     env = gym.make(scenario.env_id, **scenario.target)
     hyperparams = scenario_hyperparams(scenario, algo, env.action_space, overrides or {})
-    recipe = get_recipe("default", **{**dict(VARIANTS[variant]), **(recipe_changes or {})})
+    recipe = variant_recipe(variant, recipe_changes)
     weights = str(pretrained_weights(scenario, cache))
     return make_finetune(algo, env, weights, scenario.budget, recipe, hyperparams, seed=seed)
 

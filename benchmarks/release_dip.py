@@ -19,12 +19,11 @@ from typing import Any
 
 import torch as th
 from _args import run_script, write_summary
-from recipe_ablation import VARIANTS, variant_setup
+from recipe_ablation import VARIANTS, variant_recipe, variant_setup
 
 from sb3_finetune.cli import UsageError
 from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
 from sb3_finetune.experiment import SCENARIOS
-from sb3_finetune.recipes import get_recipe
 from sb3_finetune.rehearsal import HoldRehearsal
 
 FALL = 0.9
@@ -183,7 +182,7 @@ def main(args: Args) -> dict:
     except ValueError:
         raise UsageError(f"--seed-list must be comma-separated integers, got {args.seed_list!r}") from None
     for algo in args.algos.split(",") if args.rehearsal_score else ():
-        recipe = get_recipe("default", **dict(VARIANTS[args.variant])).for_algorithm(algo)[0]
+        recipe = variant_recipe(args.variant).for_algorithm(algo)[0]
         if not recipe.hold_rehearsal:
             raise UsageError(f"--rehearsal-score: {args.variant} does not rehearse the hold with {algo}")
     scenario = SCENARIOS[args.scenario]

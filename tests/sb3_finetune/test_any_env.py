@@ -152,6 +152,16 @@ def test_trust_gate_drops_a_prior_worse_than_random(name, algo, priors):
     setup.learn(budget)  # the warm-up only: the probe, the gate's decision, distillation
     assert setup.trusted is False
     assert setup.gate.score < 0.5
+    # SAC's default acts the rest of the warm-up with the distilled policy all the same (stand_down_warmup), where
+    # the probes left any (Pendulum's 200 steps in its torque units, PointMaze's Dict observations; MountainCar's
+    # 999-step episodes fill it); TD3's and DDPG's leave it to uniform random actions.
+    room = budget - setup.gate.prior_steps - setup.gate.reference_steps
+    acted = [sentence for sentence in setup.decisions if "(stand_down_warmup)" in sentence]
+    assert len(acted) == int(algo == "sac" and room > 0)
+    assert (room > 0) is (name != "mountaincar")
+    if acted:
+        assert f"the warm-up's last {room} env steps are acted by the distilled policy" in acted[0]
+        assert any(sentence.startswith("warm-up hand-over: each episode's") for sentence in setup.decisions)
     if name != "pointmaze":  # judged by return against the random probe from the same starts
         assert setup.gate.reference_steps > 0
         assert setup.gate.criterion.startswith("random probe")
