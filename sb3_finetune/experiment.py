@@ -225,6 +225,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "critic_layer_norm": False,
     "stand_down_critic_pretrain": False,
     "stand_down_warmup": False,
+    "stand_down_skip_warmup": False,
     "hold_rehearsal": 0.0,
     "rehearsal_restart": 0,
 }

@@ -403,6 +403,10 @@ class Recipe:
     :param rehearsal_restart: env steps after which the hold rehearsal's actor is copied again from the held actor
         (the prior), so that the critic sees the first moves off it again along what it has learned since; ``0``:
         never
+    :param stand_down_skip_warmup: where the trust gate stands the prior down, training's first gradient step comes
+        right after the gate's probes: the rest of the warm-up (to ``learning_starts``, acted by uniform random
+        actions or, with ``stand_down_warmup``, by the distilled policy) is skipped, and the model's
+        ``learning_starts`` is lowered to the env steps taken (said in the decisions); needs a ``trust_gate``
     """
 
     features_layer: int | None = 1
@@ -453,6 +457,7 @@ class Recipe:
     stand_down_warmup: bool | None = False
     hold_rehearsal: float | None = 0.0
     rehearsal_restart: int = 0
+    stand_down_skip_warmup: bool = False
 
     def __post_init__(self) -> None:
         if self.rehearsal_restart < 0:
@@ -469,6 +474,11 @@ class Recipe:
             raise ValueError(
                 "stand_down_warmup keeps the policy's warm-up where the trust gate stands the prior down: it needs "
                 "pretrained_warmup and a trust_gate"
+            )
+        if self.stand_down_skip_warmup and self.trust_gate is None:
+            raise ValueError(
+                "stand_down_skip_warmup ends the warm-up where the trust gate stands the prior down: it needs a "
+                "trust_gate"
             )
         if self.gate_confidence is not None and not 0.5 < self.gate_confidence < 1.0:
             raise ValueError(f"gate_confidence must be in (0.5, 1) or None, got {self.gate_confidence}")
@@ -1196,7 +1206,19 @@ def run_warm_up(
             sac_std=recipe.distill_sac_std,
         )
     rest = min(warmup_steps, total_timesteps) - model.num_timesteps
-    with_policy = recipe.pretrained_warmup and (gate is None or gate.trusted or recipe.stand_down_warmup)
+    skipped = False
+    if rest > 0 and recipe.stand_down_skip_warmup and gate is not None and not gate.trusted:
+        say(
+            f"trust gate: the prior stood down, training's first gradient step comes after the gate's probes, at env "
+            f"step {model.num_timesteps}: the warm-up's last {rest} env steps are skipped (stand_down_skip_warmup; "
+            f"learning_starts {model.learning_starts} -> {model.num_timesteps})",
+            decisions,
+        )
+        model.learning_starts, rest = model.num_timesteps, 0
+        skipped = True
+    with_policy = (
+        recipe.pretrained_warmup and (gate is None or gate.trusted or recipe.stand_down_warmup) and not skipped
+    )
     if rest > 0 and with_policy and gate is not None and not gate.trusted:
         say(
             f"trust gate: the prior stood down, the warm-up's last {rest} env steps are acted by the "
