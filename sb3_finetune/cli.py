@@ -355,6 +355,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "hold_rehearsal": args.hold_rehearsal,
         "rehearsal_restart": args.rehearsal_restart,
         "stand_down_warmup": args.stand_down_warmup,
+        "stand_down_skip_warmup": args.stand_down_skip_warmup,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -724,6 +725,12 @@ def build_parser() -> argparse.ArgumentParser:
         "where the trust gate stands the prior down, the rest of the warm-up is still acted by the distilled policy "
         "(handing over to random actions as the trusted warm-up does) instead of uniform random actions (the default "
         "recipe: on with sac, off with td3 and ddpg)",
+    )
+    recipe_switch(
+        sub,
+        "--stand-down-skip-warmup",
+        "where the trust gate stands the prior down, training's first gradient step comes right after the gate's "
+        "probes (learning_starts lowered to the steps they took; the rest of the warm-up is skipped)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(

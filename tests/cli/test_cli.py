@@ -351,6 +351,9 @@ def test_recipe_flags_reach_the_recipe():
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-stand-down-warmup"])).stand_down_warmup is False
     with pytest.raises(ValueError, match="it needs pretrained_warmup and a trust_gate"):
         _recipe_from_args(build_parser().parse_args([*argv, "--stand-down-warmup", "--no-trust-gate"]))
+    assert plain.stand_down_skip_warmup is False
+    skip = _recipe_from_args(build_parser().parse_args([*argv, "--stand-down-skip-warmup"]))
+    assert skip.stand_down_skip_warmup is True
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

@@ -541,6 +541,41 @@ def test_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
     assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
 
 
+def test_a_stand_down_can_start_training_at_the_probes_end(bc_weights):
+    env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
+    recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50, stand_down_skip_warmup=True)
+    setup = make_finetune("sac", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 800}, seed=0)
+    setup.warm_up(1_000)  # the probe stands the prior down: the warm-up ends there
+    probe = setup.gate.prior_steps
+    assert setup.trusted is False and 0 < probe < 800
+    assert setup.model.num_timesteps == probe and setup.model.learning_starts == probe
+    (said,) = [d for d in setup.decisions if "stand_down_skip_warmup" in d]
+    assert said == (
+        f"trust gate: the prior stood down, training's first gradient step comes after the gate's probes, at env step "
+        f"{probe}: the warm-up's last {800 - probe} env steps are skipped (stand_down_skip_warmup; learning_starts "
+        f"800 -> {probe})"
+    )
+    # Nothing of the warm-up it skipped is said to have been acted (SAC's default acts a stood-down warm-up otherwise)
+    assert not [d for d in setup.decisions if "(stand_down_warmup)" in d or d.startswith("warm-up hand-over")]
+    setup.learn(1_000)  # training takes its first gradient step at once
+    assert setup.model.num_timesteps == 1_000 and setup.model._n_updates == 1_000 - probe
+    with pytest.raises(ValueError, match=r"stand_down_skip_warmup ends the warm-up .* it needs a trust_gate"):
+        get_recipe("default", stand_down_skip_warmup=True, trust_gate=None)
+
+
+def test_skipping_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
+    ends = []
+    for asked in (False, True):
+        recipe = get_recipe("default", critic_pretrain_steps=20, distill_steps=50, stand_down_skip_warmup=asked)
+        env = gym.make("SimpleNavigation-v0")
+        setup = make_finetune("td3", env, bc_weights, 900, recipe, hyperparams={"learning_starts": 600}, seed=0)
+        setup.learn(900)
+        assert setup.trusted and setup.model.learning_starts == 600
+        assert not [d for d in setup.decisions if "stand_down_skip_warmup" in d]
+        ends.append(setup.model.policy.state_dict())
+    assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
+
+
 def test_the_q_filter_pulls_where_the_prior_is_valued_more_and_the_conservative_one_until_every_critic_agrees():
     from sb3_finetune.recipes import q_filter_mask
 
