@@ -57,6 +57,12 @@ TODAYS_DEFAULT: tuple[tuple[str, object], ...] = tuple(
 """The default recipe's own fields, those it leaves to the algorithm as ``None``: a variant built on it is today's
 default with each algorithm (no group of :data:`_EARLIER_DEFAULT` is added to it)."""
 
+
+def on_todays_default(*changes: tuple[str, object]) -> tuple[tuple[str, object], ...]:
+    """A variant's overrides: :data:`TODAYS_DEFAULT` with ``changes`` (a field set by both takes the change's value)."""
+    return tuple({**dict(TODAYS_DEFAULT), **dict(changes)}.items())
+
+
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
     "no-trust-gate": (("trust_gate", None),),
@@ -226,20 +232,19 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # so the critic first learns from actions far from those of the actor it trains (the distilled prior, released at
     # learning_starts; drift's 46% prior in 9 seeds of 10): today's default, whatever the algorithm, with that warm-up
     # acted by the distilled policy all the same (handing over to random actions where the algorithm's hand-over is on).
-    "stand-down-warmup": (*TODAYS_DEFAULT, ("stand_down_warmup", True)),
+    # (Measured before the default started training at a stood-down prior's probes: pinned to the warm-up it had.)
+    "stand-down-warmup": on_todays_default(("stand_down_warmup", True), ("stand_down_skip_warmup", False)),
     # SAC's default since (drift 0.52x): with it, the critic pre-trained on the stood-down warm-up too (5,000 steps, as
     # where the gate trusts the prior), so that the released actor's first steps follow a critic that has learned the
     # policy's own transitions (in SAC's drift seeds 5 and 6 it still falls from 0.46 to 0.08-0.12 first).
-    "stand-down-warmup-pretrain": (
-        *TODAYS_DEFAULT,
-        ("stand_down_warmup", True),
-        ("stand_down_critic_pretrain", True),
+    "stand-down-warmup-pretrain": on_todays_default(
+        ("stand_down_warmup", True), ("stand_down_critic_pretrain", True), ("stand_down_skip_warmup", False)
     ),
     # Where the gate stands the prior down, today's default still waits for learning_starts (1,000 env steps on nav)
     # before its first gradient step, and on drift the prior's part is learned within 300-600 steps of it: the floor
     # the evaluation grid sets is the warm-up's length (PARTLY_RIGHT.md, "The floor the evaluation grid sets"). Today's
-    # default with training's first gradient step right after the gate's probes on a stand-down.
-    "stand-down-skip-warmup": (*TODAYS_DEFAULT, ("stand_down_skip_warmup", True)),
+    # default with training's first gradient step right after the gate's probes on a stand-down (the default since).
+    "stand-down-skip-warmup": on_todays_default(("stand_down_skip_warmup", True)),
     # Today's TD3 and SAC default reaches 90% on the obstacle at the first evaluation after the actor's release (2,500
     # steps, released at 2,000 after the 1,000-step critic warm-up) in every TD3 seed: the same with the actor released
     # at learning_starts (no critic warm-up; the critic still pre-trained 5,000 steps on the hand-over's warm-up).
@@ -356,6 +361,9 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # Since 2026-12-06 (later still) the stand-down's warm-up (the policy's with SAC): the variants measured before
     # fill it with uniform random actions unless they set it.
     (("stand_down_warmup", False),),
+    # Since 2026-12-06 (fifth session) a stood-down prior's warm-up ends at the gate's probes: the variants measured
+    # before wait for learning_starts unless they set it.
+    (("stand_down_skip_warmup", False),),
 )
 
 

@@ -730,7 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "--stand-down-skip-warmup",
         "where the trust gate stands the prior down, training's first gradient step comes right after the gate's "
-        "probes (learning_starts lowered to the steps they took; the rest of the warm-up is skipped)",
+        "probes (learning_starts lowered to the steps they took; the rest of the warm-up is skipped; the default "
+        "recipe: on)",
     )
     sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
     sub.add_argument(

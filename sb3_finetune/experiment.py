@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,12 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
+STAND_DOWN_ONLY: tuple[str, ...] = ("stand_down_warmup", "stand_down_skip_warmup", "stand_down_critic_pretrain")
+"""Recipe fields that act only where the trust gate stands the prior down (:func:`sb3_finetune.recipes.run_warm_up`
+reads them after the gate's decision, nothing before it): a run whose gate trusted the prior is the same run, step
+for step, whatever their values (``tests/sb3_finetune/test_recipes.py`` checks it bit for bit), so
+:func:`sb3_finetune.sweep.match_records` takes it for a spec that differs from it only there."""
+
 ARMS = ("scratch", "default", "frozen", "naive")
 """Training from scratch, and three recipes of :data:`sb3_finetune.recipes.RECIPES` (the published sweep's arms)."""
 
@@ -270,11 +277,25 @@ class RunSpec:
         """
         if self.arm == "scratch":
             return ""
-        recipe = get_recipe(self.arm, **dict(self.recipe_overrides)).for_algorithm(self.algo)[0].as_dict()
+        return self.fingerprint_of(self.recipe_fields())
+
+    def recipe_fields(self) -> dict[str, Any]:
+        """The effective recipe's fields (the arm's, with the overrides, filled in for the algorithm)."""
+        return get_recipe(self.arm, **dict(self.recipe_overrides)).for_algorithm(self.algo)[0].as_dict()
+
+    def fingerprint_of(self, recipe: dict[str, Any], leave_out: Iterable[str] = ()) -> str:
+        """The fingerprint of a recipe's fields in this spec's scenario and algorithm (see :attr:`recipe_fingerprint`).
+
+        :param recipe: the fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`, or a stored
+            record's ``recipe``, which may lack fields added since)
+        :param leave_out: fields left out as well
+        :return: the short hash
+        """
+        recipe = dict(recipe)
         for name, default in LATER_RECIPE_FIELDS.items():  # records made before they existed still match
-            if recipe[name] == default:
-                del recipe[name]
-        for name in self.no_op_fields(recipe):
+            if recipe.get(name, default) == default:
+                recipe.pop(name, None)
+        for name in (*self.no_op_fields(recipe), *leave_out):
             recipe.pop(name, None)
         return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -287,6 +308,7 @@ class RunSpec:
           ``gate_return``, the trust gate compares with a random probe, whose length ``gate_confidence`` and
           ``gate_margin`` do not set; without a ``trust_gate`` there is no probe to set; ``gate_margin`` is the
           zone of ``gate_confidence``'s test, and without it there is none.
+        - Without a ``trust_gate`` nothing stands the prior down: the fields of :data:`STAND_DOWN_ONLY` do nothing.
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
         :return: the names of the fields
@@ -299,6 +321,8 @@ class RunSpec:
         random_probe = SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None
         if random_probe or recipe.get("trust_gate") is None:
             fields += ["gate_confidence", "gate_margin"]
+        if recipe.get("trust_gate") is None:
+            fields += list(STAND_DOWN_ONLY)
         elif recipe.get("gate_confidence") is None:
             fields += ["gate_margin"]
         return tuple(fields)
@@ -324,6 +348,18 @@ class RunSpec:
         """
         return run_identity(self.scenario, self.algo, self.recipe_fingerprint, self.hyperparams, self.budget, self.seed)
 
+    @property
+    def trusted_identity(self) -> str | None:
+        """What the run does where the trust gate trusts the prior: :attr:`identity` without :data:`STAND_DOWN_ONLY`.
+
+        ``None`` for scratch. A stored run whose gate trusted the prior and whose :func:`record_trusted_identity` is
+        this one is this run: the fields left out acted nowhere in it.
+        """
+        if self.arm == "scratch":
+            return None
+        fingerprint = self.fingerprint_of(self.recipe_fields(), STAND_DOWN_ONLY)
+        return run_identity(self.scenario, self.algo, fingerprint, self.hyperparams, self.budget, self.seed)
+
 
 def run_identity(scenario: str, algo: str, fingerprint: str, hyperparams: Any, budget: int | None, seed: int) -> str:
     """See :attr:`RunSpec.identity`.
@@ -345,6 +381,26 @@ def record_identity(record: dict[str, Any]) -> str:
     """
     spec = record["spec"]
     fingerprint = "" if spec["arm"] == "scratch" else record["key"].rsplit("/", 3)[1]
+    return run_identity(
+        spec["scenario"], spec["algo"], fingerprint, spec.get("hyperparams") or (), spec["budget"], spec["seed"]
+    )
+
+
+def record_trusted_identity(record: dict[str, Any]) -> str | None:
+    """The :attr:`RunSpec.trusted_identity` of a stored record whose trust gate trusted the prior (or had none).
+
+    ``None`` for scratch, a record without its recipe or whose recipe is not the one its key's fingerprint names,
+    and a run whose gate stood the prior down (there the fields of :data:`STAND_DOWN_ONLY` acted).
+
+    :param record: a record of :func:`run`
+    """
+    spec, gate, recipe = record["spec"], record.get("gate"), record.get("recipe")
+    if spec["arm"] == "scratch" or recipe is None or (gate is not None and not gate["trusted"]):
+        return None
+    in_its_scenario = RunSpec(spec["scenario"], spec["algo"], "default", 0)
+    if in_its_scenario.fingerprint_of(recipe) != record["key"].rsplit("/", 3)[1]:
+        return None
+    fingerprint = in_its_scenario.fingerprint_of(recipe, STAND_DOWN_ONLY)
     return run_identity(
         spec["scenario"], spec["algo"], fingerprint, spec.get("hyperparams") or (), spec["budget"], spec["seed"]
     )

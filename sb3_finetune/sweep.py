@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from sb3_finetune.experiment import SCENARIOS, RunSpec, curve_metrics, record_identity, run
+from sb3_finetune.experiment import (
+    SCENARIOS,
+    RunSpec,
+    curve_metrics,
+    record_identity,
+    record_trusted_identity,
+    run,
+)
 from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, kaplan_meier_median, probability_of_improvement
 
 
@@ -86,24 +93,36 @@ def load_all(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
 
 
 def match_records(specs: Iterable[RunSpec], records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The record of each spec that has one: by its key, else by its :attr:`~RunSpec.identity`.
+    """The record of each spec that has one: by its key, its :attr:`~RunSpec.identity` or its trusted identity.
 
     A record found by identity is the same run spelled another way (``arm="frontier"`` for ``arm="default"`` with
     the frontier recipe's overrides, or the other way round); it comes back under the spec's key and with the spec's
     spelling (``key`` and ``spec``), so that tables group it as the caller named it. Its curve and figures are the
     stored run's.
 
+    A record found by trusted identity is a run whose trust gate trusted the prior, of a recipe that differs from the
+    spec's only in fields that act where the gate stands the prior down
+    (:data:`~sb3_finetune.experiment.STAND_DOWN_ONLY`): the spec's run would be the same, step for step. It comes
+    back the same way, with ``same_run_as``: the stored record's key.
+
     :param specs: the runs wanted
     :param records: stored records by key (:func:`load_results`)
     :return: ``{spec.key: record}`` for the specs that have one
     """
     by_identity = {record_identity(record): record for record in records.values() if "spec" in record}
+    trusted: dict[str, dict[str, Any]] = {}
+    for record in records.values():
+        if "spec" in record and (identity := record_trusted_identity(record)) is not None:
+            trusted.setdefault(identity, record)
     found: dict[str, dict[str, Any]] = {}
     for spec in specs:
         if spec.key in records:
             found[spec.key] = records[spec.key]
         elif spec.identity in by_identity:
             found[spec.key] = {**by_identity[spec.identity], "key": spec.key, "spec": asdict(spec)}
+        elif (identity := spec.trusted_identity) in trusted:
+            record = trusted[identity]
+            found[spec.key] = {**record, "key": spec.key, "spec": asdict(spec), "same_run_as": record["key"]}
     return found
 
 

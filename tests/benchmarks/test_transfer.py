@@ -72,27 +72,27 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
 def test_recipe_ablation_runs_each_distinct_recipe_once():
     from recipe_ablation import Args, plan
 
-    # no-q-filter is the default of before the saturation escape (no-escape); pretrain-5k-handover-critic-ln-no-hold
-    # is today's default with TD3 and stand-down-warmup with SAC (the default leaves critic pre-training, the
-    # hand-over, the critic warm-up, the critic's norm, the hold's rehearsal and the stand-down's warm-up to the
-    # algorithm), rehearse-100 SAC's before its stand-down warm-up, pretrain-5k-handover-critic-ln SAC's before its
-    # rehearsal, and gate-confidence-95-margin-20 SAC's before its norm: asking for both of a pair must not repeat its
-    # runs, and which pairs are pairs depends on the algorithm.
+    # no-q-filter is the default of before the saturation escape (no-escape); stand-down-skip-warmup is today's
+    # default with every algorithm (it names the default's fields, those left to the algorithm as None); before it,
+    # pretrain-5k-handover-critic-ln-no-hold was TD3's default and stand-down-warmup SAC's, rehearse-100 SAC's before
+    # its stand-down warm-up, pretrain-5k-handover-critic-ln SAC's before its rehearsal, and
+    # gate-confidence-95-margin-20 SAC's before its norm: asking for both of a pair must not repeat its runs, and
+    # which pairs are pairs depends on the algorithm.
     variants = (
         "default,gate-confidence-95-margin-20,pretrain-5k-handover-critic-ln,pretrain-5k-handover-critic-ln-no-hold,"
-        "rehearse-100,stand-down-warmup,no-escape,no-q-filter,no-bc"
+        "rehearse-100,stand-down-warmup,stand-down-skip-warmup,no-escape,no-q-filter,no-bc"
     )
     specs, same_as = plan(Args(scenarios="same-task", algos="td3,sac", variants=variants, seeds=2))
     assert same_as == {
-        "td3/pretrain-5k-handover-critic-ln-no-hold": "default",
+        "td3/stand-down-skip-warmup": "default",
         "td3/no-q-filter": "no-escape",
-        "sac/stand-down-warmup": "default",
+        "sac/stand-down-skip-warmup": "default",
         "sac/no-q-filter": "no-escape",
     }
     assert [spec.arm for spec in specs].count("scratch") == 4
     for algo in ("td3", "sac"):
         fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch" and spec.algo == algo]
-        assert len(fingerprints) == 14 and len(set(fingerprints)) == 7
+        assert len(fingerprints) == 16 and len(set(fingerprints)) == 8
     assert len({spec.key for spec in specs}) == len(specs)
 
 
@@ -134,11 +134,12 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
         ("stand_down_warmup", False),
+        ("stand_down_skip_warmup", False),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
     # and no hand-over and SB3's critic and the 1,000-step critic warm-up and no rehearsal and the random stand-down
-    # warm-up, which the default leaves to the algorithm since 2026-12-04, 2026-12-05 and 2026-12-06) are added
-    # alone.
+    # warm-up, which the default leaves to the algorithm since 2026-12-04, 2026-12-05 and 2026-12-06, and the
+    # stand-down's wait for learning_starts) are added alone.
     assert _on_earlier_default((("gate_confidence", 0.9),)) == (
         ("gate_confidence", 0.9),
         ("escape_saturation", False),
@@ -148,6 +149,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
         ("stand_down_warmup", False),
+        ("stand_down_skip_warmup", False),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
@@ -158,6 +160,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
         ("stand_down_warmup", False),
+        ("stand_down_skip_warmup", False),
     )
 
 
@@ -194,13 +197,15 @@ def test_stored_results_keep_their_keys():
         ("critic_layer_norm", False),
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
+        ("stand_down_skip_warmup", False),
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier).recipe_fingerprint == "129acbbf"
     assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint != "129acbbf"
     # So does the gate's test with a zone (later that day): its runs from before are found as the test switched off;
     # SAC's runs (the escape a no-op there) keep their key with the test off. The keys are in frontier.jsonl.
     test_off = (("gate_confidence", None), ("gate_margin", 0.0))
-    sac_then = (*test_off, ("critic_layer_norm", False))  # SAC without its norm: no pre-training, no hand-over
+    # SAC without its norm: no pre-training, no hand-over; and waiting for learning_starts on a stand-down
+    sac_then = (*test_off, ("critic_layer_norm", False), ("stand_down_skip_warmup", False))
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=sac_then).recipe_fingerprint == "129acbbf"
     test_off_then = (
         *test_off,
@@ -209,6 +214,7 @@ def test_stored_results_keep_their_keys():
         ("critic_layer_norm", False),
         ("critic_warmup", 1_000),
         ("hold_rehearsal", 0.0),
+        ("stand_down_skip_warmup", False),
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off_then).recipe_fingerprint == "8cbf2912"
 
@@ -427,6 +433,7 @@ def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
         ("warmup_handover", False),  # and before its hand-over
         ("critic_layer_norm", False),  # and its critic's norm
         ("critic_warmup", 1_000),  # and with its critic warm-up
+        ("stand_down_skip_warmup", False),  # and waiting for learning_starts on a stand-down
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier_gate).recipe_fingerprint != "954e7df5"
     for spelling in (overrides, earlier_gate):
@@ -463,27 +470,34 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     # pretrain-5k-handover-critic-ln with TD3 and SAC (test below), then with DDPG too (its runs of before, 8c42ada6,
     # are found as the three fields turned off), and with TD3 its actor released at learning_starts since
     # (pretrain-5k-handover-critic-ln-no-hold); on 2026-12-05 (fourth session) DDPG's too.
-    assert RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint == "61701361"
+    # On 2026-12-06 (fifth session) every algorithm's default took the stand-down's start at the probes
+    # (stand-down-skip-warmup): its defaults of before are found with it turned off.
+    skip = VARIANTS["stand-down-skip-warmup"]
+    for algo, fingerprint in (("td3", "df92c239"), ("sac", "bbe9e52b"), ("ddpg", "df92c239")):
+        assert RunSpec("obstacle", algo, "default", 0).recipe_fingerprint == fingerprint
+        assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=skip).recipe_fingerprint == fingerprint
+    waiting = (("stand_down_skip_warmup", False),)
+    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=waiting).recipe_fingerprint == "61701361"
     no_hold = VARIANTS["pretrain-5k-handover-critic-ln-no-hold"]
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=no_hold).recipe_fingerprint == "61701361"
     # On 2026-12-06 SAC's default took the hold's rehearsal (rehearse-100), then the stand-down's warm-up acted by
     # the policy (stand-down-warmup); its defaults of before are found with them turned off.
-    assert RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == "d7fa831b"
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=waiting).recipe_fingerprint == "d7fa831b"
     sdw = VARIANTS["stand-down-warmup"]
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=sdw).recipe_fingerprint == "d7fa831b"
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=VARIANTS["rehearse-100"]).recipe_fingerprint == (
         "5ac9a619"
     )
-    unrehearsed = (("hold_rehearsal", 0.0), ("stand_down_warmup", False))
+    unrehearsed = (("hold_rehearsal", 0.0), ("stand_down_warmup", False), *waiting)
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=unrehearsed).recipe_fingerprint == "cf10ec84"
-    assert RunSpec("obstacle", "ddpg", "default", 0).recipe_fingerprint == "61701361"
-    ddpg_held = (("critic_warmup", 1_000),)  # DDPG's default of before, its runs in critic_ln_ddpg.jsonl
+    assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=waiting).recipe_fingerprint == "61701361"
+    ddpg_held = (("critic_warmup", 1_000), *waiting)  # DDPG's default of before, its runs in critic_ln_ddpg.jsonl
     assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=ddpg_held).recipe_fingerprint == "8f52eb26"
     ddpg_before = (*ddpg_held, ("critic_pretrain_steps", 0), ("warmup_handover", False), ("critic_layer_norm", False))
     assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=ddpg_before).recipe_fingerprint == "8c42ada6"
     for algo in ("td3", "ddpg"):
         assert (
-            RunSpec("pendulum-heavy", algo, "default", 0).recipe_fingerprint
+            RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=waiting).recipe_fingerprint
             == RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=no_hold).recipe_fingerprint
         )
 
@@ -503,7 +517,12 @@ def test_the_sac_spread_variant_changes_only_sacs_runs():
         plain = RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=VARIANTS["pretrain-5k-handover"])
         assert (with_spread == plain.recipe_fingerprint) is same
     assert RunSpec("pendulum-heavy", "sac", "default", 0, recipe_overrides=spread).recipe_fingerprint == "c34853dc"
-    stated = (("distill_sac_std", 0.3), ("hold_rehearsal", 0.0), ("stand_down_warmup", False))
+    stated = (
+        ("distill_sac_std", 0.3),
+        ("hold_rehearsal", 0.0),
+        ("stand_down_warmup", False),
+        ("stand_down_skip_warmup", False),
+    )
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=stated).recipe_fingerprint == "cf10ec84"
     before_the_norm = (*stated, ("critic_layer_norm", False))  # SAC then: no pre-training, no hand-over
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=before_the_norm).recipe_fingerprint == "2d030dab"

@@ -149,22 +149,34 @@ def test_trust_gate_drops_a_prior_worse_than_random(name, algo, priors):
     setup = make_finetune(
         algo, make(), _prior(priors, name, "bad"), budget, RECIPE, hyperparams={"learning_starts": budget}, seed=0
     )
-    setup.learn(budget)  # the warm-up only: the probe, the gate's decision, distillation
+    setup.learn(budget)  # learning_starts is the budget: the probes, the gate's decision, distillation, then training
     assert setup.trusted is False
     assert setup.gate.score < 0.5
-    # SAC's default acts the rest of the warm-up with the distilled policy all the same (stand_down_warmup), where
-    # the probes left any (Pendulum's 200 steps in its torque units, PointMaze's Dict observations; MountainCar's
-    # 999-step episodes fill it); TD3's and DDPG's leave it to uniform random actions.
-    room = budget - setup.gate.prior_steps - setup.gate.reference_steps
-    acted = [sentence for sentence in setup.decisions if "(stand_down_warmup)" in sentence]
-    assert len(acted) == int(algo == "sac" and room > 0)
+    # The default starts training at the probes' end (stand_down_skip_warmup), where they leave any room (Pendulum's
+    # 200 steps in its torque units, PointMaze's Dict observations; MountainCar's 999-step episodes fill the budget).
+    probes = setup.gate.prior_steps + setup.gate.reference_steps
+    room = budget - probes
     assert (room > 0) is (name != "mountaincar")
-    if acted:
-        assert f"the warm-up's last {room} env steps are acted by the distilled policy" in acted[0]
-        assert any(sentence.startswith("warm-up hand-over: each episode's") for sentence in setup.decisions)
+    skipped = [sentence for sentence in setup.decisions if "(stand_down_skip_warmup;" in sentence]
+    assert len(skipped) == int(room > 0)
+    assert setup.model.learning_starts == (probes if room > 0 else budget)
+    assert setup.model._n_updates == max(room, 0)
+    assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
+    assert not [sentence for sentence in setup.decisions if "(stand_down_warmup)" in sentence]  # nothing left to act
     if name != "pointmaze":  # judged by return against the random probe from the same starts
         assert setup.gate.reference_steps > 0
         assert setup.gate.criterion.startswith("random probe")
+    if algo != "sac" or room <= 0:
+        return
+    # Waiting for learning_starts instead, SAC's default acts the rest of the warm-up with the distilled policy all
+    # the same (stand_down_warmup); TD3's and DDPG's leave it to uniform random actions.
+    waiting = get_recipe("default", distill_steps=300, stand_down_skip_warmup=False)
+    setup = make_finetune(algo, make(), _prior(priors, name, "bad"), budget, waiting, {"learning_starts": budget}, 0)
+    setup.learn(budget)  # the warm-up only
+    assert setup.trusted is False and setup.model._n_updates == 0
+    (acted,) = [sentence for sentence in setup.decisions if "(stand_down_warmup)" in sentence]
+    assert f"the warm-up's last {room} env steps are acted by the distilled policy" in acted
+    assert any(sentence.startswith("warm-up hand-over: each episode's") for sentence in setup.decisions)
 
 
 def test_frontier_recipe_on_dict_observations_and_two_envs(priors):
@@ -236,7 +248,9 @@ def test_stand_down_normalises_dict_observation_features_and_training_goes_on(pr
     assert "features are layer-normalised from now on" in sentence
     extractors = pretrained_extractors(setup.model)
     assert len(extractors) == 4 and all(extractor.layer_norm for extractor in extractors.values())
-    assert setup.model._n_updates == 100  # past learning_starts (1,000): trained on the normalised features
+    # Trained on the normalised features from the probe's end (the default's stand-down start lowers learning_starts)
+    probe = setup.gate.prior_steps
+    assert setup.model.learning_starts == probe < 1_000 and setup.model._n_updates == 1_100 - probe
     assert th.isfinite(th.nn.utils.parameters_to_vector(setup.model.policy.parameters())).all()
 
 

@@ -165,6 +165,7 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
         ("gate_confidence", None),  # the same
         ("gate_margin", 0.0),
         ("critic_layer_norm", False),  # left to the algorithm since (on with TD3), not in frontier
+        ("stand_down_skip_warmup", False),  # in the default since 2026-12-06, not in frontier
     )
     by_name = RunSpec("same-task", "td3", "frontier", 0, budget=120, eval_episodes=5)
     spelled = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=overrides)
@@ -211,3 +212,37 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
     # A record made under another recipe fingerprint (the recipe's defaults changed since) is not the same run.
     older = {**stored[by_name.key], "key": by_name.key.replace(by_name.recipe_fingerprint, "0ld0ld00")}
     assert match_records([by_name, spelled], {older["key"]: older}) == {}
+
+
+def test_a_trusted_run_stands_for_recipes_that_differ_only_where_the_gate_stands_down(tmp_path):
+    """A run whose trust gate trusted the prior is the run of every recipe that differs only in STAND_DOWN_ONLY."""
+    from sb3_finetune.experiment import STAND_DOWN_ONLY
+
+    assert set(STAND_DOWN_ONLY) == {"stand_down_warmup", "stand_down_skip_warmup", "stand_down_critic_pretrain"}
+    stored_run = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5)
+    skipping = (("stand_down_skip_warmup", True), ("stand_down_warmup", True), ("stand_down_critic_pretrain", True))
+    wanted = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=skipping)
+    assert wanted.recipe_fingerprint != stored_run.recipe_fingerprint and wanted.identity != stored_run.identity
+    assert wanted.trusted_identity == stored_run.trusted_identity
+    results = tmp_path / "results.jsonl"
+    (record,) = run_sweep([stored_run], results, tmp_path / "cache", workers=1).values()
+    assert record["gate"]["trusted"]  # the prior is right on its own task
+    found = run_sweep([wanted], results, tmp_path / "cache", workers=1)[wanted.key]
+    assert results.read_text().count("\n") == 1  # not run again
+    assert found["same_run_as"] == stored_run.key and found["key"] == wanted.key and found["curve"] == record["curve"]
+    # And it is the same run: made on its own, its curve is the stored one, point for point (wall times aside).
+    (made,) = run_sweep([wanted], tmp_path / "own.jsonl", tmp_path / "cache", workers=1).values()
+    assert "same_run_as" not in made and made["gate"]["trusted"]
+
+    def drop_times(curve: list) -> list:
+        return [{k: v for k, v in point.items() if k != "wall_s"} for point in curve]
+
+    assert drop_times(made["curve"]) == drop_times(record["curve"])
+    # A run whose gate stood the prior down is not: there the fields acted.
+    stood_down = {**record, "gate": {**record["gate"], "trusted": False}}
+    assert match_records([wanted], {record["key"]: stood_down}) == {}
+    # Nor does a field outside STAND_DOWN_ONLY match (it acts whatever the gate says).
+    other = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=(("bc_fade", 0.3),))
+    assert (
+        other.trusted_identity != stored_run.trusted_identity and match_records([other], {record["key"]: record}) == {}
+    )

@@ -454,7 +454,11 @@ def test_critic_pretraining_stands_down_with_the_prior_unless_asked(bc_weights):
     runs = {}
     for on_stand_down in (False, True):
         recipe = get_recipe(
-            "default", critic_pretrain_steps=60, distill_steps=50, stand_down_critic_pretrain=on_stand_down
+            "default",
+            critic_pretrain_steps=60,
+            distill_steps=50,
+            stand_down_critic_pretrain=on_stand_down,
+            stand_down_skip_warmup=False,
         )
         setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 800}, seed=0)
         critic_at_start = _vector(setup.model.critic)
@@ -478,7 +482,9 @@ def test_a_stand_down_warm_up_is_acted_by_the_distilled_policy_when_asked(bc_wei
     env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
     near = {}
     for asked in (False, True):
-        recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50, stand_down_warmup=asked)
+        recipe = get_recipe(
+            "default", critic_pretrain_steps=0, distill_steps=50, stand_down_warmup=asked, stand_down_skip_warmup=False
+        )
         setup = make_finetune("td3", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 800}, seed=0)
         setup.warm_up(1_000)  # the probe stands the prior down, then the rest of the warm-up to learning_starts
         assert setup.trusted is False and setup.model.num_timesteps == 800
@@ -496,8 +502,8 @@ def test_a_stand_down_warm_up_is_acted_by_the_distilled_policy_when_asked(bc_wei
     # Uniform random actions fall near the actor's by chance only; the policy's warm-up acts as the actor until each
     # episode's hand-over.
     assert near[False] < 0.15 and near[True] > 0.3
-    # SAC's default does it unasked (STAND_DOWN_WARMUP)
-    recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50)
+    # SAC's default does it unasked (STAND_DOWN_WARMUP), where the warm-up is not skipped (the default skips it)
+    recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50, stand_down_skip_warmup=False)
     setup = make_finetune("sac", env, bc_weights, 1_000, recipe, hyperparams={"learning_starts": 800}, seed=0)
     setup.warm_up(1_000)
     assert setup.trusted is False and setup.recipe.stand_down_warmup is True
@@ -559,8 +565,18 @@ def test_a_stand_down_can_start_training_at_the_probes_end(bc_weights):
     assert not [d for d in setup.decisions if "(stand_down_warmup)" in d or d.startswith("warm-up hand-over")]
     setup.learn(1_000)  # training takes its first gradient step at once
     assert setup.model.num_timesteps == 1_000 and setup.model._n_updates == 1_000 - probe
-    with pytest.raises(ValueError, match=r"stand_down_skip_warmup ends the warm-up .* it needs a trust_gate"):
-        get_recipe("default", stand_down_skip_warmup=True, trust_gate=None)
+    # Without a trust gate nothing stands the prior down: the field (on in the default recipe) does nothing, and the
+    # runs it would spell are the runs without it.
+    from sb3_finetune.experiment import RunSpec
+
+    ungated = (("trust_gate", None),)
+    assert get_recipe("default", trust_gate=None).stand_down_skip_warmup
+    assert (
+        RunSpec("obstacle", "td3", "default", 0, recipe_overrides=ungated).recipe_fingerprint
+        == RunSpec(
+            "obstacle", "td3", "default", 0, recipe_overrides=(*ungated, ("stand_down_skip_warmup", False))
+        ).recipe_fingerprint
+    )
 
 
 def test_skipping_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
