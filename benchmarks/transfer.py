@@ -426,11 +426,14 @@ def main(args: Args) -> list[dict[str, Any]]:
     (out / "transfer_table.md").write_text(table)
     plots = plot_curves(records, out)
     print(table)
+    # Runs of another recipe whose trust gate trusted the prior, taken for specs that differ only on a stand-down
+    taken = sum("same_run_as" in record for record in records)
     print(
-        f"{len(records)} runs; {sum(r['cpu_s'] for r in records) / 3600:.2f} CPU-hours; "
-        f"tables and {len(plots)} plots in {out}"
+        f"{len(records)} runs ({taken} of them a trusted run of a recipe that differs only on a stand-down: "
+        f"same_run_as); {sum(r['cpu_s'] for r in records) / 3600:.2f} CPU-hours; tables and {len(plots)} plots in {out}"
     )
-    (out / "transfer_meta.json").write_text(json.dumps({"command": command, "args": asdict(args)}, indent=2) + "\n")
+    meta = {"command": command, "args": asdict(args), "same_run_as": taken}
+    (out / "transfer_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return rows
 
 
