@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,11 +166,19 @@ class CheckpointCallback(BaseCallback):
 
     :param save_freq: env steps between checkpoints
     :param folder: where checkpoints go
-    :param extra: more to store in each ``state.json``
+    :param extra: more to store in each ``state.json``, or a function that returns it at each checkpoint (for what
+        the run learns as it goes, such as the trust gate's decision:
+        :meth:`~sb3_finetune.recipes.FinetuneSetup.checkpoint_state`)
     :param keep: checkpoints kept
     """
 
-    def __init__(self, save_freq: int, folder: str | os.PathLike, extra: dict[str, Any] | None = None, keep: int = 2):
+    def __init__(
+        self,
+        save_freq: int,
+        folder: str | os.PathLike,
+        extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+        keep: int = 2,
+    ):
         super().__init__()
         if save_freq < 1:
             raise ValueError(f"save_freq must be a positive number of steps, got {save_freq}")
@@ -186,4 +195,5 @@ class CheckpointCallback(BaseCallback):
         # After the rollout's transitions are in the replay buffer (``_on_step`` runs before the last is stored).
         if self.num_timesteps - self._last >= self.save_freq:
             self._last = self.num_timesteps
-            save_checkpoint(self.model, self.folder, self.extra, self.keep)
+            extra = self.extra() if callable(self.extra) else self.extra
+            save_checkpoint(self.model, self.folder, extra, self.keep)

@@ -450,7 +450,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             LearningCurveCallback(env_id, env_kwargs, args.eval_freq, args.eval_episodes, expert=expert, verbose=1)
         )
     if args.save_freq > 0:
-        callbacks.append(CheckpointCallback(args.save_freq, checkpoints, {"argv": sys.argv[1:]}))
+        callbacks.append(
+            CheckpointCallback(args.save_freq, checkpoints, lambda: {"argv": sys.argv[1:], **setup.checkpoint_state()})
+        )
     if args.progress:  # over the whole run: SB3's own bar would restart after the recipe's warm-up
         from sb3_finetune.progress import ProgressCallback
 
@@ -479,14 +481,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         if not found:
             raise UsageError(f"--resume: no checkpoint in '{checkpoints}'")
         step, path = found[-1]
-        model, _ = load_checkpoint(path, ALGORITHMS[args.algo], env=setup.model.get_env(), device=args.device)
+        model, state = load_checkpoint(path, ALGORITHMS[args.algo], env=setup.model.get_env(), device=args.device)
         model.tensorboard_log = args.tensorboard_log
-        if setup.acting_as_prior is not None:
-            setup.acting_as_prior.detach()
-        setup.model = model
+        restored = setup.resume(model, state)
+        said = len(setup.decisions)
         stored = model.replay_buffer.size() if model.replay_buffer is not None else 0
         print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
-        for sentence in _resume_notes(setup.recipe, model) if setup.recipe is not None else []:
+        for sentence in [*restored, *(_resume_notes(setup.recipe, model) if setup.recipe is not None else [])]:
             print(f"note: {sentence}")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:

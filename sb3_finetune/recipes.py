@@ -1015,6 +1015,50 @@ class FinetuneSetup:
         self._warm_up(total_timesteps, self._callbacks(callback), tb_log_name or type(self.model).__name__)
         return self.gate
 
+    def checkpoint_state(self) -> dict[str, Any]:
+        """What a checkpoint must keep for :meth:`resume` to go on as this run would: the trust gate's decision.
+
+        :return: ``{"gate": the decision as a dict, or None before the warm-up or without a gate}`` (JSON-friendly)
+        """
+        return {"gate": None if self.gate is None else self.gate.as_dict()}
+
+    def resume(self, model: BaseAlgorithm, state: dict[str, Any]) -> list[str]:
+        """Go on from a checkpoint: its model replaces the set-up's, and its trust gate's decision is applied again.
+
+        The warm-up does not run twice, so the decision comes from ``state`` (:meth:`checkpoint_state`). Where the
+        gate stood the prior down, the recipe's hold, pull and arbitration stay off, as they were when the checkpoint
+        was written (without this the resumed run would hold the actor and pull it towards the prior the gate turned
+        down). The features' normalisation and a lowered ``learning_starts`` come back with the model.
+
+        :param model: the model of the checkpoint
+        :param state: the checkpoint's ``state.json``
+        :return: one sentence for each thing the resumed run does differently from a fresh one (also in
+            :attr:`decisions`)
+        """
+        if self.acting_as_prior is not None:
+            self.acting_as_prior.detach()
+        self.model = model
+        if self.recipe is None or self.recipe.trust_gate is None:
+            return []
+        stored = state.get("gate")
+        if stored is None:
+            sentence = (
+                "trust gate: the checkpoint does not say what the gate decided (written before the warm-up ended, or "
+                "by an earlier version); the resumed run holds and pulls the actor as if it trusted the prior"
+            )
+            say(sentence, self.decisions, warn=True)
+            return [sentence]
+        self.gate = GateDecision(**stored)
+        if self.gate.trusted:
+            return []
+        stand_down(self.callbacks)
+        sentence = (
+            f"trust gate: the checkpoint's run stood the prior down ({self.gate.describe()}); the resumed run neither "
+            "holds nor pulls the actor"
+        )
+        say(sentence, self.decisions)
+        return [sentence]
+
     def _callbacks(self, callback: BaseCallback | list[BaseCallback] | None) -> CallbackList:
         extra = [] if callback is None else (callback if isinstance(callback, list) else [callback])
         return CallbackList([*self.callbacks, *extra])
@@ -1042,6 +1086,16 @@ class FinetuneSetup:
         )
         callback.on_training_end()
         self._warmed_up_at = model.num_timesteps
+
+
+def stand_down(callbacks: list[BaseCallback]) -> None:
+    """The trust gate's verdict against the prior: the actor's hold and pull, and arbitration, off for good.
+
+    :param callbacks: the recipe's callbacks (others are left as they are)
+    """
+    for callback in callbacks:
+        if isinstance(callback, (ActorUpdateHook, ArbitrationCallback)):
+            callback.stand_down()
 
 
 def run_warm_up(

@@ -303,6 +303,24 @@ def test_zoo_pendulum_td3_entry_sizes_its_noise_from_the_env():
     assert params["action_noise"]._mu.shape == (1,)  # Pendulum's torque, not a hard-coded 2
 
 
+def test_a_resumed_run_keeps_the_gates_decision(workdir):
+    """A checkpoint keeps the trust gate's decision; ``--resume`` applies it again and says so (the warm-up does not
+    run twice)."""
+    common = ["finetune", "--algo", "td3", "--env", NAV, "--pretrained", "agent.pt", "--env-kwargs"]
+    common += ["goal_position:(-0.5,-0.5)", "--critic-pretrain-steps", "20", "--save-freq", "300"]
+    common += ["--log-folder", "resumed", "--out", "resumed.zip", "--eval-episodes", "5"]
+    first = cli(*common, "-n", "900", cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    (state_file,) = (workdir / "resumed" / "checkpoints").glob("step-900/state.json")
+    gate = json.loads(state_file.read_text())["gate"]
+    assert gate["trusted"] is False
+    again = cli(*common, "-n", "1200", "--resume", cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    notes = [line for line in again.stdout.splitlines() if line.startswith("note: ")]
+    assert any(line.startswith("note: trust gate: the checkpoint's run stood the prior down") for line in notes)
+    assert "wrote resumed.zip after 1200 steps" in again.stdout
+
+
 def test_a_resume_inside_sacs_hold_says_its_rehearsal_is_off():
     """The checkpoint holds no rehearsal actor: a run resumed before SAC's release goes on without it, and says so;
     one resumed after the release lost nothing, and nothing is said."""

@@ -579,6 +579,42 @@ def test_a_stand_down_can_start_training_at_the_probes_end(bc_weights):
     )
 
 
+def test_a_run_resumed_from_a_checkpoint_stays_stood_down(bc_weights, tmp_path):
+    """The warm-up does not run again on a resume: the checkpoint keeps the gate's decision, and a stood-down run goes
+    on neither holding nor pulling the actor towards the prior the gate turned down."""
+    from stable_baselines3 import TD3
+
+    from sb3_finetune.checkpoint import CheckpointCallback, list_checkpoints, load_checkpoint
+
+    def build():
+        env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
+        recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50)
+        return make_finetune("td3", env, bc_weights, 4_000, recipe, seed=0)
+
+    first = build()
+    first.learn(1_000, callback=CheckpointCallback(500, tmp_path, first.checkpoint_state))
+    assert first.trusted is False
+    (step, path), *_ = reversed(list_checkpoints(tmp_path))
+    assert step == 1_000
+    model, state = load_checkpoint(path, TD3, env=first.model.get_env())
+    assert state["gate"] == first.gate.as_dict() and model.learning_starts == first.gate.prior_steps
+    resumed = build()
+    hook = next(c for c in resumed.callbacks if isinstance(c, ActorUpdateHook))
+    assert hook.weight() > 0.0 and hook.hold_steps == 1_000  # as built: the warm-up would stand it down
+    (said,) = resumed.resume(model, state)
+    assert said.startswith("trust gate: the checkpoint's run stood the prior down (") and said in resumed.decisions
+    assert resumed.trusted is False and resumed.model is model
+    assert hook.weight() == 0.0 and hook.hold_steps == 0
+    updates = model._n_updates
+    resumed.learn(300, reset_num_timesteps=False)  # 300 more env steps from the checkpoint, the actor free
+    assert resumed.model.num_timesteps == 1_300 and resumed.model._n_updates == updates + 300
+    # A checkpoint without the gate's decision (written before the warm-up ended, or by an earlier version): said.
+    blind = build()
+    (warning,) = blind.resume(load_checkpoint(path, TD3, env=first.model.get_env())[0], {"num_timesteps": 1_000})
+    assert "does not say what the gate decided" in warning
+    assert next(c for c in blind.callbacks if isinstance(c, ActorUpdateHook)).weight() > 0.0
+
+
 def test_skipping_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
     ends = []
     for asked in (False, True):
