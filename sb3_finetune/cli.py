@@ -16,17 +16,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import gymnasium as gym
 import numpy as np
 
 from sb3_finetune.weights import PretrainedWeightsError
-
-if TYPE_CHECKING:  # imported lazily below, to keep the command line quick to start
-    from stable_baselines3.common.base_class import BaseAlgorithm
-
-    from sb3_finetune.recipes import Recipe
 
 ALGOS = ("ddpg", "td3", "sac")
 
@@ -487,7 +482,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         said = len(setup.decisions)
         stored = model.replay_buffer.size() if model.replay_buffer is not None else 0
         print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
-        for sentence in [*restored, *(_resume_notes(setup.recipe, model) if setup.recipe is not None else [])]:
+        for sentence in restored:
             print(f"note: {sentence}")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:
@@ -507,28 +502,6 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     figures = evaluate(model_policy(model), env_id, env_kwargs, args.eval_episodes, seed=10_000, expert=expert)
     print(f"wrote {out} after {model.num_timesteps} steps: {_figures_line(figures)}")
     return 0
-
-
-def _resume_notes(recipe: Recipe, model: BaseAlgorithm) -> list[str]:
-    """What of the recipe a run resumed from a checkpoint goes without, one sentence each.
-
-    :param recipe: the recipe as it runs (its fields left to the algorithm filled in)
-    :param model: the model loaded from the checkpoint
-    :return: the sentences
-    """
-    notes = []
-    if recipe.collapse_guard is not None:
-        notes.append("collapse guard: off after --resume (the checkpoint holds no copy of the actor as released)")
-    if recipe.frontier_explore is not None:
-        notes.append("frontier exploration: off after --resume (the trust gate's probe is not run again)")
-    if recipe.bc_progress is not None:
-        notes.append("progress pull: fades with time after --resume (the trust gate's probe is not run again)")
-    if recipe.hold_rehearsal and model.num_timesteps < model.learning_starts + recipe.critic_warmup:
-        notes.append(
-            "hold rehearsal: off after --resume (the checkpoint holds no rehearsal actor; the actor stays held to "
-            f"step {model.learning_starts + recipe.critic_warmup})"
-        )
-    return notes
 
 
 def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | None) -> Any:

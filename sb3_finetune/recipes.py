@@ -1038,26 +1038,29 @@ class FinetuneSetup:
         if self.acting_as_prior is not None:
             self.acting_as_prior.detach()
         self.model = model
-        if self.recipe is None or self.recipe.trust_gate is None:
+        if self.recipe is None:
             return []
+        sentences = []
         stored = state.get("gate")
-        if stored is None:
-            sentence = (
+        if self.recipe.trust_gate is not None and stored is None:
+            sentences.append(
                 "trust gate: the checkpoint does not say what the gate decided (written before the warm-up ended, or "
                 "by an earlier version); the resumed run holds and pulls the actor as if it trusted the prior"
             )
-            say(sentence, self.decisions, warn=True)
-            return [sentence]
-        self.gate = GateDecision(**stored)
-        if self.gate.trusted:
-            return []
-        stand_down(self.callbacks)
-        sentence = (
-            f"trust gate: the checkpoint's run stood the prior down ({self.gate.describe()}); the resumed run neither "
-            "holds nor pulls the actor"
-        )
-        say(sentence, self.decisions)
-        return [sentence]
+        elif stored is not None:
+            self.gate = GateDecision(**stored)
+            if not self.gate.trusted:
+                stand_down(self.callbacks)
+                sentences.append(
+                    f"trust gate: the checkpoint's run stood the prior down ({self.gate.describe()}); the resumed run "
+                    "neither holds nor pulls the actor"
+                )
+        hook = next((c for c in self.callbacks if isinstance(c, ActorUpdateHook)), None)
+        held_until = 0 if hook is None else hook.hold_steps
+        sentences += resume_notes(self.recipe, model.num_timesteps, held_until)
+        for sentence in sentences:
+            say(sentence, self.decisions, warn=sentence.startswith("trust gate: the checkpoint does not say"))
+        return sentences
 
     def _callbacks(self, callback: BaseCallback | list[BaseCallback] | None) -> CallbackList:
         extra = [] if callback is None else (callback if isinstance(callback, list) else [callback])
@@ -1086,6 +1089,29 @@ class FinetuneSetup:
         )
         callback.on_training_end()
         self._warmed_up_at = model.num_timesteps
+
+
+def resume_notes(recipe: Recipe, num_timesteps: int, held_until: int) -> list[str]:
+    """What of the recipe a run resumed from a checkpoint goes without, one sentence each.
+
+    :param recipe: the recipe as it runs (its fields left to the algorithm filled in)
+    :param num_timesteps: the checkpoint's step
+    :param held_until: the env step the actor is held to (0 where it is not held, or stood down)
+    :return: the sentences
+    """
+    notes = []
+    if recipe.collapse_guard is not None:
+        notes.append("collapse guard: off after --resume (the checkpoint holds no copy of the actor as released)")
+    if recipe.frontier_explore is not None:
+        notes.append("frontier exploration: off after --resume (the trust gate's probe is not run again)")
+    if recipe.bc_progress is not None:
+        notes.append("progress pull: fades with time after --resume (the trust gate's probe is not run again)")
+    if recipe.hold_rehearsal and num_timesteps < held_until:
+        notes.append(
+            "hold rehearsal: off after --resume (the checkpoint holds no rehearsal actor; the actor stays held to "
+            f"step {held_until})"
+        )
+    return notes
 
 
 def stand_down(callbacks: list[BaseCallback]) -> None:

@@ -324,18 +324,15 @@ def test_a_resumed_run_keeps_the_gates_decision(workdir):
 def test_a_resume_inside_sacs_hold_says_its_rehearsal_is_off():
     """The checkpoint holds no rehearsal actor: a run resumed before SAC's release goes on without it, and says so;
     one resumed after the release lost nothing, and nothing is said."""
-    from types import SimpleNamespace
-
-    from sb3_finetune.cli import _resume_notes
-    from sb3_finetune.recipes import get_recipe
+    from sb3_finetune.recipes import get_recipe, resume_notes
 
     recipe, _ = get_recipe("default").for_algorithm("sac")  # rehearsed, held 1,000 env steps after learning_starts
-    inside = SimpleNamespace(num_timesteps=1_500, learning_starts=1_000)
-    (note,) = _resume_notes(recipe, inside)
+    (note,) = resume_notes(recipe, 1_500, 2_000)
     assert note.startswith("hold rehearsal: off after --resume") and "held to step 2000" in note
-    assert _resume_notes(recipe, SimpleNamespace(num_timesteps=2_000, learning_starts=1_000)) == []
+    assert resume_notes(recipe, 2_000, 2_000) == []
+    assert resume_notes(recipe, 1_500, 0) == []  # stood down: nothing is held
     unrehearsed, _ = get_recipe("default").for_algorithm("td3")
-    assert _resume_notes(unrehearsed, inside) == []
+    assert resume_notes(unrehearsed, 1_500, 2_000) == []
 
 
 def test_recipe_flags_reach_the_recipe():
