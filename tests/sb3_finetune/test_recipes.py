@@ -686,6 +686,21 @@ def test_the_rl_zoo_callback_fills_in_the_algorithms_critic_pretraining_and_hand
         assert len(said) == 1 and said[0].startswith(f"warmup_handover: True, {algo.__name__}'s in the")
 
 
+def test_the_rl_zoo_callback_starts_a_stood_down_run_at_the_probes_end(bc_weights):
+    from stable_baselines3 import TD3
+
+    from sb3_finetune.zoo import FinetuneCallback
+
+    env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
+    model = TD3("MlpPolicy", env, learning_starts=800, seed=0, policy_kwargs={"net_arch": [16]})
+    callback = FinetuneCallback(bc_weights, distill_steps=10, critic_pretrain_steps=0)
+    model.learn(1_000, callback=callback)
+    assert callback.gate is not None and not callback.gate.trusted
+    probe = callback.gate.prior_steps
+    assert model.learning_starts == probe < 800 and model._n_updates == 1_000 - probe
+    assert any("(stand_down_skip_warmup; learning_starts 800 -> " in d for d in callback.decisions)
+
+
 def test_the_rl_zoo_callback_rehearses_sacs_hold_as_make_finetune_does(pendulum_prior):
     from stable_baselines3 import SAC
 
