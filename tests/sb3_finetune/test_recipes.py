@@ -534,19 +534,6 @@ def test_sacs_default_keeps_the_policys_warm_up_on_a_stand_down_where_there_is_o
             get_recipe("default", stand_down_warmup=True, **changes)
 
 
-def test_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
-    """Where the gate trusts the prior, ``stand_down_warmup`` changes nothing: the run is the same, bit for bit."""
-    ends = []
-    for asked in (False, True):
-        recipe = get_recipe("default", critic_pretrain_steps=20, distill_steps=50, stand_down_warmup=asked)
-        env = gym.make("SimpleNavigation-v0")
-        setup = make_finetune("td3", env, bc_weights, 900, recipe, hyperparams={"learning_starts": 600}, seed=0)
-        setup.learn(900)
-        assert setup.trusted and not [d for d in setup.decisions if "stand_down_warmup" in d]
-        ends.append(setup.model.policy.state_dict())
-    assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
-
-
 def test_a_stand_down_can_start_training_at_the_probes_end(bc_weights):
     env = gym.make("SimpleNavigation-v0", goal_position=(-0.5, -0.5))
     recipe = get_recipe("default", critic_pretrain_steps=0, distill_steps=50, stand_down_skip_warmup=True)
@@ -615,15 +602,21 @@ def test_a_run_resumed_from_a_checkpoint_stays_stood_down(bc_weights, tmp_path):
     assert next(c for c in blind.callbacks if isinstance(c, ActorUpdateHook)).weight() > 0.0
 
 
-def test_skipping_a_stand_down_warm_up_leaves_a_trusted_run_as_it_is(bc_weights):
+@pytest.mark.parametrize("field", ["stand_down_warmup", "stand_down_skip_warmup", "stand_down_critic_pretrain"])
+def test_a_field_that_acts_on_a_stand_down_leaves_a_trusted_run_as_it_is(bc_weights, field):
+    """Where the gate trusts the prior, the fields of STAND_DOWN_ONLY change nothing: the run is the same, bit for bit
+    (what lets the sweep take a trusted run for a recipe that differs from its own only there)."""
+    from sb3_finetune.experiment import STAND_DOWN_ONLY
+
+    assert field in STAND_DOWN_ONLY
     ends = []
     for asked in (False, True):
-        recipe = get_recipe("default", critic_pretrain_steps=20, distill_steps=50, stand_down_skip_warmup=asked)
+        recipe = get_recipe("default", critic_pretrain_steps=20, distill_steps=50, **{field: asked})
         env = gym.make("SimpleNavigation-v0")
         setup = make_finetune("td3", env, bc_weights, 900, recipe, hyperparams={"learning_starts": 600}, seed=0)
         setup.learn(900)
         assert setup.trusted and setup.model.learning_starts == 600
-        assert not [d for d in setup.decisions if "stand_down_skip_warmup" in d]
+        assert not [d for d in setup.decisions if f"({field}" in d or f" {field})" in d]
         ends.append(setup.model.policy.state_dict())
     assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
 
