@@ -321,10 +321,10 @@ class RunSpec:
         random_probe = SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None
         if random_probe or recipe.get("trust_gate") is None:
             fields += ["gate_confidence", "gate_margin"]
-        if recipe.get("trust_gate") is None:
-            fields += list(STAND_DOWN_ONLY)
         elif recipe.get("gate_confidence") is None:
             fields += ["gate_margin"]
+        if recipe.get("trust_gate") is None:
+            fields += list(STAND_DOWN_ONLY)
         return tuple(fields)
 
     @property

@@ -1040,27 +1040,27 @@ class FinetuneSetup:
         self.model = model
         if self.recipe is None:
             return []
-        sentences = []
+        said = len(self.decisions)
         stored = state.get("gate")
         if self.recipe.trust_gate is not None and stored is None:
-            sentences.append(
+            sentence = (
                 "trust gate: the checkpoint does not say what the gate decided (written before the warm-up ended, or "
                 "by an earlier version); the resumed run holds and pulls the actor as if it trusted the prior"
             )
+            say(sentence, self.decisions, warn=True)
         elif stored is not None:
             self.gate = GateDecision(**stored)
             if not self.gate.trusted:
                 stand_down(self.callbacks)
-                sentences.append(
+                sentence = (
                     f"trust gate: the checkpoint's run stood the prior down ({self.gate.describe()}); the resumed run "
                     "neither holds nor pulls the actor"
                 )
+                say(sentence, self.decisions)
         hook = next((c for c in self.callbacks if isinstance(c, ActorUpdateHook)), None)
-        held_until = 0 if hook is None else hook.hold_steps
-        sentences += resume_notes(self.recipe, model.num_timesteps, held_until)
-        for sentence in sentences:
-            say(sentence, self.decisions, warn=sentence.startswith("trust gate: the checkpoint does not say"))
-        return sentences
+        for sentence in resume_notes(self.recipe, model.num_timesteps, 0 if hook is None else hook.hold_steps):
+            say(sentence, self.decisions)
+        return self.decisions[said:]
 
     def _callbacks(self, callback: BaseCallback | list[BaseCallback] | None) -> CallbackList:
         extra = [] if callback is None else (callback if isinstance(callback, list) else [callback])
@@ -1298,6 +1298,7 @@ def run_warm_up(
             f"step {model.num_timesteps}: the warm-up's last {rest} env steps are skipped (stand_down_skip_warmup; "
             f"learning_starts {model.learning_starts} -> {model.num_timesteps})",
             decisions,
+            warn=True,  # it changes a hyperparameter the user set
         )
         model.learning_starts, rest = model.num_timesteps, 0
         skipped = True
