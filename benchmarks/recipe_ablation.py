@@ -245,6 +245,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # the evaluation grid sets is the warm-up's length (PARTLY_RIGHT.md, "The floor the evaluation grid sets"). Today's
     # default with training's first gradient step right after the gate's probes on a stand-down (the default since).
     "stand-down-skip-warmup": on_todays_default(("stand_down_skip_warmup", True)),
+    # Today's default waiting for learning_starts on a stand-down (its default of before, with each algorithm): beside
+    # it where learning_starts is long (--learning-starts).
+    "stand-down-wait": on_todays_default(("stand_down_skip_warmup", False)),
     # Today's TD3 and SAC default reaches 90% on the obstacle at the first evaluation after the actor's release (2,500
     # steps, released at 2,000 after the 1,000-step critic warm-up) in every TD3 seed: the same with the actor released
     # at learning_starts (no critic warm-up; the critic still pre-trained 5,000 steps on the hand-over's warm-up).
@@ -449,9 +452,11 @@ class Args:
     scratch_critic_layer_norm: bool = False
     """train the scratch arm with a layer-normalised critic (``policy_kwargs={"critic_layer_norm": True}``), to
     tell the norm's gain from the prior's in a variant with ``critic_layer_norm``"""
+    learning_starts: int = 0
+    """every arm's ``learning_starts`` (``0``: the scenario's): a long random warm-up, as the RL Zoo gives some envs"""
     scratch_learning_starts: int = 0
-    """train the scratch arm with this ``learning_starts`` (``0``: the scenario's), to tell what a shorter warm-up
-    gives scratch from what the recipe gains with one"""
+    """train the scratch arm with this ``learning_starts`` (``0``: ``--learning-starts``), to tell what a shorter
+    warm-up gives scratch from what the recipe gains with one"""
     quick: bool = False
     """1 seed, 300 steps, the default variant, TD3: a smoke test"""
 
@@ -488,8 +493,9 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     specs = []
     budget = args.budget or None
     scratch: tuple = (("policy_kwargs", (("critic_layer_norm", True),)),) if args.scratch_critic_layer_norm else ()
-    if args.scratch_learning_starts:
-        scratch = (*scratch, ("learning_starts", args.scratch_learning_starts))
+    every_arm: tuple = (("learning_starts", args.learning_starts),) if args.learning_starts else ()
+    if args.scratch_learning_starts or args.learning_starts:
+        scratch = (*scratch, ("learning_starts", args.scratch_learning_starts or args.learning_starts))
     for scenario in args.scenarios.split(","):
         for algo in args.algos.split(","):
             for seed in range(args.seeds):
@@ -507,6 +513,7 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
                         budget,
                         eval_episodes=args.eval_episodes,
                         recipe_overrides=VARIANTS[variant],
+                        hyperparams=every_arm,
                     )
                     for variant in kept[algo]
                 )

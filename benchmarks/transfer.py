@@ -80,7 +80,9 @@ class Args:
 
 
 NAV_SCENARIOS = ("same-task", "goal-moved", "obstacle", "drift", "sparse-goal")
-EXTERNAL_SCENARIOS = tuple(name for name, scenario in SCENARIOS.items() if scenario.external)
+EXTERNAL_SCENARIOS = tuple(
+    name for name, scenario in SCENARIOS.items() if scenario.external and scenario.prior == "partly right"
+)
 GROUPS = {"nav": NAV_SCENARIOS, "external": EXTERNAL_SCENARIOS}
 
 

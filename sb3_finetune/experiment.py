@@ -62,6 +62,8 @@ class Scenario:
         and 1 (with ``measure="mean_return"``)
     :param hyperparams: algorithm arguments of this scenario for every arm, as ``(name, value)`` pairs
         (``noise_std`` sizes TD3's and DDPG's Gaussian exploration noise)
+    :param prior: how right the prior is meant to be on the target: ``"right"``, ``"partly right"`` or
+        ``"wrong"`` (what ``benchmarks/transfer.py`` judges it by)
     """
 
     name: str
@@ -77,8 +79,11 @@ class Scenario:
     threshold: float = THRESHOLD
     return_range: tuple[float, float] | None = None
     hyperparams: tuple[tuple[str, Any], ...] = ()
+    prior: str = "partly right"
 
     def __post_init__(self) -> None:
+        if self.prior not in ("right", "partly right", "wrong"):
+            raise ValueError(f"scenario {self.name!r}: prior must be 'right', 'partly right' or 'wrong'")
         if self.measure not in ("success_rate", "mean_return"):
             raise ValueError(f"scenario {self.name!r}: measure must be 'success_rate' or 'mean_return'")
         if self.measure == "mean_return" and self.return_range is None:
@@ -110,7 +115,15 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
-        Scenario("same-task", "pretrain and fine-tune on the note's task", "SimpleNavigation-v0", {}, {}, 6_000),
+        Scenario(
+            "same-task",
+            "pretrain and fine-tune on the note's task",
+            "SimpleNavigation-v0",
+            {},
+            {},
+            6_000,
+            prior="right",
+        ),
         Scenario(
             "goal-moved",
             "goal (0.5, 0.5) -> (-0.5, -0.5)",
@@ -118,6 +131,7 @@ SCENARIOS: dict[str, Scenario] = {
             {},
             {"goal_position": (-0.5, -0.5)},
             6_000,
+            prior="wrong",
         ),
         Scenario(
             "obstacle",
@@ -151,6 +165,7 @@ SCENARIOS: dict[str, Scenario] = {
             {"reward_type": "sparse"},
             10_000,
             her=True,
+            prior="right",
         ),
         # Standard envs (sb3_finetune.external). The figures of each prior on its target, and how the thresholds
         # and return ranges were measured, are in the README's benchmark section.
@@ -194,6 +209,24 @@ SCENARIOS: dict[str, Scenario] = {
             {"continuing_task": True, "reset_target": False},
             40_000,
             controller="point_maze_straight",
+        ),
+        # A prior that is wrong on a standard env: the swing-up controller on Pendulum-v1's own physics, cloned, on a
+        # target whose motor turns the other way: the prior pumps energy out (-1,824 against random's -1,211, and
+        # -152 on the source; benchmarks/external_priors.py, results/external_priors_pendulum_reversed.json). Not in
+        # benchmarks/transfer.py's "external" group (its partly right scenarios): run by name.
+        Scenario(
+            "pendulum-reversed",
+            "Pendulum-v1 -> its motor reversed (swing-up controller for Pendulum-v1, cloned): a wrong prior",
+            external.PENDULUM_ID,
+            {},
+            {"reversed_motor": True},
+            20_000,
+            controller="pendulum_swing_up",
+            measure="mean_return",
+            threshold=-200.0,
+            # Random on the target: benchmarks/external_priors.py on these evaluation episodes; -143 as above.
+            return_range=(-1211.0, -143.0),
+            prior="wrong",
         ),
     )
 }

@@ -8,7 +8,8 @@ Two envs get their physics as arguments, registered here (``gym.make`` after ``i
 
 - ``sb3_finetune/PendulumPhysics-v1``: Gymnasium's ``Pendulum-v1`` (200 steps) with the pole's ``mass`` and
   ``length`` as arguments beside ``g``. ``PendulumEnv`` reads ``self.m`` and ``self.l`` in every step, so setting
-  them changes the dynamics and nothing else (observations, reward and bounds are as in ``Pendulum-v1``).
+  them changes the dynamics and nothing else (observations, reward and bounds are as in ``Pendulum-v1``); and
+  ``reversed_motor=True`` applies minus the action (a motor wired the other way round: a prior that is wrong).
 - ``sb3_finetune/MountainCarPower-v0``: ``MountainCarContinuous-v0`` (999 steps) with the engine's ``power``
   (default 0.0015) as an argument; the force is ``power * action``.
 
@@ -39,18 +40,34 @@ OPEN_ARENA = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1], [1, 0, 0, 0, 1]
 """PointMaze's UMaze cells without its inner wall: the source task, where heading straight for the goal works."""
 
 
+class ReversedMotorPendulum(PendulumEnv):
+    """``PendulumEnv`` whose motor turns the other way (wired the other way round).
+
+    The reward's torque cost is the same; observations and bounds are ``Pendulum-v1``'s.
+    """
+
+    def step(self, u: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """``PendulumEnv.step`` with minus the action as the torque."""
+        return super().step(-np.asarray(u, dtype=np.float32))
+
+
 def make_pendulum(
-    render_mode: str | None = None, g: float = 10.0, mass: float = 1.0, length: float = 1.0
+    render_mode: str | None = None,
+    g: float = 10.0,
+    mass: float = 1.0,
+    length: float = 1.0,
+    reversed_motor: bool = False,
 ) -> PendulumEnv:
-    """``Pendulum-v1``'s env with another gravity, pole mass or pole length.
+    """``Pendulum-v1``'s env with another gravity, pole mass or pole length, or its motor reversed.
 
     :param render_mode: as ``PendulumEnv``'s
     :param g: gravity (``Pendulum-v1``: 10)
     :param mass: the pole's mass (``Pendulum-v1``: 1)
     :param length: the pole's length (``Pendulum-v1``: 1)
+    :param reversed_motor: the torque applied is minus the action (:class:`ReversedMotorPendulum`)
     :return: the env (the time limit comes from the registration)
     """
-    env = PendulumEnv(render_mode=render_mode, g=g)
+    env = (ReversedMotorPendulum if reversed_motor else PendulumEnv)(render_mode=render_mode, g=g)
     env.m, env.l = float(mass), float(length)
     return env
 
