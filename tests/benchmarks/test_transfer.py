@@ -96,6 +96,26 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     assert len({spec.key for spec in specs}) == len(specs)
 
 
+def test_recipe_ablation_gives_every_arm_a_long_warm_up_and_scratch_its_own():
+    from recipe_ablation import Args, plan
+
+    from sb3_finetune.experiment import SCENARIOS
+
+    args = Args(scenarios="pendulum-reversed", algos="td3", variants="default,stand-down-wait", seeds=1, budget=0)
+    specs, _ = plan(Args(**{**vars(args), "learning_starts": 5_000}))
+    assert [spec.hyperparams for spec in specs] == [(("learning_starts", 5_000),)] * 3
+    specs, _ = plan(Args(**{**vars(args), "learning_starts": 5_000, "scratch_learning_starts": 1_200}))
+    assert [spec.hyperparams for spec in specs] == [(("learning_starts", 1_200),)] + [(("learning_starts", 5_000),)] * 2
+    assert len({spec.recipe_fingerprint for spec in specs if spec.arm != "scratch"}) == 2
+    # A wrong prior is not in the scoreboard's "external" group, which is judged as partly right
+    import transfer
+
+    assert "pendulum-reversed" not in transfer.EXTERNAL_SCENARIOS
+    assert all(SCENARIOS[name].prior == "partly right" for name in transfer.EXTERNAL_SCENARIOS)
+    with pytest.raises(ValueError, match="prior must be"):
+        type(SCENARIOS["same-task"])("x", "x", "SimpleNavigation-v0", {}, {}, 100, prior="half")
+
+
 def test_recipe_ablation_scratch_arm_with_a_normalised_critic_is_a_run_of_its_own():
     import gymnasium as gym
     from recipe_ablation import Args, plan

@@ -33,6 +33,18 @@ def test_pendulum_physics_defaults_are_pendulum_v1_and_mass_changes_the_dynamics
     assert gym.make(external.PENDULUM_ID).spec.max_episode_steps == 200
 
 
+def test_a_reversed_motor_applies_minus_the_action_and_makes_the_swing_up_worse_than_random():
+    actions = [[1.5], [-0.5], [2.0], [0.0]] * 5
+    reversed_motor = gym.make(external.PENDULUM_ID, reversed_motor=True)
+    np.testing.assert_array_equal(_steps(reversed_motor, actions), _steps(gym.make("Pendulum-v1"), -np.array(actions)))
+    assert reversed_motor.spec.max_episode_steps == 200
+    controller = evaluate(external.pendulum_swing_up(), external.PENDULUM_ID, {"reversed_motor": True}, 3, 10_000)
+    rng = np.random.default_rng(0)
+    random = evaluate(lambda obs: rng.uniform(-2, 2, (len(obs), 1)), external.PENDULUM_ID, {"reversed_motor": True}, 3)
+    assert controller.mean_return < random.mean_return - 300  # the prior of pendulum-reversed is wrong there
+    assert SCENARIOS["pendulum-reversed"].prior == "wrong"
+
+
 def test_mountain_car_power_is_an_argument():
     actions = [[1.0]] * 30
     plain = _steps(gym.make("MountainCarContinuous-v0"), actions)
