@@ -118,15 +118,15 @@ def km_text(estimate: tuple[float | None, float | None, float | None], budget: i
     return f"{show(median)} [{show(low)}, {show(high)}]"
 
 
-FAST_SCENARIOS = {"obstacle": 0.5, "drift": 0.5, **dict.fromkeys(EXTERNAL_SCENARIOS, 0.5)}
+FAST_SCENARIOS = {name: 0.5 for name, scenario in SCENARIOS.items() if scenario.prior == "partly right"}
 """Where the prior is partly right: the default recipe should need at most this fraction of scratch's steps to the
 threshold (IQM ratio, 95% interval's upper end below 1)."""
 OBSTACLE_AIM = 0.2
 """The obstacle's aim beyond its first goal (0.5x)."""
-NON_INFERIORITY = {"goal-moved": 1.1}
+NON_INFERIORITY = {name: 1.1 for name, scenario in SCENARIOS.items() if scenario.prior == "wrong"}
 """Where the prior is wrong: the default recipe is never worse than scratch when the ratio's 95% interval ends below
 this margin (declared before the sweep that judges it)."""
-RIGHT_PRIOR_SCENARIOS = ("same-task", "sparse-goal")
+RIGHT_PRIOR_SCENARIOS = tuple(name for name, scenario in SCENARIOS.items() if scenario.prior == "right")
 """Where the prior is right: the default recipe should stay at the threshold from step 0."""
 CANDIDATE_ARMS = ("frontier", "ibrl")
 """Recipes other than the default whose goal lines are judged too, where they were run."""

@@ -156,6 +156,7 @@ SCENARIOS: dict[str, Scenario] = {
             {},
             {"drift": (0.03, 0.0)},
             6_000,
+            prior="right",  # the demo's target: the prior is at 100% there
         ),
         Scenario(
             "sparse-goal",
