@@ -423,13 +423,16 @@ def record_identity(record: dict[str, Any]) -> str:
 def record_trusted_identity(record: dict[str, Any]) -> str | None:
     """The :attr:`RunSpec.trusted_identity` of a stored record whose trust gate trusted the prior (or had none).
 
-    ``None`` for scratch, a record without its recipe or whose recipe is not the one its key's fingerprint names,
-    and a run whose gate stood the prior down (there the fields of :data:`STAND_DOWN_ONLY` acted).
+    ``None`` for scratch, a record without its recipe or whose recipe is not the one its key's fingerprint names, a
+    scenario no longer in :data:`SCENARIOS`, and a run whose gate stood the prior down (there the fields of
+    :data:`STAND_DOWN_ONLY` acted).
 
     :param record: a record of :func:`run`
     """
     spec, gate, recipe = record["spec"], record.get("gate"), record.get("recipe")
-    if spec["arm"] == "scratch" or recipe is None or (gate is not None and not gate["trusted"]):
+    if spec["arm"] == "scratch" or recipe is None or spec["scenario"] not in SCENARIOS:
+        return None
+    if gate is not None and not gate["trusted"]:
         return None
     in_its_scenario = RunSpec(spec["scenario"], spec["algo"], "default", 0)
     if in_its_scenario.fingerprint_of(recipe) != record["key"].rsplit("/", 3)[1]:

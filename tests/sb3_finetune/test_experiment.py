@@ -241,6 +241,9 @@ def test_a_trusted_run_stands_for_recipes_that_differ_only_where_the_gate_stands
     # A run whose gate stood the prior down is not: there the fields acted.
     stood_down = {**record, "gate": {**record["gate"], "trusted": False}}
     assert match_records([wanted], {record["key"]: stood_down}) == {}
+    # Nor a record of a scenario that no longer exists (it is skipped, not an error)
+    gone = {**record, "key": "old-scenario/x", "spec": {**record["spec"], "scenario": "old-scenario"}}
+    assert match_records([wanted], {gone["key"]: gone}) == {}
     # Nor does a field outside STAND_DOWN_ONLY match (it acts whatever the gate says).
     other = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=(("bc_fade", 0.3),))
     assert (
