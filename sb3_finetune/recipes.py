@@ -586,6 +586,12 @@ class Recipe:
             )
             values["stand_down_warmup"] = False
             filled.pop("stand_down_warmup")
+        elif filled.get("stand_down_warmup", (False,))[0] and self.stand_down_skip_warmup:
+            value, why = filled["stand_down_warmup"]
+            why += (
+                "; with stand_down_skip_warmup on, as in the default recipe, a stood-down run leaves it nothing to act"
+            )
+            filled["stand_down_warmup"] = value, why
         sentences = [
             f"{name}: {value}, {algo.upper()}'s in the default recipe ({why}; set {name} to choose)"
             for name, (value, why) in filled.items()

@@ -522,6 +522,12 @@ def test_sacs_default_keeps_the_policys_warm_up_on_a_stand_down_where_there_is_o
         assert recipe.stand_down_warmup is value
         assert any(s.startswith(f"stand_down_warmup: {value}, {algo.upper()}'s in the default recipe") for s in said)
     assert STAND_DOWN_WARMUP["sac"] and not STAND_DOWN_WARMUP["td3"] and not STAND_DOWN_WARMUP["ddpg"]
+    # With the default's stand-down start there is nothing left for it to act, and SAC's sentence says so
+    moot = "with stand_down_skip_warmup on, as in the default recipe, a stood-down run leaves it nothing to act"
+    said = get_recipe("default").for_algorithm("sac")[1]
+    assert any(s.startswith("stand_down_warmup: True") and moot in s for s in said)
+    said = get_recipe("default", stand_down_skip_warmup=False).for_algorithm("sac")[1]
+    assert not any(moot in s for s in said)
     # Left to SAC where nothing would act it: off, and said; asked for there, refused.
     for changes, why in (
         ({"trust_gate": None}, "there is no trust gate to stand the prior down"),
