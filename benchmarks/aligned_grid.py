@@ -76,6 +76,11 @@ def aligned_run(job: tuple[str, str, int, str]) -> dict[str, Any]:
     return {"key": spec.key, "every": every, "curve": curve.curve}
 
 
+def _figures(point: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation's figures, without its wall-clock time and the score a stored record gains when read."""
+    return {key: value for key, value in point.items() if key not in ("wall_s", "score")}
+
+
 def steps_on_grid(curve: list[dict[str, Any]], every: int, scenario_name: str) -> float:
     """The first multiple of ``every`` (step 0 included) evaluated at or past the threshold (the budget if none)."""
     scenario = SCENARIOS[scenario_name]
@@ -111,8 +116,7 @@ def main(args: Args) -> list[dict[str, Any]]:
         for spec in specs[:seeds]:
             record = made[spec.key]
             aligned.append(steps_on_grid(record["curve"], record["every"], scenario))
-            ending = {k: v for k, v in record["curve"][-1].items() if k != "wall_s"}
-            same += ending == {k: v for k, v in found[spec.key]["curve"][-1].items() if k != "wall_s"}
+            same += _figures(record["curve"][-1]) == _figures(found[spec.key]["curve"][-1])
         row = {
             "scenario": scenario,
             "algo": algo,
