@@ -7,8 +7,9 @@ probes end at 629 is evaluated at 929, 1,229, ...), while scratch's fall on the 
 up to one interval, either way. This script makes today's default's runs again with the evaluations on the multiples of
 the interval (and at step 0 and the warm-up's end, as before), takes the step to the threshold from the multiples alone
 (scratch's grid), and compares with the scoreboard's scratch runs (IQM ratio, stratified bootstrap 95% interval). The
-evaluations do not touch training (their own env; deterministic actions), so each run is the stored one; the script
-checks that its evaluation at the budget is the stored run's.
+evaluations draw from no generator that training uses (their own env; deterministic actions), but moving them can
+still change a run at the rounding level (the memory they allocate at other moments), which then grows: the script
+counts the runs whose evaluation at the budget is the stored run's.
 
 Run: ``python benchmarks/aligned_grid.py --results benchmarks/results/frontier.jsonl,...`` (the scoreboard's files).
 """
