@@ -548,7 +548,7 @@ def test_a_stand_down_can_start_training_at_the_probes_end(bc_weights):
     probe = setup.gate.prior_steps
     assert setup.trusted is False and 0 < probe < 800
     assert setup.model.num_timesteps == probe and setup.model.learning_starts == probe
-    (said,) = [d for d in setup.decisions if "stand_down_skip_warmup" in d]
+    (said,) = [d for d in setup.decisions if "(stand_down_skip_warmup;" in d]
     assert said == (
         f"trust gate: the prior stood down, training's first gradient step comes after the gate's probes, at env step "
         f"{probe}: the warm-up's last {800 - probe} env steps are skipped (stand_down_skip_warmup; learning_starts "
