@@ -445,6 +445,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             LearningCurveCallback(env_id, env_kwargs, args.eval_freq, args.eval_episodes, expert=expert, verbose=1)
         )
     if args.save_freq > 0:
+        # Called at each checkpoint, when ``setup`` (built below) has run its warm-up: the gate's decision goes with it
         callbacks.append(
             CheckpointCallback(args.save_freq, checkpoints, lambda: {"argv": sys.argv[1:], **setup.checkpoint_state()})
         )

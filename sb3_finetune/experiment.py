@@ -413,8 +413,17 @@ def record_identity(record: dict[str, Any]) -> str:
 
     :param record: a record of :func:`run`
     """
+    return _identity_with(record, "" if record["spec"]["arm"] == "scratch" else _key_fingerprint(record))
+
+
+def _key_fingerprint(record: dict[str, Any]) -> str:
+    """The recipe fingerprint in a stored (non-scratch) record's key: the recipe as it ran."""
+    return record["key"].rsplit("/", 3)[1]
+
+
+def _identity_with(record: dict[str, Any], fingerprint: str) -> str:
+    """:func:`run_identity` of a stored record's spec, with ``fingerprint`` for its recipe."""
     spec = record["spec"]
-    fingerprint = "" if spec["arm"] == "scratch" else record["key"].rsplit("/", 3)[1]
     return run_identity(
         spec["scenario"], spec["algo"], fingerprint, spec.get("hyperparams") or (), spec["budget"], spec["seed"]
     )
@@ -435,12 +444,9 @@ def record_trusted_identity(record: dict[str, Any]) -> str | None:
     if gate is not None and not gate["trusted"]:
         return None
     in_its_scenario = RunSpec(spec["scenario"], spec["algo"], "default", 0)
-    if in_its_scenario.fingerprint_of(recipe) != record["key"].rsplit("/", 3)[1]:
+    if in_its_scenario.fingerprint_of(recipe) != _key_fingerprint(record):
         return None
-    fingerprint = in_its_scenario.fingerprint_of(recipe, STAND_DOWN_ONLY)
-    return run_identity(
-        spec["scenario"], spec["algo"], fingerprint, spec.get("hyperparams") or (), spec["budget"], spec["seed"]
-    )
+    return _identity_with(record, in_its_scenario.fingerprint_of(recipe, STAND_DOWN_ONLY))
 
 
 def pretrained_weights(scenario: Scenario, cache_dir: str | os.PathLike) -> Path:

@@ -576,9 +576,8 @@ class Recipe:
             values["hold_rehearsal"] = 0.0
             filled.pop("hold_rehearsal", None)
         stand_down_off = None  # why a stand-down warm-up left to the algorithm cannot act
-        if filled.get("stand_down_warmup", (False,))[0] and not (
-            self.pretrained_warmup and self.trust_gate is not None
-        ):
+        stand_down_left_on = filled.get("stand_down_warmup", (False,))[0]
+        if stand_down_left_on and not (self.pretrained_warmup and self.trust_gate is not None):
             stand_down_off = (
                 "there is no trust gate to stand the prior down"
                 if self.trust_gate is None
@@ -586,7 +585,7 @@ class Recipe:
             )
             values["stand_down_warmup"] = False
             filled.pop("stand_down_warmup")
-        elif filled.get("stand_down_warmup", (False,))[0] and self.stand_down_skip_warmup:
+        elif stand_down_left_on and self.stand_down_skip_warmup:
             value, why = filled["stand_down_warmup"]
             why += (
                 "; with stand_down_skip_warmup on, as in the default recipe, a stood-down run leaves it nothing to act"

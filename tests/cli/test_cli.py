@@ -159,39 +159,6 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
     assert "after 200 steps" in result.stdout
 
 
-def test_finetune_prints_the_decisions_its_warm_up_took(workdir):
-    """The decisions taken during the warm-up (here SAC's default standing a wrong prior down: its features
-    normalised, training started at the probe's end) are printed too, not only logged."""
-    result = cli(
-        "finetune",
-        "--algo",
-        "sac",
-        "--env",
-        NAV,
-        "--pretrained",
-        "agent.pt",
-        "--env-kwargs",
-        "goal_position:(-0.5,-0.5)",
-        "--hyperparams",
-        str(ROOT / "hyperparams" / "sac.yml"),  # learning_starts 1,000: room after the probe
-        "--critic-pretrain-steps",
-        "20",
-        "-n",
-        "1050",
-        "--out",
-        "stood_down.zip",
-        "--eval-episodes",
-        "5",
-        cwd=workdir,
-    )
-    assert result.returncode == 0, result.stderr
-    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
-    assert any(line.startswith("note: stand-down: the prior's") for line in notes)
-    skipped = "note: trust gate: the prior stood down, training's first gradient step comes after the gate's probes"
-    assert any(line.startswith(skipped) for line in notes)
-    assert len(notes) == len(set(notes))  # each said once
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -303,14 +270,20 @@ def test_zoo_pendulum_td3_entry_sizes_its_noise_from_the_env():
     assert params["action_noise"]._mu.shape == (1,)  # Pendulum's torque, not a hard-coded 2
 
 
-def test_a_resumed_run_keeps_the_gates_decision(workdir):
-    """A checkpoint keeps the trust gate's decision; ``--resume`` applies it again and says so (the warm-up does not
-    run twice)."""
+def test_a_stood_down_run_prints_its_warm_up_decisions_and_resumes_stood_down(workdir):
+    """The decisions taken during the warm-up (here the default standing a wrong prior down: its features normalised,
+    training started at the probe's end) are printed too, not only logged; a checkpoint keeps the gate's decision, and
+    ``--resume`` applies it again and says so (the warm-up does not run twice)."""
     common = ["finetune", "--algo", "td3", "--env", NAV, "--pretrained", "agent.pt", "--env-kwargs"]
     common += ["goal_position:(-0.5,-0.5)", "--critic-pretrain-steps", "20", "--save-freq", "300"]
     common += ["--log-folder", "resumed", "--out", "resumed.zip", "--eval-episodes", "5"]
     first = cli(*common, "-n", "900", cwd=workdir)
     assert first.returncode == 0, first.stderr
+    notes = [line for line in first.stdout.splitlines() if line.startswith("note: ")]
+    assert any(line.startswith("note: stand-down: the prior's") for line in notes)
+    skipped = "note: trust gate: the prior stood down, training's first gradient step comes after the gate's probes"
+    assert any(line.startswith(skipped) for line in notes)
+    assert len(notes) == len(set(notes))  # each said once
     (state_file,) = (workdir / "resumed" / "checkpoints").glob("step-900/state.json")
     gate = json.loads(state_file.read_text())["gate"]
     assert gate["trusted"] is False
@@ -318,6 +291,7 @@ def test_a_resumed_run_keeps_the_gates_decision(workdir):
     assert again.returncode == 0, again.stderr
     notes = [line for line in again.stdout.splitlines() if line.startswith("note: ")]
     assert any(line.startswith("note: trust gate: the checkpoint's run stood the prior down") for line in notes)
+    assert not any(line.startswith(skipped) for line in notes)  # the warm-up did not run again
     assert "wrote resumed.zip after 1200 steps" in again.stdout
 
 

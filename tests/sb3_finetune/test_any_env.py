@@ -179,6 +179,40 @@ def test_trust_gate_drops_a_prior_worse_than_random(name, algo, priors):
     assert any(sentence.startswith("warm-up hand-over: each episode's") for sentence in setup.decisions)
 
 
+@pytest.mark.parametrize("name", ["pendulum", "pointmaze"])
+def test_a_stood_down_run_resumes_stood_down(name, priors, tmp_path):
+    """A checkpoint of a run whose gate stood the prior down (Pendulum: by return against the random probe;
+    PointMaze: by success, Dict observations in the replay buffer) resumes with the gate's decision: no hold, no pull,
+    the lowered ``learning_starts`` and the normalised features back with the model, and training goes on."""
+    from stable_baselines3 import TD3
+
+    from sb3_finetune.adapter import pretrained_extractors
+    from sb3_finetune.checkpoint import CheckpointCallback, list_checkpoints, load_checkpoint
+    from sb3_finetune.recipes import ActorUpdateHook
+
+    make, _, _, budget = ENVS[name]
+    weights = _prior(priors, name, "bad")
+
+    def build():
+        return make_finetune("td3", make(), weights, 2 * budget, RECIPE, {"learning_starts": budget}, seed=0)
+
+    first = build()
+    first.learn(budget, callback=CheckpointCallback(budget // 2, tmp_path, first.checkpoint_state))
+    assert first.trusted is False
+    step, path = list_checkpoints(tmp_path)[-1]
+    model, state = load_checkpoint(path, TD3, env=first.model.get_env())
+    assert model.learning_starts == first.model.learning_starts < budget  # the stand-down start, kept
+    assert all(extractor.layer_norm for extractor in pretrained_extractors(model).values())
+    resumed = build()
+    said = resumed.resume(model, state)
+    assert said[0].startswith("trust gate: the checkpoint's run stood the prior down")
+    hook = next(c for c in resumed.callbacks if isinstance(c, ActorUpdateHook))
+    assert hook.weight() == 0.0 and hook.hold_steps == 0
+    resumed.learn(100, reset_num_timesteps=False)
+    assert resumed.model.num_timesteps == step + 100
+    assert th.isfinite(th.nn.utils.parameters_to_vector(resumed.model.policy.parameters())).all()
+
+
 def test_frontier_recipe_on_dict_observations_and_two_envs(priors):
     """PointMaze's Dict observations and infinite bounds, two envs: hand-over, critic pre-training, filtered pull."""
     from stable_baselines3.common.env_util import make_vec_env
