@@ -472,6 +472,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     for sentence in setup.decisions:
         print(f"note: {sentence}")
     said = len(setup.decisions)  # the warm-up's decisions (hand-over, stand-down, critic pre-training...) come later
+    gate_said = False
     if args.resume:
         found = list_checkpoints(checkpoints)
         if not found:
@@ -489,11 +490,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         if remaining > 0:
             setup.learn(remaining, callback=callbacks, reset_num_timesteps=False)
     else:
+        if setup.warm_up_pending:  # its decisions and the gate's are printed when taken, before training starts
+            setup.warm_up(n_timesteps, callbacks)
+            gate_said = _print_decisions(setup, said, args.verbose)
+            said = len(setup.decisions)
         setup.learn(n_timesteps, callback=callbacks)
-    for sentence in setup.decisions[said:]:
-        print(f"note: {sentence}")
-    if setup.gate is not None and args.verbose < 1:  # at verbose >= 1 the warm-up printed it already
-        print(setup.gate.describe())
+    _print_decisions(setup, said, args.verbose, gate_said)
     model = setup.model
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -503,6 +505,23 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     figures = evaluate(model_policy(model), env_id, env_kwargs, args.eval_episodes, seed=10_000, expert=expert)
     print(f"wrote {out} after {model.num_timesteps} steps: {_figures_line(figures)}")
     return 0
+
+
+def _print_decisions(setup: Any, said: int, verbose: int, gate_said: bool = False) -> bool:
+    """Print the set-up's decisions from the ``said``-th on, and the trust gate's if not said yet.
+
+    :param setup: the :class:`~sb3_finetune.recipes.FinetuneSetup`
+    :param said: how many of its decisions were printed already
+    :param verbose: the command's verbosity (at 1 or more the warm-up printed the gate itself)
+    :param gate_said: whether the gate's decision was printed already
+    :return: whether the gate's decision has been printed now or before
+    """
+    for sentence in setup.decisions[said:]:
+        print(f"note: {sentence}", flush=True)
+    if setup.gate is None or gate_said or verbose >= 1:
+        return gate_said or setup.gate is not None
+    print(setup.gate.describe(), flush=True)
+    return True
 
 
 def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | None) -> Any:

@@ -277,13 +277,19 @@ def test_a_stood_down_run_prints_its_warm_up_decisions_and_resumes_stood_down(wo
     common = ["finetune", "--algo", "td3", "--env", NAV, "--pretrained", "agent.pt", "--env-kwargs"]
     common += ["goal_position:(-0.5,-0.5)", "--critic-pretrain-steps", "20", "--save-freq", "300"]
     common += ["--log-folder", "resumed", "--out", "resumed.zip", "--eval-episodes", "5"]
-    first = cli(*common, "-n", "900", cwd=workdir)
+    first = cli(*common, "-n", "900", "--eval-freq", "300", cwd=workdir)
     assert first.returncode == 0, first.stderr
-    notes = [line for line in first.stdout.splitlines() if line.startswith("note: ")]
+    lines = first.stdout.splitlines()
+    notes = [line for line in lines if line.startswith("note: ")]
     assert any(line.startswith("note: stand-down: the prior's") for line in notes)
     skipped = "note: trust gate: the prior stood down, training's first gradient step comes after the gate's probes"
     assert any(line.startswith(skipped) for line in notes)
     assert len(notes) == len(set(notes))  # each said once
+    # said when taken: before the evaluations of training, not after the run
+    said_at = next(i for i, line in enumerate(lines) if line.startswith(skipped))
+    gates = [i for i, line in enumerate(lines) if line.startswith("trust gate (")]
+    evaluations = [i for i, line in enumerate(lines) if line.startswith("step ")]
+    assert len(gates) == 1 and said_at < gates[0] < evaluations[-1]
     (state_file,) = (workdir / "resumed" / "checkpoints").glob("step-900/state.json")
     gate = json.loads(state_file.read_text())["gate"]
     assert gate["trusted"] is False
