@@ -46,7 +46,7 @@ class Args:
 
     scenarios: str = "same-task,goal-moved,obstacle,drift,sparse-goal"
     """scenarios to run: names, 'nav' (the five nav ones), 'external' (the three standard envs), or both
-    ('wind' is the demo's)"""
+    ('wind', a right prior under a wind it never saw, and 'pendulum-reversed' run by name)"""
     algos: str = "td3,sac,ddpg"
     """algorithms to run"""
     arms: str = ",".join(ARMS)

@@ -602,7 +602,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``sb3-finetune demo``: the README's main job."""
     from sb3_finetune.demo import run_demo
 
-    if args.budget < 20:
+    if args.budget is not None and args.budget < 20:
         raise UsageError(f"--budget must be at least 20 env steps (20 evaluations), got {args.budget}")
     return run_demo(
         Path(args.out_dir), algo=args.algo, budget=args.budget, seed=args.seed, progress=not args.no_progress
@@ -900,7 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("demo", help="pretrain, fine-tune and compare with training from scratch (nav_env)")
     sub.add_argument("--out-dir", default="demo_output", help="where the weights, models and plot go")
     sub.add_argument("--algo", default="td3", choices=ALGOS, help="algorithm (default td3)")
-    sub.add_argument("--budget", type=int, default=6_000, help="env steps per arm (default 6000)")
+    sub.add_argument("--budget", type=int, help="env steps per arm (default: the obstacle scenario's, 10000)")
     sub.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.set_defaults(func=cmd_demo)

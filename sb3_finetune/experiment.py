@@ -156,7 +156,7 @@ SCENARIOS: dict[str, Scenario] = {
             {},
             {"drift": (0.03, 0.0)},
             6_000,
-            prior="right",  # the demo's target: the prior is at 100% there
+            prior="right",  # at 100% there (the demo's target until 2026-12-06, when it moved to the obstacle)
         ),
         Scenario(
             "sparse-goal",

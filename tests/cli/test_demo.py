@@ -26,3 +26,14 @@ def test_demo_refuses_a_budget_too_small(tmp_path):
     command = [sys.executable, "-m", "sb3_finetune.cli", "demo", "--budget", "0"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--budget" in result.stderr
+
+
+def test_the_demo_shows_a_prior_that_is_partly_right():
+    """The main job shows the case fine-tuning is for, on the scenario's own budget."""
+    import inspect
+
+    from sb3_finetune.demo import DEMO_SCENARIO, run_demo
+    from sb3_finetune.experiment import SCENARIOS
+
+    assert SCENARIOS[DEMO_SCENARIO].prior == "partly right"
+    assert inspect.signature(run_demo).parameters["budget"].default is None  # None: the scenario's budget
