@@ -19,6 +19,7 @@ from typing import Any
 
 import torch as th
 from _args import run_script, write_summary
+from _residual import make_residual
 from recipe_ablation import VARIANTS, variant_recipe, variant_setup
 
 from sb3_finetune.cli import UsageError
@@ -67,6 +68,8 @@ class Args:
     rehearsal_score: bool = False
     """also score the hold rehearsal's actor at the release, deterministic on the curve's own evaluation episodes, in
     place of the held actor for that one evaluation (a recipe that rehearses its hold only)"""
+    residual_scale: float = 0.0
+    """a bounded residual on the frozen prior, of this size (``0``: none; see ``benchmarks/_residual.py``)"""
     quick: bool = False
     """the same task, TD3, one seed, 600 steps, 2 episodes per evaluation"""
 
@@ -84,12 +87,14 @@ def fine_run(
     n_critics: int = 0,
     ent_coef: str = "",
     rehearsal_score: bool = False,
+    residual_scale: float = 0.0,
 ) -> dict[str, Any]:
     """The first ``steps`` env steps of a sweep's run, evaluated every ``every`` steps.
 
     ``learning_starts`` replaces the algorithm's (``0``: the scenario's, as in the sweep), ``n_critics`` its
     number of critics (``0``: its own), and ``ent_coef`` SAC's entropy coefficient (empty: the scenario's). With
-    ``rehearsal_score`` the hold rehearsal's actor is evaluated too at the release, on the same episodes.
+    ``rehearsal_score`` the hold rehearsal's actor is evaluated too at the release, on the same episodes. With
+    ``residual_scale`` the actor is a bounded residual on the frozen prior (:func:`_residual.make_residual`).
 
     :return: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}``, and with ``rehearsal_score``
         ``"rehearsal": {"step": ..., "score": ...}`` (``None`` where nothing was rehearsed)
@@ -102,6 +107,8 @@ def fine_run(
     if ent_coef:
         overrides["ent_coef"] = ent_coef if ent_coef.startswith("auto") else float(ent_coef)
     setup = variant_setup(scenario_name, algo, variant, seed, cache, overrides)
+    if residual_scale:
+        make_residual(setup, residual_scale)
     curve = LearningCurveCallback(scenario.env_id, scenario.target, every, episodes)
     scored: dict[str, Any] = {}
     if rehearsal_score:
@@ -125,11 +132,13 @@ def fine_run(
     return record
 
 
-def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
+def dip(record: dict[str, Any], sweep_every: int, threshold: float | None = None) -> dict[str, Any]:
     """The fall in one run's fine curve, and what the sweep's coarser schedule would have seen of it.
 
     :param record: ``{"seed": ..., "curve": [{"step": ..., "score": ...}, ...]}`` (:func:`fine_run`)
     :param sweep_every: env steps between the sweep's own evaluations
+    :param threshold: the scenario's threshold as a score; with it, ``at_threshold`` is the first evaluation's step at
+        or above it (``None`` where none is)
     :return: the run's figures
     """
     curve = record["curve"]
@@ -145,6 +154,11 @@ def dip(record: dict[str, Any], sweep_every: int) -> dict[str, Any]:
         "lowest_step": low_step,
         "steps_below": every * sum(ratio < FALL for _, ratio in ratios),
         "lowest_at_sweep_evaluations": min(coarse),
+        **(
+            {}
+            if threshold is None
+            else {"at_threshold": next((p["step"] for p in curve if p["score"] >= threshold), None)}
+        ),
         "curve": [(step, round(ratio, 4)) for step, ratio in ratios],
         **({"rehearsal": _rehearsal(record["rehearsal"], start)} if "rehearsal" in record else {}),
     }
@@ -168,6 +182,8 @@ def main(args: Args) -> dict:
         raise UsageError(f"--every must be between 1 and --steps, got {args.every}")
     if args.learning_starts < 0:
         raise UsageError(f"--learning-starts must be >= 0, got {args.learning_starts}")
+    if args.residual_scale < 0:
+        raise UsageError(f"--residual-scale must be >= 0, got {args.residual_scale}")
     if args.n_critics < 0:
         raise UsageError(f"--n-critics must be >= 0, got {args.n_critics}")
     if args.ent_coef and args.algos != "sac":
@@ -187,6 +203,7 @@ def main(args: Args) -> dict:
             raise UsageError(f"--rehearsal-score: {args.variant} does not rehearse the hold with {algo}")
     scenario = SCENARIOS[args.scenario]
     sweep_every = max(scenario.budget // 20, 1)
+    threshold = scenario.score({"success_rate": scenario.threshold, "mean_return": scenario.threshold})
     runs = [(algo, seed) for algo in args.algos.split(",") for seed in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [
@@ -204,18 +221,19 @@ def main(args: Args) -> dict:
                 args.n_critics,
                 args.ent_coef,
                 args.rehearsal_score,
+                args.residual_scale,
             )
             for algo, seed in runs
         ]
         records = [future.result() for future in futures]
     rows = []
     for (algo, _), record in zip(runs, records, strict=True):
-        row = {"algo": algo, **dip(record, sweep_every)}
+        row = {"algo": algo, **dip(record, sweep_every, threshold)}
         rows.append(row)
         print(
             f"{algo:<5} seed {row['seed']}  lowest {row['lowest']:.2f} of the start at step {row['lowest_step']}, "
             f"{row['steps_below']} steps below {FALL:g}; at the sweep's evaluations (every {sweep_every}): "
-            f"{row['lowest_at_sweep_evaluations']:.2f}"
+            f"{row['lowest_at_sweep_evaluations']:.2f}; first at the threshold: {row['at_threshold']}"
             + (f"; the rehearsal actor at the release: {row['rehearsal']['score']:.2f}" if row.get("rehearsal") else "")
         )
     return write_summary(args, rows, args.out)

@@ -10,7 +10,10 @@ def test_a_fall_between_the_sweeps_evaluations_shows_in_the_fine_curve_only():
     assert (row["seed"], row["lowest_step"], row["steps_below"]) == (3, 300, 200)
     assert abs(row["lowest"] - 0.2) < 1e-9
     assert abs(row["lowest_at_sweep_evaluations"] - 0.95) < 1e-9  # steps 0, 500 and 1000 only
-    assert "rehearsal" not in row
+    assert "rehearsal" not in row and "at_threshold" not in row
+    assert dip(record, sweep_every=500, threshold=0.78)["at_threshold"] == 0
+    assert dip({**record, "curve": record["curve"][3:]}, sweep_every=500, threshold=0.7)["at_threshold"] == 500
+    assert dip(record, sweep_every=500, threshold=0.9)["at_threshold"] is None  # never there
     rehearsed = dip({**record, "rehearsal": {"step": 200, "score": 0.4}}, sweep_every=500)
     assert rehearsed["rehearsal"]["step"] == 200 and abs(rehearsed["rehearsal"]["score"] - 0.5) < 1e-9
     assert dip({**record, "rehearsal": None}, sweep_every=500)["rehearsal"] is None  # the gate stood it down
@@ -30,6 +33,8 @@ def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     assert negative.returncode == 2 and "--learning-starts must be >= 0, got -1" in negative.stderr
     seeds = run_benchmark("release_dip.py", "--seed-list", "1,x")
     assert seeds.returncode == 2 and "--seed-list must be comma-separated integers, got '1,x'" in seeds.stderr
+    residual = run_benchmark("release_dip.py", "--residual-scale", "-0.5")
+    assert residual.returncode == 2 and "--residual-scale must be >= 0, got -0.5" in residual.stderr
     critics = run_benchmark("release_dip.py", "--n-critics", "-2")
     assert critics.returncode == 2 and "--n-critics must be >= 0, got -2" in critics.stderr
     td3_temperature = run_benchmark("release_dip.py", "--algos", "td3", "--ent-coef", "0.1")
