@@ -2,13 +2,13 @@
 
 Pendulum-v1 (finite bounds, torque in [-2, 2], no success signal), Pendulum behind a wrapper that makes its
 observation bounds infinite, MountainCarContinuous-v0 (999-step episodes, no success signal) and Gymnasium-Robotics
-PointMaze_UMaze-v3 (Dict observations, infinite bounds, ``info["success"]``). On each: it runs, nothing is NaN, the
+PointMaze_UMaze-v3 (Dict observations, infinite bounds, ``info["success"]``), and MuJoCo's InvertedPendulum-v5
+(episodes that end when the pole falls, force in [-3, 3], no success signal). On each: it runs, nothing is NaN, the
 model at step 0 scores exactly as the prior on the same seeded episodes, and the trust gate keeps a good prior and
 drops one that is worse than random.
 """
 
 import re
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -69,6 +69,21 @@ def away_from_goal(obs):
     return -to_goal(obs)
 
 
+def balance_for_a_while(obs):
+    """Pole feedback only, the cart's drift ignored: balances about 250 steps of the 1,000, then the cart leaves."""
+    return np.clip(10 * obs[:, 1:2] + obs[:, 3:4], -3, 3)
+
+
+def push_right(obs):
+    """Full force one way: the pole falls within 2 steps (random forces keep it up for about 5)."""
+    return np.full((len(obs), 1), 3.0)
+
+
+def _inverted_pendulum():
+    pytest.importorskip("mujoco")
+    return gym.make("InvertedPendulum-v5")
+
+
 def _maze():
     gymnasium_robotics = pytest.importorskip("gymnasium_robotics")
     gym.register_envs(gymnasium_robotics)
@@ -80,6 +95,7 @@ ENVS = {
     "pendulum-infinite-bounds": (lambda: InfiniteBounds(gym.make("Pendulum-v1")), swing_up, hold_at_bottom, 1_400),
     "mountaincar": (lambda: gym.make("MountainCarContinuous-v0"), rock, full_throttle, 900),
     "pointmaze": (_maze, to_goal, away_from_goal, 1_200),
+    "inverted-pendulum": (_inverted_pendulum, balance_for_a_while, push_right, 1_400),
 }
 RECIPE = get_recipe("default", distill_steps=300)
 
@@ -89,9 +105,9 @@ def priors(tmp_path_factory):
     folder = tmp_path_factory.mktemp("priors")
     made = {}
     for name, (make, good, bad, _) in ENVS.items():
-        if name == "pointmaze" and "gymnasium_robotics" not in sys.modules:
+        if name in ("pointmaze", "inverted-pendulum"):
             try:
-                _maze()
+                make()
             except pytest.skip.Exception:
                 continue
         for quality, controller in (("good", good), ("bad", bad)):
@@ -103,7 +119,7 @@ def priors(tmp_path_factory):
 
 def _prior(priors, name, quality):
     if (name, quality) not in priors:
-        pytest.skip("gymnasium-robotics is not installed")
+        pytest.skip("gymnasium-robotics (PointMaze) or mujoco (InvertedPendulum) is not installed")
     return priors[name, quality]
 
 
