@@ -211,6 +211,24 @@ SCENARIOS: dict[str, Scenario] = {
             40_000,
             controller="point_maze_straight",
         ),
+        # A prior that is right on a standard env: the same clone as pendulum-reversed's, on its own source physics
+        # (-152 there). What the nav scenarios' right priors check (at the threshold from step 0, no collapse), on an
+        # env nobody here wrote. Not in benchmarks/transfer.py's "external" group (its partly right scenarios): run by
+        # name.
+        Scenario(
+            "pendulum-same",
+            "Pendulum-v1 -> Pendulum-v1 (swing-up controller for Pendulum-v1, cloned): a right prior",
+            external.PENDULUM_ID,
+            {},
+            {},
+            20_000,
+            controller="pendulum_swing_up",
+            measure="mean_return",
+            threshold=-200.0,
+            # Random on the target: benchmarks/external_priors.py on these evaluation episodes; -143 as above.
+            return_range=(-1219.0, -143.0),
+            prior="right",
+        ),
         # A prior that is wrong on a standard env: the swing-up controller on Pendulum-v1's own physics, cloned, on a
         # target whose motor turns the other way: the prior pumps energy out (-1,824 against random's -1,211, and
         # -152 on the source; benchmarks/external_priors.py, results/external_priors_pendulum_reversed.json). Not in
