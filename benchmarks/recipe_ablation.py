@@ -248,6 +248,10 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # Today's default waiting for learning_starts on a stand-down (its default of before, with each algorithm): beside
     # it where learning_starts is long (--learning-starts).
     "stand-down-wait": on_todays_default(("stand_down_skip_warmup", False)),
+    # The actor distilled for 3,000 Adam steps instead of 1,000: on pendulum-same the distilled actor falls short of
+    # the prior in 3 TD3 seeds of 10 with 1,000, in none with 3,000 (benchmarks/distill_steps.py; PARTLY_RIGHT.md, "A
+    # right prior on a standard env").
+    "distill-3k": on_todays_default(("distill_steps", 3_000)),
     # Today's TD3 and SAC default reaches 90% on the obstacle at the first evaluation after the actor's release (2,500
     # steps, released at 2,000 after the 1,000-step critic warm-up) in every TD3 seed: the same with the actor released
     # at learning_starts (no critic warm-up; the critic still pre-trained 5,000 steps on the hand-over's warm-up).
