@@ -101,7 +101,7 @@ def run_script(main: Callable[[T], object], args_class: type[T], doc: str, argv:
         raise SystemExit(2) from None
 
 
-def write_summary(args: Any, rows: list[Any], out: str) -> dict[str, Any]:
+def write_summary(args: Any, rows: list[Any] | dict[str, Any], out: str) -> dict[str, Any]:
     """Write a script's summary (its arguments, command line, date and rows) to ``out`` as JSON.
 
     :param args: the script's ``Args``

@@ -138,7 +138,7 @@ def main(args: Args) -> dict:
             f"{cell['trusted']}/{cell['runs']}, actor / prior score median {median}, lowest {low}, "
             f"{cell['below']} below {FAITHFUL:g}"
         )
-    return write_summary(args, {"cells": table, "runs": rows}, args.out)  # type: ignore[arg-type]
+    return write_summary(args, {"cells": table, "runs": rows}, args.out)
 
 
 if __name__ == "__main__":

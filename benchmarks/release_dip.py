@@ -203,7 +203,7 @@ def main(args: Args) -> dict:
             raise UsageError(f"--rehearsal-score: {args.variant} does not rehearse the hold with {algo}")
     scenario = SCENARIOS[args.scenario]
     sweep_every = max(scenario.budget // 20, 1)
-    threshold = scenario.score({"success_rate": scenario.threshold, "mean_return": scenario.threshold})
+    threshold = scenario.score({scenario.measure: scenario.threshold})  # the threshold as a score
     runs = [(algo, seed) for algo in args.algos.split(",") for seed in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [

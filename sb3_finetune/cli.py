@@ -472,7 +472,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     for sentence in setup.decisions:
         print(f"note: {sentence}")
     said = len(setup.decisions)  # the warm-up's decisions (hand-over, stand-down, critic pre-training...) come later
-    gate_said = False
+    gate_said = args.verbose >= 1  # at verbose >= 1 the warm-up prints the gate's decision itself
     if args.resume:
         found = list_checkpoints(checkpoints)
         if not found:
@@ -492,10 +492,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     else:
         if setup.warm_up_pending:  # its decisions and the gate's are printed when taken, before training starts
             setup.warm_up(n_timesteps, callbacks)
-            gate_said = _print_decisions(setup, said, args.verbose)
-            said = len(setup.decisions)
+            _print_decisions(setup, said, with_gate=not gate_said)
+            said, gate_said = len(setup.decisions), True
         setup.learn(n_timesteps, callback=callbacks)
-    _print_decisions(setup, said, args.verbose, gate_said)
+    _print_decisions(setup, said, with_gate=not gate_said)
     model = setup.model
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -507,21 +507,17 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_decisions(setup: Any, said: int, verbose: int, gate_said: bool = False) -> bool:
-    """Print the set-up's decisions from the ``said``-th on, and the trust gate's if not said yet.
+def _print_decisions(setup: Any, said: int, with_gate: bool) -> None:
+    """Print the set-up's decisions from the ``said``-th on, then the trust gate's if asked and there is one.
 
     :param setup: the :class:`~sb3_finetune.recipes.FinetuneSetup`
     :param said: how many of its decisions were printed already
-    :param verbose: the command's verbosity (at 1 or more the warm-up printed the gate itself)
-    :param gate_said: whether the gate's decision was printed already
-    :return: whether the gate's decision has been printed now or before
+    :param with_gate: print the gate's decision too
     """
     for sentence in setup.decisions[said:]:
         print(f"note: {sentence}", flush=True)
-    if setup.gate is None or gate_said or verbose >= 1:
-        return gate_said or setup.gate is not None
-    print(setup.gate.describe(), flush=True)
-    return True
+    if with_gate and setup.gate is not None:
+        print(setup.gate.describe(), flush=True)
 
 
 def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | None) -> Any:

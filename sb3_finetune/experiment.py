@@ -103,13 +103,39 @@ class Scenario:
     def score(self, point: dict[str, Any]) -> float:
         """A curve point's score (see the module docstring).
 
-        :param point: an evaluation with ``success_rate`` and ``mean_return``
+        :param point: an evaluation; its ``measure`` (``success_rate`` or ``mean_return``) is read
         :return: the success rate, or the return mapped from ``return_range`` onto ``[0, 1]`` (not clipped)
         """
         if self.measure == "success_rate":
             return float(point["success_rate"])
         low, high = self.return_range  # type: ignore[misc]  (checked at construction)
         return float((point["mean_return"] - low) / (high - low))
+
+
+def _pendulum_clone(
+    name: str, description: str, target: dict[str, Any], random_return: float, prior: str = "partly right"
+) -> Scenario:
+    """A Pendulum scenario whose prior is the swing-up controller for ``Pendulum-v1``'s own physics, cloned.
+
+    Every Pendulum scenario shares the source, the budget (20,000 env steps) and the threshold, -200: not the -170
+    first planned, since TD3 from scratch levelled off at -190 to -191 in all three of its seeds on ``pendulum-heavy``
+    (20,000 steps) and never reached -170; it reaches -200 at about 9,000 steps. Scores run from ``random_return``
+    (a uniform-random policy's on the target: ``benchmarks/external_priors.py`` on these evaluation episodes) to -143,
+    the plateau reported for SAC from scratch when the scenarios were proposed (a scale, not measured here).
+    """
+    return Scenario(
+        name,
+        description,
+        external.PENDULUM_ID,
+        {},
+        target,
+        20_000,
+        controller="pendulum_swing_up",
+        measure="mean_return",
+        threshold=-200.0,
+        return_range=(random_return, -143.0),
+        prior=prior,
+    )
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -170,21 +196,11 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         # Standard envs (sb3_finetune.external). The figures of each prior on its target, and how the thresholds
         # and return ranges were measured, are in the README's benchmark section.
-        Scenario(
+        _pendulum_clone(
             "pendulum-heavy",
             "Pendulum-v1 -> pole mass 1.3, gravity 12 (swing-up controller for m=1, g=10, cloned)",
-            external.PENDULUM_ID,
-            {},
             {"g": 12.0, "mass": 1.3},
-            20_000,
-            controller="pendulum_swing_up",
-            measure="mean_return",
-            # -200, not the -170 first planned: TD3 from scratch levelled off at -190 to -191 in all three of its
-            # seeds (20,000 steps), so it never reached -170; it reaches -200 at about 9,000 steps.
-            threshold=-200.0,
-            # Random: benchmarks/external_priors.py on these evaluation episodes; -143: the plateau reported for SAC
-            # from scratch when the scenario was proposed (a scale, not measured here).
-            return_range=(-1296.0, -143.0),
+            -1296.0,
         ),
         Scenario(
             "mountaincar-weak",
@@ -215,36 +231,22 @@ SCENARIOS: dict[str, Scenario] = {
         # (-152 there). What the nav scenarios' right priors check (at the threshold from step 0, no collapse), on an
         # env nobody here wrote. Not in benchmarks/transfer.py's "external" group (its partly right scenarios): run by
         # name.
-        Scenario(
+        _pendulum_clone(
             "pendulum-same",
             "Pendulum-v1 -> Pendulum-v1 (swing-up controller for Pendulum-v1, cloned): a right prior",
-            external.PENDULUM_ID,
             {},
-            {},
-            20_000,
-            controller="pendulum_swing_up",
-            measure="mean_return",
-            threshold=-200.0,
-            # Random on the target: benchmarks/external_priors.py on these evaluation episodes; -143 as above.
-            return_range=(-1219.0, -143.0),
+            -1219.0,
             prior="right",
         ),
         # A prior that is wrong on a standard env: the swing-up controller on Pendulum-v1's own physics, cloned, on a
         # target whose motor turns the other way: the prior pumps energy out (-1,824 against random's -1,211, and
         # -152 on the source; benchmarks/external_priors.py, results/external_priors_pendulum_reversed.json). Not in
         # benchmarks/transfer.py's "external" group (its partly right scenarios): run by name.
-        Scenario(
+        _pendulum_clone(
             "pendulum-reversed",
             "Pendulum-v1 -> its motor reversed (swing-up controller for Pendulum-v1, cloned): a wrong prior",
-            external.PENDULUM_ID,
-            {},
             {"reversed_motor": True},
-            20_000,
-            controller="pendulum_swing_up",
-            measure="mean_return",
-            threshold=-200.0,
-            # Random on the target: benchmarks/external_priors.py on these evaluation episodes; -143 as above.
-            return_range=(-1211.0, -143.0),
+            -1211.0,
             prior="wrong",
         ),
     )

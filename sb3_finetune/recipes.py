@@ -476,7 +476,7 @@ class Recipe:
             raise ValueError("hold_rehearsal acts while the critic warm-up holds the actor: it needs critic_warmup > 0")
         if self.hold_rehearsal and self.frontier_explore is not None:
             raise ValueError("hold_rehearsal and frontier_explore both replace training actions: choose one")
-        if self.stand_down_warmup and not (self.pretrained_warmup and self.trust_gate is not None):
+        if self.stand_down_warmup and not self._stand_down_warmup_can_act:
             raise ValueError(
                 "stand_down_warmup keeps the policy's warm-up where the trust gate stands the prior down: it needs "
                 "pretrained_warmup and a trust_gate"
@@ -539,6 +539,14 @@ class Recipe:
         """The recipe as a plain dict (for logs and result files)."""
         return asdict(self)
 
+    @property
+    def _stand_down_warmup_can_act(self) -> bool:
+        """Whether ``stand_down_warmup`` has a warm-up to act: it needs a trust gate and the prior's warm-up.
+
+        Without ``pretrained_warmup`` the warm-up is uniform random whatever the gate says.
+        """
+        return self.pretrained_warmup and self.trust_gate is not None
+
     def for_algorithm(self, algo: str) -> tuple[Recipe, list[str]]:
         """The recipe as it runs with ``algo``: the fields it leaves to the algorithm (``None``) filled in.
 
@@ -577,7 +585,7 @@ class Recipe:
             filled.pop("hold_rehearsal", None)
         stand_down_off = None  # why a stand-down warm-up left to the algorithm cannot act
         stand_down_left_on = filled.get("stand_down_warmup", (False,))[0]
-        if stand_down_left_on and not (self.pretrained_warmup and self.trust_gate is not None):
+        if stand_down_left_on and not self._stand_down_warmup_can_act:
             stand_down_off = (
                 "there is no trust gate to stand the prior down"
                 if self.trust_gate is None
