@@ -351,6 +351,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "rehearsal_restart": args.rehearsal_restart,
         "stand_down_warmup": args.stand_down_warmup,
         "stand_down_skip_warmup": args.stand_down_skip_warmup,
+        "distill_random_probe": args.distill_random_probe,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -700,6 +701,12 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_switch(sub, "--layer-norm", "normalise the pretrained features across units before the policy's own layers")
     recipe_switch(sub, "--stand-down-layer-norm", "normalise them only once the trust gate stands the prior down")
     sub.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
+    recipe_switch(
+        sub,
+        "--distill-random-probe",
+        "where the trust gate compares the prior with a random probe (no success reported, no --gate-return), "
+        "distil the actor on the random probe's states too, with the prior's actions (the default recipe: on)",
+    )
     sub.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"
     )

@@ -283,6 +283,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "stand_down_skip_warmup": False,
     "hold_rehearsal": 0.0,
     "rehearsal_restart": 0,
+    "distill_random_probe": False,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
@@ -363,6 +364,8 @@ class RunSpec:
           ``gate_margin`` do not set; without a ``trust_gate`` there is no probe to set; ``gate_margin`` is the
           zone of ``gate_confidence``'s test, and without it there is none.
         - Without a ``trust_gate`` nothing stands the prior down: the fields of :data:`STAND_DOWN_ONLY` do nothing.
+        - ``distill_random_probe`` adds the random probe's states to the distillation: nothing where there is no
+          random probe (the env reports success, a ``gate_return``, no ``trust_gate``) or no distillation.
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
         :return: the names of the fields
@@ -373,6 +376,8 @@ class RunSpec:
         else:
             fields += ["distill_sac_std"]
         random_probe = SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None
+        if not random_probe or recipe.get("trust_gate") is None or not recipe.get("actor_init", True):
+            fields += ["distill_random_probe"]
         if random_probe or recipe.get("trust_gate") is None:
             fields += ["gate_confidence", "gate_margin"]
         elif recipe.get("gate_confidence") is None:

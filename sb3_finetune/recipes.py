@@ -64,7 +64,8 @@ parts, each optional:
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
-on the target env, plus a dataset's states where one is given.
+on the target env, with ``distill_random_probe`` the random probe's states too where the gate compares with one
+(the prior's actions on them; the default recipe's), plus a dataset's states where one is given.
 """
 
 from __future__ import annotations
@@ -296,6 +297,10 @@ class Recipe:
         probe's states (see :func:`~sb3_finetune.warmup.distill_actor`)
     :param distill_sac_std: with SAC, the standard deviation (before ``tanh``) the distilled actor starts with, the
         spread of its sampled actions in the warm-up and while it is held (``None``: SAC's own, about 1)
+    :param distill_random_probe: where the trust gate compares the prior with a random policy (an env that reports no
+        success, no ``gate_return``), the actor is distilled on the random probe's states as well as the prior's (the
+        prior labels them): states off the prior's few episodes, where other starts go; without a random probe it
+        does nothing (the default recipe's is on: see :data:`RECIPES`)
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -464,6 +469,7 @@ class Recipe:
     hold_rehearsal: float | None = 0.0
     rehearsal_restart: int = 0
     stand_down_skip_warmup: bool = False
+    distill_random_probe: bool = False
 
     def __post_init__(self) -> None:
         if self.rehearsal_restart < 0:
@@ -648,6 +654,7 @@ RECIPES: dict[str, Recipe] = {
         hold_rehearsal=None,
         stand_down_warmup=None,
         stand_down_skip_warmup=True,
+        distill_random_probe=True,
     ),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),
@@ -1204,6 +1211,7 @@ def run_warm_up(
     )
     prior_steps = model.num_timesteps - start_steps
     probe_observations = warmup.buffer_observations(model, start_position, model.replay_buffer.pos)
+    random_observations = None
     gate = None
     if recipe.trust_gate is not None:
         gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
@@ -1219,6 +1227,7 @@ def run_warm_up(
         if gate is None:
             warmup.reseed(model, seed)
             targets = [len(episodes) for episodes in prior_probe.episodes]
+            random_position, random_start = model.replay_buffer.pos, model.num_timesteps
             random_probe = warmup.probe(
                 model,
                 callback,
@@ -1227,6 +1236,8 @@ def run_warm_up(
                 lambda recorder: all(len(e) >= t for e, t in zip(recorder.episodes, targets, strict=True)),
                 min(recipe.gate_max_steps, total_timesteps - prior_steps),
             )
+            if model.num_timesteps > random_start:
+                random_observations = warmup.buffer_observations(model, random_position, model.replay_buffer.pos)
             gate = warmup.decide_against_random(
                 prior_probe,
                 random_probe,
@@ -1292,6 +1303,14 @@ def run_warm_up(
     acting_as_prior.detach()
     if recipe.actor_init:
         sets = [probe_observations]
+        if random_observations is not None and recipe.distill_random_probe:
+            sets.append(random_observations)
+            say(
+                f"distillation: on the states of the prior's probe ({prior_steps} env steps) and of the random "
+                f"probe ({model.num_timesteps - start_steps - prior_steps} env steps), the prior's actions on both "
+                "(distill_random_probe)",
+                decisions,
+            )
         if dataset_observations is not None:
             sets.append(dataset_observations)
         warmup.distill_actor(

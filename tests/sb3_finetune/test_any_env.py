@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from sb3_finetune import evaluate, get_recipe, load_prior, make_finetune, model_policy, prior_policy
+from sb3_finetune import evaluate, get_recipe, load_prior, make_finetune, model_policy, prior_policy, warmup
 from sb3_finetune.pretrain import pretrain, rollout_dataset
 from sb3_finetune.recipes import CRITIC_WARMUP
 from sb3_finetune.rehearsal import HoldRehearsal
@@ -320,3 +320,38 @@ def test_progress_pull_scores_the_learner_as_the_gate_scored_the_prior(name, pri
     span = hook.mark.prior - hook.mark.floor
     assert hook.weight() == pytest.approx(float(np.clip((hook.mark.prior - hook._scores[0]) / span, 0.0, 1.0)))
     assert any(d.startswith("progress pull: the pull's weight is 1 times") for d in setup.decisions)
+
+
+@pytest.mark.parametrize("name", ["pendulum", "pointmaze"])
+def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, monkeypatch):
+    """Where the gate compares the prior with a random probe (Pendulum: no success reported) the distillation's pool
+    holds that probe's states too, labelled by the prior; PointMaze reports success: no random probe, the prior's
+    states alone, whatever ``distill_random_probe`` says."""
+    make, _, _, _ = ENVS[name]
+    pools: list[list] = []
+    real = warmup.distill_actor
+
+    def spy(model, prior, observations, *args, **kwargs):
+        pools.append(observations)
+        return real(model, prior, observations, *args, **kwargs)
+
+    monkeypatch.setattr(warmup, "distill_actor", spy)
+
+    def count(observations):
+        return len(next(iter(observations.values()))) if isinstance(observations, dict) else len(observations)
+
+    for on in (True, False):
+        pools.clear()
+        recipe = get_recipe("default", distill_steps=10, critic_pretrain_steps=0, distill_random_probe=on)
+        setup = make_finetune("td3", make(), _prior(priors, name, "good"), 3_000, recipe, {"learning_starts": 1_000})
+        gate = setup.warm_up(3_000)
+        said = [d for d in setup.decisions if d.startswith("distillation: on the states of the prior's probe")]
+        (pool,) = pools
+        if name == "pointmaze":
+            assert gate.reference_steps == 0 and [count(part) for part in pool] == [gate.prior_steps] and not said
+            continue
+        assert gate.reference_steps == gate.prior_steps == 600  # three episodes each
+        assert [count(part) for part in pool] == ([600, 600] if on else [600])
+        assert len(said) == int(on)
+        if on:  # the random probe's own states, as the buffer stored them after the prior's
+            np.testing.assert_array_equal(pool[1], setup.model.replay_buffer.observations[600:1_200, 0])
