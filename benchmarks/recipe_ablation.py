@@ -486,7 +486,8 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
 
     A variant's overrides can leave the default recipe unchanged once the default moves (``no-q-filter`` since
     the Q-filter went off): running it would repeat the same runs under another name. The default leaves some
-    fields to the algorithm, so this is decided for each algorithm.
+    fields to the algorithm, and some fields act only in some scenarios (``distill_random_probe`` where the gate
+    runs a random probe), so this is decided for each algorithm, over the scenarios asked for.
 
     :param args: the command line
     :return: the specs (scratch, then each distinct variant, per scenario, algorithm and seed), and
@@ -501,10 +502,12 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     kept: dict[str, list[str]] = {}  # algo -> its variants with a recipe of their own
     same_as: dict[str, str] = {}
     for algo in args.algos.split(","):
-        first: dict[str, str] = {}  # RunSpec.recipe_fingerprint -> the first variant with it
+        first: dict[tuple[str, ...], str] = {}  # RunSpec.recipe_fingerprint per scenario -> the first variant
         for variant in args.variants.split(","):
-            spec = RunSpec("same-task", algo, "default", 0, recipe_overrides=VARIANTS[variant])
-            fingerprint = spec.recipe_fingerprint
+            fingerprint = tuple(
+                RunSpec(scenario, algo, "default", 0, recipe_overrides=VARIANTS[variant]).recipe_fingerprint
+                for scenario in args.scenarios.split(",")
+            )
             if fingerprint in first:
                 same_as[f"{algo}/{variant}"] = first[fingerprint]
             else:

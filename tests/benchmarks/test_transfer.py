@@ -96,6 +96,21 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     assert len({spec.key for spec in specs}) == len(specs)
 
 
+def test_recipe_ablation_keeps_a_variant_that_differs_in_one_of_the_scenarios_asked():
+    """``distill_random_probe`` acts only where the gate runs a random probe: on the nav task the default of before is
+    the default, on Pendulum it is not, so asked for both scenarios it runs on both."""
+    from recipe_ablation import Args, plan
+
+    asked = "default,no-distill-random-probe"
+    _, same_as = plan(Args(scenarios="same-task", algos="td3", variants=asked, seeds=1))
+    assert same_as == {"td3/no-distill-random-probe": "default"}
+    specs, same_as = plan(Args(scenarios="same-task,pendulum-same", algos="td3", variants=asked, seeds=1))
+    assert same_as == {} and len(specs) == 6
+    fingerprints = {(spec.scenario, spec.recipe_fingerprint) for spec in specs if spec.arm != "scratch"}
+    assert len({fp for scenario, fp in fingerprints if scenario == "pendulum-same"}) == 2
+    assert len({fp for scenario, fp in fingerprints if scenario == "same-task"}) == 1
+
+
 def test_recipe_ablation_gives_every_arm_a_long_warm_up_and_scratch_its_own():
     from recipe_ablation import Args, plan
 
@@ -155,6 +170,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("hold_rehearsal", 0.0),
         ("stand_down_warmup", False),
         ("stand_down_skip_warmup", False),
+        ("distill_random_probe", False),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
     # and no hand-over and SB3's critic and the 1,000-step critic warm-up and no rehearsal and the random stand-down
@@ -170,6 +186,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("hold_rehearsal", 0.0),
         ("stand_down_warmup", False),
         ("stand_down_skip_warmup", False),
+        ("distill_random_probe", False),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
@@ -181,6 +198,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("hold_rehearsal", 0.0),
         ("stand_down_warmup", False),
         ("stand_down_skip_warmup", False),
+        ("distill_random_probe", False),
     )
 
 
@@ -454,6 +472,7 @@ def test_escape_q_scale_is_the_gate_margin_default_with_the_scaled_pull():
         ("critic_layer_norm", False),  # and its critic's norm
         ("critic_warmup", 1_000),  # and with its critic warm-up
         ("stand_down_skip_warmup", False),  # and waiting for learning_starts on a stand-down
+        ("distill_random_probe", False),  # and distilled on the prior's probe alone
     )
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=earlier_gate).recipe_fingerprint != "954e7df5"
     for spelling in (overrides, earlier_gate):
@@ -497,6 +516,7 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
         assert RunSpec("obstacle", algo, "default", 0).recipe_fingerprint == fingerprint
         assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=skip).recipe_fingerprint == fingerprint
     waiting = (("stand_down_skip_warmup", False),)
+    on_the_prior = (("distill_random_probe", False),)  # the distillation of before (see below)
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=waiting).recipe_fingerprint == "61701361"
     no_hold = VARIANTS["pretrain-5k-handover-critic-ln-no-hold"]
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=no_hold).recipe_fingerprint == "61701361"
@@ -517,8 +537,18 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=ddpg_before).recipe_fingerprint == "8c42ada6"
     for algo in ("td3", "ddpg"):
         assert (
-            RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=waiting).recipe_fingerprint
+            RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=(*waiting, *on_the_prior)).recipe_fingerprint
             == RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=no_hold).recipe_fingerprint
+        )
+    # In its seventh session every algorithm's default took the random probe's states into the distillation
+    # (distill_random_probe): where no random probe runs (nav) the same runs and fingerprints; on Pendulum its
+    # default of before (the runs in pendulum_same.jsonl) is found with it turned off.
+    before = VARIANTS["no-distill-random-probe"]
+    for algo, fingerprint in (("td3", "4a755dab"), ("sac", "7d665735")):
+        assert RunSpec("pendulum-same", algo, "default", 0, recipe_overrides=before).recipe_fingerprint == fingerprint
+        assert RunSpec("pendulum-same", algo, "default", 0).recipe_fingerprint != fingerprint
+        assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=before).recipe_fingerprint == (
+            RunSpec("obstacle", algo, "default", 0).recipe_fingerprint
         )
 
 
