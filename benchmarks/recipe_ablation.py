@@ -259,11 +259,12 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # the prior in 3 TD3 seeds of 10 with 1,000, in none with 3,000 (benchmarks/distill_steps.py; PARTLY_RIGHT.md, "A
     # right prior on a standard env").
     "distill-3k": on_todays_default(("distill_steps", 3_000)),
-    # Since the seventh session of 2026-12-06 the default distils the actor on the states of the gate's random probe
-    # too (with the prior's actions), where the gate compares with one (no success reported): on pendulum-same,
-    # re-distilling on both probes' states brought every TD3 and SAC seed whose distilled actor fell short back to the
-    # prior's level (-154 to -156 against -279 to -856; PARTLY_RIGHT.md, "The random probe's states"). Nothing changes
-    # where there is no random probe. Without it: the default of before (its stored runs).
+    # The actor distilled on the states of the gate's random probe too (with the prior's actions), where the gate
+    # compares with one (no success reported): on pendulum-same, re-distilling on both probes' states brought every
+    # TD3 and SAC seed whose distilled actor fell short back to the prior's level (-154 to -156 against -279 to -856;
+    # PARTLY_RIGHT.md, "The random probe's states"). Nothing changes where there is no random probe. SAC's default
+    # since the seventh session of 2026-12-06; without it, the default of before (its stored runs).
+    "distill-random-probe": on_todays_default(("distill_random_probe", True)),
     "no-distill-random-probe": on_todays_default(("distill_random_probe", False)),
     # Today's TD3 and SAC default reaches 90% on the obstacle at the first evaluation after the actor's release (2,500
     # steps, released at 2,000 after the 1,000-step critic warm-up) in every TD3 seed: the same with the actor released

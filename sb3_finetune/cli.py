@@ -705,7 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "--distill-random-probe",
         "where the trust gate compares the prior with a random probe (no success reported, no --gate-return), "
-        "distil the actor on the random probe's states too, with the prior's actions (the default recipe: on)",
+        "distil the actor on the random probe's states too, with the prior's actions (the default recipe: on with sac, "
+        "off with td3 and ddpg)",
     )
     sub.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"

@@ -65,7 +65,8 @@ parts, each optional:
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
 on the target env, with ``distill_random_probe`` the random probe's states too where the gate compares with one
-(the prior's actions on them; the default recipe's), plus a dataset's states where one is given.
+(the prior's actions on them; the default recipe's with SAC, :data:`DISTILL_RANDOM_PROBE`), plus a dataset's states
+where one is given.
 """
 
 from __future__ import annotations
@@ -172,6 +173,18 @@ scratch's steps (5 seeds of 10 at 90% at the first evaluation after ``learning_s
 as fast (0.68x); with TD3 and DDPG drift is faster too (0.62x -> 0.55x, 0.89x -> 0.74x) but the moved goal, whose prior
 heads for the wrong goal, slower (0.72x -> 0.89x, 0.78x -> 0.89x), outside the margin declared before the runs."""
 
+DISTILL_RANDOM_PROBE: dict[str, bool] = {"td3": False, "sac": True, "ddpg": False}
+"""``distill_random_probe`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default
+recipe does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``no-distill-random-probe``, the scenarios where
+the gate runs a random probe: ``pendulum-same``, ``pendulum-heavy``, ``pendulum-reversed``, ``mountaincar-weak``;
+TD3 and SAC 10 seeds, DDPG 5; elsewhere it does nothing; see ``benchmarks/PARTLY_RIGHT.md``, "The random probe's
+states"): with SAC, ``pendulum-same``'s early collapses, the distilled actor short of the prior at the warm-up's end,
+go from 4 seeds of 10 to none (lowest early score 0.34 -> 0.96 of the prior's, over the whole run 0.34 -> 0.80), its
+one collapse on ``pendulum-heavy`` is shallower (0.68 -> 0.78) at the same 0.27x scratch's steps, and
+``pendulum-reversed`` (0.81x -> 0.86x) and MountainCar (0.26x -> 0.29x) are a little slower, inside the margin of 0.05x
+declared before the runs; with TD3 ``pendulum-same``'s collapses go too (0.79 -> 0.99) but ``pendulum-heavy`` is slower
+(0.27x -> 0.34x), outside it; DDPG is the default of before."""
+
 _NO_CRITIC_PRETRAINING: dict[str, Any] = {"critic_pretrain_steps": 0, "warmup_handover": False}
 
 WITHOUT_THE_CRITIC_NORM: dict[str, tuple[dict[str, Any], str]] = {
@@ -269,6 +282,18 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "margin declared before the runs",
         },
     ),
+    "distill_random_probe": (
+        DISTILL_RANDOM_PROBE,
+        False,
+        {
+            "td3": "on Pendulum with a right prior its distilled actor was the prior in every seed, but "
+            "pendulum-heavy was slower in benchmarks/recipe_ablation.py, by more than the margin declared before the "
+            "runs",
+            "sac": "on Pendulum with a right prior its distilled actor was the prior in every seed of "
+            "benchmarks/recipe_ablation.py, no scenario slower",
+            "ddpg": "the default of before: not measured with DDPG",
+        },
+    ),
 }
 """The recipe fields a recipe may leave to the algorithm (``None``): each algorithm's value, the value for an
 algorithm with none measured, and why each algorithm has its value."""
@@ -299,8 +324,9 @@ class Recipe:
         spread of its sampled actions in the warm-up and while it is held (``None``: SAC's own, about 1)
     :param distill_random_probe: where the trust gate compares the prior with a random policy (an env that reports no
         success, no ``gate_return``), the actor is distilled on the random probe's states as well as the prior's (the
-        prior labels them): states off the prior's few episodes, where other starts go; without a random probe it
-        does nothing (the default recipe's is on: see :data:`RECIPES`)
+        prior labels them): states off the prior's few episodes, where other starts go; without a random probe or
+        without ``actor_init`` it does nothing; ``None``: the algorithm's, from :data:`DISTILL_RANDOM_PROBE`
+        (:meth:`for_algorithm`; the default recipe's)
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -469,7 +495,7 @@ class Recipe:
     hold_rehearsal: float | None = 0.0
     rehearsal_restart: int = 0
     stand_down_skip_warmup: bool = False
-    distill_random_probe: bool = False
+    distill_random_probe: bool | None = False
 
     def __post_init__(self) -> None:
         if self.rehearsal_restart < 0:
@@ -641,6 +667,8 @@ RECIPES: dict[str, Recipe] = {
     # probes (stand_down_skip_warmup): drift TD3 0.62x -> 0.49x, SAC 0.52x -> 0.37x, DDPG 0.89x -> 0.45x, the moved goal
     # TD3 0.72x -> 0.76x, SAC 0.68x -> 0.38x, DDPG 0.78x -> 0.50x; also faster than the default against scratch with
     # learning_starts=300 (benchmarks/PARTLY_RIGHT.md); it makes SAC's stand-down warm-up moot (none is left to act).
+    # Since its seventh session SAC's actor is distilled on the gate's random probe's states too, where there is one
+    # (DISTILL_RANDOM_PROBE): on Pendulum with a right prior its distilled actor is the prior in every seed.
     "default": Recipe(
         bc_weight=1.0,
         bc_fade=0.5,
@@ -654,7 +682,7 @@ RECIPES: dict[str, Recipe] = {
         hold_rehearsal=None,
         stand_down_warmup=None,
         stand_down_skip_warmup=True,
-        distill_random_probe=True,
+        distill_random_probe=None,
     ),
     # Frozen hidden features only: the rest is plain SB3 (random warm-up, random head).
     "frozen": Recipe(actor_init=False, pretrained_warmup=False, critic_warmup=0, stand_down_layer_norm=False),

@@ -348,6 +348,11 @@ def test_recipe_flags_reach_the_recipe():
     assert plain.stand_down_skip_warmup is True  # the default recipe's
     waiting = _recipe_from_args(build_parser().parse_args([*argv, "--no-stand-down-skip-warmup"]))
     assert waiting.stand_down_skip_warmup is False
+    assert plain.distill_random_probe is None  # the default recipe leaves it to the algorithm (DISTILL_RANDOM_PROBE)
+    on_the_prior = _recipe_from_args(build_parser().parse_args([*argv, "--no-distill-random-probe"]))
+    assert on_the_prior.distill_random_probe is False
+    frozen = _recipe_from_args(build_parser().parse_args([*argv, "--recipe", "frozen", "--distill-random-probe"]))
+    assert frozen.distill_random_probe is True and not frozen.actor_init
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

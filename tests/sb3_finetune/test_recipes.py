@@ -314,6 +314,7 @@ def _left_to_the_algorithm(recipe):
         recipe.critic_layer_norm,
         recipe.hold_rehearsal,
         recipe.stand_down_warmup,
+        recipe.distill_random_probe,
     )
 
 
@@ -328,6 +329,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         CRITIC_LAYER_NORM,
         CRITIC_PRETRAIN_STEPS,
         CRITIC_WARMUP,
+        DISTILL_RANDOM_PROBE,
         HOLD_REHEARSAL,
         STAND_DOWN_WARMUP,
         WARMUP_HANDOVER,
@@ -341,11 +343,14 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
     assert default.critic_warmup is None and CRITIC_WARMUP == {"td3": 0, "sac": 1_000, "ddpg": 0}
     assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": True}
     assert default.hold_rehearsal is None and HOLD_REHEARSAL == {"td3": 0.0, "sac": 1.0, "ddpg": 0.0}
+    assert default.distill_random_probe is None
+    assert DISTILL_RANDOM_PROBE == {"td3": False, "sac": True, "ddpg": False}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
         handover, hold, norm = WARMUP_HANDOVER[algo], CRITIC_WARMUP[algo], CRITIC_LAYER_NORM[algo]
         rehearsal, stand_down = HOLD_REHEARSAL[algo], STAND_DOWN_WARMUP[algo]
+        random_probe = DISTILL_RANDOM_PROBE[algo]
         recipe, said = default.for_algorithm(algo)
-        said_steps, said_handover, said_hold, said_norm, said_rehearsal, said_stand_down = said
+        said_steps, said_handover, said_hold, said_norm, said_rehearsal, said_stand_down, said_random_probe = said
         assert recipe == get_recipe(
             default,
             critic_pretrain_steps=steps,
@@ -354,6 +359,10 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
             critic_layer_norm=norm,
             hold_rehearsal=rehearsal,
             stand_down_warmup=stand_down,
+            distill_random_probe=random_probe,
+        )
+        assert said_random_probe.startswith(
+            f"distill_random_probe: {random_probe}, {algo.upper()}'s in the default recipe"
         )
         assert said_stand_down.startswith(f"stand_down_warmup: {stand_down}, {algo.upper()}'s in the default recipe")
         assert said_steps.startswith(f"critic_pretrain_steps: {steps}, {algo.upper()}'s in the default recipe")
@@ -362,7 +371,8 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         assert said_norm.startswith(f"critic_layer_norm: {norm}, {algo.upper()}'s in the default recipe")
         assert said_rehearsal.startswith(f"hold_rehearsal: {rehearsal}, {algo.upper()}'s in the default recipe")
     chosen = get_recipe("default", critic_pretrain_steps=300, critic_warmup=200, hold_rehearsal=0.0)
-    recipe, (said, said_norm, _) = chosen.for_algorithm("td3")  # the user's figures stand, and nothing is said of them
+    # the user's figures stand, and nothing is said of them
+    recipe, (said, said_norm, _, _) = chosen.for_algorithm("td3")
     assert (recipe.critic_pretrain_steps, recipe.critic_warmup, recipe.hold_rehearsal) == (300, 200, 0.0)
     assert recipe.warmup_handover and said.startswith("warmup_handover: True")
     assert recipe.critic_layer_norm and said_norm.startswith("critic_layer_norm: True")
@@ -374,20 +384,21 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         critic_warmup=0,
         hold_rehearsal=0.0,
         stand_down_warmup=False,
+        distill_random_probe=False,
     )
     assert chosen_all.for_algorithm("td3") == (chosen_all, [])
     assert Recipe().for_algorithm("td3") == (Recipe(), [])  # a recipe built by hand has none unless it asks
     recipe, said = default.for_algorithm("tqc")  # an algorithm with no figure measured gets none
-    assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0, False)
-    assert len(said) == 6 and all("no figure was measured for it" in sentence for sentence in said)
+    assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0, False, False)
+    assert len(said) == 7 and all("no figure was measured for it" in sentence for sentence in said)
     # SAC and DDPG pre-train their critic and hand over only with the norm, TD3 and DDPG release their actor at
     # learning_starts only with it, and SAC's hold was rehearsed only with it: the norm turned off takes them off
     # too, and says why; TD3's pre-training and hand-over stay (its default pre-trained and handed over without the
     # norm before).
     without = get_recipe("default", critic_layer_norm=False)
     for algo in ("sac", "ddpg"):
-        recipe, (said_steps, said_handover, said_hold, said_rehearsal, said_stand_down) = without.for_algorithm(algo)
-        assert _left_to_the_algorithm(recipe) == (0, False, 1_000, False, 0.0, False)
+        recipe, (said_steps, said_handover, said_hold, said_rehearsal, said_stand_down, _) = without.for_algorithm(algo)
+        assert _left_to_the_algorithm(recipe)[:-1] == (0, False, 1_000, False, 0.0, False)
         name = algo.upper()
         assert said_steps.startswith(f"critic_pretrain_steps: 0, {name}'s")
         assert "without its critic's norm" in said_steps
@@ -399,8 +410,8 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         assert ("without its critic's norm" in said_rehearsal) is (algo == "sac")  # DDPG rehearses in neither
         assert said_stand_down.startswith(f"stand_down_warmup: False, {name}'s")
         assert ("without its critic's norm" in said_stand_down) is (algo == "sac")
-    recipe, (_, _, said_hold, _, _) = without.for_algorithm("td3")
-    assert _left_to_the_algorithm(recipe) == (5_000, True, 1_000, False, 0.0, False)
+    recipe, (_, _, said_hold, _, _, _) = without.for_algorithm("td3")
+    assert _left_to_the_algorithm(recipe) == (5_000, True, 1_000, False, 0.0, False, False)
     assert said_hold.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said_hold
 
 
