@@ -292,7 +292,7 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "pendulum-heavy was slower in benchmarks/recipe_ablation.py, by more than the margin declared before the "
             "runs",
             "sac": "on Pendulum with a right prior its distilled actor was the prior in every seed of "
-            "benchmarks/recipe_ablation.py, no scenario slower",
+            "benchmarks/recipe_ablation.py, no scenario slower by more than the margin declared before the runs",
             "ddpg": "its early falls on Pendulum with a right prior did not fall, and pendulum-heavy was slower in "
             "benchmarks/recipe_ablation.py",
         },
