@@ -292,7 +292,8 @@ _LEFT_TO_THE_ALGORITHM: dict[str, tuple[dict[str, Any], Any, dict[str, str]]] = 
             "pendulum-heavy was slower in benchmarks/recipe_ablation.py, by more than the margin declared before the "
             "runs",
             "sac": "on Pendulum with a right prior its distilled actor was the prior in every seed of "
-            "benchmarks/recipe_ablation.py, no scenario slower by more than the margin declared before the runs",
+            "benchmarks/recipe_ablation.py, no scenario slower by more than the margin declared before the runs; it "
+            "acts only where the trust gate runs a random probe (no success reported, no gate_return)",
             "ddpg": "its early falls on Pendulum with a right prior did not fall, and pendulum-heavy was slower in "
             "benchmarks/recipe_ablation.py",
         },
@@ -1338,8 +1339,7 @@ def run_warm_up(
             sets.append(random_observations)
             say(
                 f"distillation: on the states of the prior's probe ({prior_steps} env steps) and of the random "
-                f"probe ({model.num_timesteps - start_steps - prior_steps} env steps), the prior's actions on both "
-                "(distill_random_probe)",
+                f"probe ({gate.reference_steps} env steps), the prior's actions on both (distill_random_probe)",
                 decisions,
             )
         if dataset_observations is not None:
