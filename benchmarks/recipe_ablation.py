@@ -456,6 +456,9 @@ class Args:
     """recipe variants (see VARIANTS)"""
     seeds: int = 3
     """seeds per cell"""
+    first_seed: int = 0
+    """the first seed of each cell (``--seeds`` from there on): a cell's fresh seeds alone, beside their runs with
+    the earlier ones"""
     budget: int = 6_000
     """env steps per run (0: each scenario's own budget, as benchmarks/transfer.py runs them, whose runs are then
     reused)"""
@@ -500,6 +503,8 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     for variant in args.variants.split(","):
         if variant not in VARIANTS:
             raise UsageError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
+    if args.first_seed < 0:
+        raise UsageError(f"--first-seed must be 0 or more, got {args.first_seed}")
     kept: dict[str, list[str]] = {}  # algo -> its variants with a recipe of their own
     same_as: dict[str, str] = {}
     for algo in args.algos.split(","):
@@ -522,7 +527,7 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
         scratch = (*scratch, ("learning_starts", args.scratch_learning_starts or args.learning_starts))
     for scenario in args.scenarios.split(","):
         for algo in args.algos.split(","):
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 specs.append(
                     RunSpec(
                         scenario, algo, "scratch", seed, budget, eval_episodes=args.eval_episodes, hyperparams=scratch

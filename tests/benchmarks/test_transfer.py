@@ -260,9 +260,23 @@ def test_stored_results_keep_their_keys():
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=test_off_then).recipe_fingerprint == "8cbf2912"
 
 
+def test_recipe_ablation_first_seed_runs_the_later_seeds_only():
+    from recipe_ablation import Args, plan
+
+    args = Args(scenarios="pendulum-heavy", algos="td3", variants="default", seeds=3, budget=0)
+    assert sorted({spec.seed for spec in plan(args)[0]}) == [0, 1, 2]
+    fresh, _ = plan(Args(**{**vars(args), "first_seed": 10}))
+    assert sorted({spec.seed for spec in fresh}) == [10, 11, 12]
+    assert [spec.arm for spec in fresh] == ["scratch", "default"] * 3
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
-    [("variants", "default,bogus", "unknown variant 'bogus'"), ("scenarios", "moon", "unknown scenario 'moon'")],
+    [
+        ("variants", "default,bogus", "unknown variant 'bogus'"),
+        ("scenarios", "moon", "unknown scenario 'moon'"),
+        ("first_seed", -1, "--first-seed must be 0 or more, got -1"),
+    ],
 )
 def test_recipe_ablation_names_an_unknown_variant_or_scenario(flag, value, message):
     from recipe_ablation import Args, plan
