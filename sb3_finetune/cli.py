@@ -352,6 +352,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "stand_down_warmup": args.stand_down_warmup,
         "stand_down_skip_warmup": args.stand_down_skip_warmup,
         "distill_random_probe": args.distill_random_probe,
+        "stand_down_distill_random_probe": args.stand_down_distill_random_probe,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -707,6 +708,12 @@ def build_parser() -> argparse.ArgumentParser:
         "where the trust gate compares the prior with a random probe (no success reported, no --gate-return), "
         "distil the actor on the random probe's states too, with the prior's actions (the default recipe: on with sac, "
         "off with td3 and ddpg)",
+    )
+    recipe_switch(
+        sub,
+        "--stand-down-distill-random-probe",
+        "with --distill-random-probe, distil on the random probe's states where the trust gate stands the prior "
+        "down too (the default recipe: off, only where it trusts the prior)",
     )
     sub.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"

@@ -284,10 +284,16 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "hold_rehearsal": 0.0,
     "rehearsal_restart": 0,
     "distill_random_probe": False,
+    "stand_down_distill_random_probe": True,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
-STAND_DOWN_ONLY: tuple[str, ...] = ("stand_down_warmup", "stand_down_skip_warmup", "stand_down_critic_pretrain")
+STAND_DOWN_ONLY: tuple[str, ...] = (
+    "stand_down_warmup",
+    "stand_down_skip_warmup",
+    "stand_down_critic_pretrain",
+    "stand_down_distill_random_probe",
+)
 """Recipe fields that act only where the trust gate stands the prior down (:func:`sb3_finetune.recipes.run_warm_up`
 reads them after the gate's decision, nothing before it): a run whose gate trusted the prior is the same run, step
 for step, whatever their values (``tests/sb3_finetune/test_recipes.py`` checks it bit for bit), so
@@ -365,7 +371,8 @@ class RunSpec:
           zone of ``gate_confidence``'s test, and without it there is none.
         - Without a ``trust_gate`` nothing stands the prior down: the fields of :data:`STAND_DOWN_ONLY` do nothing.
         - ``distill_random_probe`` adds the random probe's states to the distillation: nothing where there is no
-          random probe (the env reports success, a ``gate_return``, no ``trust_gate``) or no distillation.
+          random probe (the env reports success, a ``gate_return``, no ``trust_gate``) or no distillation;
+          ``stand_down_distill_random_probe`` says whether it does on a stand-down: nothing without it.
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
         :return: the names of the fields
@@ -377,7 +384,9 @@ class RunSpec:
             fields += ["distill_sac_std"]
         random_probe = SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None
         if not random_probe or recipe.get("trust_gate") is None or not recipe.get("actor_init", True):
-            fields += ["distill_random_probe"]
+            fields += ["distill_random_probe", "stand_down_distill_random_probe"]
+        elif not recipe.get("distill_random_probe", False):
+            fields += ["stand_down_distill_random_probe"]
         if random_probe or recipe.get("trust_gate") is None:
             fields += ["gate_confidence", "gate_margin"]
         elif recipe.get("gate_confidence") is None:

@@ -331,6 +331,10 @@ class Recipe:
         prior labels them): states off the prior's few episodes, where other starts go; without a random probe or
         without ``actor_init`` it does nothing; ``None``: the algorithm's, from :data:`DISTILL_RANDOM_PROBE`
         (:meth:`for_algorithm`; the default recipe's)
+    :param stand_down_distill_random_probe: with ``distill_random_probe``, take the random probe's states into the
+        distillation where the trust gate stands the prior down too; ``False`` (the default recipe's): only where it
+        trusts the prior, since on a stand-down a more faithful copy of the prior is a copy of a policy judged wrong
+        for the target
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -500,6 +504,7 @@ class Recipe:
     rehearsal_restart: int = 0
     stand_down_skip_warmup: bool = False
     distill_random_probe: bool | None = False
+    stand_down_distill_random_probe: bool = True
 
     def __post_init__(self) -> None:
         if self.rehearsal_restart < 0:
@@ -1335,7 +1340,16 @@ def run_warm_up(
     acting_as_prior.detach()
     if recipe.actor_init:
         sets = [probe_observations]
-        if random_observations is not None and recipe.distill_random_probe:
+        random_probe = random_observations is not None and recipe.distill_random_probe
+        stood_down = gate is not None and not gate.trusted
+        if random_probe and stood_down and not recipe.stand_down_distill_random_probe:
+            say(
+                "distillation: on the states of the prior's probe only, the trust gate stood the prior down "
+                "(stand_down_distill_random_probe off: the random probe's states would make the actor a closer copy "
+                "of a prior judged wrong for the target)",
+                decisions,
+            )
+        elif random_probe:
             sets.append(random_observations)
             say(
                 f"distillation: on the states of the prior's probe ({prior_steps} env steps) and of the random "
