@@ -317,6 +317,7 @@ def test_a_resume_inside_sacs_hold_says_its_rehearsal_is_off():
 
 def test_recipe_flags_reach_the_recipe():
     from sb3_finetune.cli import UsageError, _recipe_from_args, build_parser
+    from sb3_finetune.recipes import get_recipe
 
     argv = ["finetune", "--env", NAV, "--algo", "td3", "--pretrained", "agent.pt"]
     plain = _recipe_from_args(build_parser().parse_args(argv))
@@ -353,6 +354,9 @@ def test_recipe_flags_reach_the_recipe():
     assert on_the_prior.distill_random_probe is False
     frozen = _recipe_from_args(build_parser().parse_args([*argv, "--recipe", "frozen", "--distill-random-probe"]))
     assert frozen.distill_random_probe is True and not frozen.actor_init
+    assert plain.stand_down_distill_random_probe is get_recipe("default").stand_down_distill_random_probe
+    trusted_only = _recipe_from_args(build_parser().parse_args([*argv, "--no-stand-down-distill-random-probe"]))
+    assert trusted_only.stand_down_distill_random_probe is False
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

@@ -355,3 +355,33 @@ def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, mo
         assert len(said) == int(on)
         if on:  # the random probe's own states, as the buffer stored them after the prior's
             np.testing.assert_array_equal(pool[1], setup.model.replay_buffer.observations[600:1_200, 0])
+
+
+@pytest.mark.parametrize("on_a_stand_down", [True, False])
+def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_stand_down, priors, monkeypatch):
+    """Where the gate stands the prior down (Pendulum, a prior that does worse than random), the random probe's states
+    join the distillation only with ``stand_down_distill_random_probe``; without it the prior's states alone, said."""
+    make, _, _, _ = ENVS["pendulum"]
+    pools: list[list] = []
+    real = warmup.distill_actor
+
+    def spy(model, prior, observations, *args, **kwargs):
+        pools.append(observations)
+        return real(model, prior, observations, *args, **kwargs)
+
+    monkeypatch.setattr(warmup, "distill_actor", spy)
+    recipe = get_recipe(
+        "default",
+        distill_steps=10,
+        critic_pretrain_steps=0,
+        distill_random_probe=True,
+        stand_down_distill_random_probe=on_a_stand_down,
+    )
+    setup = make_finetune("td3", make(), _prior(priors, "pendulum", "bad"), 3_000, recipe, {"learning_starts": 1_000})
+    gate = setup.warm_up(3_000)
+    assert not gate.trusted and gate.reference_steps > 0
+    (pool,) = pools
+    assert [len(part) for part in pool] == ([gate.prior_steps, gate.reference_steps] if on_a_stand_down else [600])
+    said = [d for d in setup.decisions if d.startswith("distillation: on the states of the prior's probe only")]
+    assert len(said) == int(not on_a_stand_down)
+    assert "stand_down_distill_random_probe off" in "".join(said) or on_a_stand_down

@@ -218,7 +218,12 @@ def test_a_trusted_run_stands_for_recipes_that_differ_only_where_the_gate_stands
     """A run whose trust gate trusted the prior is the run of every recipe that differs only in STAND_DOWN_ONLY."""
     from sb3_finetune.experiment import STAND_DOWN_ONLY
 
-    assert set(STAND_DOWN_ONLY) == {"stand_down_warmup", "stand_down_skip_warmup", "stand_down_critic_pretrain"}
+    assert set(STAND_DOWN_ONLY) == {
+        "stand_down_warmup",
+        "stand_down_skip_warmup",
+        "stand_down_critic_pretrain",
+        "stand_down_distill_random_probe",
+    }
     stored_run = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5)
     skipping = (("stand_down_skip_warmup", True), ("stand_down_warmup", True), ("stand_down_critic_pretrain", True))
     wanted = RunSpec("same-task", "td3", "default", 0, budget=120, eval_episodes=5, recipe_overrides=skipping)
@@ -249,3 +254,21 @@ def test_a_trusted_run_stands_for_recipes_that_differ_only_where_the_gate_stands
     assert (
         other.trusted_identity != stored_run.trusted_identity and match_records([other], {record["key"]: record}) == {}
     )
+
+
+def test_stand_down_distill_random_probe_changes_the_fingerprint_only_where_it_can_act():
+    """It says what ``distill_random_probe`` does on a stand-down: nothing without it, nothing where no random probe
+    runs (the nav tasks report success)."""
+    trusted_only = (("distill_random_probe", True), ("stand_down_distill_random_probe", False))
+    everywhere = (("distill_random_probe", True),)
+    off = (("distill_random_probe", False),)
+
+    def fingerprint(scenario: str, overrides: tuple) -> str:
+        return RunSpec(scenario, "td3", "default", 0, recipe_overrides=overrides).recipe_fingerprint
+
+    assert fingerprint("pendulum-heavy", trusted_only) != fingerprint("pendulum-heavy", everywhere)
+    assert fingerprint("pendulum-heavy", (*off, ("stand_down_distill_random_probe", False))) == fingerprint(
+        "pendulum-heavy", off
+    )
+    nav = {fingerprint("same-task", overrides) for overrides in (trusted_only, everywhere, off)}
+    assert len(nav) == 1
