@@ -706,8 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "--distill-random-probe",
         "where the trust gate compares the prior with a random probe (no success reported, no --gate-return), "
-        "distil the actor on the random probe's states too, with the prior's actions (the default recipe: on with sac, "
-        "off with td3 and ddpg)",
+        "distil the actor on the random probe's states too, with the prior's actions (the default recipe: on with td3 "
+        "and sac where the gate trusts the prior, off with ddpg)",
     )
     recipe_switch(
         sub,

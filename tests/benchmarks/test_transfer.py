@@ -98,15 +98,15 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
 
 def test_recipe_ablation_keeps_a_variant_that_differs_in_one_of_the_scenarios_asked():
     """``distill_random_probe`` acts only where the gate runs a random probe: with SAC on the nav task the default of
-    before is the default, on Pendulum it is not, so asked for both scenarios it runs on both (with TD3, whose
+    before is the default, on Pendulum it is not, so asked for both scenarios it runs on both (with DDPG, whose
     default leaves it off, it is the default on both)."""
     from recipe_ablation import Args, plan
 
     asked = "default,no-distill-random-probe"
     _, same_as = plan(Args(scenarios="same-task", algos="sac", variants=asked, seeds=1))
     assert same_as == {"sac/no-distill-random-probe": "default"}
-    specs, same_as = plan(Args(scenarios="same-task,pendulum-same", algos="td3,sac", variants=asked, seeds=1))
-    assert same_as == {"td3/no-distill-random-probe": "default"}
+    specs, same_as = plan(Args(scenarios="same-task,pendulum-same", algos="ddpg,sac", variants=asked, seeds=1))
+    assert same_as == {"ddpg/no-distill-random-probe": "default"}
     specs = [spec for spec in specs if spec.algo == "sac"]
     assert len(specs) == 6
     fingerprints = {(spec.scenario, spec.recipe_fingerprint) for spec in specs if spec.arm != "scratch"}
@@ -174,6 +174,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("stand_down_warmup", False),
         ("stand_down_skip_warmup", False),
         ("distill_random_probe", False),
+        ("stand_down_distill_random_probe", True),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
     # and no hand-over and SB3's critic and the 1,000-step critic warm-up and no rehearsal and the random stand-down
@@ -190,6 +191,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("stand_down_warmup", False),
         ("stand_down_skip_warmup", False),
         ("distill_random_probe", False),
+        ("stand_down_distill_random_probe", True),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
@@ -202,6 +204,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("stand_down_warmup", False),
         ("stand_down_skip_warmup", False),
         ("distill_random_probe", False),
+        ("stand_down_distill_random_probe", True),
     )
 
 
@@ -558,12 +561,17 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
             == RunSpec("pendulum-heavy", algo, "default", 0, recipe_overrides=no_hold).recipe_fingerprint
         )
     # In its seventh session SAC's default took the random probe's states into the distillation
-    # (distill_random_probe): where no random probe runs (nav) the same runs and fingerprints; on Pendulum its
-    # default of before (the runs in pendulum_same.jsonl) is found with it turned off. TD3's is its default of before.
+    # (distill_random_probe), in the eighth TD3's, both only where the gate trusts the prior
+    # (stand_down_distill_random_probe off): where no random probe runs (nav) the same runs and fingerprints; on
+    # Pendulum their defaults of before (the runs in pendulum_same.jsonl) are found with it turned off, and where the
+    # gate trusts the prior the runs of distill-random-probe (taken on a stand-down too) stand for today's.
     before = VARIANTS["no-distill-random-probe"]
     for algo, fingerprint in (("td3", "4a755dab"), ("sac", "7d665735")):
         assert RunSpec("pendulum-same", algo, "default", 0, recipe_overrides=before).recipe_fingerprint == fingerprint
-        assert (RunSpec("pendulum-same", algo, "default", 0).recipe_fingerprint == fingerprint) == (algo == "td3")
+        today = RunSpec("pendulum-same", algo, "default", 0)
+        assert today.recipe_fingerprint != fingerprint
+        everywhere = RunSpec("pendulum-same", algo, "default", 0, recipe_overrides=VARIANTS["distill-random-probe"])
+        assert today.trusted_identity == everywhere.trusted_identity
         assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=before).recipe_fingerprint == (
             RunSpec("obstacle", algo, "default", 0).recipe_fingerprint
         )

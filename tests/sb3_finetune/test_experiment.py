@@ -260,14 +260,14 @@ def test_stand_down_distill_random_probe_changes_the_fingerprint_only_where_it_c
     """It says what ``distill_random_probe`` does on a stand-down: nothing without it, nothing where no random probe
     runs (the nav tasks report success)."""
     trusted_only = (("distill_random_probe", True), ("stand_down_distill_random_probe", False))
-    everywhere = (("distill_random_probe", True),)
+    everywhere = (("distill_random_probe", True), ("stand_down_distill_random_probe", True))
     off = (("distill_random_probe", False),)
 
     def fingerprint(scenario: str, overrides: tuple) -> str:
         return RunSpec(scenario, "td3", "default", 0, recipe_overrides=overrides).recipe_fingerprint
 
     assert fingerprint("pendulum-heavy", trusted_only) != fingerprint("pendulum-heavy", everywhere)
-    assert fingerprint("pendulum-heavy", (*off, ("stand_down_distill_random_probe", False))) == fingerprint(
+    assert fingerprint("pendulum-heavy", (*off, ("stand_down_distill_random_probe", True))) == fingerprint(
         "pendulum-heavy", off
     )
     nav = {fingerprint("same-task", overrides) for overrides in (trusted_only, everywhere, off)}

@@ -343,8 +343,8 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
     assert default.critic_warmup is None and CRITIC_WARMUP == {"td3": 0, "sac": 1_000, "ddpg": 0}
     assert default.critic_layer_norm is None and CRITIC_LAYER_NORM == {"td3": True, "sac": True, "ddpg": True}
     assert default.hold_rehearsal is None and HOLD_REHEARSAL == {"td3": 0.0, "sac": 1.0, "ddpg": 0.0}
-    assert default.distill_random_probe is None
-    assert DISTILL_RANDOM_PROBE == {"td3": False, "sac": True, "ddpg": False}
+    assert default.distill_random_probe is None and default.stand_down_distill_random_probe is False
+    assert DISTILL_RANDOM_PROBE == {"td3": True, "sac": True, "ddpg": False}
     for algo, steps in CRITIC_PRETRAIN_STEPS.items():
         handover, hold, norm = WARMUP_HANDOVER[algo], CRITIC_WARMUP[algo], CRITIC_LAYER_NORM[algo]
         rehearsal, stand_down = HOLD_REHEARSAL[algo], STAND_DOWN_WARMUP[algo]
@@ -411,7 +411,7 @@ def test_the_default_leaves_critic_pretraining_the_handover_the_hold_its_rehears
         assert said_stand_down.startswith(f"stand_down_warmup: False, {name}'s")
         assert ("without its critic's norm" in said_stand_down) is (algo == "sac")
     recipe, (_, _, said_hold, _, _, _) = without.for_algorithm("td3")
-    assert _left_to_the_algorithm(recipe) == (5_000, True, 1_000, False, 0.0, False, False)
+    assert _left_to_the_algorithm(recipe) == (5_000, True, 1_000, False, 0.0, False, True)  # the random probe's: on
     assert said_hold.startswith("critic_warmup: 1000, TD3's") and "without its critic's norm" in said_hold
 
 
