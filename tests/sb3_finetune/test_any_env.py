@@ -342,7 +342,14 @@ def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, mo
 
     for on in (True, False):
         pools.clear()
-        recipe = get_recipe("default", distill_steps=10, critic_pretrain_steps=0, distill_random_probe=on)
+        # Whatever the gate decides (the random probe's states are taken on a stand-down too, as asked here)
+        recipe = get_recipe(
+            "default",
+            distill_steps=10,
+            critic_pretrain_steps=0,
+            distill_random_probe=on,
+            stand_down_distill_random_probe=True,
+        )
         setup = make_finetune("td3", make(), _prior(priors, name, "good"), 3_000, recipe, {"learning_starts": 1_000})
         gate = setup.warm_up(3_000)
         said = [d for d in setup.decisions if d.startswith("distillation: on the states of the prior's probe")]
@@ -377,7 +384,8 @@ def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_
         distill_random_probe=True,
         stand_down_distill_random_probe=on_a_stand_down,
     )
-    setup = make_finetune("td3", make(), _prior(priors, "pendulum", "bad"), 3_000, recipe, {"learning_starts": 1_000})
+    bad = _prior(priors, "pendulum", "bad")
+    setup = make_finetune("td3", make(), bad, 3_000, recipe, {"learning_starts": 1_000}, seed=0)
     gate = setup.warm_up(3_000)
     assert not gate.trusted and gate.reference_steps > 0
     (pool,) = pools
