@@ -322,12 +322,9 @@ def test_progress_pull_scores_the_learner_as_the_gate_scored_the_prior(name, pri
     assert any(d.startswith("progress pull: the pull's weight is 1 times") for d in setup.decisions)
 
 
-@pytest.mark.parametrize("name", ["pendulum", "pointmaze"])
-def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, monkeypatch):
-    """Where the gate compares the prior with a random probe (Pendulum: no success reported) the distillation's pool
-    holds that probe's states too, labelled by the prior; PointMaze reports success: no random probe, the prior's
-    states alone, whatever ``distill_random_probe`` says."""
-    make, _, _, _ = ENVS[name]
+@pytest.fixture
+def distilled_pools(monkeypatch) -> list[list]:
+    """The pools of states each distillation of the test is given (``warmup.distill_actor`` spied on)."""
     pools: list[list] = []
     real = warmup.distill_actor
 
@@ -336,6 +333,16 @@ def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, mo
         return real(model, prior, observations, *args, **kwargs)
 
     monkeypatch.setattr(warmup, "distill_actor", spy)
+    return pools
+
+
+@pytest.mark.parametrize("name", ["pendulum", "pointmaze"])
+def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, distilled_pools):
+    """Where the gate compares the prior with a random probe (Pendulum: no success reported) the distillation's pool
+    holds that probe's states too, labelled by the prior; PointMaze reports success: no random probe, the prior's
+    states alone, whatever ``distill_random_probe`` says."""
+    make, _, _, _ = ENVS[name]
+    pools = distilled_pools
 
     def count(observations):
         return len(next(iter(observations.values()))) if isinstance(observations, dict) else len(observations)
@@ -365,18 +372,10 @@ def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, mo
 
 
 @pytest.mark.parametrize("on_a_stand_down", [True, False])
-def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_stand_down, priors, monkeypatch):
+def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_stand_down, priors, distilled_pools):
     """Where the gate stands the prior down (Pendulum, a prior that does worse than random), the random probe's states
     join the distillation only with ``stand_down_distill_random_probe``; without it the prior's states alone, said."""
     make, _, _, _ = ENVS["pendulum"]
-    pools: list[list] = []
-    real = warmup.distill_actor
-
-    def spy(model, prior, observations, *args, **kwargs):
-        pools.append(observations)
-        return real(model, prior, observations, *args, **kwargs)
-
-    monkeypatch.setattr(warmup, "distill_actor", spy)
     recipe = get_recipe(
         "default",
         distill_steps=10,
@@ -388,7 +387,7 @@ def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_
     setup = make_finetune("td3", make(), bad, 3_000, recipe, {"learning_starts": 1_000}, seed=0)
     gate = setup.warm_up(3_000)
     assert not gate.trusted and gate.reference_steps > 0
-    (pool,) = pools
+    (pool,) = distilled_pools
     assert [len(part) for part in pool] == ([gate.prior_steps, gate.reference_steps] if on_a_stand_down else [600])
     said = [d for d in setup.decisions if d.startswith("distillation: on the states of the prior's probe only")]
     assert len(said) == int(not on_a_stand_down)
