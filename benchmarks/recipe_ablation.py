@@ -53,8 +53,8 @@ PRETRAIN_5K_HANDOVER: tuple[tuple[str, object], ...] = (*PRETRAIN_5K, ("warmup_h
 
 _SINCE_TODAYS: tuple[str, ...] = ("distill_random_probe", "stand_down_distill_random_probe")
 """Fields of the default recipe set after the variants built on :data:`TODAYS_DEFAULT` were measured (the seventh
-session of 2026-12-06): they are left out of it, so that those variants keep their runs (an :data:`_EARLIER_DEFAULT`
-group sets them as they were)."""
+and eighth sessions of 2026-12-06): they are left out of it, so that those variants keep their runs (an
+:data:`_EARLIER_DEFAULT` group sets them as they were)."""
 
 TODAYS_DEFAULT: tuple[tuple[str, object], ...] = tuple(
     (name, value)
