@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -559,6 +560,35 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     return specs, same_as
 
 
+def evaluation_resolution(specs: Iterable[RunSpec], records: dict, rows: dict) -> dict[str, dict[str, float]]:
+    """How finely the evaluation grid measures a steps ratio, per scenario and algorithm (where scratch reached it).
+
+    Steps to the threshold are counted at evaluations only, so a ratio against scratch moves in steps of one
+    evaluation over scratch's IQM steps; the IQM averages the middle half of the seeds, so one seed moving by one
+    evaluation moves it by about that over half the seeds. A margin declared for an ablation below ``per_seed`` is
+    decided by single seeds.
+
+    :param specs: the runs asked for
+    :param records: their records, by key
+    :param rows: :func:`~sb3_finetune.sweep.summarise`'s rows, by ``"<scenario>/<algo>/<arm>"``
+    :return: ``{"<scenario>/<algo>": {"eval_freq": env steps, "ratio": ..., "per_seed": ...}}``
+    """
+    resolution: dict[str, dict[str, float]] = {}
+    for spec in specs:
+        row = rows.get(f"{spec.scenario}/{spec.algo}/scratch")
+        if spec.arm != "scratch" or row is None or not row.get("steps_to_threshold"):
+            continue
+        budget = records[spec.key]["budget"]
+        eval_freq = spec.eval_freq or max(budget // 20, 1)
+        ratio = eval_freq / row["steps_to_threshold"]
+        resolution[f"{spec.scenario}/{spec.algo}"] = {
+            "eval_freq": eval_freq,
+            "ratio": ratio,
+            "per_seed": ratio / max(row["runs"] // 2, 1),
+        }
+    return resolution
+
+
 def main(args: Args) -> dict:
     if args.quick:
         args.seeds, args.budget, args.variants, args.algos = 1, 300, "default", "td3"
@@ -619,6 +649,14 @@ def main(args: Args) -> dict:
             f"{summary[name]['median_steps_to_threshold']:>14.0f}{row['reached_threshold']:>9.0%}{km:>24}"
             f"{ratio_text:>31}"
         )
+    print()
+    for name, resolution in evaluation_resolution(wanted.values(), records, rows).items():
+        print(
+            f"{name}: one evaluation ({resolution['eval_freq']} env steps) is {resolution['ratio']:.2f}x scratch's IQM "
+            f"steps; one seed of the IQM's middle half moving by one evaluation moves a ratio by about "
+            f"{resolution['per_seed']:.2f}x"
+        )
+        summary[f"{name}/scratch"]["evaluation_resolution"] = resolution
     out = Path(args.summary) if args.summary else results.with_suffix(".summary.json")
     report = {
         "command": "python " + " ".join(sys.argv),

@@ -66,6 +66,12 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
     default, scratch = summary["same-task/td3/default"], summary["same-task/td3/scratch"]
     assert default["reached_threshold"] == 1.0 and default["km_median_steps"][0] == 0  # the prior is right here
     assert default["steps_ratio_vs_scratch"] is not None and scratch["steps_ratio_vs_scratch"] is None
+    # How finely the grid measures a ratio: one evaluation (a 20th of the 300 steps) over scratch's IQM steps
+    resolution = scratch["evaluation_resolution"]
+    assert resolution["eval_freq"] == 15
+    assert resolution["ratio"] == pytest.approx(15 / scratch["median_steps_to_threshold"])
+    assert resolution["per_seed"] == resolution["ratio"]  # one seed: the IQM is that seed
+    assert "one evaluation (15 env steps) is" in result.stdout
 
 
 @pytest.mark.real_defaults
