@@ -560,7 +560,7 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     return specs, same_as
 
 
-def evaluation_resolution(specs: Iterable[RunSpec], records: dict, rows: dict) -> dict[str, dict[str, float]]:
+def evaluation_resolution(specs: Iterable[RunSpec], rows: dict) -> dict[str, dict[str, float]]:
     """How finely the evaluation grid measures a steps ratio, per scenario and algorithm (where scratch reached it).
 
     Steps to the threshold are counted at evaluations only, so a ratio against scratch moves in steps of one
@@ -569,7 +569,6 @@ def evaluation_resolution(specs: Iterable[RunSpec], records: dict, rows: dict) -
     decided by single seeds.
 
     :param specs: the runs asked for
-    :param records: their records, by key
     :param rows: :func:`~sb3_finetune.sweep.summarise`'s rows, by ``"<scenario>/<algo>/<arm>"``
     :return: ``{"<scenario>/<algo>": {"eval_freq": env steps, "ratio": ..., "per_seed": ...}}``
     """
@@ -578,11 +577,9 @@ def evaluation_resolution(specs: Iterable[RunSpec], records: dict, rows: dict) -
         row = rows.get(f"{spec.scenario}/{spec.algo}/scratch")
         if spec.arm != "scratch" or row is None or not row.get("steps_to_threshold"):
             continue
-        budget = records[spec.key]["budget"]
-        eval_freq = spec.eval_freq or max(budget // 20, 1)
-        ratio = eval_freq / row["steps_to_threshold"]
+        ratio = spec.eval_interval / row["steps_to_threshold"]
         resolution[f"{spec.scenario}/{spec.algo}"] = {
-            "eval_freq": eval_freq,
+            "eval_freq": spec.eval_interval,
             "ratio": ratio,
             "per_seed": ratio / max(row["runs"] // 2, 1),
         }
@@ -650,7 +647,7 @@ def main(args: Args) -> dict:
             f"{ratio_text:>31}"
         )
     print()
-    for name, resolution in evaluation_resolution(wanted.values(), records, rows).items():
+    for name, resolution in evaluation_resolution(wanted.values(), rows).items():
         print(
             f"{name}: one evaluation ({resolution['eval_freq']} env steps) is {resolution['ratio']:.2f}x scratch's IQM "
             f"steps; one seed of the IQM's middle half moving by one evaluation moves a ratio by about "

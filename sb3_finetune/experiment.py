@@ -330,6 +330,16 @@ class RunSpec:
     hyperparams: tuple[tuple[str, Any], ...] = ()
 
     @property
+    def steps(self) -> int:
+        """The run's env steps: its ``budget``, or the scenario's."""
+        return self.budget or SCENARIOS[self.scenario].budget
+
+    @property
+    def eval_interval(self) -> int:
+        """Env steps between the run's evaluations: its ``eval_freq``, or a 20th of :attr:`steps`."""
+        return self.eval_freq or max(self.steps // 20, 1)
+
+    @property
     def recipe_fingerprint(self) -> str:
         """A short hash of the effective recipe (the arm's, with the overrides); ``""`` for scratch.
 
@@ -571,8 +581,7 @@ def run(spec: RunSpec, cache_dir: str | os.PathLike, threads: int = 1) -> dict[s
     """
     th.set_num_threads(threads)
     scenario = SCENARIOS[spec.scenario]
-    budget = spec.budget or scenario.budget
-    eval_freq = spec.eval_freq or max(budget // 20, 1)
+    budget, eval_freq = spec.steps, spec.eval_interval
     external.require(scenario.env_id)
     weights = pretrained_weights(scenario, cache_dir)
     env = gym.make(scenario.env_id, **scenario.target)

@@ -371,6 +371,28 @@ def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, di
             np.testing.assert_array_equal(pool[1], setup.model.replay_buffer.observations[600:1_200, 0])
 
 
+def test_a_trusted_run_is_the_same_whatever_a_stand_down_would_distil_on(priors):
+    """``stand_down_distill_random_probe`` is a STAND_DOWN_ONLY field: where the gate trusts the prior (Pendulum, a
+    random probe run and distilled on), the run is the same, bit for bit, with it on or off."""
+    make, _, _, _ = ENVS["pendulum"]
+    ends = []
+    for on_a_stand_down in (True, False):
+        recipe = get_recipe(
+            "default",
+            distill_steps=50,
+            critic_pretrain_steps=20,
+            distill_random_probe=True,
+            stand_down_distill_random_probe=on_a_stand_down,
+        )
+        good = _prior(priors, "pendulum", "good")
+        setup = make_finetune("td3", make(), good, 1_400, recipe, {"learning_starts": 1_000}, seed=0)
+        setup.learn(1_400)
+        assert setup.trusted and setup.gate.reference_steps > 0
+        assert any(d.startswith("distillation: on the states of the prior's probe (") for d in setup.decisions)
+        ends.append(setup.model.policy.state_dict())
+    assert all(th.equal(ends[0][name], ends[1][name]) for name in ends[0])
+
+
 @pytest.mark.parametrize("on_a_stand_down", [True, False])
 def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_stand_down, priors, distilled_pools):
     """Where the gate stands the prior down (Pendulum, a prior that does worse than random), the random probe's states
