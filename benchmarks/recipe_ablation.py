@@ -263,15 +263,16 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # The actor distilled on the states of the gate's random probe too (with the prior's actions), where the gate
     # compares with one (no success reported): on pendulum-same, re-distilling on both probes' states brought every
     # TD3 and SAC seed whose distilled actor fell short back to the prior's level (-154 to -156 against -279 to -856;
-    # PARTLY_RIGHT.md, "The random probe's states"). Nothing changes where there is no random probe. SAC's default
-    # since the seventh session of 2026-12-06; without it, the default of before (its stored runs).
+    # PARTLY_RIGHT.md, "The random probe's states"). Nothing changes where there is no random probe. Taken on a
+    # stand-down too, as here: SAC's default of the seventh session of 2026-12-06; without it, the default of before
+    # (its stored runs, TD3's default of the seventh).
     "distill-random-probe": on_todays_default(("distill_random_probe", True)),
     "no-distill-random-probe": on_todays_default(("distill_random_probe", False)),
     # ... but only where the gate trusts the prior (stand_down_distill_random_probe off): with TD3 the random probe's
     # states made pendulum-reversed, whose wrong prior the gate stands down, slower over 20 seeds (0.89x -> 0.96x),
     # and with SAC a little (0.81x -> 0.86x); where the gate stands the prior down the actor still starts from the
     # distilled prior, and a closer copy of a prior judged wrong is no help (PARTLY_RIGHT.md, "The random probe's
-    # states only where the gate trusts the prior").
+    # states only where the gate trusts the prior"). TD3's and SAC's default since the eighth session.
     "distill-random-probe-trusted": on_todays_default(
         ("distill_random_probe", True), ("stand_down_distill_random_probe", False)
     ),
