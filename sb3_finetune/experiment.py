@@ -296,7 +296,8 @@ STAND_DOWN_ONLY: tuple[str, ...] = (
 )
 """Recipe fields that act only where the trust gate stands the prior down (:func:`sb3_finetune.recipes.run_warm_up`
 reads them after the gate's decision, nothing before it): a run whose gate trusted the prior is the same run, step
-for step, whatever their values (``tests/sb3_finetune/test_recipes.py`` checks it bit for bit), so
+for step, whatever their values (``tests/sb3_finetune/test_recipes.py`` checks it bit for bit for each, on nav, and
+``tests/sb3_finetune/test_any_env.py`` ``stand_down_distill_random_probe`` on Pendulum, where a random probe runs), so
 :func:`sb3_finetune.sweep.match_records` takes it for a spec that differs from it only there."""
 
 ARMS = ("scratch", "default", "frozen", "naive")
