@@ -371,19 +371,18 @@ def test_the_actor_is_distilled_on_the_random_probes_states_too(name, priors, di
             np.testing.assert_array_equal(pool[1], setup.model.replay_buffer.observations[600:1_200, 0])
 
 
+def _on_the_random_probe(on_a_stand_down: bool, **fields):
+    """The default recipe distilling on the random probe's states, on a stand-down too or not, and ``fields``."""
+    return get_recipe("default", distill_random_probe=True, stand_down_distill_random_probe=on_a_stand_down, **fields)
+
+
 def test_a_trusted_run_is_the_same_whatever_a_stand_down_would_distil_on(priors):
     """``stand_down_distill_random_probe`` is a STAND_DOWN_ONLY field: where the gate trusts the prior (Pendulum, a
     random probe run and distilled on), the run is the same, bit for bit, with it on or off."""
     make, _, _, _ = ENVS["pendulum"]
     ends = []
     for on_a_stand_down in (True, False):
-        recipe = get_recipe(
-            "default",
-            distill_steps=50,
-            critic_pretrain_steps=20,
-            distill_random_probe=True,
-            stand_down_distill_random_probe=on_a_stand_down,
-        )
+        recipe = _on_the_random_probe(on_a_stand_down, distill_steps=50, critic_pretrain_steps=20)
         good = _prior(priors, "pendulum", "good")
         setup = make_finetune("td3", make(), good, 1_400, recipe, {"learning_starts": 1_000}, seed=0)
         setup.learn(1_400)
@@ -398,13 +397,7 @@ def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_
     """Where the gate stands the prior down (Pendulum, a prior that does worse than random), the random probe's states
     join the distillation only with ``stand_down_distill_random_probe``; without it the prior's states alone, said."""
     make, _, _, _ = ENVS["pendulum"]
-    recipe = get_recipe(
-        "default",
-        distill_steps=10,
-        critic_pretrain_steps=0,
-        distill_random_probe=True,
-        stand_down_distill_random_probe=on_a_stand_down,
-    )
+    recipe = _on_the_random_probe(on_a_stand_down, distill_steps=10, critic_pretrain_steps=0)
     bad = _prior(priors, "pendulum", "bad")
     setup = make_finetune("td3", make(), bad, 3_000, recipe, {"learning_starts": 1_000}, seed=0)
     gate = setup.warm_up(3_000)
