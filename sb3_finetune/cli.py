@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -413,8 +416,32 @@ def _parse_freeze(value: str) -> bool | int:
         raise argparse.ArgumentTypeError(f"expected true, false or a number of layers, got {value!r}") from None
 
 
+@contextlib.contextmanager
+def _decisions_printed_here() -> Iterator[None]:
+    """While a command prints every decision the library takes itself (``note: ...`` and the trust gate's line).
+
+    The library also logs each decision on the ``"sb3_finetune"`` logger; with no handler configured, logging's
+    last-resort handler would print its warnings on stderr a second time. A handler on that logger for the command's
+    duration keeps that from happening; handlers the caller configured (on the root logger, say) still get every
+    record.
+    """
+    logger = logging.getLogger("sb3_finetune")
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def cmd_finetune(args: argparse.Namespace) -> int:
     """``sb3-finetune finetune``: build, train (or resume), save and evaluate a model."""
+    with _decisions_printed_here():
+        return _finetune(args)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    """:func:`cmd_finetune`'s work, with the decisions printed here only."""
     from sb3_finetune.checkpoint import CheckpointCallback, list_checkpoints, load_checkpoint
     from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
     from sb3_finetune.recipes import ALGORITHMS, make_finetune
@@ -434,6 +461,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.dataset:
         _check_file(args.dataset, "dataset file")
     recipe = _recipe_from_args(args)
+    if args.stand_down_distill_random_probe and not recipe.for_algorithm(args.algo)[0].distill_random_probe:
+        off = "--no-distill-random-probe" if args.distill_random_probe is False else f"--recipe {args.recipe}"
+        raise UsageError(
+            "--stand-down-distill-random-probe acts on the states --distill-random-probe distils on, which is off "
+            f"with {args.algo} and {off}: give --distill-random-probe too"
+        )
     if args.n_envs > 1:
         from stable_baselines3.common.env_util import make_vec_env
 

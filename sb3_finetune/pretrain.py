@@ -10,7 +10,6 @@ folded into the first layer afterwards, so the file is a plain Linear stack that
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from torch import nn
 
 from sb3_finetune.networks import DEFAULT_ACTIVATION, LinearStack, activation_name, mlp_layers
 from sb3_finetune.weights import save_weights, sb3_actor_chain
-
-logger = logging.getLogger("sb3_finetune")
 
 
 @dataclass

@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import logging
 import os
 import re
 import subprocess
@@ -187,6 +188,17 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
         (["pretrain", "--dataset", "wide.npz", "--out", "x.pt", "--activation", "magic"], "unknown activation"),
         (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--freeze", "maybe"], "--freeze"),
         (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--resume", "-f", "empty"], "no checkpoint"),
+        (
+            ["finetune", "--algo", "ddpg", "--env", NAV, "-n", "10", "--stand-down-distill-random-probe"],
+            "distils on, which is off with ddpg and --recipe default: give --distill-random-probe too",
+        ),
+        (
+            [
+                *("finetune", "--algo", "td3", "--env", NAV, "-n", "10"),
+                *("--no-distill-random-probe", "--stand-down-distill-random-probe"),
+            ],
+            "off with td3 and --no-distill-random-probe: give --distill-random-probe too",
+        ),
     ],
 )
 def test_mistakes_get_one_line_and_a_nonzero_exit(workdir, args, message):
@@ -285,6 +297,8 @@ def test_a_stood_down_run_prints_its_warm_up_decisions_and_resumes_stood_down(wo
     skipped = "note: trust gate: the prior stood down, training's first gradient step comes after the gate's probes"
     assert any(line.startswith(skipped) for line in notes)
     assert len(notes) == len(set(notes))  # each said once
+    # and once only: the library's log of the same decisions is not printed again on stderr
+    assert not [line for line in first.stderr.splitlines() if line.startswith("sb3_finetune: ")], first.stderr
     # said when taken: before the evaluations of training, not after the run
     said_at = next(i for i, line in enumerate(lines) if line.startswith(skipped))
     gates = [i for i, line in enumerate(lines) if line.startswith("trust gate (")]
@@ -299,6 +313,22 @@ def test_a_stood_down_run_prints_its_warm_up_decisions_and_resumes_stood_down(wo
     assert any(line.startswith("note: trust gate: the checkpoint's run stood the prior down") for line in notes)
     assert not any(line.startswith(skipped) for line in notes)  # the warm-up did not run again
     assert "wrote resumed.zip after 1200 steps" in again.stdout
+
+
+def test_every_decision_the_library_logs_is_printed_by_the_finetune_command(workdir, capsys, caplog, monkeypatch):
+    """The command keeps the library's log of its decisions off stderr (it prints them itself): nothing logged may
+    then go unprinted. Checked on a stood-down run, which takes the most decisions, at warning level among them."""
+    monkeypatch.chdir(workdir)
+    args = ["finetune", "--algo", "td3", "--env", NAV, "--pretrained", "agent.pt", "--env-kwargs"]
+    args += ["goal_position:(-0.5,-0.5)", "--critic-pretrain-steps", "20", "-n", "700", "--eval-freq", "0"]
+    args += ["--eval-episodes", "3", "--out", "logged.zip", "--log-folder", "logged"]
+    with caplog.at_level(logging.INFO, logger="sb3_finetune"):
+        assert main(args) == 0
+    printed = capsys.readouterr().out.splitlines()
+    logged = [record.getMessage().removeprefix("sb3_finetune: ") for record in caplog.records]
+    assert any(record.levelno == logging.WARNING for record in caplog.records)  # a stand-down warns
+    assert [sentence for sentence in logged if f"note: {sentence}" not in printed and sentence not in printed] == []
+    assert not logging.getLogger("sb3_finetune").handlers  # the command's handler went with it
 
 
 def test_a_resume_inside_sacs_hold_says_its_rehearsal_is_off():
