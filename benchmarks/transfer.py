@@ -36,7 +36,7 @@ from _args import UsageError, results_files, run_script
 
 from sb3_finetune.experiment import ARMS, SCENARIOS, RunSpec
 from sb3_finetune.recipes import RECIPES
-from sb3_finetune.stats import iqm, iqm_interval
+from sb3_finetune.stats import iqm, iqm_interval, run_time_profile
 from sb3_finetune.sweep import load_all, match_records, run_sweep, summarise
 
 
@@ -367,6 +367,98 @@ def plot_curves(records: list[dict[str, Any]], out: Path) -> list[Path]:
     return written
 
 
+ALGO_ORDER = ("td3", "sac", "ddpg")
+"""The order of the algorithms in the figures: the measured two first, DDPG (reported) last."""
+
+PROFILE_TAUS = np.linspace(0.0, 2.0, 81)
+"""Where the run-time profiles are evaluated: env steps over scratch's IQM steps on the same scenario, 0 to 2."""
+
+
+def run_time_profiles(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each algorithm's profile of steps to threshold over the partly right scenarios, fine-tuned and scratch.
+
+    A run's time is its steps to the scenario's threshold over scratch's IQM steps there (capped at the budget, as in
+    the ratio column: MountainCar's scratch, which never gets there, counts at its budget), ``inf`` where it never
+    reached the threshold; :func:`~sb3_finetune.stats.run_time_profile` weighs every scenario the same.
+
+    :param records: the runs (any scenarios and arms; those of partly right scenarios with a scratch arm count)
+    :return: one row per algorithm, arm and tau: ``algo``, ``arm``, ``scenarios``, ``runs``, ``tau``, ``fraction``,
+        ``low``, ``high``
+    """
+    cells: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for record in records:
+        spec = record["spec"]
+        known = SCENARIOS.get(spec["scenario"])
+        if known is not None and known.prior == "partly right":
+            cells.setdefault((spec["algo"], spec["scenario"]), {}).setdefault(spec["arm"], []).append(record)
+    rows = []
+    for algo in sorted({algo for algo, _ in cells}):
+        scenarios = sorted(name for (owner, name), arms in cells.items() if owner == algo and "scratch" in arms)
+        arms = sorted({arm for name in scenarios for arm in cells[algo, name]})
+        for arm in arms:
+            strata = []
+            for name in scenarios:
+                runs = cells[algo, name].get(arm)
+                if not runs:
+                    continue
+                reference = iqm([run["metrics"]["steps_to_threshold"] for run in cells[algo, name]["scratch"]])
+                strata.append(
+                    [
+                        run["metrics"]["steps_to_threshold"] / reference
+                        if run["metrics"]["reached_threshold"]
+                        else np.inf
+                        for run in runs
+                    ]
+                )
+            if len(strata) < len(scenarios):
+                continue  # an arm measured on some of the scenarios only would be profiled over others
+            fraction, low, high = run_time_profile(strata, PROFILE_TAUS)
+            cell = {"algo": algo, "arm": arm, "scenarios": ",".join(scenarios), "runs": sum(map(len, strata))}
+            for tau, share, lower, upper in zip(PROFILE_TAUS, fraction, low, high, strict=True):
+                values = {
+                    "fraction": round(float(share), 4),
+                    "low": round(float(lower), 4),
+                    "high": round(float(upper), 4),
+                }
+                rows.append({**cell, "tau": round(float(tau), 3), **values})
+    return rows
+
+
+def plot_profiles(rows: list[dict[str, Any]], out: Path) -> Path | None:
+    """``<out>/profiles.png``: :func:`run_time_profiles`, one panel per algorithm (``None`` where there is none)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = {algo: place for place, algo in enumerate(ALGO_ORDER)}
+    algos = sorted({row["algo"] for row in rows}, key=lambda algo: (order.get(algo, len(order)), algo))
+    if not algos:
+        return None
+    figure, axes = plt.subplots(1, len(algos), figsize=(3.6 * len(algos), 3.2), dpi=100, squeeze=False)
+    for axis, algo in zip(axes[0], algos, strict=True):
+        for arm in sorted({row["arm"] for row in rows if row["algo"] == algo}):
+            mine = [row for row in rows if row["algo"] == algo and row["arm"] == arm]
+            taus = [row["tau"] for row in mine]
+            axis.step(taus, [row["fraction"] for row in mine], where="post", label=f"{arm} ({mine[0]['runs']} runs)")
+            axis.fill_between(taus, [r["low"] for r in mine], [r["high"] for r in mine], step="post", alpha=0.2)
+        for goal in (0.2, 0.5):
+            axis.axvline(goal, color="black", linewidth=0.5, linestyle="--")
+        count = len(mine[0]["scenarios"].split(","))
+        axis.set(
+            title=f"{algo.upper()}, {count} partly right scenarios",
+            xlabel="env steps / scratch's IQM steps",
+            ylabel="fraction of runs at the threshold",
+            ylim=(-0.02, 1.02),
+        )
+        axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    path = out / "profiles.png"
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 def stored_records(stored: dict[str, dict[str, Any]], specs: list[RunSpec]) -> list[dict[str, Any]]:
     """The runs of the planned cells whatever recipe version made them (``--stored``), the earliest of each.
 
@@ -427,6 +519,19 @@ def main(args: Args) -> list[dict[str, Any]]:
     table = markdown(rows, command, log.read_text().splitlines() if log.exists() else [], other_goals(out))
     (out / "transfer_table.md").write_text(table)
     plots = plot_curves(records, out)
+    profiles = run_time_profiles(records)
+    if profiles:
+        with (out / "profiles.csv").open("w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(profiles[0]))
+            writer.writeheader()
+            writer.writerows(profiles)
+        plots.append(plot_profiles(profiles, out))
+        for row in profiles:
+            if row["tau"] == 0.5:
+                print(
+                    f"{row['algo']} {row['arm']}: {row['fraction']:.2f} [{row['low']:.2f}, {row['high']:.2f}] of runs "
+                    f"at the threshold within 0.5x scratch's IQM steps ({row['scenarios']}; {row['runs']} runs)"
+                )
     print(table)
     # Runs of another recipe whose trust gate trusted the prior, taken for specs that differ only on a stand-down
     taken = sum("same_run_as" in record for record in records)

@@ -148,3 +148,48 @@ def kaplan_meier_median(
         return float(grid[index[0]]) if index.size else None
 
     return first_at_most_half(point), first_at_most_half(low), first_at_most_half(high)
+
+
+def run_time_profile(
+    strata: Sequence[Sequence[float]],
+    taus: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    resamples: int = 2_000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A performance profile of time to threshold: the fraction of runs there within each ``tau``, with bands.
+
+    Each stratum (task) weighs the same, whatever its number of runs, and the band at each ``tau`` is a stratified
+    percentile bootstrap (each task's runs resampled on their own; a task with one run, or with every run on one
+    side of ``tau``, is the same in every resample and held fixed), as
+    Agarwal et al. (2021) draw their score profiles; the profile is of time, as Dolan and Moré's (2002) of solvers.
+    A run that never reached the threshold is ``inf`` (censored): it counts at no ``tau``, so the profile stays
+    below 1 by the fraction of runs that never got there.
+
+    :param strata: one list per task of each run's time to threshold (steps, or steps over a reference such as
+        scratch's IQM on that task), ``inf`` where it never reached it
+    :param taus: the times at which to evaluate the profile
+    :param confidence: the bands' level
+    :param resamples: bootstrap resamples
+    :param seed: seed of the resampling
+    :return: ``(fraction, low, high)``, each an array over ``taus``
+    """
+    samples = tuple(np.asarray(stratum, dtype=float) for stratum in strata)
+    if not samples or any(len(sample) == 0 for sample in samples):
+        raise ValueError("run_time_profile needs at least one run in every stratum")
+    fraction, low, high = (np.empty(len(taus)) for _ in range(3))
+    for index, tau in enumerate(taus):
+        inside = [(np.isfinite(sample) & (sample <= tau)).astype(float) for sample in samples]
+        fraction[index] = np.mean([np.mean(stratum) for stratum in inside])
+        # A stratum every resample of which is the same (one run, or all its runs on one side of tau) is held fixed
+        varying = tuple(stratum for stratum in inside if np.ptp(stratum) > 0)
+        fixed = sum(float(np.mean(stratum)) for stratum in inside if np.ptp(stratum) == 0)
+        if not varying:
+            low[index] = high[index] = fraction[index]
+            continue
+
+        def share(*resampled: np.ndarray, axis: int = -1, fixed: float = fixed) -> np.ndarray:
+            return (sum(np.mean(stratum, axis=axis) for stratum in resampled) + fixed) / len(samples)
+
+        low[index], high[index] = _percentile_bootstrap(varying, share, confidence, resamples, seed)
+    return fraction, low, high

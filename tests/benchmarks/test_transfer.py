@@ -304,6 +304,32 @@ def test_transfer_plan_expands_groups_and_names_an_unknown_arm():
         transfer.plan(transfer.Args(arms="scratch,bogus"))
 
 
+def test_run_time_profiles_normalise_by_scratchs_iqm_and_leave_out_what_cannot_be_compared(tmp_path):
+    import transfer  # benchmarks/ is on sys.path (conftest.py)
+
+    records = []
+    for seed, (scratch, tuned) in enumerate([(1_000, 400), (2_000, 500), (3_000, 600), (4_000, 5_000)]):
+        records += [_record("drift", "td3", "scratch", seed, scratch), _record("drift", "td3", "default", seed, tuned)]
+    never = _record("obstacle", "td3", "default", 0, 10_000)
+    never["metrics"]["reached_threshold"] = False  # censored at the budget: at no tau
+    records += [_record("obstacle", "td3", "scratch", 0, 8_000), never, _record("obstacle", "td3", "default", 1, 4_000)]
+    records += [_record("same-task", "td3", "scratch", 0, 2_000), _record("same-task", "td3", "default", 0, 0)]
+    records += [_record("obstacle", "sac", "default", 0, 100)]  # no scratch arm: no profile
+    records += [_record("drift", "td3", "frozen", 0, 100)]  # an arm on one of the two scenarios: left out
+    rows = transfer.run_time_profiles(records)
+    assert {(row["algo"], row["arm"]) for row in rows} == {("td3", "default"), ("td3", "scratch")}
+    assert {row["scenarios"] for row in rows} == {"drift,obstacle"}  # the right prior's same task is not profiled
+    at = {(row["arm"], row["tau"]): row["fraction"] for row in rows}
+    # drift's scratch IQM is 2,500 steps: the default's runs are at 0.16, 0.2, 0.24 and 2.0 of it; the obstacle's is
+    # 8,000: one run at 0.5, one never. Each scenario weighs one half.
+    assert at["default", 0.2] == pytest.approx((2 / 4 + 0) / 2)
+    assert at["default", 0.5] == pytest.approx((3 / 4 + 1 / 2) / 2)
+    assert at["default", 2.0] == pytest.approx((4 / 4 + 1 / 2) / 2)
+    assert at["scratch", 1.0] == pytest.approx((2 / 4 + 1) / 2)
+    assert transfer.plot_profiles(rows, tmp_path).stat().st_size > 0
+    assert transfer.plot_profiles([], tmp_path) is None
+
+
 def test_stored_reports_keep_the_earliest_run_of_each_cell_and_seed(tmp_path):
     import transfer  # benchmarks/ is on sys.path (conftest.py)
 

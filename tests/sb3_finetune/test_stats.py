@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, probability_of_improvement
+from sb3_finetune.stats import iqm, iqm_interval, iqm_ratio_interval, probability_of_improvement, run_time_profile
 
 
 def test_iqm_by_hand():
@@ -60,3 +60,24 @@ def test_kaplan_meier_median_beyond_the_budget_is_none():
 
     assert kaplan_meier_median([100, 200, 1000, 1000, 1000], [True, True, False, False, False])[0] is None
     assert kaplan_meier_median([1000, 1000], [False, False]) == (None, None, None)
+
+
+def test_run_time_profile_by_hand_weighs_each_task_the_same():
+    # Task one: 2 of its 8 runs within 0.5, 6 within 1; task two: 1 of its 2 runs within 0.5 and never the other.
+    one = [0.1, 0.4, 0.6, 0.7, 0.8, 0.9, 3.0, np.inf]
+    two = [0.3, np.inf]
+    fraction, low, high = run_time_profile([one, two], [0.0, 0.5, 1.0, 1e9])
+    np.testing.assert_allclose(fraction, [0.0, (2 / 8 + 1 / 2) / 2, (6 / 8 + 1 / 2) / 2, (7 / 8 + 1 / 2) / 2])
+    assert np.all(np.diff(fraction) >= 0)
+    assert np.all((low <= fraction) & (fraction <= high)) and np.all((low >= 0) & (high <= 1))
+    assert low[0] == high[0] == 0.0  # no run within 0: no resample has one
+    assert low[2] < fraction[2] < high[2]
+
+
+def test_run_time_profile_counts_a_censored_run_at_no_time_and_needs_runs():
+    fraction, low, high = run_time_profile([[1.0, 2.0, np.inf, np.inf]], [2.0, np.inf])
+    np.testing.assert_allclose(fraction, [0.5, 0.5])  # never reached: below every tau, even an infinite one
+    everyone, low, high = run_time_profile([[1.0, 1.5]], [2.0])
+    assert everyone[0] == low[0] == high[0] == 1.0
+    with pytest.raises(ValueError, match="every stratum"):
+        run_time_profile([[1.0], []], [1.0])
