@@ -12,13 +12,27 @@ from torch import nn
 
 from sb3_finetune.extractor import (
     _FALLBACK_ARCHITECTURE,
+    _FALLBACK_NORMALISED,
     Architecture,
     PretrainedFeaturesExtractor,
     extractor_kwargs_for_saving,
     layer_norm_refusal,
 )
-from sb3_finetune.networks import DEFAULT_ACTIVATION, infer_linear_layers
-from sb3_finetune.weights import WeightsSource, read_metadata, read_weights, sb3_zip_extractor_state
+from sb3_finetune.networks import (
+    DEFAULT_ACTIVATION,
+    NORMALISED_BUFFER,
+    LinearStack,
+    infer_linear_layers,
+    normalised_after_from,
+)
+from sb3_finetune.weights import (
+    PretrainedWeightsError,
+    WeightsSource,
+    read_metadata,
+    read_weights,
+    sb3_policy_state,
+    sb3_zip_extractor_state,
+)
 
 NETWORKS = ("actor", "critic", "actor_target", "critic_target")
 """The networks of SB3's off-policy policies that may own a features extractor."""
@@ -71,8 +85,20 @@ def load_pretrained(model: BaseAlgorithm, weights: WeightsSource) -> None:
     """
     extractors = pretrained_extractors(model)
     state = read_weights(weights)
+    # A weights file says where its network normalises inside (a prior exported from a stood-down model): an
+    # extractor built otherwise would compute other features from the same tensors
+    normalised = set(normalised_after_from(read_metadata(weights))) if isinstance(weights, (str, os.PathLike)) else None
     for name, extractor in extractors.items():
         extractor.check_weights(state, f"the weights for the {name}'s extractor")
+        network = extractor.network
+        if normalised is not None and isinstance(network, LinearStack):
+            wanted = sorted(normalised & {layer for layer, *_ in network.layer_specs})
+            if wanted != sorted(network.normalised_after):
+                raise PretrainedWeightsError(
+                    f"the weights layer-normalise the activations of {wanted or 'no layer'} inside the network, the "
+                    f"{name}'s extractor of {sorted(network.normalised_after) or 'none'}: build the model from these "
+                    "weights (pretrained_policy_kwargs)"
+                )
     backups = {name: {k: v.clone() for k, v in e.network.state_dict().items()} for name, e in extractors.items()}
     try:
         with th.no_grad():
@@ -205,6 +231,9 @@ def pretrained_policy_kwargs(
             "output_activation": metadata.get("output_activation"),
             "input_keys": None if input_keys is None else list(input_keys),
             "layer_norm": layer_norm,
+            # Where the network normalises inside (a prior exported from a stood-down model): so that a saved model
+            # rebuilds it without the weights file (recorded only then, so other models' kwargs stay as they were)
+            **({"normalised_after": normalised} if (normalised := list(normalised_after_from(metadata))) else {}),
         },
     }
 
@@ -220,8 +249,12 @@ def load_model(path: str | os.PathLike, algorithm: type[BaseAlgorithm], **load_k
     :return: the loaded model
     """
     layers = infer_linear_layers(sb3_zip_extractor_state(path))
+    index = sb3_policy_state(path).get(f"actor.features_extractor.{NORMALISED_BUFFER}")
+    normalised = () if index is None else tuple(layers[int(i)][0] for i in index.tolist())
     token = _FALLBACK_ARCHITECTURE.set([list(layer) for layer in layers])
+    normalised_token = _FALLBACK_NORMALISED.set(normalised)
     try:
         return algorithm.load(path, **load_kwargs)
     finally:
         _FALLBACK_ARCHITECTURE.reset(token)
+        _FALLBACK_NORMALISED.reset(normalised_token)

@@ -41,7 +41,7 @@ def prior_spec(prior: Prior) -> dict[str, Any]:
     """What rebuilds a prior without its file (its weights go into the policy's state dict).
 
     :param prior: a prior whose network is a :class:`~sb3_finetune.networks.LinearStack`
-    :return: layers, activations, action units and input keys, as plain data
+    :return: layers, activations, action units, input keys and the layers normalised after, as plain data
     :raises ValueError: the prior is not a Linear stack
     """
     network = prior.network
@@ -50,7 +50,7 @@ def prior_spec(prior: Prior) -> dict[str, Any]:
             "arbitration needs a prior that is a Linear stack (a file written by sb3-finetune pretrain or export, or "
             f"a state dict of Linear layers); got a {type(network).__name__}"
         )
-    return {
+    spec = {
         "layers": [list(layer) for layer in network.layer_specs],
         "activation": activation_name(type(network.activation)),
         "output_activation": None
@@ -59,11 +59,17 @@ def prior_spec(prior: Prior) -> dict[str, Any]:
         "action_units": prior.action_units,
         "input_keys": None if prior.info.input_keys is None else list(prior.info.input_keys),
     }
+    if network.normalised_after:  # only then: the specs saved before it existed stay as they were
+        spec["normalised_after"] = list(network.normalised_after)
+    return spec
 
 
 def _build_prior(spec: dict[str, Any], action_space: gym.spaces.Box) -> Prior:
     network = LinearStack(
-        [tuple(layer) for layer in spec["layers"]], spec["activation"], output_activation=spec["output_activation"]
+        [tuple(layer) for layer in spec["layers"]],
+        spec["activation"],
+        output_activation=spec["output_activation"],
+        normalised_after=spec.get("normalised_after", ()),
     )
     keys = None if spec["input_keys"] is None else tuple(spec["input_keys"])
     return Prior(network, action_space, PriorInfo(spec["action_units"], "saved with the model", input_keys=keys))

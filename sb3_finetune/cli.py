@@ -273,7 +273,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             network, source = actor, "sb3-actor"
         else:
             assert env is not None
-            teacher = load_prior(actor, env.action_space, env.observation_space, "scaled")
+            keys = metadata["input_keys"].split(",") if metadata.get("input_keys") else None  # those the actor reads
+            teacher = load_prior(actor, env.action_space, env.observation_space, "scaled", input_keys=keys)
             dataset = rollout_dataset(teacher.predict, env, args.samples, args.seed)
             source = "sb3-actor-distilled"
     else:
@@ -300,7 +301,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         metadata = {**metadata, **prior_metadata(network, "scaled", None, source)}
     prior = None
     if env is not None:  # checked before anything is written
-        prior = load_prior(network, env.action_space, env.observation_space, metadata["action_units"])
+        keys = metadata["input_keys"].split(",") if metadata.get("input_keys") else None
+        prior = load_prior(network, env.action_space, env.observation_space, metadata["action_units"], input_keys=keys)
     save_weights(network.state_dict(), args.out, metadata)
     print(f"wrote {args.out} ({source}; actions in {metadata['action_units']} units)")
     if args.safetensors:

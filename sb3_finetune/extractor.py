@@ -14,7 +14,15 @@ import torch as th
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_finetune.networks import DEFAULT_ACTIVATION, LayerSpec, LinearStack, activation_name, infer_linear_layers
+from sb3_finetune.networks import (
+    DEFAULT_ACTIVATION,
+    NORMALISED_BUFFER,
+    LayerSpec,
+    LinearStack,
+    activation_name,
+    infer_linear_layers,
+    normalised_after_from,
+)
 from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_metadata, read_weights
 
 Architecture = Sequence[LayerSpec] | type[nn.Module] | nn.Module
@@ -23,6 +31,10 @@ Architecture = Sequence[LayerSpec] | type[nn.Module] | nn.Module
 # Set by sb3_finetune.load_model while SB3 rebuilds a saved model whose weights file is gone.
 _FALLBACK_ARCHITECTURE: contextvars.ContextVar[Architecture | None] = contextvars.ContextVar(
     "sb3_finetune_fallback_architecture", default=None
+)
+# ... and the layers its network normalises inside, read from the model's own state dict (NORMALISED_BUFFER).
+_FALLBACK_NORMALISED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "sb3_finetune_fallback_normalised", default=()
 )
 
 
@@ -59,17 +71,24 @@ def _build_network(
     state: Mapping[str, th.Tensor] | None,
     activation: str = DEFAULT_ACTIVATION,
     output_activation: str | None = None,
+    normalised_after: Sequence[str] = (),
 ) -> nn.Module:
     if architecture is None:
         assert state is not None
-        return LinearStack(infer_linear_layers(state), activation, output_activation=output_activation)
+        layers = infer_linear_layers(state)
+        return LinearStack(layers, activation, output_activation=output_activation, normalised_after=normalised_after)
     if isinstance(architecture, nn.Module):
         return copy.deepcopy(architecture)
     if isinstance(architecture, type) and issubclass(architecture, nn.Module):
         return architecture()
     if isinstance(architecture, Sequence) and not isinstance(architecture, (str, bytes)):
         layers = [tuple(layer) for layer in architecture]
-        return LinearStack(layers, activation, output_activation=output_activation)  # type: ignore[arg-type]
+        return LinearStack(
+            layers,  # type: ignore[arg-type]
+            activation,
+            output_activation=output_activation,
+            normalised_after=normalised_after,
+        )
     raise TypeError(
         "architecture must be an nn.Module class or instance, or a list of (name, in, out, bias) Linear layers, "
         f"got {architecture!r}"
@@ -96,7 +115,14 @@ def _truncate(network: nn.Module, features_layer: int | None) -> nn.Module:
                 f"features_layer must be between 1 and {count - 1} for this network (a hidden layer), got "
                 f"{features_layer}; leave it None for the network's output"
             )
-        truncated = LinearStack(network.layer_specs[:features_layer], type(network.activation), final_activation=True)
+        kept = network.layer_specs[:features_layer]
+        names = {name for name, *_ in kept}
+        truncated = LinearStack(
+            kept,
+            type(network.activation),
+            final_activation=True,
+            normalised_after=[name for name in network.normalised_after if name in names],
+        )
         truncated.load_state_dict(network.state_dict(), strict=False)
         return truncated
     if isinstance(network, nn.Sequential):
@@ -172,6 +198,9 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         ``LayerNorm`` with no learned scale or shift) before the policy's own layers. It gives the new heads inputs
         of a fixed scale whatever the pretrained layers learned, which keeps a TD3/DDPG actor on frozen features out
         of tanh saturation (see the README); it needs at least 2 features.
+    :param normalised_after: for a Linear stack, the layers whose activations it layer-normalises inside (see
+        :class:`~sb3_finetune.networks.LinearStack`; a prior exported from a model whose trust gate stood its own
+        prior down has one); ``None``: the weights file's metadata, else none
     """
 
     def __init__(
@@ -185,6 +214,7 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         output_activation: str | None = None,
         input_keys: Sequence[str] | None = None,
         layer_norm: bool = False,
+        normalised_after: Sequence[str] | None = None,
     ) -> None:
         if weights is None and architecture is None:
             raise ValueError("PretrainedFeaturesExtractor needs `weights`, or `architecture` to build fresh weights")
@@ -197,15 +227,25 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         metadata = read_metadata(weights) if isinstance(weights, (str, os.PathLike)) else {}
         activation = activation_name(activation or metadata.get("activation") or DEFAULT_ACTIVATION)
         output_activation = output_activation or metadata.get("output_activation") or None
-        full_network = _build_network(architecture, state, activation, output_activation)
+        if normalised_after is None:
+            normalised_after = _FALLBACK_NORMALISED.get() if from_saved_model else normalised_after_from(metadata)
+        normalised = tuple(normalised_after)
+        cut_already = from_saved_model and features_layer is not None  # its last layer is followed by an activation
+        inside = () if cut_already else normalised
+        full_network = _build_network(architecture, state, activation, output_activation, inside)
         expected = {key: tuple(value.shape) for key, value in full_network.state_dict().items()}
         if state is not None:
             check_state_fits(expected, state, "the pretrained weights")
             full_network.load_state_dict(state, strict=True)
-        if from_saved_model and features_layer is not None and isinstance(full_network, LinearStack):
+        if cut_already and isinstance(full_network, LinearStack):
             # The saved model's extractor was already cut at features_layer: that is all the .zip holds.
-            network: nn.Module = LinearStack(full_network.layer_specs, activation, final_activation=True)
+            names = {name for name, *_ in full_network.layer_specs}
+            normalised = tuple(name for name in normalised if name in names)
+            network: nn.Module = LinearStack(
+                full_network.layer_specs, activation, final_activation=True, normalised_after=normalised
+            )
         else:
+            normalised = full_network.normalised_after if isinstance(full_network, LinearStack) else ()
             network = _truncate(full_network, features_layer)
         if input_keys is None and metadata.get("input_keys"):
             input_keys = metadata["input_keys"].split(",")
@@ -216,6 +256,11 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
             raise ValueError(f"{refusal}: use a wider layer as the features (features_layer) or layer_norm=False")
         super().__init__(observation_space, features_dim)
         self.layer_norm = bool(layer_norm)
+        self.normalised_after = normalised
+        applied = network.normalised_after if isinstance(network, LinearStack) else ()
+        if applied:  # said in the state dict too: a model saved with hand-written kwargs still says where
+            names = [name for name, *_ in network.layer_specs]
+            self.register_buffer(NORMALISED_BUFFER, th.tensor([names.index(name) for name in applied]))
         self.input_keys = input_keys
         self.network = network
         self.architecture = _architecture_spec(full_network, architecture)
@@ -390,6 +435,7 @@ def extractor_kwargs_for_saving(extractor: PretrainedFeaturesExtractor) -> dict[
 
     :param extractor: an extractor of a model
     :return: ``architecture``, ``features_layer``, ``freeze``, the activations, ``input_keys`` and ``layer_norm``
+        (and ``normalised_after`` where the network normalises inside)
     """
     return {
         "architecture": extractor.architecture,
@@ -399,4 +445,5 @@ def extractor_kwargs_for_saving(extractor: PretrainedFeaturesExtractor) -> dict[
         "output_activation": extractor.output_activation,
         "input_keys": None if extractor.input_keys is None else list(extractor.input_keys),
         "layer_norm": extractor.layer_norm,
+        **({"normalised_after": list(extractor.normalised_after)} if extractor.normalised_after else {}),
     }

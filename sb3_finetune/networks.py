@@ -95,6 +95,11 @@ class LinearStack(nn.Module):
     :param final_activation: apply the activation after the last layer too (features cut from a hidden layer)
     :param output_activation: applied to the output instead (``"tanh"`` for a policy whose actions are squashed
         into ``[-1, 1]``, like SB3's actors); ``None``: the output is linear
+    :param normalised_after: names of layers whose activations are layer-normalised across units (zero mean, unit
+        variance, no learned scale or shift), as :class:`~sb3_finetune.PretrainedFeaturesExtractor`'s
+        ``layer_norm`` does to its features: the actor of a model whose trust gate stood the prior down, exported,
+        has one after its pretrained layers. A layer followed by no activation (the last, unless
+        ``final_activation``) cannot be one. It has no tensors: the state dict is the same.
     """
 
     def __init__(
@@ -103,11 +108,21 @@ class LinearStack(nn.Module):
         activation: str | type[nn.Module] = DEFAULT_ACTIVATION,
         final_activation: bool = False,
         output_activation: str | type[nn.Module] | None = None,
+        normalised_after: Sequence[str] = (),
     ) -> None:
         super().__init__()
         if not layers:
             raise ValueError("a LinearStack needs at least one layer")
         self.layer_specs: list[LayerSpec] = [(str(n), int(i), int(o), bool(b)) for n, i, o, b in layers]
+        names = [name for name, *_ in self.layer_specs]
+        with_activation = names if final_activation else names[:-1]
+        wrong = [name for name in normalised_after if name not in with_activation]
+        if wrong:
+            raise ValueError(
+                f"normalised_after names layers {wrong} that are not among those followed by an activation "
+                f"{with_activation}"
+            )
+        self.normalised_after: tuple[str, ...] = tuple(name for name in names if name in set(normalised_after))
         for name, in_features, out_features, bias in self.layer_specs:
             _set_submodule(self, name, nn.Linear(in_features, out_features, bias=bias))
         self.activation = activation_class(activation)()
@@ -115,6 +130,7 @@ class LinearStack(nn.Module):
         self.output_activation = None if output_activation is None else activation_class(output_activation)()
         # A plain list (not registered twice) so that forward does no name look-ups.
         self._linears: list[nn.Linear] = [self.get_submodule(name) for name, *_ in self.layer_specs]
+        self._normalised: list[bool] = [name in self.normalised_after for name in names]
 
     @property
     def linears(self) -> list[nn.Linear]:
@@ -139,9 +155,29 @@ class LinearStack(nn.Module):
             x = linear(x)
             if index < last or self.final_activation:
                 x = self.activation(x)
+                if self._normalised[index]:
+                    x = nn.functional.layer_norm(x, (x.shape[-1],))
         if self.output_activation is not None and not self.final_activation:
             x = self.output_activation(x)
         return x
+
+
+NORMALISED_AFTER = "normalised_after"
+"""The weights-file metadata key of :attr:`LinearStack.normalised_after`: the layer names, comma-separated."""
+
+
+NORMALISED_BUFFER = "normalised_layers"
+"""The buffer of a :class:`~sb3_finetune.PretrainedFeaturesExtractor` whose network normalises inside: the indices of
+those layers, so that a saved model's state dict says where (its ``policy.pth`` is all a model file surely has)."""
+
+
+def normalised_after_from(metadata: Mapping[str, str]) -> tuple[str, ...]:
+    """The layer names of :data:`NORMALISED_AFTER` in a weights file's metadata (``()`` where there are none).
+
+    :param metadata: as :func:`~sb3_finetune.weights.read_metadata` gives it
+    :return: the names
+    """
+    return tuple(name for name in metadata.get(NORMALISED_AFTER, "").split(",") if name)
 
 
 def mlp_layers(input_dim: int, hidden: Sequence[int], output_dim: int) -> list[LayerSpec]:

@@ -21,7 +21,14 @@ import numpy as np
 import torch as th
 from torch import nn
 
-from sb3_finetune.networks import DEFAULT_ACTIVATION, LinearStack, activation_name, mlp_layers
+from sb3_finetune.networks import (
+    DEFAULT_ACTIVATION,
+    NORMALISED_AFTER,
+    LinearStack,
+    activation_name,
+    mlp_layers,
+    normalised_after_from,
+)
 from sb3_finetune.weights import save_weights, sb3_actor_chain
 
 
@@ -260,6 +267,8 @@ def prior_metadata(network: nn.Module, action_units: str, input_keys: Sequence[s
         metadata["activation"] = activation_name(type(network.activation))
         if network.output_activation is not None:
             metadata["output_activation"] = activation_name(type(network.output_activation))
+        if network.normalised_after:
+            metadata[NORMALISED_AFTER] = ",".join(network.normalised_after)
     if input_keys:
         metadata["input_keys"] = ",".join(input_keys)
     return metadata
@@ -305,7 +314,12 @@ def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, s
     from sb3_finetune.weights import sb3_actor_chain
 
     state, metadata = sb3_actor_chain(path)
-    network = LinearStack(infer_linear_layers(state), metadata["activation"], output_activation="tanh")
+    network = LinearStack(
+        infer_linear_layers(state),
+        metadata["activation"],
+        output_activation="tanh",
+        normalised_after=normalised_after_from(metadata),
+    )
     network.load_state_dict(state, strict=True)
     return network.eval(), metadata
 

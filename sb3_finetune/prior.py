@@ -32,7 +32,13 @@ import torch as th
 from torch import nn
 
 from sb3_finetune.decisions import say
-from sb3_finetune.networks import DEFAULT_ACTIVATION, LinearStack, activation_name, infer_linear_layers
+from sb3_finetune.networks import (
+    DEFAULT_ACTIVATION,
+    LinearStack,
+    activation_name,
+    infer_linear_layers,
+    normalised_after_from,
+)
 from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_metadata, read_weights
 
 ACTION_UNITS = ("env", "scaled")
@@ -161,7 +167,12 @@ def _module_from_weights(
         chosen, origin = activation_name(metadata["activation"]), "metadata"
     else:
         chosen, origin = DEFAULT_ACTIVATION, "assumed"
-    network = LinearStack(infer_linear_layers(state), chosen, output_activation=metadata.get("output_activation"))
+    network = LinearStack(
+        infer_linear_layers(state),
+        chosen,
+        output_activation=metadata.get("output_activation"),
+        normalised_after=normalised_after_from(metadata),
+    )
     network.load_state_dict(state, strict=True)
     return network, metadata, chosen, origin
 
@@ -173,6 +184,7 @@ def load_prior(
     action_units: str | None = None,
     activation: str | None = None,
     architecture: nn.Module | type[nn.Module] | None = None,
+    input_keys: Sequence[str] | None = None,
 ) -> Prior:
     """Read a pretrained network as a :class:`Prior` for an env with these spaces.
 
@@ -185,6 +197,8 @@ def load_prior(
     :param activation: for a Linear stack read off a state dict, its activation; ``None``: from the file's
         metadata, else ReLU (an assumption, logged and kept in :attr:`Prior.info`)
     :param architecture: the network's class or an instance, for a network that is not a Linear stack
+    :param input_keys: for Dict observations, the keys the network reads, concatenated in this order; ``None``: the
+        file's metadata, else those of :func:`default_input_keys`
     :return: the prior
     :raises PretrainedWeightsError: the weights do not fit, or the units are unknown where they matter
     """
@@ -218,13 +232,15 @@ def load_prior(
             f"the network was read off a state dict as {len(network.layer_specs)} Linear layers with "
             f"{DEFAULT_ACTIVATION} between them (assumed: pass activation= to say otherwise)"
         )
-    input_keys = None
+    keys = None
     if observation_space is not None:
-        if metadata.get("input_keys"):
-            input_keys = tuple(metadata["input_keys"].split(","))
+        if input_keys is not None:
+            keys = tuple(input_keys)
+        elif metadata.get("input_keys"):
+            keys = tuple(metadata["input_keys"].split(","))
         else:
-            input_keys = default_input_keys(observation_space)
-    info = PriorInfo(units, units_from, chosen_activation, activation_from, input_keys, assumptions)
+            keys = default_input_keys(observation_space)
+    info = PriorInfo(units, units_from, chosen_activation, activation_from, keys, assumptions)
     prior = Prior(network, action_space, info)
     if observation_space is not None:
         _check_fits(prior, observation_space)

@@ -19,6 +19,8 @@ from pathlib import Path
 import torch as th
 from torch import nn
 
+from sb3_finetune.networks import NORMALISED_AFTER, NORMALISED_BUFFER
+
 WeightsSource = str | os.PathLike | Mapping[str, th.Tensor] | nn.Module
 """Anything :func:`read_weights` accepts."""
 
@@ -261,15 +263,26 @@ def sb3_zip_metadata(path: str | os.PathLike) -> dict[str, str]:
         "output_activation": "tanh",
         "source": "sb3-actor",
     }
-    space = data.get("observation_space") or {}
-    if "Dict" in str(space.get(":type:", "")):
-        import re
-
-        keys = sorted(set(re.findall(r"'([^']+)': ", str(space.get("spaces", "")))))
-        if not keys:
-            raise PretrainedWeightsError(f"'{path}': cannot read the keys of the model's Dict observation space")
-        metadata["input_keys"] = ",".join(keys)
+    keys = _plain_input_keys(path, data)
+    if keys:
+        metadata["input_keys"] = keys
     return metadata
+
+
+def _plain_input_keys(path: str | os.PathLike, data: Mapping) -> str | None:
+    """The keys a plain SB3 actor reads of Dict observations, comma-joined (``None`` for a Box).
+
+    SB3's ``MultiInputPolicy`` flattens every key, in sorted order.
+    """
+    space = data.get("observation_space") or {}
+    if "Dict" not in str(space.get(":type:", "")):
+        return None
+    import re
+
+    keys = sorted(set(re.findall(r"'([^']+)': ", str(space.get("spaces", "")))))
+    if not keys:
+        raise PretrainedWeightsError(f"'{path}': cannot read the keys of the model's Dict observation space")
+    return ",".join(keys)
 
 
 def _extractor_kwargs(data: Mapping) -> dict:
@@ -281,8 +294,8 @@ def _extractor_kwargs(data: Mapping) -> dict:
     import re
 
     found = {}
-    for key in ("features_layer", "activation", "output_activation", "input_keys"):
-        match = re.search(rf"'{key}': (None|\d+|'[^']*'|\[[^\]]*\])", str(described))
+    for key in ("features_layer", "activation", "output_activation", "input_keys", "layer_norm"):
+        match = re.search(rf"'{key}': (None|True|False|\d+|'[^']*'|\[[^\]]*\]|\([^)]*\))", str(described))
         if match:
             found[key] = ast.literal_eval(match.group(1))
     return found
@@ -311,16 +324,25 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
     state = {key: policy[key] for key in extractor}
     if extractor:
         kwargs = _extractor_kwargs(data)
-        if kwargs.get("layer_norm"):
-            raise PretrainedWeightsError(
-                f"'{path}': its pretrained features are layer-normalised (the trust gate's stand-down, or "
-                "layer_norm=True), and a LayerNorm is not a Linear layer: the actor is not one Linear chain; use the "
-                "model itself (evaluate and load it as a .zip), or fine-tune with --no-stand-down-layer-norm"
-            )
         if kwargs.get("input_keys"):
             metadata["input_keys"] = ",".join(kwargs["input_keys"])
         between = kwargs.get("activation", "relu") if kwargs.get("features_layer") is not None else None
         between = between or kwargs.get("output_activation")
+        # Layers normalised inside the pretrained part (a prior exported from a stood-down model), then the
+        # features themselves where the extractor normalises them (the trust gate's stand-down, or layer_norm=True)
+        index = policy.get(f"actor.features_extractor.{NORMALISED_BUFFER}")
+        layers = list(dict.fromkeys(key.rpartition(".")[0] for key in extractor))
+        normalised = [] if index is None else [layers[int(i)] for i in index.tolist()]
+        if kwargs.get("layer_norm"):
+            if between is None:
+                raise PretrainedWeightsError(
+                    f"'{path}': its pretrained features are the network's linear output, layer-normalised (the trust "
+                    "gate's stand-down, or layer_norm=True): the actor is not one Linear chain with an activation "
+                    "between its layers; use the model itself (evaluate and load it as a .zip)"
+                )
+            normalised.append(layers[-1])
+        if normalised:
+            metadata[NORMALISED_AFTER] = ",".join(dict.fromkeys(normalised))
         if between is None:  # the features are a linear output: fold that layer into the head's first
             last = extractor[-1].rpartition(".")[0]
             first = head[0].rpartition(".")[0]
@@ -338,6 +360,8 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
             raise PretrainedWeightsError(
                 f"'{path}': the pretrained layers use {between} and the head {head_activation}: not one Linear chain"
             )
+    elif keys := _plain_input_keys(path, data):
+        metadata["input_keys"] = keys
     state.update({key: policy[key] for key in head})
     metadata["source"] = "sb3-actor"
     return state, metadata

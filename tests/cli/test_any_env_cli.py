@@ -176,3 +176,32 @@ def test_pointmaze_with_gym_packages_and_module_id(tmp_path):
     figures = _last_json(result.stdout)
     assert 0.0 <= figures["success_rate"] <= 1.0  # info["success"] is read
     assert figures["expert_return_ratio"] is None
+
+
+def test_a_plain_sb3_model_on_dict_observations_reads_every_key(tmp_path):
+    """SB3's ``MultiInputPolicy`` flattens every key of a Dict observation in sorted order (8 values on PointMaze,
+    not the goal env's usual ``observation, desired_goal``): ``pretrain --sb3-model`` (as it is, or distilled into
+    new layers) and ``export`` give the actor those keys, and the exported prior acts as the model does."""
+    gymnasium_robotics = pytest.importorskip("gymnasium_robotics")
+    gym.register_envs(gymnasium_robotics)
+    model = TD3("MultiInputPolicy", gym.make("PointMaze_UMaze-v3"), policy_kwargs={"net_arch": [16]}, seed=0)
+    model.save(tmp_path / "plain.zip")
+    maze = ["--env", "PointMaze_UMaze-v3", "--gym-packages", "gymnasium_robotics"]
+    evaluate = ["--episodes", "2", "--json", *maze]
+    for args in (
+        ["pretrain", "--sb3-model", "plain.zip", "--out", "as_it_is.pt", "--eval-episodes", "1", *maze],
+        [
+            *("pretrain", "--sb3-model", "plain.zip", "--out", "distilled.pt", "--hidden", "8"),
+            *("--samples", "300", "--epochs", "1", "--eval-episodes", "1", *maze),
+        ],
+        ["export", "plain.zip", "--out", "exported.pt"],
+    ):
+        result = cli(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    from sb3_finetune.weights import read_metadata
+
+    for name in ("as_it_is.pt", "exported.pt"):
+        assert read_metadata(tmp_path / name)["input_keys"] == "achieved_goal,desired_goal,observation"
+    figures = [cli("evaluate", name, *evaluate, cwd=tmp_path) for name in ("plain.zip", "exported.pt", "as_it_is.pt")]
+    assert all(result.returncode == 0 for result in figures), [result.stderr for result in figures]
+    assert _last_json(figures[0].stdout) == _last_json(figures[1].stdout) == _last_json(figures[2].stdout)

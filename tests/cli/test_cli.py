@@ -72,11 +72,12 @@ def test_finetune_evaluate_export_round_trip(workdir):
         "10",
         "--seed",
         "1",
-        "--no-stand-down-layer-norm",  # a stood-down prior's normalised features are no Linear chain to export
         cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
     assert (workdir / "model.zip").exists()
+    # The moved goal: the gate stands the prior down and layer-normalises its features, which the export keeps
+    assert "NOT trusted" in result.stdout
     result = cli(
         "evaluate",
         "model.zip",
@@ -97,6 +98,9 @@ def test_finetune_evaluate_export_round_trip(workdir):
     result = cli("export", "model.zip", "--out", "exported.safetensors", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert (workdir / "exported.safetensors").exists()
+    from sb3_finetune.weights import read_metadata
+
+    assert read_metadata(workdir / "exported.safetensors")["normalised_after"] == "actor.features_extractor.network.fc1"
     # The exported actor is a prior with the model's own actions: evaluate gives the same figures ...
     result = cli(
         "evaluate",

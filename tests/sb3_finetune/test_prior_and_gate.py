@@ -39,6 +39,24 @@ def test_units_that_matter_and_are_unknown_are_asked_for_not_guessed():
     assert load_prior(network, nav_like, env.observation_space).info.action_units_from == "[-1, 1] action box"
 
 
+def test_a_linear_stack_normalises_inside_where_it_is_told_and_nowhere_else():
+    plain = LinearStack(mlp_layers(3, [8, 8], 1), "tanh", output_activation="tanh")
+    normalised = LinearStack(mlp_layers(3, [8, 8], 1), "tanh", output_activation="tanh", normalised_after=["fc1"])
+    assert normalised.state_dict().keys() == plain.state_dict().keys()  # no tensors of its own
+    normalised.load_state_dict(plain.state_dict())
+    x = th.randn(5, 3)
+    fc1, fc2, fc3 = plain.linears
+    hidden = th.nn.functional.layer_norm(th.tanh(fc1(x)), (8,))
+    th.testing.assert_close(normalised(x), th.tanh(fc3(th.tanh(fc2(hidden)))))
+    assert not th.allclose(normalised(x), plain(x))
+    with pytest.raises(ValueError, match=r"\['fc3'\] that are not among those followed by an activation"):
+        LinearStack(mlp_layers(3, [8, 8], 1), normalised_after=["fc3"])  # the output: no activation after it
+    with pytest.raises(ValueError, match=r"\['fc9'\]"):
+        LinearStack(mlp_layers(3, [8, 8], 1), normalised_after=["fc9"])
+    cut = LinearStack(mlp_layers(3, [8], 8), final_activation=True, normalised_after=["fc2"])  # features: it can
+    assert cut.normalised_after == ("fc2",)
+
+
 def test_a_decision_is_logged_at_its_level_and_kept_where_a_list_is_given(caplog):
     kept: list[str] = []
     with caplog.at_level(logging.INFO, logger="sb3_finetune"):

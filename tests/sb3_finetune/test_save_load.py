@@ -122,12 +122,82 @@ def test_load_model_in_process(agent_file, tmp_path):
     assert next(iter(pretrained_extractors(loaded).values())).frozen_layers == 2
 
 
-def test_export_refuses_layer_normalised_features(agent_file, tmp_path):
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_export_keeps_layer_normalised_features_and_the_next_model_keeps_them_too(algo, agent_file, tmp_path):
+    """A stood-down model's features are layer-normalised before its head: the exported prior says where
+    (``normalised_after``) and acts as the model does; a model built on it normalises there too, and keeps doing so
+    once saved and loaded where the weights file is not."""
+    from sb3_finetune.pretrain import export
+    from sb3_finetune.prior import load_prior
+    from sb3_finetune.weights import read_metadata
+
+    model = make_model(algo, str(agent_file), features_layer=1, layer_norm=True)
+    model.learn(120)
+    expected, _ = model.predict(OBSERVATIONS, deterministic=True)
+    model.save(tmp_path / "model.zip")
+    for suffix in (".safetensors", ".pt"):
+        export(tmp_path / "model.zip", tmp_path / f"prior{suffix}")
+        assert read_metadata(tmp_path / f"prior{suffix}")["normalised_after"] == "actor.features_extractor.network.fc1"
+        prior = load_prior(tmp_path / f"prior{suffix}", model.action_space, model.observation_space)
+        np.testing.assert_allclose(prior.predict(OBSERVATIONS), expected, atol=1e-5)
+        assert prior.network.normalised_after == ("actor.features_extractor.network.fc1",)
+    # Without the norm the exported chain would act otherwise: the norm is what makes it the model's actor
+    plain = load_prior(tmp_path / "prior.pt", model.action_space, model.observation_space)
+    plain.network._normalised = [False] * len(plain.network.linears)
+    assert np.abs(plain.predict(OBSERVATIONS) - expected).max() > 1e-3
+    # The next task's model, cut at the prior's second layer: its features are the prior's, normalised inside
+    again = make_model("td3", str(tmp_path / "prior.pt"), features_layer=2, freeze=True)
+    extractor = pretrained_extractors(again)["actor"]
+    assert extractor.network.normalised_after == ("actor.features_extractor.network.fc1",)
+    layers = prior.network.linears
+    x = th.as_tensor(OBSERVATIONS)
+    by_hand = th.relu(layers[1](th.nn.functional.layer_norm(th.relu(layers[0](x)), (layers[0].out_features,))))
+    th.testing.assert_close(extractor(x), by_hand)
+    actions, _ = again.predict(OBSERVATIONS, deterministic=True)
+    again.save(tmp_path / "again.zip")
+    (tmp_path / "prior.pt").unlink()
+    result = load_in_fresh_process("td3", tmp_path / "again.zip", how="load_model")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(json.loads(result.stdout.splitlines()[-1])["actions"], actions, atol=1e-6)
+
+
+def test_a_model_on_a_prior_normalised_inside_loads_without_the_weights_file(agent, tmp_path):
+    """``pretrained_policy_kwargs`` records where the prior normalises inside, so that ``SAC.load`` itself rebuilds
+    it where the file is gone (the state dict says it too: ``load_model`` reads it there)."""
+    from sb3_finetune.weights import save_weights
+
+    prior = save_weights(agent.state_dict(), tmp_path / "prior.pt", {"normalised_after": "fc1"})
+    kwargs = pretrained_policy_kwargs(str(prior), freeze=True, net_arch=[32, 32])
+    assert kwargs["features_extractor_kwargs"]["normalised_after"] == ["fc1"]
+    model = ALGORITHMS["sac"]("MlpPolicy", gym.make("SimpleNavigation-v0"), policy_kwargs=kwargs, device="cpu", seed=0)
+    assert "actor.features_extractor.normalised_layers" in model.policy.state_dict()
+    expected, _ = model.predict(OBSERVATIONS, deterministic=True)
+    model.save(tmp_path / "model.zip")
+    prior.unlink()
+    for how in ("load", "load_model"):
+        result = load_in_fresh_process("sac", tmp_path / "model.zip", how=how)
+        assert result.returncode == 0, result.stderr
+        np.testing.assert_allclose(json.loads(result.stdout.splitlines()[-1])["actions"], expected, atol=1e-6)
+
+
+def test_export_refuses_layer_normalised_linear_output_features(agent_file, tmp_path):
     from sb3_finetune.pretrain import export
     from sb3_finetune.weights import PretrainedWeightsError
 
-    model = make_model("td3", str(agent_file), features_layer=1, layer_norm=True)
+    model = make_model("td3", str(agent_file), features_layer=None, layer_norm=True)
     model.save(tmp_path / "model.zip")
-    with pytest.raises(PretrainedWeightsError, match="layer-normalised"):
+    with pytest.raises(PretrainedWeightsError, match="linear output, layer-normalised"):
         export(tmp_path / "model.zip", tmp_path / "prior.safetensors")
     assert not (tmp_path / "prior.safetensors").exists()
+
+
+def test_load_pretrained_refuses_weights_normalised_where_the_extractor_is_not(agent, agent_file, tmp_path):
+    from sb3_finetune import load_pretrained
+    from sb3_finetune.weights import PretrainedWeightsError, save_weights
+
+    model = make_model("td3", str(agent_file), features_layer=1)
+    before = {key: value.clone() for key, value in model.policy.state_dict().items()}
+    normalised = save_weights(agent.state_dict(), tmp_path / "normalised.pt", {"normalised_after": "fc1"})
+    with pytest.raises(PretrainedWeightsError, match=r"normalise the activations of \['fc1'\] inside the network"):
+        load_pretrained(model, normalised)
+    assert all(th.equal(value, before[key]) for key, value in model.policy.state_dict().items())  # untouched
