@@ -207,7 +207,15 @@ def _env_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any], gym.E
     import_gym_packages(args.gym_packages)
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
-    return env_id, env_kwargs, _make_env(env_id, env_kwargs)
+    env = _make_env(env_id, env_kwargs)
+    space = env.action_space
+    finite = isinstance(space, gym.spaces.Box) and np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))
+    if not finite:
+        raise UsageError(
+            f"{env_id} has the action space {space}: DDPG, TD3 and SAC need continuous actions, a Box with finite "
+            "bounds"
+        )
+    return env_id, env_kwargs, env
 
 
 def _expert_for(env_id: str, env_kwargs: dict[str, Any]) -> Any:

@@ -192,6 +192,8 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
         (["pretrain", "--dataset", "wide.npz", "--out", "x.pt", "--activation", "magic"], "unknown activation"),
         (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--freeze", "maybe"], "--freeze"),
         (["finetune", "--algo", "td3", "--env", NAV, "-n", "10", "--resume", "-f", "empty"], "no checkpoint"),
+        (["finetune", "--algo", "td3", "--env", "CartPole-v1", "-n", "10"], "CartPole-v1 has the action space Discr"),
+        (["evaluate", "agent.pt", "--env", "CartPole-v1"], "need continuous actions, a Box with finite bounds"),
         (
             ["finetune", "--algo", "ddpg", "--env", NAV, "-n", "10", "--stand-down-distill-random-probe"],
             "distils on, which is off with ddpg and --recipe default: give --distill-random-probe too",
