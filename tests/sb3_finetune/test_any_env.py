@@ -1,7 +1,8 @@
 """The default recipe's contract on envs nobody here wrote, for DDPG, TD3 and SAC.
 
 Pendulum-v1 (finite bounds, torque in [-2, 2], no success signal), Pendulum behind a wrapper that makes its
-observation bounds infinite, MountainCarContinuous-v0 (999-step episodes, no success signal) and Gymnasium-Robotics
+observation bounds infinite, Pendulum behind Gymnasium's ``RescaleAction`` to a torque box of [0, 4] (bounds
+neither symmetric nor [-1, 1]), MountainCarContinuous-v0 (999-step episodes, no success signal) and Gymnasium-Robotics
 PointMaze_UMaze-v3 (Dict observations, infinite bounds, ``info["success"]``), and MuJoCo's InvertedPendulum-v5
 (episodes that end when the pole falls, force in [-3, 3], no success signal). On each: it runs, nothing is NaN, the
 model at step 0 scores exactly as the prior on the same seeded episodes, and the trust gate keeps a good prior and
@@ -79,6 +80,16 @@ def push_right(obs):
     return np.full((len(obs), 1), 3.0)
 
 
+def _shifted_pendulum():
+    """Pendulum whose torque box is [0, 4] (the env adds -2): bounds neither symmetric nor [-1, 1]."""
+    low, high = np.zeros(1, np.float32), np.full(1, 4.0, np.float32)
+    return gym.wrappers.RescaleAction(gym.make("Pendulum-v1"), low, high)
+
+
+def _shifted(controller):
+    return lambda obs: controller(obs) + 2.0
+
+
 def _inverted_pendulum():
     pytest.importorskip("mujoco")
     return gym.make("InvertedPendulum-v5")
@@ -93,6 +104,7 @@ def _maze():
 ENVS = {
     "pendulum": (lambda: gym.make("Pendulum-v1"), swing_up, hold_at_bottom, 1_400),
     "pendulum-infinite-bounds": (lambda: InfiniteBounds(gym.make("Pendulum-v1")), swing_up, hold_at_bottom, 1_400),
+    "pendulum-shifted-actions": (_shifted_pendulum, _shifted(swing_up), _shifted(hold_at_bottom), 1_400),
     "mountaincar": (lambda: gym.make("MountainCarContinuous-v0"), rock, full_throttle, 900),
     "pointmaze": (_maze, to_goal, away_from_goal, 1_200),
     "inverted-pendulum": (_inverted_pendulum, balance_for_a_while, push_right, 1_400),
