@@ -238,6 +238,19 @@ SCENARIOS: dict[str, Scenario] = {
             -1219.0,
             prior="right",
         ),
+        # A prior that is right on Dict observations with the env's own success signal: pointmaze-umaze's clone of the
+        # straight-to-goal controller, on the open arena it was cloned on. Half pointmaze-umaze's budget: the right
+        # prior's goals (at the threshold from step 0, no collapse) need no learning to be seen. Run by name.
+        Scenario(
+            "pointmaze-open",
+            "PointMaze open arena -> the same arena (straight-to-goal controller, cloned): a right prior",
+            external.POINT_MAZE_ID,
+            {"maze_map": external.OPEN_ARENA, "continuing_task": True, "reset_target": False},
+            {"maze_map": external.OPEN_ARENA, "continuing_task": True, "reset_target": False},
+            20_000,
+            controller="point_maze_straight",
+            prior="right",
+        ),
         # A prior that is wrong on a standard env: the swing-up controller on Pendulum-v1's own physics, cloned, on a
         # target whose motor turns the other way: the prior pumps energy out (-1,824 against random's -1,211, and
         # -152 on the source; benchmarks/external_priors.py, results/external_priors_pendulum_reversed.json). Not in
