@@ -14,8 +14,10 @@ for a cluster). ``--report-only`` rebuilds the tables and plots from the files.
 
 Run: ``python benchmarks/transfer.py`` (the published sweep: the nav scenarios), ``--scenarios external`` for
 the three standard envs, ``--quick`` for a smoke test.
-Outputs: ``--results`` (every run), ``<out>/transfer_summary.csv``, ``<out>/transfer_table.md`` and
-``<out>/curves_<scenario>_<algo>.png``. The table opens with the goals, met or not, including
+Outputs: ``--results`` (every run), ``<out>/transfer_summary.csv``, ``<out>/transfer_table.md``,
+``<out>/curves_<scenario>_<algo>.png``, and where partly right scenarios were run with scratch,
+``<out>/profiles.png`` and ``<out>/profiles.csv`` (each algorithm's performance profile of steps to the threshold
+over those scenarios: :func:`run_time_profiles`). The table opens with the goals, met or not, including
 the wall-clock and training-cost goals when ``wallclock.py`` and ``train_overhead.py`` have left their results
 in ``<out>``.
 """
