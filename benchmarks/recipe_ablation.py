@@ -322,6 +322,10 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("hold_rehearsal", 1.0),
         ("critic_warmup", 500),
     ),
+    # Today's default with the pull fading over the whole budget instead of half of it: a screen of TD3's one-evaluation
+    # dips on pointmaze-open, which came in the evaluations right after the pull had faded out (PARTLY_RIGHT.md, "A
+    # right prior on Dict observations").
+    "fade-whole-budget": on_todays_default(("bc_fade", 1.0)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),
