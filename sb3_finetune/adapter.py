@@ -20,14 +20,15 @@ from sb3_finetune.extractor import (
 )
 from sb3_finetune.networks import (
     DEFAULT_ACTIVATION,
+    NORMALISED_AFTER,
     NORMALISED_BUFFER,
     LinearStack,
     infer_linear_layers,
-    normalised_after_from,
 )
 from sb3_finetune.weights import (
     PretrainedWeightsError,
     WeightsSource,
+    metadata_names,
     read_metadata,
     read_weights,
     sb3_policy_state,
@@ -87,7 +88,8 @@ def load_pretrained(model: BaseAlgorithm, weights: WeightsSource) -> None:
     state = read_weights(weights)
     # A weights file says where its network normalises inside (a prior exported from a stood-down model): an
     # extractor built otherwise would compute other features from the same tensors
-    normalised = set(normalised_after_from(read_metadata(weights))) if isinstance(weights, (str, os.PathLike)) else None
+    path = isinstance(weights, (str, os.PathLike))
+    normalised = set(metadata_names(read_metadata(weights), NORMALISED_AFTER)) if path else None
     for name, extractor in extractors.items():
         extractor.check_weights(state, f"the weights for the {name}'s extractor")
         network = extractor.network
@@ -217,8 +219,8 @@ def pretrained_policy_kwargs(
         architecture = [list(layer) for layer in infer_linear_layers(read_weights(weights))]
     if isinstance(weights, (str, os.PathLike)):
         weights = os.fspath(weights)
-    if input_keys is None and metadata.get("input_keys"):
-        input_keys = metadata["input_keys"].split(",")
+    if input_keys is None:
+        input_keys = metadata_names(metadata, "input_keys") or None
     return {
         **policy_kwargs,
         "features_extractor_class": PretrainedFeaturesExtractor,
@@ -233,7 +235,7 @@ def pretrained_policy_kwargs(
             "layer_norm": layer_norm,
             # Where the network normalises inside (a prior exported from a stood-down model): so that a saved model
             # rebuilds it without the weights file (recorded only then, so other models' kwargs stay as they were)
-            **({"normalised_after": normalised} if (normalised := list(normalised_after_from(metadata))) else {}),
+            **({"normalised_after": list(inside)} if (inside := metadata_names(metadata, NORMALISED_AFTER)) else {}),
         },
     }
 

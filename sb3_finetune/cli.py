@@ -208,12 +208,12 @@ def _env_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any], gym.E
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
     env = _make_env(env_id, env_kwargs)
-    space = env.action_space
-    finite = isinstance(space, gym.spaces.Box) and np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))
-    if not finite:
+    from sb3_finetune.prior import finite_box
+
+    if not finite_box(env.action_space):
         raise UsageError(
-            f"{env_id} has the action space {space}: DDPG, TD3 and SAC need continuous actions, a Box with finite "
-            "bounds"
+            f"{env_id} has the action space {env.action_space}: DDPG, TD3 and SAC need continuous actions, a Box with "
+            "finite bounds"
         )
     return env_id, env_kwargs, env
 
@@ -254,7 +254,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         sb3_actor_network,
     )
     from sb3_finetune.prior import load_prior
-    from sb3_finetune.weights import save_weights
+    from sb3_finetune.weights import metadata_names, save_weights
 
     env_id = env_kwargs = env = None
     if args.env:
@@ -281,7 +281,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             network, source = actor, "sb3-actor"
         else:
             assert env is not None
-            keys = metadata["input_keys"].split(",") if metadata.get("input_keys") else None  # those the actor reads
+            keys = metadata_names(metadata, "input_keys") or None  # those the actor reads (SB3's: every key, sorted)
             teacher = load_prior(actor, env.action_space, env.observation_space, "scaled", input_keys=keys)
             dataset = rollout_dataset(teacher.predict, env, args.samples, args.seed)
             source = "sb3-actor-distilled"
@@ -309,7 +309,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         metadata = {**metadata, **prior_metadata(network, "scaled", None, source)}
     prior = None
     if env is not None:  # checked before anything is written
-        keys = metadata["input_keys"].split(",") if metadata.get("input_keys") else None
+        keys = metadata_names(metadata, "input_keys") or None
         prior = load_prior(network, env.action_space, env.observation_space, metadata["action_units"], input_keys=keys)
     save_weights(network.state_dict(), args.out, metadata)
     print(f"wrote {args.out} ({source}; actions in {metadata['action_units']} units)")

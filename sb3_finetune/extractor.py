@@ -16,14 +16,14 @@ from torch import nn
 
 from sb3_finetune.networks import (
     DEFAULT_ACTIVATION,
+    NORMALISED_AFTER,
     NORMALISED_BUFFER,
     LayerSpec,
     LinearStack,
     activation_name,
     infer_linear_layers,
-    normalised_after_from,
 )
-from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_metadata, read_weights
+from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, metadata_names, read_metadata, read_weights
 
 Architecture = Sequence[LayerSpec] | type[nn.Module] | nn.Module
 """How the pretrained network is named: Linear layer specs, a module class (built with no arguments) or an instance."""
@@ -228,7 +228,9 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         activation = activation_name(activation or metadata.get("activation") or DEFAULT_ACTIVATION)
         output_activation = output_activation or metadata.get("output_activation") or None
         if normalised_after is None:
-            normalised_after = _FALLBACK_NORMALISED.get() if from_saved_model else normalised_after_from(metadata)
+            normalised_after = (
+                _FALLBACK_NORMALISED.get() if from_saved_model else metadata_names(metadata, NORMALISED_AFTER)
+            )
         normalised = tuple(normalised_after)
         cut_already = from_saved_model and features_layer is not None  # its last layer is followed by an activation
         inside = () if cut_already else normalised
@@ -247,8 +249,8 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         else:
             normalised = full_network.normalised_after if isinstance(full_network, LinearStack) else ()
             network = _truncate(full_network, features_layer)
-        if input_keys is None and metadata.get("input_keys"):
-            input_keys = metadata["input_keys"].split(",")
+        if input_keys is None:
+            input_keys = metadata_names(metadata, "input_keys") or None
         input_keys = self._input_keys(observation_space, input_keys)
         features_dim = self._check_observations(network, observation_space, input_keys)
         refusal = layer_norm_refusal(features_dim) if layer_norm else None
@@ -261,6 +263,9 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         if applied:  # said in the state dict too: a model saved with hand-written kwargs still says where
             names = [name for name, *_ in network.layer_specs]
             self.register_buffer(NORMALISED_BUFFER, th.tensor([names.index(name) for name in applied]))
+        # Features the network normalises already (cut where a stood-down model's export normalised) are not
+        # normalised again by layer_norm: once is what the exported chain of such a model can hold, exactly
+        self._features_normalised = bool(applied) and applied[-1] == network.layer_specs[-1][0]
         self.input_keys = input_keys
         self.network = network
         self.architecture = _architecture_spec(full_network, architecture)
@@ -360,7 +365,7 @@ class PretrainedFeaturesExtractor(BaseFeaturesExtractor):
         if self.input_keys is not None:
             observations = th.cat([observations[key].flatten(1) for key in self.input_keys], dim=1)
         features = self.network(observations.flatten(1))
-        if self.layer_norm:
+        if self.layer_norm and not self._features_normalised:
             features = nn.functional.layer_norm(features, (self.features_dim,))
         return features
 

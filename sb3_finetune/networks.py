@@ -171,15 +171,6 @@ NORMALISED_BUFFER = "normalised_layers"
 those layers, so that a saved model's state dict says where (its ``policy.pth`` is all a model file surely has)."""
 
 
-def normalised_after_from(metadata: Mapping[str, str]) -> tuple[str, ...]:
-    """The layer names of :data:`NORMALISED_AFTER` in a weights file's metadata (``()`` where there are none).
-
-    :param metadata: as :func:`~sb3_finetune.weights.read_metadata` gives it
-    :return: the names
-    """
-    return tuple(name for name in metadata.get(NORMALISED_AFTER, "").split(",") if name)
-
-
 def mlp_layers(input_dim: int, hidden: Sequence[int], output_dim: int) -> list[LayerSpec]:
     """Layer specs of a fully connected network ``input -> hidden... -> output``, named ``fc1``, ``fc2``, ...
 

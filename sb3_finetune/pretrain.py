@@ -27,9 +27,8 @@ from sb3_finetune.networks import (
     LinearStack,
     activation_name,
     mlp_layers,
-    normalised_after_from,
 )
-from sb3_finetune.weights import save_weights, sb3_actor_chain
+from sb3_finetune.weights import metadata_names, save_weights, sb3_actor_chain
 
 
 @dataclass
@@ -318,7 +317,7 @@ def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, s
         infer_linear_layers(state),
         metadata["activation"],
         output_activation="tanh",
-        normalised_after=normalised_after_from(metadata),
+        normalised_after=metadata_names(metadata, NORMALISED_AFTER),
     )
     network.load_state_dict(state, strict=True)
     return network.eval(), metadata

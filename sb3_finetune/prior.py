@@ -34,12 +34,12 @@ from torch import nn
 from sb3_finetune.decisions import say
 from sb3_finetune.networks import (
     DEFAULT_ACTIVATION,
+    NORMALISED_AFTER,
     LinearStack,
     activation_name,
     infer_linear_layers,
-    normalised_after_from,
 )
-from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, read_metadata, read_weights
+from sb3_finetune.weights import PretrainedWeightsError, WeightsSource, metadata_names, read_metadata, read_weights
 
 ACTION_UNITS = ("env", "scaled")
 """The two units a prior's output can be in (see the module docstring)."""
@@ -171,10 +171,21 @@ def _module_from_weights(
         infer_linear_layers(state),
         chosen,
         output_activation=metadata.get("output_activation"),
-        normalised_after=normalised_after_from(metadata),
+        normalised_after=metadata_names(metadata, NORMALISED_AFTER),
     )
     network.load_state_dict(state, strict=True)
     return network, metadata, chosen, origin
+
+
+def finite_box(space: gym.Space) -> bool:
+    """Whether ``space`` is a Box with finite bounds: the action space a prior needs, as DDPG, TD3 and SAC do.
+
+    :param space: an action space
+    :return: ``True`` for such a Box
+    """
+    return isinstance(space, gym.spaces.Box) and bool(
+        np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))
+    )
 
 
 def load_prior(
@@ -204,11 +215,7 @@ def load_prior(
     """
     if isinstance(source, Prior):
         return source
-    if (
-        not isinstance(action_space, gym.spaces.Box)
-        or not np.all(np.isfinite(action_space.low))
-        or not np.all(np.isfinite(action_space.high))
-    ):
+    if not finite_box(action_space):
         raise PretrainedWeightsError(f"a prior needs a Box action space with finite bounds, got {action_space}")
     network, metadata, chosen_activation, activation_from = _module_from_weights(source, activation, architecture)
     assumptions = []
@@ -236,10 +243,8 @@ def load_prior(
     if observation_space is not None:
         if input_keys is not None:
             keys = tuple(input_keys)
-        elif metadata.get("input_keys"):
-            keys = tuple(metadata["input_keys"].split(","))
         else:
-            keys = default_input_keys(observation_space)
+            keys = metadata_names(metadata, "input_keys") or default_input_keys(observation_space)
     info = PriorInfo(units, units_from, chosen_activation, activation_from, keys, assumptions)
     prior = Prior(network, action_space, info)
     if observation_space is not None:

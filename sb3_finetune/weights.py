@@ -63,6 +63,16 @@ def _check_tensors(state_dict: Mapping, origin: str) -> dict[str, th.Tensor]:
     return {key: value.detach().cpu().clone() for key, value in state_dict.items()}
 
 
+def metadata_names(metadata: Mapping[str, str], key: str) -> tuple[str, ...]:
+    """The comma-separated names under ``key`` in a weights file's metadata (``()`` where there are none).
+
+    :param metadata: as :func:`read_metadata` gives it
+    :param key: ``"input_keys"`` or :data:`~sb3_finetune.networks.NORMALISED_AFTER`
+    :return: the names, in order
+    """
+    return tuple(name for name in metadata.get(key, "").split(",") if name)
+
+
 def read_metadata(source: WeightsSource) -> dict[str, str]:
     """The descriptive metadata stored beside the tensors (``{}`` where there is none).
 
@@ -295,7 +305,7 @@ def _extractor_kwargs(data: Mapping) -> dict:
 
     found = {}
     for key in ("features_layer", "activation", "output_activation", "input_keys", "layer_norm"):
-        match = re.search(rf"'{key}': (None|True|False|\d+|'[^']*'|\[[^\]]*\]|\([^)]*\))", str(described))
+        match = re.search(rf"'{key}': (None|True|False|\d+|'[^']*'|\[[^\]]*\])", str(described))
         if match:
             found[key] = ast.literal_eval(match.group(1))
     return found
@@ -344,8 +354,7 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
         if normalised:
             metadata[NORMALISED_AFTER] = ",".join(dict.fromkeys(normalised))
         if between is None:  # the features are a linear output: fold that layer into the head's first
-            last = extractor[-1].rpartition(".")[0]
-            first = head[0].rpartition(".")[0]
+            last, first = layers[-1], head[0].rpartition(".")[0]
             weight, bias = policy[f"{last}.weight"], policy.get(f"{last}.bias")
             head_weight, head_bias = policy[f"{first}.weight"], policy.get(f"{first}.bias")
             merged_bias = head_weight @ bias if bias is not None else th.zeros(head_weight.shape[0])

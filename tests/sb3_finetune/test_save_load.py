@@ -161,6 +161,28 @@ def test_export_keeps_layer_normalised_features_and_the_next_model_keeps_them_to
     np.testing.assert_allclose(json.loads(result.stdout.splitlines()[-1])["actions"], actions, atol=1e-6)
 
 
+def test_a_second_stand_down_on_features_normalised_already_exports_exactly(agent, tmp_path):
+    """A model cut where its prior normalises (a stood-down model's export, fine-tuned and stood down again) does not
+    normalise its features twice: the chain it exports applies the norm once there, and acts as the model does."""
+    from sb3_finetune.adapter import set_layer_norm
+    from sb3_finetune.pretrain import export
+    from sb3_finetune.prior import load_prior
+    from sb3_finetune.weights import save_weights
+
+    prior = save_weights(agent.state_dict(), tmp_path / "prior.pt", {"normalised_after": "fc1"})
+    model = make_model("td3", str(prior), features_layer=1)
+    extractor = pretrained_extractors(model)["actor"]
+    x = th.as_tensor(OBSERVATIONS)
+    before = extractor(x)
+    set_layer_norm(model, True)  # what the trust gate's stand-down does (the saved kwargs say so too)
+    th.testing.assert_close(extractor(x), before, rtol=0, atol=0)
+    expected, _ = model.predict(OBSERVATIONS, deterministic=True)
+    model.save(tmp_path / "model.zip")
+    export(tmp_path / "model.zip", tmp_path / "again.pt")
+    again = load_prior(tmp_path / "again.pt", model.action_space, model.observation_space)
+    np.testing.assert_array_equal(again.predict(OBSERVATIONS), expected)
+
+
 def test_a_model_on_a_prior_normalised_inside_loads_without_the_weights_file(agent, tmp_path):
     """``pretrained_policy_kwargs`` records where the prior normalises inside, so that ``SAC.load`` itself rebuilds
     it where the file is gone (the state dict says it too: ``load_model`` reads it there)."""
