@@ -446,7 +446,7 @@ def plot_profiles(rows: list[dict[str, Any]], out: Path) -> Path | None:
             axis.fill_between(taus, [r["low"] for r in mine], [r["high"] for r in mine], step="post", alpha=0.2)
         for goal in (0.2, 0.5):
             axis.axvline(goal, color="black", linewidth=0.5, linestyle="--")
-        count = len(mine[0]["scenarios"].split(","))
+        count = len(next(row for row in rows if row["algo"] == algo)["scenarios"].split(","))
         axis.set(
             title=f"{algo.upper()}, {count} partly right scenarios",
             xlabel="env steps / scratch's IQM steps",
