@@ -572,19 +572,23 @@ def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | N
     from sb3_finetune.evaluation import model_policy, prior_policy
     from sb3_finetune.prior import load_prior
     from sb3_finetune.recipes import ALGORITHMS
-    from sb3_finetune.weights import SB3_POLICY_FILE
+    from sb3_finetune.weights import SB3_POLICY_FILE, sb3_saved_with_her
 
     if zipfile.is_zipfile(path) and SB3_POLICY_FILE in zipfile.ZipFile(path).namelist():
         from sb3_finetune.adapter import load_model
 
         candidates = [algo] if algo else _guess_algorithms(path)
+        # as the RL Zoo's enjoy: a one-transition buffer (only predict is used), and HER's buffer needs the env
+        load_kwargs: dict[str, Any] = {"device": "cpu", "buffer_size": 1}
+        if sb3_saved_with_her(path):
+            load_kwargs["env"] = env
         errors = []
         for name in candidates:
             try:
                 try:
-                    return model_policy(load_model(path, ALGORITHMS[name], device="cpu"))
+                    return model_policy(load_model(path, ALGORITHMS[name], **load_kwargs))
                 except ValueError:
-                    return model_policy(ALGORITHMS[name].load(path, device="cpu"))
+                    return model_policy(ALGORITHMS[name].load(path, **load_kwargs))
             except Exception as exc:  # try the next algorithm
                 errors.append(f"{name}: {exc}")
         raise UsageError(f"cannot load '{path}' as an SB3 model ({'; '.join(errors)[:300]})")

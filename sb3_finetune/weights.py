@@ -192,6 +192,19 @@ def sb3_policy_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
     return _sb3_policy_and_data(path)[0]
 
 
+def sb3_saved_with_her(path: str | os.PathLike) -> bool:
+    """Whether an SB3 model was saved with ``HerReplayBuffer``, read from the JSON of its ``data`` (nothing unpickled).
+
+    SB3 loads such a model only with an env (HER's buffer is built with it), as the RL Zoo's ``enjoy`` does.
+
+    :param path: the model ``.zip``
+    :return: ``True`` where its ``replay_buffer_class`` is SB3's HER buffer
+    :raises PretrainedWeightsError: not an SB3 model
+    """
+    described = _sb3_policy_and_data(path)[1].get("replay_buffer_class")
+    return isinstance(described, Mapping) and str(described.get("__module__", "")).startswith("stable_baselines3.her")
+
+
 def _pretrained_part(path: Path, policy: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
     prefix = len(EXTRACTOR_PREFIX)
     pretrained = {key[prefix:]: value for key, value in policy.items() if key.startswith(EXTRACTOR_PREFIX)}

@@ -164,6 +164,22 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
     assert "after 200 steps" in result.stdout
 
 
+def test_a_her_model_evaluates_and_exports(tmp_path):
+    """SB3 loads a model saved with ``HerReplayBuffer`` only with an env (as the RL Zoo's ``enjoy`` passes it):
+    ``evaluate`` gives it the env, and the model and its exported actor score the same."""
+    goal = "SimpleNavigationGoal-v0"
+    (tmp_path / "her.yml").write_text(f"{goal}:\n  replay_buffer_class: HerReplayBuffer\n  learning_starts: 250\n")
+    result = cli("finetune", "--algo", "td3", "--env", goal, "-conf", "her.yml", "-n", "300", "--out", "her.zip",
+                 "--eval-episodes", "2", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert cli("export", "her.zip", "--out", "her_prior.pt", cwd=tmp_path).returncode == 0
+    scores = [cli("evaluate", name, "--env", goal, "--episodes", "3", "--json", cwd=tmp_path) for name in
+              ("her.zip", "her_prior.pt")]  # fmt: skip
+    assert [score.returncode for score in scores] == [0, 0], [score.stderr for score in scores]
+    figures = [json.loads(score.stdout.strip().splitlines()[-1]) for score in scores]
+    assert figures[0] == figures[1]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
