@@ -9,6 +9,7 @@ half-written one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -22,14 +23,74 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
+logger = logging.getLogger(__name__)
+
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+_OBJECTS = "__objects__/"
+"""The prefix of an object array's entry (HER's info dicts), stored as JSON text, never as a pickle."""
+
+
+def _to_json(value: Any, where: str, dropped: set[str]) -> Any:
+    """An info dict's value as JSON, numpy arrays and scalars tagged with their dtype so they come back exact."""
+    if isinstance(value, dict):
+        return {str(key): _to_json(item, f"{where}.{key}", dropped) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item, where, dropped) for item in value]
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return {"__npscalar__": value.item(), "dtype": value.dtype.str}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    dropped.add(f"{where} ({type(value).__name__})")
+    return None
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "__ndarray__" in value:
+        return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"])).reshape(value["shape"])
+    if "__npscalar__" in value:
+        return np.dtype(value["dtype"]).type(value["__npscalar__"])
+    return {key: _from_json(item) for key, item in value.items()}
+
+
+def _object_array_text(name: str, value: np.ndarray) -> np.ndarray:
+    """An object array (HER's ``infos``: a dict per transition) as UTF-8 JSON bytes.
+
+    Values JSON cannot hold (not numbers, strings, numpy arrays or containers of them) are stored as ``None``, and a
+    warning names them.
+    """
+    dropped: set[str] = set()
+    text = json.dumps(
+        {"shape": list(value.shape), "items": [_to_json(item, name, dropped) for item in value.ravel().tolist()]}
+    )
+    if dropped:
+        logger.warning(
+            "replay buffer checkpoint: stored as None, not JSON-serialisable: %s", ", ".join(sorted(dropped))
+        )
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def _object_array_from_text(data: np.ndarray) -> np.ndarray:
+    stored = json.loads(bytes(data).decode())
+    items = np.empty(len(stored["items"]), dtype=object)
+    items[:] = [_from_json(item) for item in stored["items"]]
+    return items.reshape(stored["shape"])
 
 
 def _buffer_arrays(buffer: ReplayBuffer) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     arrays: dict[str, np.ndarray] = {}
     scalars: dict[str, Any] = {}
     for name, value in vars(buffer).items():
-        if isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            arrays[f"{_OBJECTS}{name}"] = _object_array_text(name, value)
+        elif isinstance(value, np.ndarray):
             arrays[name] = value
         elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
             for key, sub in value.items():
@@ -60,18 +121,40 @@ def load_replay_buffer(buffer: ReplayBuffer, path: str | os.PathLike) -> None:
     """
     with np.load(path, allow_pickle=False) as data:
         scalars = json.loads(bytes(data["__scalars__"]).decode())
+        targets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}  # every entry checked before any is copied
         for name in data.files:
             if name == "__scalars__":
                 continue
-            target, _, key = name.partition("/")
+            stored = _object_array_from_text(data[name]) if name.startswith(_OBJECTS) else None
+            target, _, key = name.removeprefix(_OBJECTS).partition("/")
             current = getattr(buffer, target, None)
             expected = current[key] if key and isinstance(current, dict) else current
-            if not isinstance(expected, np.ndarray) or expected.shape != data[name].shape:
+            shape = stored.shape if stored is not None else _npz_header(path, data, name)
+            if not isinstance(expected, np.ndarray) or expected.shape != shape:
                 got = None if not isinstance(expected, np.ndarray) else expected.shape
-                raise ValueError(f"replay buffer file '{path}': {name} has shape {data[name].shape}, buffer has {got}")
-            expected[...] = data[name]
+                raise ValueError(f"replay buffer file '{path}': {name} has shape {shape}, buffer has {got}")
+            targets[name] = (expected, stored)
+        for name, (expected, stored) in targets.items():
+            expected[...] = data[name] if stored is None else stored
     for name, value in scalars.items():
         setattr(buffer, name, value)
+
+
+def _npz_header(path: str | os.PathLike, data: Any, name: str) -> tuple[int, ...]:
+    """The shape of an ``.npz`` entry, read from its header without reading the array.
+
+    :raises ValueError: the entry is a pickle (an object array), which is never read
+    """
+    with data.zip.open(f"{name}.npy") as stream:
+        major, _ = np.lib.format.read_magic(stream)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(stream)
+    if dtype.hasobject:
+        raise ValueError(
+            f"replay buffer file '{path}': {name} is stored as a pickle (an object array, as sb3_finetune wrote HER's "
+            "info dicts until 2026-12-06); pickles are never read: start the run again, or delete this checkpoint"
+        )
+    return shape
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
@@ -156,8 +239,17 @@ def load_checkpoint(
     buffer_file = path / "replay_buffer.npz"
     if buffer_file.exists() and model.replay_buffer is not None:
         load_replay_buffer(model.replay_buffer, buffer_file)
-        if hasattr(model.replay_buffer, "set_env") and model.get_env() is not None:
+        # HER's buffer is built with the model's env where one was given to load, and refuses a second
+        if (
+            hasattr(model.replay_buffer, "set_env")
+            and getattr(model.replay_buffer, "env", None) is None
+            and (model.get_env() is not None)
+        ):
             model.replay_buffer.set_env(model.get_env())
+        if hasattr(model.replay_buffer, "truncate_last_trajectory"):
+            # as SB3's own load_replay_buffer: the run goes on from a reset, so HER's unfinished episodes end here
+            # (else the next episode would be joined to them, and goals sampled across the two); SB3 warns of it
+            model.replay_buffer.truncate_last_trajectory()
     return model, state
 
 

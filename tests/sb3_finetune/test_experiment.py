@@ -1,3 +1,4 @@
+import contextlib
 import json
 
 import pytest
@@ -142,6 +143,61 @@ def test_replay_buffer_round_trip_and_atomic_checkpoints(tmp_path):
     found = list_checkpoints(tmp_path / "ckpt")
     assert [step for step, _ in found] == [140, 150]
     assert json.loads((found[-1][1] / "state.json").read_text())["num_timesteps"] == 150
+
+
+def test_a_her_buffer_round_trip_without_pickles(tmp_path):
+    """HER's buffer keeps each transition's info dict in an object array (read by ``compute_reward`` with
+    ``copy_info_dict``): it is stored as JSON, its numpy values exact; a checkpoint resumes with the env given to
+    ``load`` (no second ``set_env``) and the unfinished episode ended, as SB3's ``load_replay_buffer`` ends it; a file
+    holding a pickle is refused before anything is copied."""
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3 import TD3, HerReplayBuffer
+
+    from sb3_finetune.checkpoint import load_checkpoint
+
+    def make(env):
+        kwargs = {"copy_info_dict": True}
+        return TD3("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs=kwargs,
+                   learning_starts=150, buffer_size=1_000, device="cpu", seed=0)  # fmt: skip
+
+    env = gym.make("SimpleNavigationGoal-v0")
+    model = make(env)
+    model.learn(230)
+    buffer = model.replay_buffer
+    ended = [info for info in buffer.infos[:230, 0] if "terminal_observation" in info]
+    assert ended and isinstance(ended[0]["terminal_observation"]["observation"], np.ndarray)
+    save_replay_buffer(buffer, tmp_path / "buffer.npz")
+    with np.load(tmp_path / "buffer.npz", allow_pickle=False) as data:  # no entry needs a pickle
+        assert all(data[name].dtype != object for name in data.files)
+    fresh = make(gym.make("SimpleNavigationGoal-v0"))
+    load_replay_buffer(fresh.replay_buffer, tmp_path / "buffer.npz")
+    assert fresh.replay_buffer.pos == buffer.pos == 230
+    for got, want in zip(fresh.replay_buffer.infos[:230, 0], buffer.infos[:230, 0], strict=True):
+        assert got.keys() == want.keys()
+        if "terminal_observation" in want:
+            for key, value in want["terminal_observation"].items():
+                stored = got["terminal_observation"][key]
+                assert stored.dtype == value.dtype
+                np.testing.assert_array_equal(stored, value)
+    np.testing.assert_array_equal(fresh.replay_buffer.ep_length, buffer.ep_length)
+
+    checkpoint = save_checkpoint(model, tmp_path / "ckpt")
+    unfinished = buffer._current_ep_start[0] != buffer.pos
+    with pytest.warns(UserWarning, match="truncated") if unfinished else contextlib.nullcontext():
+        resumed, _ = load_checkpoint(checkpoint, TD3, env=gym.make("SimpleNavigationGoal-v0"), device="cpu")
+    assert resumed.replay_buffer.env is resumed.get_env()
+    assert (resumed.replay_buffer._current_ep_start == resumed.replay_buffer.pos).all()
+    resumed.learn(20, reset_num_timesteps=False)
+    assert resumed.num_timesteps == 250
+
+    arrays = dict(np.load(tmp_path / "buffer.npz", allow_pickle=False))
+    arrays = {name: value for name, value in arrays.items() if not name.startswith("__objects__/")}
+    np.savez(tmp_path / "pickled.npz", **arrays, infos=buffer.infos)  # as written before 2026-12-06
+    empty = make(gym.make("SimpleNavigationGoal-v0")).replay_buffer
+    with pytest.raises(ValueError, match="infos is stored as a pickle"):
+        load_replay_buffer(empty, tmp_path / "pickled.npz")
+    assert empty.pos == 0 and not empty.observations["observation"].any()
 
 
 def test_a_scenario_on_return_must_state_its_range():
