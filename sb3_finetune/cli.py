@@ -337,6 +337,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "unfreeze_interval": args.unfreeze_interval,
         "pretrained_lr_scale": args.pretrained_lr_scale,
         "gate_return": args.gate_return,
+        "gate_criterion": args.gate_criterion,
         "gate_confidence": args.gate_confidence,
         "gate_margin": args.gate_margin,
         "actor_init": False if args.no_actor_init else None,
@@ -373,8 +374,10 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
             raise UsageError("--gate-margin is the zone of the gate's test, which --gate-confidence off turns off")
         changes["gate_confidence"], changes["gate_margin"] = None, 0.0
     if args.no_trust_gate:
-        if args.gate_confidence is not None or args.gate_margin is not None:
-            raise UsageError("--gate-confidence and --gate-margin set the trust gate's probe: --no-trust-gate has none")
+        if any(value is not None for value in (args.gate_confidence, args.gate_margin, args.gate_criterion)):
+            raise UsageError(
+                "--gate-confidence, --gate-margin and --gate-criterion set the trust gate: --no-trust-gate has none"
+            )
         changes["trust_gate"] = None
     if features_layer is not None:
         try:
@@ -789,8 +792,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--gate-return",
         type=float,
-        help="where the env reports no success: an episode return that counts as success for the trust gate "
-        "(default: compare with a uniform-random probe from the same starts)",
+        help="where the env reports no success (or --gate-criterion return): an episode return that counts as "
+        "success for the trust gate (default: compare with a uniform-random probe from the same starts)",
+    )
+    sub.add_argument(
+        "--gate-criterion",
+        choices=("auto", "return"),
+        help="what the trust gate judges the prior by: 'auto', the env's success where it reports one (else "
+        "--gate-return, else a random probe); 'return', never the env's success, for a prior that rarely reaches "
+        "a strict goal but is far better than random (default: auto)",
     )
     sub.add_argument(
         "--gate-confidence",

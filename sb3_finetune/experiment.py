@@ -286,6 +286,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "escape_above": 0.0,
     "gate_confidence": None,
     "gate_margin": 0.0,
+    "gate_criterion": "auto",
     "bc_progress": None,
     "bc_progress_with_fade": False,
     "distill_sac_std": 0.3,
@@ -389,13 +390,14 @@ class RunSpec:
 
         - SAC's actor has no ``tanh`` layer: the saturation escape (``escape_saturation``, ``escape_above``) is not
           added; only SAC's actor has a spread for ``distill_sac_std`` to set.
-        - Where the scenario's env reports no success (its threshold is on return) and the recipe gives no
-          ``gate_return``, the trust gate compares with a random probe, whose length ``gate_confidence`` and
-          ``gate_margin`` do not set; without a ``trust_gate`` there is no probe to set; ``gate_margin`` is the
-          zone of ``gate_confidence``'s test, and without it there is none.
+        - Where the scenario's env reports no success (its threshold is on return), or the recipe's
+          ``gate_criterion`` is ``"return"``, and the recipe gives no ``gate_return``, the trust gate compares with a
+          random probe, whose length ``gate_confidence`` and ``gate_margin`` do not set; without a ``trust_gate``
+          there is no probe to set; ``gate_margin`` is the zone of ``gate_confidence``'s test, and without it there
+          is none.
         - Without a ``trust_gate`` nothing stands the prior down: the fields of :data:`STAND_DOWN_ONLY` do nothing.
         - ``distill_random_probe`` adds the random probe's states to the distillation: nothing where there is no
-          random probe (the env reports success, a ``gate_return``, no ``trust_gate``) or no distillation;
+          random probe (the env's success judges, a ``gate_return``, no ``trust_gate``) or no distillation;
           ``stand_down_distill_random_probe`` says whether it does on a stand-down: nothing without it.
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
@@ -406,7 +408,8 @@ class RunSpec:
             fields += ["escape_saturation", "escape_above"]
         else:
             fields += ["distill_sac_std"]
-        random_probe = SCENARIOS[self.scenario].measure == "mean_return" and recipe.get("gate_return") is None
+        on_return = SCENARIOS[self.scenario].measure == "mean_return" or recipe.get("gate_criterion") == "return"
+        random_probe = on_return and recipe.get("gate_return") is None
         if not random_probe or recipe.get("trust_gate") is None or not recipe.get("actor_init", True):
             fields += ["distill_random_probe", "stand_down_distill_random_probe"]
         elif not recipe.get("distill_random_probe", False):

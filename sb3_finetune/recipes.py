@@ -367,6 +367,10 @@ class Recipe:
         budget)
     :param gate_return: a return that counts as success where the env reports none (``None``: compare with a
         uniform-random probe instead)
+    :param gate_criterion: ``"auto"``: the env's success judges where it reports one, else ``gate_return``, else the
+        random probe; ``"return"``: the env's success is not read, so ``gate_return`` or the random probe judges (a
+        prior that reaches a strict goal rarely, a door opened or a maze solved, may still be far better than
+        random)
     :param gate_confidence: where success or ``gate_return`` judges, the probe goes on past ``gate_episodes`` until
         its episodes decide the gate at this level (an exact one-sided binomial test of their rate against
         ``trust_gate``, either way) or until its cap (``gate_max_steps`` or half the budget), where it decides on the
@@ -479,6 +483,7 @@ class Recipe:
     gate_episodes: int = 3
     gate_max_steps: int = 5_000
     gate_return: float | None = None
+    gate_criterion: str = "auto"
     gate_confidence: float | None = None
     gate_margin: float = 0.0
     unfreeze_at: float | None = None
@@ -569,6 +574,8 @@ class Recipe:
             raise ValueError(f"distill_sac_std must be > 0 or None, got {self.distill_sac_std}")
         if self.critic_pretrain_steps is not None and self.critic_pretrain_steps < 0:
             raise ValueError(f"critic_pretrain_steps must be >= 0, got {self.critic_pretrain_steps}")
+        if self.gate_criterion not in warmup.GATE_CRITERIA:
+            raise ValueError(f"gate_criterion must be one of {warmup.GATE_CRITERIA}, got {self.gate_criterion!r}")
         if self.bc_progress is not None and self.bc_progress < 1:
             raise ValueError(f"bc_progress must be >= 1 or None, got {self.bc_progress}")
         if self.bc_progress is not None and (self.trust_gate is None or self.bc_weight <= 0.0):
@@ -1219,12 +1226,15 @@ def run_warm_up(
     """
     episodes = recipe.gate_episodes if recipe.trust_gate is not None else 0
     start_steps = model.num_timesteps
+    by_success = recipe.gate_criterion == "auto"
 
     def cap_and_cause(recorder: warmup.ProbeRecorder) -> tuple[int, str]:
         # At most half the budget, so that training keeps the other half whatever the probe's episodes show. Where
         # success or a threshold judges (no random probe follows), the probe's fewest steps come first, so that a
         # budget of a few hundred steps still gets them. The cause names the cap in the decision that it was reached.
-        alone = recipe.trust_gate is None or recorder.success_reported or recipe.gate_return is not None
+        alone = (
+            recipe.trust_gate is None or (by_success and recorder.success_reported) or recipe.gate_return is not None
+        )
         half = total_timesteps // 2
         fewest = min(recipe.gate_steps, total_timesteps) if alone else 0
         limit = min(recipe.gate_max_steps, max(half, fewest))
@@ -1241,7 +1251,12 @@ def run_warm_up(
             return True
         if recorder.ended not in verdicts:
             verdicts[recorder.ended] = warmup.gate_settled(
-                recorder, recipe.trust_gate, recipe.gate_return, recipe.gate_confidence, recipe.gate_margin
+                recorder,
+                recipe.trust_gate,
+                recipe.gate_return,
+                recipe.gate_confidence,
+                recipe.gate_margin,
+                by_success,
             )
         return verdicts[recorder.ended]
 
@@ -1259,7 +1274,9 @@ def run_warm_up(
     random_observations = None
     gate = None
     if recipe.trust_gate is not None:
-        gate = warmup.decide_without_reference(prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps)
+        gate = warmup.decide_without_reference(
+            prior_probe, recipe.trust_gate, recipe.gate_return, prior_steps, by_success
+        )
         if gate is not None and not settled(prior_probe):
             cause = cap_and_cause(prior_probe)[1]
             sentence = (

@@ -10,7 +10,8 @@
 2. **The trust gate** (:func:`decide`) judges the prior on the probe's episodes:
 
    - where the env reports success (``info["is_success"]``, SB3's key, or ``info["success"]``, Gymnasium-Robotics'),
-     by its success rate;
+     by its success rate (unless the recipe's ``gate_criterion`` is ``"return"``: a prior that reaches the goal
+     rarely may still be far better than random);
    - else, where the user gave a return threshold (``gate_return``), by the fraction of episodes reaching it;
    - else against a uniform-random probe from the same seeded starts (as many steps, and at least as many
      episodes per env, so
@@ -471,13 +472,18 @@ def _mean_return(recorder: ProbeRecorder) -> float | None:
     return float(np.mean(returns)) if returns else None
 
 
-def _hits(recorder: ProbeRecorder, gate_return: float | None) -> list[bool] | None:
+GATE_CRITERIA = ("auto", "return")
+"""The recipe's ``gate_criterion``: the env's success where reported (``"auto"``), or never (``"return"``)."""
+
+
+def _hits(recorder: ProbeRecorder, gate_return: float | None, by_success: bool = True) -> list[bool] | None:
     """Per finished probe episode, whether it succeeded (by the env's success, else by ``gate_return``).
 
-    ``None`` where neither judges (the gate then compares with a random probe).
+    ``None`` where neither judges (the gate then compares with a random probe). With ``by_success`` off the env's
+    success is not read (the recipe's ``gate_criterion="return"``).
     """
     finished = [episode for episodes in recorder.episodes for episode in episodes]
-    if recorder.success_reported:
+    if by_success and recorder.success_reported:
         return [bool(episode[2]) for episode in finished]
     if gate_return is not None:
         return [episode[0] >= gate_return for episode in finished]
@@ -485,7 +491,12 @@ def _hits(recorder: ProbeRecorder, gate_return: float | None) -> list[bool] | No
 
 
 def gate_settled(
-    recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, confidence: float, margin: float = 0.0
+    recorder: ProbeRecorder,
+    trust_gate: float,
+    gate_return: float | None,
+    confidence: float,
+    margin: float = 0.0,
+    by_success: bool = True,
 ) -> bool:
     """Whether the probe's episodes decide the gate at ``confidence``, where success or a return threshold judges.
 
@@ -500,9 +511,10 @@ def gate_settled(
     :param gate_return: the user's return threshold
     :param confidence: the tests' level
     :param margin: half the width of the zone around ``trust_gate`` (the zone is cut to [0, 1])
+    :param by_success: judge by the env's success where it reports one (else by ``gate_return`` or the random probe)
     :return: whether the probe may stop
     """
-    judged = _hits(recorder, gate_return)
+    judged = _hits(recorder, gate_return, by_success)
     if judged is None:
         return True
     hits, n = sum(judged), len(judged)
@@ -517,7 +529,7 @@ def gate_settled(
 
 
 def decide_without_reference(
-    recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, steps: int
+    recorder: ProbeRecorder, trust_gate: float, gate_return: float | None, steps: int, by_success: bool = True
 ) -> GateDecision | None:
     """The decision where the env reports success or the user gave a return threshold (``None`` otherwise).
 
@@ -525,17 +537,18 @@ def decide_without_reference(
     :param trust_gate: score needed
     :param gate_return: the user's return threshold
     :param steps: env steps of the probe
+    :param by_success: judge by the env's success where it reports one (else by ``gate_return`` or the random probe)
     :return: the decision, or ``None`` when a random probe is needed
     """
     finished = [episode for episodes in recorder.episodes for episode in episodes]
     if not finished:
         return None
     mean = _mean_return(recorder)
-    judged = _hits(recorder, gate_return)
+    judged = _hits(recorder, gate_return, by_success)
     if judged is None:
         return None
     score = float(np.mean(judged))
-    if recorder.success_reported:
+    if by_success and recorder.success_reported:
         return GateDecision(
             score >= trust_gate, "success", score, trust_gate, len(finished), steps, mean, pairs=len(finished)
         )

@@ -452,11 +452,15 @@ def test_recipe_flags_reach_the_recipe():
         (["--gate-confidence", "off", "--gate-margin", "0.1"], "which --gate-confidence off turns off"),
         (["--no-trust-gate", "--gate-confidence", "0.9"], "--no-trust-gate has none"),
         (["--no-trust-gate", "--gate-margin", "0.1"], "--no-trust-gate has none"),
+        (["--no-trust-gate", "--gate-criterion", "return"], "--no-trust-gate has none"),
         (["--recipe", "frontier", "--gate-margin", "0.1"], "give --gate-confidence too ('frontier' has none)"),
     ):
         with pytest.raises(UsageError, match=re.escape(message)):
             _recipe_from_args(build_parser().parse_args([*argv, *flags]))
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-trust-gate"])).trust_gate is None
+    assert (
+        _recipe_from_args(build_parser().parse_args([*argv, "--gate-criterion", "return"])).gate_criterion == "return"
+    )
     with pytest.raises(UsageError, match=re.escape("expected a level in (0.5, 1) or 'off', got 'high'")):
         build_parser().parse_args([*argv, "--gate-confidence", "high"])
     assert _recipe_from_args(build_parser().parse_args([*argv, "--escape-above", "0.95"])).escape_above == 0.95

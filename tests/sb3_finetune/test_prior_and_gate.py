@@ -242,3 +242,28 @@ def test_gate_confidence_probes_until_the_episodes_decide_or_the_cap(pendulum_pr
     assert get_recipe("default", gate_confidence=None).gate_margin == 0.2
     setup = make_finetune("td3", "Pendulum-v1", pendulum_prior, 1_000, get_recipe("default", trust_gate=None), seed=0)
     assert setup.warm_up(1_000) is None and setup.model.num_timesteps == 1_000
+
+
+class _NeverSucceeds(gym.Wrapper):
+    """The nav env with a goal it never reports reached: a strict success, as a door that must open all the way."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, {**info, "is_success": False}
+
+
+def test_gate_criterion_return_judges_a_prior_by_return_where_the_env_reports_success(nav_bc_weights):
+    """Where the env's success is too strict for the prior to reach, ``gate_criterion="return"`` compares its return
+    with the random probe's instead (as where the env reports none), and the downstream parts follow the decision."""
+    decisions = {}
+    for criterion in ("auto", "return"):
+        recipe = get_recipe("default", distill_steps=20, gate_criterion=criterion)
+        setup = make_finetune("td3", _NeverSucceeds(gym.make("SimpleNavigation-v0")), nav_bc_weights, 1_000, recipe,
+                              seed=0)  # fmt: skip
+        decisions[criterion] = setup.warm_up(1_000)
+    assert (decisions["auto"].criterion, decisions["auto"].trusted) == ("success", False)
+    by_return = decisions["return"]
+    assert by_return.criterion == "random probe" and by_return.trusted and by_return.score >= 0.9
+    assert by_return.reference_steps > 0 and by_return.prior_mean_return > by_return.reference_mean_return
+    with pytest.raises(ValueError, match="gate_criterion must be one of"):
+        get_recipe("default", gate_criterion="success")
