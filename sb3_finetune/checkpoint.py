@@ -9,11 +9,11 @@ half-written one.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-logger = logging.getLogger(__name__)
+from sb3_finetune.decisions import say
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -70,9 +70,10 @@ def _object_array_text(name: str, value: np.ndarray) -> np.ndarray:
     text = json.dumps(
         {"shape": list(value.shape), "items": [_to_json(item, name, dropped) for item in value.ravel().tolist()]}
     )
-    if dropped:
-        logger.warning(
-            "replay buffer checkpoint: stored as None, not JSON-serialisable: %s", ", ".join(sorted(dropped))
+    if dropped:  # a Python warning: a checkpoint is written mid-run, where no decision list is at hand
+        warnings.warn(
+            f"replay buffer checkpoint: stored as None, not JSON-serialisable: {', '.join(sorted(dropped))}",
+            stacklevel=2,
         )
     return np.frombuffer(text.encode(), dtype=np.uint8)
 
@@ -226,7 +227,8 @@ def load_checkpoint(
     :param path: a ``step-<n>`` folder
     :param algorithm: the model's class
     :param load_kwargs: passed to ``algorithm.load`` (``env`` is needed to continue training)
-    :return: the model (buffer filled) and the stored state
+    :return: the model (buffer filled) and the stored state, with ``"load_notes"``: a sentence for each thing the
+        load decided (HER's unfinished episodes ended), where any
     """
     from sb3_finetune.adapter import load_model
 
@@ -246,10 +248,19 @@ def load_checkpoint(
             and (model.get_env() is not None)
         ):
             model.replay_buffer.set_env(model.get_env())
-        if hasattr(model.replay_buffer, "truncate_last_trajectory"):
-            # as SB3's own load_replay_buffer: the run goes on from a reset, so HER's unfinished episodes end here
-            # (else the next episode would be joined to them, and goals sampled across the two); SB3 warns of it
-            model.replay_buffer.truncate_last_trajectory()
+        buffer = model.replay_buffer
+        if hasattr(buffer, "truncate_last_trajectory") and (buffer._current_ep_start != buffer.pos).any():
+            # As SB3's own load_replay_buffer: the run goes on from a reset, so HER's unfinished episodes end here
+            # (else the next episode would be joined to them, and goals sampled across the two). SB3's warning
+            # advises an argument of its own loader; this sentence says what happened instead.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The last trajectory in the replay buffer will be truncated")
+                buffer.truncate_last_trajectory()
+            sentence = (
+                "resume: HER's episodes unfinished at the checkpoint end there (the run goes on from a reset), as "
+                "SB3's load_replay_buffer ends them"
+            )
+            state["load_notes"] = [say(sentence)]
     return model, state
 
 

@@ -530,9 +530,10 @@ def _finetune(args: argparse.Namespace) -> int:
         model.tensorboard_log = args.tensorboard_log
         restored = setup.resume(model, state)
         said = len(setup.decisions)
-        stored = model.replay_buffer.size() if model.replay_buffer is not None else 0
+        buffer = model.replay_buffer
+        stored = buffer.size() * buffer.n_envs if buffer is not None else 0  # a row per step, of every env
         print(f"resuming from {path} (step {step} of {n_timesteps}, {stored} transitions in the replay buffer)")
-        for sentence in restored:
+        for sentence in [*state.get("load_notes", []), *restored]:
             print(f"note: {sentence}")
         remaining = n_timesteps - model.num_timesteps
         if remaining > 0:

@@ -164,14 +164,19 @@ def test_finetune_from_scratch_with_zoo_hyperparams(workdir):
     assert "after 200 steps" in result.stdout
 
 
-def test_a_her_model_evaluates_and_exports(tmp_path):
+def test_a_her_model_resumes_evaluates_and_exports(tmp_path):
     """SB3 loads a model saved with ``HerReplayBuffer`` only with an env (as the RL Zoo's ``enjoy`` passes it):
-    ``evaluate`` gives it the env, and the model and its exported actor score the same."""
+    ``evaluate`` gives it the env, and the model and its exported actor score the same. Its checkpoint resumes (HER's
+    info dicts stored without pickles), with two envs, and the command counts the transitions of both."""
     goal = "SimpleNavigationGoal-v0"
     (tmp_path / "her.yml").write_text(f"{goal}:\n  replay_buffer_class: HerReplayBuffer\n  learning_starts: 250\n")
-    result = cli("finetune", "--algo", "td3", "--env", goal, "-conf", "her.yml", "-n", "300", "--out", "her.zip",
-                 "--eval-episodes", "2", cwd=tmp_path)  # fmt: skip
+    run = ("finetune", "--algo", "td3", "--env", goal, "-conf", "her.yml", "--n-envs", "2", "--out", "her.zip",
+           "--eval-episodes", "2", "--save-freq", "300", "-f", "logs")  # fmt: skip
+    result = cli(*run, "-n", "300", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    result = cli(*run, "-n", "400", "--resume", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "(step 300 of 400, 300 transitions in the replay buffer)" in result.stdout
     assert cli("export", "her.zip", "--out", "her_prior.pt", cwd=tmp_path).returncode == 0
     scores = [cli("evaluate", name, "--env", goal, "--episodes", "3", "--json", cwd=tmp_path) for name in
               ("her.zip", "her_prior.pt")]  # fmt: skip
