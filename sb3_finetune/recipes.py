@@ -1768,9 +1768,15 @@ def finetune(
     :param verbose: SB3 verbosity
     :param progress_bar: show SB3's progress bar
     :param action_units: what the network outputs, ``"env"`` or ``"scaled"`` (see :mod:`sb3_finetune.prior`)
-    :return: the trained model
+    :return: the trained model; what the recipe decided for you is kept on it, as plain data that ``save`` writes
+        and ``load`` reads back: ``model.finetune_decisions`` (the sentences of :attr:`FinetuneSetup.decisions`) and
+        ``model.finetune_gate`` (the trust gate's figures, :meth:`GateDecision.as_dict
+        <sb3_finetune.warmup.GateDecision.as_dict>`, or ``None``)
     """
     setup = make_finetune(
         algo, env, pretrained, total_timesteps, recipe, hyperparams, seed, device, verbose, action_units=action_units
     )
-    return setup.learn(total_timesteps, callback=callback, progress_bar=progress_bar)
+    model = setup.learn(total_timesteps, callback=callback, progress_bar=progress_bar)
+    model.finetune_decisions = list(setup.decisions)
+    model.finetune_gate = None if setup.gate is None else setup.gate.as_dict()
+    return model

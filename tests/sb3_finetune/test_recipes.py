@@ -4,7 +4,7 @@ import pytest
 import torch as th
 
 import nav_env  # noqa: F401
-from sb3_finetune import pretrained_extractors
+from sb3_finetune import load_model, pretrained_extractors
 from sb3_finetune.evaluation import evaluate, model_policy, prior_policy
 from sb3_finetune.experiment import STAND_DOWN_ONLY
 from sb3_finetune.nav import expert_dataset, nav_prior
@@ -251,6 +251,23 @@ def test_an_env_id_string_works_for_every_algorithm(algo):
 
     model = finetune(algo, "SimpleNavigation-v0", None, 10, hyperparams={"learning_starts": 5})
     assert model.num_timesteps == 10
+    assert (model.finetune_decisions, model.finetune_gate) == ([], None)  # from scratch nothing is decided
+
+
+def test_finetune_keeps_its_decisions_on_the_model_through_save_and_load(bc_weights, tmp_path):
+    """``finetune`` returns the model, not the set-up: what the recipe decided stays on it, and in its saved file."""
+    from stable_baselines3 import TD3
+
+    from sb3_finetune import finetune
+
+    recipe = get_recipe("default", distill_steps=20, critic_pretrain_steps=10)
+    env = gym.make("SimpleNavigation-v0", goal_position=(-0.7, -0.7))  # the prior heads for (0.7, 0.7)
+    model = finetune("td3", env, bc_weights, 400, recipe, hyperparams={"learning_starts": 300}, seed=0)
+    assert model.finetune_gate["trusted"] is False and model.finetune_gate["criterion"] == "success"
+    assert any(sentence.startswith("stand-down") for sentence in model.finetune_decisions)
+    model.save(tmp_path / "model.zip")
+    loaded = load_model(tmp_path / "model.zip", TD3)
+    assert (loaded.finetune_decisions, loaded.finetune_gate) == (model.finetune_decisions, model.finetune_gate)
 
 
 def test_layer_norm_recipe_normalises_wide_features_and_says_when_it_skips_narrow_ones(bc_weights, caplog):
