@@ -1041,7 +1041,9 @@ class FinetuneSetup:
         :param callback: extra callbacks
         :param progress_bar: show SB3's progress bar
         :param kwargs: passed to ``model.learn``
-        :return: the model
+        :return: the model, with what the recipe decided kept on it as plain data that ``save`` writes and ``load``
+            reads back: ``model.finetune_decisions`` (:attr:`decisions`) and ``model.finetune_gate`` (the trust
+            gate's figures, :meth:`GateDecision.as_dict <sb3_finetune.warmup.GateDecision.as_dict>`, or ``None``)
         """
         model = self.model
         callbacks = self._callbacks(callback)
@@ -1052,9 +1054,11 @@ class FinetuneSetup:
             kwargs["reset_num_timesteps"] = False  # the warm-up's steps count towards total_timesteps
             remaining = total_timesteps - model.num_timesteps
         self._warmed_up_at = None
-        if remaining <= 0:
-            return model
-        return model.learn(remaining, callback=callbacks, progress_bar=progress_bar, **kwargs)
+        if remaining > 0:
+            model.learn(remaining, callback=callbacks, progress_bar=progress_bar, **kwargs)
+        model.finetune_decisions = list(self.decisions)
+        model.finetune_gate = None if self.gate is None else self.gate.as_dict()
+        return model
 
     @property
     def warm_up_pending(self) -> bool:
@@ -1768,15 +1772,9 @@ def finetune(
     :param verbose: SB3 verbosity
     :param progress_bar: show SB3's progress bar
     :param action_units: what the network outputs, ``"env"`` or ``"scaled"`` (see :mod:`sb3_finetune.prior`)
-    :return: the trained model; what the recipe decided for you is kept on it, as plain data that ``save`` writes
-        and ``load`` reads back: ``model.finetune_decisions`` (the sentences of :attr:`FinetuneSetup.decisions`) and
-        ``model.finetune_gate`` (the trust gate's figures, :meth:`GateDecision.as_dict
-        <sb3_finetune.warmup.GateDecision.as_dict>`, or ``None``)
+    :return: the trained model, with what the recipe decided kept on it (see :meth:`FinetuneSetup.learn`)
     """
     setup = make_finetune(
         algo, env, pretrained, total_timesteps, recipe, hyperparams, seed, device, verbose, action_units=action_units
     )
-    model = setup.learn(total_timesteps, callback=callback, progress_bar=progress_bar)
-    model.finetune_decisions = list(setup.decisions)
-    model.finetune_gate = None if setup.gate is None else setup.gate.as_dict()
-    return model
+    return setup.learn(total_timesteps, callback=callback, progress_bar=progress_bar)
