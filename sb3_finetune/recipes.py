@@ -1616,6 +1616,11 @@ def make_finetune(
     """
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
+    if isinstance(env, gym.vector.VectorEnv):
+        raise TypeError(
+            f"{type(env).__name__} is a Gymnasium vector env, which SB3 does not take: pass SB3's VecEnv "
+            "(stable_baselines3.common.env_util.make_vec_env(env_id, n_envs=...)), a single env or an env id"
+        )
     if isinstance(env, str):
         env = gym.make(env)
     params = default_hyperparams(algo, env)

@@ -174,6 +174,9 @@ def test_recipe_errors():
         get_recipe("default", colour="blue")
     with pytest.raises(ValueError, match="unknown algorithm"):
         make_finetune("ppo", gym.make("SimpleNavigation-v0"), None, 100)
+    # gym.make_vec's batched spaces would otherwise reach the prior's check as one wider observation
+    with pytest.raises(TypeError, match="Gymnasium vector env, which SB3 does not take: pass SB3's VecEnv"):
+        make_finetune("td3", gym.make_vec("Pendulum-v1", 2), None, 100)
 
 
 def test_goal_env_with_her_and_a_4_input_network(tmp_path):
