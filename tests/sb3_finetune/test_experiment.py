@@ -253,6 +253,7 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
         ("pendulum-heavy", (), True),
         ("pendulum-heavy", (("gate_return", -200.0),), False),
         ("obstacle", (), False),
+        ("obstacle", (("gate_criterion", "return"),), True),  # the env's success not read: a random probe there too
     ):
         plain = RunSpec(scenario, "td3", "default", 0, recipe_overrides=extra + untested).recipe_fingerprint
         assert (
@@ -268,6 +269,10 @@ def test_a_run_is_found_under_any_spelling_of_its_recipe(tmp_path):
             RunSpec("obstacle", "td3", "default", 0, recipe_overrides=changed).recipe_fingerprint
             == RunSpec("obstacle", "td3", "default", 0, recipe_overrides=(*changed, *untested)).recipe_fingerprint
         )
+    # gate_criterion is a later field: a record made before it existed (its recipe without it) is today's run.
+    today = RunSpec("obstacle", "td3", "default", 0)
+    before = {name: value for name, value in today.recipe_fields().items() if name != "gate_criterion"}
+    assert today.fingerprint_of(before) == today.recipe_fingerprint
     # A record made under another recipe fingerprint (the recipe's defaults changed since) is not the same run.
     older = {**stored[by_name.key], "key": by_name.key.replace(by_name.recipe_fingerprint, "0ld0ld00")}
     assert match_records([by_name, spelled], {older["key"]: older}) == {}
