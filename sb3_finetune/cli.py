@@ -658,6 +658,70 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``sb3-finetune compare``: the prior fine-tuned against from scratch on an env, over seeds, with statistics."""
+    from sb3_finetune.compare import compare, plot_comparison
+
+    if args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.eval_episodes < 1:
+        raise UsageError("--eval-episodes must be at least 1")
+    env_id, env_kwargs, env = _env_from_args(args)
+    hyperparams: dict[str, Any] = {}
+    n_timesteps = args.n_timesteps
+    if args.hyperparams:
+        hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
+        n_timesteps = n_timesteps or file_steps
+    if not n_timesteps or n_timesteps < 20:
+        raise UsageError("give at least 20 env steps per run with -n/--n-timesteps (or n_timesteps in --hyperparams)")
+    if args.eval_freq is not None and args.eval_freq < 1:
+        raise UsageError("--eval-freq must be at least 1")
+    _check_file(args.pretrained, "pretrained weights file")
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    imports = [*args.gym_packages, *([args.env.rpartition(":")[0]] if ":" in args.env else [])]
+    measure = {"success": "success_rate", "return": "mean_return", None: None}[args.measure]
+
+    def said(job: Any, curve: list[dict[str, Any]], reused: bool) -> None:
+        how = "stored" if reused else "done"
+        print(f"{job.arm} seed {job.seed}: {how}, last evaluation {_figures(curve[-1])}", flush=True)
+
+    comparison = compare(
+        args.algo,
+        env_id,
+        args.pretrained,
+        n_timesteps,
+        list(range(args.first_seed, args.first_seed + args.seeds)),
+        env_kwargs=env_kwargs,
+        recipe=args.recipe,
+        hyperparams=hyperparams,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        measure=measure,
+        threshold=args.threshold,
+        action_units=args.action_units,
+        activation=args.activation,
+        imports=imports,
+        workers=args.workers,
+        results=out / "runs.jsonl",
+        on_run=said,
+    )
+    task = env_id + "".join(f" {key}={value!r}" for key, value in env_kwargs.items())
+    print()
+    print(comparison.report(f"{args.algo} on {task}"))
+    (out / "comparison.json").write_text(json.dumps(comparison.as_dict(), indent=1))
+    if plot_comparison(comparison, out / "comparison.png", f"{args.algo.upper()} on {task}"):
+        print(f"\nlearning curves: {out / 'comparison.png'}; figures: {out / 'comparison.json'}")
+    return 0
+
+
+def _figures(point: dict[str, Any]) -> str:
+    success = "" if point.get("success_rate") is None else f"success {point['success_rate']:.0%}, "
+    return f"{success}return {point['mean_return']:.2f} (step {point['step']})"
+
+
 # ---------------------------------------------------------------------------------------------- the parser
 
 
@@ -965,6 +1029,39 @@ def build_parser() -> argparse.ArgumentParser:
         "which is not the policy the model deploys",
     )
     sub.set_defaults(func=cmd_export)
+
+    sub = commands.add_parser(
+        "compare",
+        help="a prior fine-tuned against from scratch on any env, over seeds, with IQM, bootstrap intervals, "
+        "Kaplan-Meier medians and the probability of improvement",
+    )
+    sub.add_argument("--algo", required=True, choices=ALGOS, help="the algorithm (required)")
+    env_flags(sub, required=True)
+    sub.add_argument("--pretrained", required=True, help="the prior's weights (required)")
+    prior_flags(sub)
+    sub.add_argument("-n", "--n-timesteps", type=int, help="env steps per run, warm-up included")
+    sub.add_argument("--seeds", type=int, default=5, help="seeds; each trains both arms (default 5)")
+    sub.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
+    sub.add_argument("--recipe", default="default", choices=("default", "frontier", "frozen", "naive", "ibrl"),
+                     help="the fine-tuned arm's recipe (default: default)")  # fmt: skip
+    sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")
+    sub.add_argument(
+        "--measure",
+        choices=("success", "return"),
+        help="what the threshold is on (default: success where the env reports it, else return)",
+    )
+    sub.add_argument(
+        "--threshold", type=float, help="the measure's value that counts as solved (default 0.9 for success; "
+        "needed for return)"
+    )  # fmt: skip
+    sub.add_argument("--eval-freq", type=int, help="env steps between evaluations (default: a 20th of the budget)")
+    sub.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation (default 20)")
+    sub.add_argument("--workers", type=int, default=1, help="runs in parallel, one process each (default 1)")
+    sub.add_argument(
+        "--out-dir", default="compare_output", help="where the runs (runs.jsonl: rerun to resume or add seeds), the "
+        "figures (comparison.json) and the plot go (default compare_output)"
+    )  # fmt: skip
+    sub.set_defaults(func=cmd_compare)
 
     sub = commands.add_parser("demo", help="pretrain, fine-tune and compare with training from scratch (nav_env)")
     sub.add_argument("--out-dir", default="demo_output", help="where the weights, models and plot go")

@@ -36,17 +36,21 @@ def _percentile_bootstrap(
     samples: tuple[np.ndarray, ...], statistic, confidence: float, resamples: int, seed: int
 ) -> tuple[float, float]:
     """Scipy's percentile bootstrap, each sample resampled on its own (stratified); returns the interval."""
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
-    result = bootstrap(
-        samples,
-        statistic,
-        confidence_level=confidence,
-        n_resamples=resamples,
-        method="percentile",
-        vectorized=True,
-        random_state=np.random.default_rng(seed),
-    )
+    with warnings.catch_warnings():
+        # A statistic that is the same in every resample (a ratio whose numerator is 0 in every run, say) has that
+        # value as its interval; scipy says so with a warning meant for its BCa method
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        result = bootstrap(
+            samples,
+            statistic,
+            confidence_level=confidence,
+            n_resamples=resamples,
+            method="percentile",
+            vectorized=True,
+            random_state=np.random.default_rng(seed),
+        )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

@@ -1,0 +1,79 @@
+"""``compare``: the prior fine-tuned against from scratch on any env, with censoring-aware statistics."""
+
+import json
+
+import pytest
+
+from sb3_finetune import get_recipe
+from sb3_finetune.cli import main
+from sb3_finetune.compare import compare, steps_to_threshold, summarise
+
+RECIPE = get_recipe("default", distill_steps=20, critic_pretrain_steps=10)
+
+
+def _curve(values, every=100):
+    return [{"step": index * every, "success_rate": value, "mean_return": -10.0 + value} for index, value in
+            enumerate(values)]  # fmt: skip
+
+
+def test_the_statistics_treat_a_run_never_solved_as_censored_not_as_solved_at_the_budget():
+    curves = {
+        "fine-tuned": {0: _curve([0.8, 0.95, 1.0]), 1: _curve([0.8, 0.9, 1.0]), 2: _curve([0.8, 0.85, 0.95])},
+        "scratch": {0: _curve([0.0, 0.5, 0.95]), 1: _curve([0.0, 0.2, 0.5]), 2: _curve([0.0, 0.1, 0.4])},
+    }
+    comparison = summarise(curves, "success_rate", 0.9, budget=200)
+    assert steps_to_threshold(curves["scratch"][1], "success_rate", 0.9) is None
+    tuned, scratch = comparison.arms["fine-tuned"], comparison.arms["scratch"]
+    assert (tuned.reached, scratch.reached) == (3, 1)
+    assert tuned.steps_iqm[0] == pytest.approx(400 / 3)  # 100, 100, 200: the IQM of three runs is their mean
+    assert scratch.steps_iqm[0] == 200  # 200 and two runs capped at the budget
+    assert tuned.km_median[0] == 100 and scratch.km_median[0] is None  # two of three never got there: beyond it
+    assert comparison.steps_ratio[0] == pytest.approx((400 / 3) / 200)
+    # every fine-tuned run is solved before or with scratch's one solved run, and the two never solved are later
+    # than any: 8 of 9 pairs sooner, the tie (200 against 200) a half
+    assert comparison.p_sooner == pytest.approx(8.5 / 9)
+    assert comparison.prior_score == pytest.approx(0.8)
+    text = comparison.report("test")
+    assert "1/3" in text and ">200 [" in text and "P(a fine-tuned run is solved sooner) 0.94" in text
+
+
+def test_compare_runs_both_arms_stores_every_run_and_resumes(pendulum_prior, tmp_path):
+    results = tmp_path / "runs.jsonl"
+    seen = []
+    options = dict(recipe=RECIPE, hyperparams={"learning_starts": 200}, eval_freq=200, eval_episodes=2,
+                   measure="mean_return", threshold=-1_000.0, results=results)  # fmt: skip
+    first = compare("td3", "Pendulum-v1", pendulum_prior, 400, [0], on_run=lambda *run: seen.append(run), **options)
+    assert sorted(job.arm for job, _, reused in seen if not reused) == ["fine-tuned", "scratch"]
+    assert first.curves["fine-tuned"][0][0]["step"] == 0 and first.curves["scratch"][0][-1]["step"] == 400
+    assert first.gates[0]["criterion"] == "random probe" and first.decisions[0]  # the recipe's, kept per run
+    assert len(results.read_text().splitlines()) == 2
+    seen.clear()
+    second = compare("td3", "Pendulum-v1", pendulum_prior, 400, [0, 1], on_run=lambda *run: seen.append(run), **options)
+    assert [(job.seed, reused) for job, _, reused in seen if job.seed == 0] == [(0, True), (0, True)]
+    assert second.curves["fine-tuned"][0] == first.curves["fine-tuned"][0] and second.arms["scratch"].runs == 2
+    assert len(results.read_text().splitlines()) == 4
+
+
+def test_compare_refuses_before_any_run(pendulum_prior, tmp_path):
+    results = tmp_path / "runs.jsonl"
+    with pytest.raises(ValueError, match="give the return that counts as solved"):
+        compare("td3", "Pendulum-v1", pendulum_prior, 400, [0], results=results)  # no success on Pendulum
+    with pytest.raises(ValueError, match="reports no success"):
+        compare("td3", "Pendulum-v1", pendulum_prior, 400, [0], measure="success_rate", results=results)
+    with pytest.raises(ValueError, match="does not take this env's observations"):
+        compare("td3", "MountainCarContinuous-v0", pendulum_prior, 400, [0], threshold=0.0, results=results)
+    assert not results.exists()
+
+
+def test_the_command_line_prints_the_table_and_writes_its_files(nav_bc_weights, tmp_path, capsys):
+    out = tmp_path / "out"
+    run = ["compare", "--algo", "td3", "--env", "SimpleNavigation-v0", "--pretrained", nav_bc_weights, "-n", "40"]
+    status = main([*run, "--seeds", "1", "--eval-freq", "20", "--eval-episodes", "2", "--out-dir", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "solved: 90% success" in printed and "trust gate (success): trusted the prior in 1 of 1 runs" in printed
+    figures = json.loads((out / "comparison.json").read_text())
+    assert figures["measure"] == "success_rate" and set(figures["arms"]) == {"fine-tuned", "scratch"}
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 2
+    assert main(["compare", "--algo", "td3", "--env", "Pendulum-v1", "--pretrained", nav_bc_weights, "-n", "10"]) == 2
+    assert "at least 20 env steps" in capsys.readouterr().err
