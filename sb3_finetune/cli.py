@@ -203,6 +203,30 @@ def _check_file(path: str, what: str) -> str:
     return path
 
 
+def _run_settings(
+    args: argparse.Namespace, fewest_steps: int
+) -> tuple[str, dict[str, Any], gym.Env, dict[str, Any], int]:
+    """A training command's env, the algorithm's arguments and the env steps per run.
+
+    The env from ``--env`` and ``--env-kwargs``, the arguments from ``--hyperparams``, the steps from ``-n``, else the
+    file's ``n_timesteps``.
+
+    :param args: the command's arguments
+    :param fewest_steps: the fewest env steps a run may have
+    :return: ``(env_id, env_kwargs, env, hyperparams, n_timesteps)``
+    """
+    env_id, env_kwargs, env = _env_from_args(args)
+    hyperparams: dict[str, Any] = {}
+    n_timesteps = args.n_timesteps
+    if args.hyperparams:
+        hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
+        n_timesteps = n_timesteps or file_steps
+    if not n_timesteps or n_timesteps < fewest_steps:
+        at_least = "the number of" if fewest_steps == 1 else f"at least {fewest_steps}"
+        raise UsageError(f"give {at_least} env steps with -n/--n-timesteps (or n_timesteps in --hyperparams)")
+    return env_id, env_kwargs, env, hyperparams, n_timesteps
+
+
 def _env_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any], gym.Env]:
     import_gym_packages(args.gym_packages)
     env_id = resolve_env_id(args.env)
@@ -459,14 +483,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
     from sb3_finetune.recipes import ALGORITHMS, make_finetune
 
-    env_id, env_kwargs, env = _env_from_args(args)
-    hyperparams: dict[str, Any] = {}
-    n_timesteps = args.n_timesteps
-    if args.hyperparams:
-        hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
-        n_timesteps = n_timesteps or file_steps
-    if not n_timesteps or n_timesteps < 1:
-        raise UsageError("give the number of env steps with -n/--n-timesteps (or n_timesteps in --hyperparams)")
+    env_id, env_kwargs, env, hyperparams, n_timesteps = _run_settings(args, fewest_steps=1)
     if args.n_envs < 1:
         raise UsageError("--n-envs must be at least 1")
     if args.pretrained:
@@ -668,14 +685,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.eval_episodes < 1:
         raise UsageError("--eval-episodes must be at least 1")
-    env_id, env_kwargs, env = _env_from_args(args)
-    hyperparams: dict[str, Any] = {}
-    n_timesteps = args.n_timesteps
-    if args.hyperparams:
-        hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
-        n_timesteps = n_timesteps or file_steps
-    if not n_timesteps or n_timesteps < 20:
-        raise UsageError("give at least 20 env steps per run with -n/--n-timesteps (or n_timesteps in --hyperparams)")
+    env_id, env_kwargs, _, hyperparams, n_timesteps = _run_settings(args, fewest_steps=20)
     if args.eval_freq is not None and args.eval_freq < 1:
         raise UsageError("--eval-freq must be at least 1")
     _check_file(args.pretrained, "pretrained weights file")
