@@ -678,6 +678,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``sb3-finetune compare``: the prior fine-tuned against from scratch on an env, over seeds, with statistics."""
     from sb3_finetune.compare import compare, plot_comparison
+    from sb3_finetune.recipes import get_recipe
 
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
@@ -698,6 +699,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         how = "stored" if reused else "done"
         print(f"{job.arm} seed {job.seed}: {how}, last evaluation {_figures(curve[-1])}", flush=True)
 
+    gate = {"gate_criterion": args.gate_criterion, "gate_return": args.gate_return}
+    changes = {name: value for name, value in gate.items() if value is not None}
     comparison = compare(
         args.algo,
         env_id,
@@ -705,7 +708,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         n_timesteps,
         list(range(args.first_seed, args.first_seed + args.seeds)),
         env_kwargs=env_kwargs,
-        recipe=args.recipe,
+        recipe=get_recipe(args.recipe, **changes) if changes else args.recipe,
         hyperparams=hyperparams,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
@@ -1054,6 +1057,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
     sub.add_argument("--recipe", default="default", choices=("default", "frontier", "frozen", "naive", "ibrl"),
                      help="the fine-tuned arm's recipe (default: default)")  # fmt: skip
+    sub.add_argument("--gate-criterion", choices=("auto", "return"), help="as finetune's (default: auto)")
+    sub.add_argument("--gate-return", type=float, help="as finetune's")
     sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")
     sub.add_argument(
         "--measure",

@@ -198,7 +198,7 @@ class Comparison:
         :param title: what was compared (the algorithm and the env, say)
         :return: the lines
         """
-        success = self.measure == "success_rate"
+        success, seeds = self.measure == "success_rate", self.arms["scratch"].runs
         solved = f"{self.threshold:.0%} success" if success else f"return >= {self.threshold:g}"
 
         def value(number: float) -> str:
@@ -208,7 +208,7 @@ class Comparison:
             return f">{self.budget}" if number is None else f"{number:.0f}"
 
         lines = [
-            f"{title}: {self.arms['scratch'].runs} seeds per arm, {self.budget} env steps each; solved: {solved}",
+            f"{title}: {seeds} seed{'s' if seeds != 1 else ''} per arm, {self.budget} env steps each; solved: {solved}",
             f"the prior alone (step 0 of the fine-tuned runs): {value(self.prior_score)} (IQM)",
             *self._gate_lines(),
             "",

@@ -77,3 +77,7 @@ def test_the_command_line_prints_the_table_and_writes_its_files(nav_bc_weights, 
     assert len((out / "runs.jsonl").read_text().splitlines()) == 2
     assert main(["compare", "--algo", "td3", "--env", "Pendulum-v1", "--pretrained", nav_bc_weights, "-n", "10"]) == 2
     assert "at least 20 env steps" in capsys.readouterr().err
+    # the gate's criterion goes to the fine-tuned arm's recipe: the nav env's success not read, a random probe judges
+    status = main([*run, "--seeds", "1", "--eval-freq", "20", "--eval-episodes", "2", "--out-dir", str(tmp_path / "by"),
+                   "--gate-criterion", "return"])  # fmt: skip
+    assert status == 0 and "trust gate (random probe" in capsys.readouterr().out  # per step, on 40 env steps
