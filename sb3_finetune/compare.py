@@ -147,6 +147,7 @@ class ArmFigures:
     :param steps_iqm: IQM of the steps to the threshold (capped at the budget) and its interval
     :param km_median: Kaplan-Meier median steps to the threshold and its interval (``None``: beyond the budget)
     :param final_iqm: IQM of the measure at the last evaluation and its interval
+    :param wall_s_iqm: IQM of the runs' training time in seconds (their evaluations excluded), and its interval
     """
 
     runs: int
@@ -154,6 +155,7 @@ class ArmFigures:
     steps_iqm: tuple[float, float, float]
     km_median: tuple[float | None, float | None, float | None]
     final_iqm: tuple[float, float, float]
+    wall_s_iqm: tuple[float, float, float]
 
 
 @dataclass
@@ -170,6 +172,12 @@ class Comparison:
         scratch's IQM is 0)
     :param p_sooner: probability that a fine-tuned run reaches the threshold sooner than a scratch run
     :param p_higher: probability that a fine-tuned run ends higher than a scratch run
+    :param wall_ratio: IQM training time of a run, fine-tuned over scratch, with its interval: what the recipe's
+        warm-up, critic pre-training and pull cost in compute for the same env steps (the two arms ran on the same
+        machine in the same comparison, but a noisy machine makes it a rough figure)
+    :param wall_to_solved_ratio: the same for the training time to the threshold (a run that never reaches it counts
+        its whole run): where env steps are cheap against gradient steps, a prior that saves env steps may still cost
+        time
     :param gates: each fine-tuned run's trust gate decision (:meth:`GateDecision.as_dict
         <sb3_finetune.warmup.GateDecision.as_dict>`), by seed (``None`` without a gate)
     :param decisions: each fine-tuned run's decisions (:attr:`FinetuneSetup.decisions
@@ -185,6 +193,8 @@ class Comparison:
     steps_ratio: tuple[float, float, float]
     p_sooner: float
     p_higher: float
+    wall_ratio: tuple[float, float, float] = (float("nan"),) * 3
+    wall_to_solved_ratio: tuple[float, float, float] = (float("nan"),) * 3
     gates: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     decisions: dict[int, list[str]] = field(default_factory=dict)
 
@@ -225,11 +235,17 @@ class Comparison:
                 f"{value(final)} [{value(final_low)}, {value(final_high)}]"
             )
         ratio, low, high = self.steps_ratio
+        wall, wall_low, wall_high = self.wall_ratio
+        solved_wall, solved_low, solved_high = self.wall_to_solved_ratio
         lines += [
             "",
             f"fine-tuned / scratch: IQM steps ratio {ratio:.2f} [{low:.2f}, {high:.2f}] (runs never solved count at "
             "the budget); P(a fine-tuned run is solved sooner) "
             f"{self.p_sooner:.2f}; P(it ends higher) {self.p_higher:.2f}",
+            f"training time (evaluations excluded), fine-tuned / scratch, IQM ratio: to solved {solved_wall:.2f} "
+            f"[{solved_low:.2f}, {solved_high:.2f}] (a run never solved counts its whole run); per run {wall:.2f} "
+            f"[{wall_low:.2f}, {wall_high:.2f}] ({self.arms['fine-tuned'].wall_s_iqm[0]:.0f} s against "
+            f"{self.arms['scratch'].wall_s_iqm[0]:.0f} s)",
         ]
         return "\n".join(lines)
 
@@ -311,6 +327,8 @@ def summarise(
     capped: dict[str, np.ndarray] = {}
     later: dict[str, np.ndarray] = {}
     finals: dict[str, np.ndarray] = {}
+    walls: dict[str, np.ndarray] = {}
+    walls_to_solved: dict[str, np.ndarray] = {}
     for arm in ARMS:
         runs = [curves[arm][seed] for seed in sorted(curves[arm])]
         times = [steps_to_threshold(curve, measure, threshold) for curve in runs]
@@ -318,12 +336,17 @@ def summarise(
         capped[arm] = np.array([budget if time is None else time for time in times], dtype=float)
         later[arm] = np.array([np.inf if time is None else time for time in times], dtype=float)
         finals[arm] = np.array([curve[-1][measure] for curve in runs], dtype=float)
+        walls[arm] = np.array([curve[-1].get("wall_s", np.nan) for curve in runs], dtype=float)
+        walls_to_solved[arm] = np.array(
+            [_wall_at(curve, time) for curve, time in zip(runs, times, strict=True)], dtype=float
+        )
         arms[arm] = ArmFigures(
             runs=len(runs),
             reached=sum(reached),
             steps_iqm=stats.iqm_interval([capped[arm]]),
             km_median=stats.kaplan_meier_median(capped[arm], reached),
             final_iqm=stats.iqm_interval([finals[arm]]),
+            wall_s_iqm=stats.iqm_interval([walls[arm]]),
         )
     # sooner is better: negated times, a run that never got there (-inf) below any that did, two such runs tied
     p_sooner = stats.probability_of_improvement(-later["fine-tuned"], -later["scratch"])
@@ -337,7 +360,15 @@ def summarise(
         steps_ratio=stats.iqm_ratio_interval(capped["fine-tuned"], capped["scratch"]),
         p_sooner=p_sooner,
         p_higher=stats.probability_of_improvement(finals["fine-tuned"], finals["scratch"]),
+        wall_ratio=stats.iqm_ratio_interval(walls["fine-tuned"], walls["scratch"]),
+        wall_to_solved_ratio=stats.iqm_ratio_interval(walls_to_solved["fine-tuned"], walls_to_solved["scratch"]),
     )
+
+
+def _wall_at(curve: Sequence[dict[str, Any]], step: float | None) -> float:
+    """The training time at the evaluation of ``step`` (``None``: the run's last)."""
+    point = curve[-1] if step is None else next(point for point in curve if point["step"] == step)
+    return float(point.get("wall_s", np.nan))
 
 
 def _file_digest(path: str) -> str:

@@ -11,14 +11,17 @@ from sb3_finetune.compare import compare, steps_to_threshold, summarise
 RECIPE = get_recipe("default", distill_steps=20, critic_pretrain_steps=10)
 
 
-def _curve(values, every=100):
-    return [{"step": index * every, "success_rate": value, "mean_return": -10.0 + value} for index, value in
-            enumerate(values)]  # fmt: skip
+def _curve(values, every=100, seconds_per_step=0.01):
+    return [{"step": index * every, "success_rate": value, "mean_return": -10.0 + value,
+             "wall_s": index * every * seconds_per_step} for index, value in enumerate(values)]  # fmt: skip
 
 
 def test_the_statistics_treat_a_run_never_solved_as_censored_not_as_solved_at_the_budget():
     curves = {
-        "fine-tuned": {0: _curve([0.8, 0.95, 1.0]), 1: _curve([0.8, 0.9, 1.0]), 2: _curve([0.8, 0.85, 0.95])},
+        "fine-tuned": {
+            seed: _curve(values, seconds_per_step=0.02)  # twice scratch's compute per env step
+            for seed, values in enumerate(([0.8, 0.95, 1.0], [0.8, 0.9, 1.0], [0.8, 0.85, 0.95]))
+        },
         "scratch": {0: _curve([0.0, 0.5, 0.95]), 1: _curve([0.0, 0.2, 0.5]), 2: _curve([0.0, 0.1, 0.4])},
     }
     comparison = summarise(curves, "success_rate", 0.9, budget=200)
@@ -33,6 +36,9 @@ def test_the_statistics_treat_a_run_never_solved_as_censored_not_as_solved_at_th
     # than any: 8 of 9 pairs sooner, the tie (200 against 200) a half
     assert comparison.p_sooner == pytest.approx(8.5 / 9)
     assert comparison.prior_score == pytest.approx(0.8)
+    assert comparison.wall_ratio == pytest.approx((2.0, 2.0, 2.0))  # every run's time the same within its arm
+    # to solved: 2, 2 and 4 s fine-tuned (100, 100, 200 steps at 0.02 s); 2 s and two whole runs of 2 s scratch
+    assert comparison.wall_to_solved_ratio[0] == pytest.approx((8 / 3) / 2)
     text = comparison.report("test")
     assert "1/3" in text and ">200 [" in text and "P(a fine-tuned run is solved sooner) 0.94" in text
 
@@ -46,6 +52,7 @@ def test_compare_runs_both_arms_stores_every_run_and_resumes(pendulum_prior, tmp
     assert sorted(job.arm for job, _, reused in seen if not reused) == ["fine-tuned", "scratch"]
     assert first.curves["fine-tuned"][0][0]["step"] == 0 and first.curves["scratch"][0][-1]["step"] == 400
     assert first.gates[0]["criterion"] == "random probe" and first.decisions[0]  # the recipe's, kept per run
+    assert first.arms["fine-tuned"].wall_s_iqm[0] > 0 and first.wall_ratio[0] > 0
     assert len(results.read_text().splitlines()) == 2
     seen.clear()
     second = compare("td3", "Pendulum-v1", pendulum_prior, 400, [0, 1], on_run=lambda *run: seen.append(run), **options)
