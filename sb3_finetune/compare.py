@@ -75,11 +75,19 @@ class Job:
         """``"fine-tuned"`` or ``"scratch"``."""
         return ARMS[0] if self.pretrained is not None else ARMS[1]
 
-    def key(self, prior_digest: str | None) -> str:
+    def key(self, prior_digest: str | None, defaults: dict[str, Any]) -> str:
         """What the run is, whatever file path named the prior: its stored record is reused under this key.
 
+        The library's defaults that the run takes are part of it (the recipe's fields as they act with the algorithm,
+        and the algorithm's default arguments on this env), so that a comparison run again after they changed does
+        not reuse runs made under the old ones.
+
         :param prior_digest: the prior file's SHA-1 (``None`` for scratch)
+        :param defaults: the algorithm's default arguments on this env (``recipes.default_hyperparams``)
         """
+        from sb3_finetune.recipes import get_recipe
+
+        recipe = get_recipe(self.recipe).for_algorithm(self.algo)[0].as_dict() if self.pretrained else None
         what = {
             "algo": self.algo,
             "env_id": self.env_id,
@@ -87,8 +95,8 @@ class Job:
             "prior": prior_digest,
             "budget": self.budget,
             "seed": self.seed,
-            "recipe": repr(self.recipe) if self.pretrained is not None else None,
-            "hyperparams": repr(sorted(self.hyperparams.items())),
+            "recipe": repr(recipe),
+            "hyperparams": repr(sorted({**defaults, **self.hyperparams}.items())),
             "eval": (self.eval_freq, self.eval_episodes),
             "prior_reading": (self.action_units, self.activation),
         }
@@ -424,6 +432,7 @@ def compare(
 
     from sb3_finetune.evaluation import evaluate, prior_policy
     from sb3_finetune.prior import load_prior
+    from sb3_finetune.recipes import default_hyperparams
 
     if measure is not None and measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
@@ -455,11 +464,12 @@ def compare(
     common["imports"] = tuple(imports)
     jobs = [Job(algo, env_id, kwargs, prior, budget, seed, **common) for seed in seeds for prior in (pretrained, None)]
     digest = _file_digest(pretrained)
+    defaults = default_hyperparams(algo, env)
     stored = _read_results(results)
     runs: dict[str, dict[int, dict[str, Any]]] = {arm: {} for arm in ARMS}
     pending = []
     for job in jobs:
-        key = job.key(digest if job.pretrained is not None else None)
+        key = job.key(digest if job.pretrained is not None else None, defaults)
         if key in stored:
             runs[job.arm][job.seed] = stored[key]
             if on_run is not None:

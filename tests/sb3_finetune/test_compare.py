@@ -88,3 +88,18 @@ def test_the_command_line_prints_the_table_and_writes_its_files(nav_bc_weights, 
     status = main([*run, "--seeds", "1", "--eval-freq", "20", "--eval-episodes", "2", "--out-dir", str(tmp_path / "by"),
                    "--gate-criterion", "return"])  # fmt: skip
     assert status == 0 and "trust gate (random probe" in capsys.readouterr().out  # per step, on 40 env steps
+
+
+def test_a_run_is_stored_under_what_it_does():
+    """A stored run is reused under its effective settings: the recipe as it acts with the algorithm and the library's
+    default arguments, not the names that spelled them, so a library whose defaults changed does not reuse it."""
+    from sb3_finetune.compare import Job
+
+    def key(recipe, defaults=None, pretrained="p.pt"):
+        job = Job("td3", "Pendulum-v1", {}, pretrained, 400, 0, recipe=recipe)
+        return job.key("digest" if pretrained else None, defaults or {"learning_starts": 1_000})
+
+    assert key("default") == key(get_recipe("default"))
+    assert key("default") != key(get_recipe("default", bc_weight=0.0))
+    assert key("default") != key("default", {"learning_starts": 500})
+    assert key("default", pretrained=None) == key("frontier", pretrained=None)  # scratch has no recipe
