@@ -449,6 +449,8 @@ def compare(
     env = gym.make(env_id, **kwargs)
     prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
     reports_success = evaluate(prior_policy(prior), env_id, kwargs, 1, 0).success_rate is not None
+    defaults = default_hyperparams(algo, env)
+    env.close()
     if measure == "success_rate" and not reports_success:
         raise ValueError(f"{env_id} reports no success (info['is_success'] or info['success']): judge it on return")
     if measure is None:
@@ -464,7 +466,6 @@ def compare(
     common["imports"] = tuple(imports)
     jobs = [Job(algo, env_id, kwargs, prior, budget, seed, **common) for seed in seeds for prior in (pretrained, None)]
     digest = _file_digest(pretrained)
-    defaults = default_hyperparams(algo, env)
     stored = _read_results(results)
     runs: dict[str, dict[int, dict[str, Any]]] = {arm: {} for arm in ARMS}
     pending = []
