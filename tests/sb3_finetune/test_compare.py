@@ -55,7 +55,9 @@ def test_compare_runs_both_arms_stores_every_run_and_resumes(pendulum_prior, tmp
     assert first.arms["fine-tuned"].wall_s_iqm[0] > 0 and first.wall_ratio[0] > 0
     assert len(results.read_text().splitlines()) == 2
     seen.clear()
-    second = compare("td3", "Pendulum-v1", pendulum_prior, 400, [0, 1], on_run=lambda *run: seen.append(run), **options)
+    second = compare(
+        "td3", "Pendulum-v1", pendulum_prior, 400, [0, 1], on_run=lambda *run: seen.append(run), workers=2, **options
+    )  # fmt: skip  (the new seed's two runs in worker processes)
     assert [(job.seed, reused) for job, _, reused in seen if job.seed == 0] == [(0, True), (0, True)]
     assert second.curves["fine-tuned"][0] == first.curves["fine-tuned"][0] and second.arms["scratch"].runs == 2
     assert len(results.read_text().splitlines()) == 4
