@@ -1,5 +1,8 @@
 """Checkpoints that survive a crash: model, replay buffer and step count, written atomically; no pickles to read.
 
+Runs of a sweep or a comparison survive one too: each is a JSON line appended and synced as it ends
+(:func:`append_record`), and a line torn by a kill is skipped when the file is read again (:func:`read_records`).
+
 A checkpoint is a folder ``step-<n>`` holding ``model.zip`` (SB3's format), ``replay_buffer.npz`` (the buffer's
 arrays, read back with ``allow_pickle=False``) and ``state.json``. It is written under a temporary name and
 renamed when complete, so a crash at any moment leaves either the previous checkpoints or the new one, never a
@@ -156,6 +159,46 @@ def _npz_header(path: str | os.PathLike, data: Any, name: str) -> tuple[int, ...
             "info dicts until 2026-12-06); pickles are never read: start the run again, or delete this checkpoint"
         )
     return shape
+
+
+def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``path`` and sync it to disk before returning (a run finished is a run kept).
+
+    Where the file ends in a line torn by a kill, the record starts a line of its own: written onto the torn one, it
+    would be lost with it when the file is read.
+
+    :param path: the JSON-lines file
+    :param record: the record, with its ``key``
+    """
+    path = Path(path)
+    torn = False
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as stream:
+            stream.seek(-1, os.SEEK_END)
+            torn = stream.read(1) != b"\n"
+    with path.open("a") as stream:
+        stream.write(("\n" if torn else "") + json.dumps(record) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def read_records(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The records of a JSON-lines file by their ``key`` (a missing file holds none; a torn last line is skipped).
+
+    :param path: the file
+    :return: ``{key: record}``, a later line with the same key replacing an earlier one
+    """
+    path = Path(path)
+    records: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return records
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # the last line of a process killed while writing it
+            continue
+        records[record["key"]] = record
+    return records
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from sb3_finetune import stats
+from sb3_finetune.checkpoint import append_record, read_records
 
 ARMS = ("fine-tuned", "scratch")
 MEASURES = ("success_rate", "mean_return")
@@ -464,9 +465,10 @@ def compare(
     common = {"recipe": recipe, "hyperparams": dict(hyperparams or {}), "eval_freq": eval_freq}
     common |= {"eval_episodes": eval_episodes, "action_units": action_units, "activation": activation}
     common["imports"] = tuple(imports)
-    jobs = [Job(algo, env_id, kwargs, prior, budget, seed, **common) for seed in seeds for prior in (pretrained, None)]
+    arms = (pretrained, None)  # the fine-tuned arm's weights, and scratch
+    jobs = [Job(algo, env_id, kwargs, weights, budget, seed, **common) for seed in seeds for weights in arms]
     digest = _file_digest(pretrained)
-    stored = _read_results(results)
+    stored = {} if results is None else read_records(results)
     runs: dict[str, dict[int, dict[str, Any]]] = {arm: {} for arm in ARMS}
     pending = []
     for job in jobs:
@@ -481,8 +483,7 @@ def compare(
     def done(key: str, job: Job, run: dict[str, Any]) -> None:
         runs[job.arm][job.seed] = run
         if results is not None:
-            with open(results, "a") as stream:
-                stream.write(json.dumps({"key": key, "arm": job.arm, "seed": job.seed, **run}) + "\n")
+            append_record(results, {"key": key, "arm": job.arm, "seed": job.seed, **run})
         if on_run is not None:
             on_run(job, run["curve"], False)
 
@@ -499,14 +500,3 @@ def compare(
     comparison.gates = {seed: run["gate"] for seed, run in sorted(runs["fine-tuned"].items())}
     comparison.decisions = {seed: run["decisions"] for seed, run in sorted(runs["fine-tuned"].items())}
     return comparison
-
-
-def _read_results(results: str | Path | None) -> dict[str, dict[str, Any]]:
-    if results is None or not Path(results).is_file():
-        return {}
-    stored = {}
-    for line in Path(results).read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            stored[record["key"]] = {name: record.get(name) for name in ("curve", "gate", "decisions")}
-    return stored

@@ -7,7 +7,6 @@ collapse), for ``benchmarks/transfer.py`` and ``benchmarks/recipe_ablation.py`` 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sb3_finetune.checkpoint import append_record, read_records
 from sb3_finetune.experiment import (
     SCENARIOS,
     RunSpec,
@@ -63,17 +63,7 @@ def load_results(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     :param path: JSON-lines file
     :return: ``{key: record}``
     """
-    path = Path(path)
-    records: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return records
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        records[record["key"]] = rescore(record)
-    return records
+    return {key: rescore(record) for key, record in read_records(path).items()}
 
 
 def load_all(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
@@ -124,13 +114,6 @@ def match_records(specs: Iterable[RunSpec], records: dict[str, dict[str, Any]]) 
             record = trusted[identity]
             found[spec.key] = {**record, "key": spec.key, "spec": asdict(spec), "same_run_as": record["key"]}
     return found
-
-
-def _append(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as stream:
-        stream.write(json.dumps(record) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
 
 
 def run_sweep(
@@ -185,7 +168,7 @@ def run_sweep(
     else:
         raise ValueError(f"unknown backend {backend!r}; choose 'process' or 'ray'")
     for record in records:
-        _append(results, record)
+        append_record(results, record)
         done[record["key"]] = record
         if on_result is not None:
             on_result(record)

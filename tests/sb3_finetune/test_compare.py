@@ -54,13 +54,18 @@ def test_compare_runs_both_arms_stores_every_run_and_resumes(pendulum_prior, tmp
     assert first.gates[0]["criterion"] == "random probe" and first.decisions[0]  # the recipe's, kept per run
     assert first.arms["fine-tuned"].wall_s_iqm[0] > 0 and first.wall_ratio[0] > 0
     assert len(results.read_text().splitlines()) == 2
+    with results.open("a") as stream:  # a process killed while writing its third run
+        stream.write('{"key": "0123", "arm": "scr')
     seen.clear()
     second = compare(
         "td3", "Pendulum-v1", pendulum_prior, 400, [0, 1], on_run=lambda *run: seen.append(run), workers=2, **options
     )  # fmt: skip  (the new seed's two runs in worker processes)
     assert [(job.seed, reused) for job, _, reused in seen if job.seed == 0] == [(0, True), (0, True)]
     assert second.curves["fine-tuned"][0] == first.curves["fine-tuned"][0] and second.arms["scratch"].runs == 2
-    assert len(results.read_text().splitlines()) == 4
+    assert len(results.read_text().splitlines()) == 5  # the torn line is left as it was, and skipped
+    seen.clear()  # the runs appended after the torn line read back: nothing runs again
+    compare("td3", "Pendulum-v1", pendulum_prior, 400, [0, 1], on_run=lambda *run: seen.append(run), **options)
+    assert len(seen) == 4 and all(reused for *_, reused in seen)
 
 
 def test_compare_refuses_before_any_run(pendulum_prior, tmp_path):
