@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -422,7 +423,8 @@ def compare(
     :param threshold: the measure's value that counts as reached (``None``: 0.9 for success; needed for return)
     :param action_units: what the prior outputs, where its file does not say
     :param activation: the activation of a prior read off a state dict, where its file does not say
-    :param imports: modules to import in each worker first (where the env id is registered)
+    :param imports: modules to import in each worker first, where the env id is registered (the module of the env's
+        entry point is imported too)
     :param workers: runs in parallel (processes)
     :param results: a JSON-lines file of runs: those already there are reused, new ones appended as they end
     :param on_run: called with ``(job, curve, reused)`` as each run is done (for progress)
@@ -448,6 +450,10 @@ def compare(
     for module in imports:
         importlib.import_module(module)
     env = gym.make(env_id, **kwargs)
+    # Workers start fresh (spawn): they import what registered the env id, as its entry point names it
+    entry_point = gym.spec(env_id).entry_point
+    if isinstance(entry_point, str):
+        imports = (*imports, entry_point.partition(":")[0])
     prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
     reports_success = evaluate(prior_policy(prior), env_id, kwargs, 1, 0).success_rate is not None
     defaults = default_hyperparams(algo, env)
@@ -491,7 +497,9 @@ def compare(
         for key, job in pending:
             done(key, job, run_job(job))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, whatever the platform's default: no copy of a parent's torch threads, and the same on Python 3.14,
+        # whose Linux default is no longer fork
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(run_job, job): (key, job) for key, job in pending}
             for future in as_completed(futures):  # each run stored as it ends: a stopped comparison resumes
                 done(*futures[future], future.result())

@@ -13,6 +13,8 @@ CORE = [
     "sb3_finetune.warmup",
     "sb3_finetune.callbacks",
     "sb3_finetune.checkpoint",
+    "sb3_finetune.compare",
+    "sb3_finetune.stats",
     "sb3_finetune.evaluation",
     "sb3_finetune.pretrain",
     "sb3_finetune.cli",
