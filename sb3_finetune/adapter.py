@@ -21,7 +21,6 @@ from sb3_finetune.extractor import (
 from sb3_finetune.networks import (
     DEFAULT_ACTIVATION,
     NORMALISED_AFTER,
-    NORMALISED_BUFFER,
     LinearStack,
     infer_linear_layers,
 )
@@ -31,8 +30,7 @@ from sb3_finetune.weights import (
     metadata_names,
     read_metadata,
     read_weights,
-    sb3_policy_state,
-    sb3_zip_extractor_state,
+    sb3_extractor_layers,
 )
 
 NETWORKS = ("actor", "critic", "actor_target", "critic_target")
@@ -250,9 +248,7 @@ def load_model(path: str | os.PathLike, algorithm: type[BaseAlgorithm], **load_k
     :param load_kwargs: passed to ``algorithm.load`` (``env``, ``device``, ``custom_objects``, ...)
     :return: the loaded model
     """
-    layers = infer_linear_layers(sb3_zip_extractor_state(path))
-    index = sb3_policy_state(path).get(f"actor.features_extractor.{NORMALISED_BUFFER}")
-    normalised = () if index is None else tuple(layers[int(i)][0] for i in index.tolist())
+    layers, normalised = sb3_extractor_layers(path)
     token = _FALLBACK_ARCHITECTURE.set([list(layer) for layer in layers])
     normalised_token = _FALLBACK_NORMALISED.set(normalised)
     try:

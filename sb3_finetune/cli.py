@@ -27,6 +27,10 @@ import numpy as np
 from sb3_finetune.weights import PretrainedWeightsError
 
 ALGOS = ("ddpg", "td3", "sac")
+RECIPE_NAMES = ("default", "frontier", "frozen", "naive", "ibrl")
+"""``recipes.RECIPES``' names, written out so that ``--help`` does not import torch (a test keeps them the same)."""
+GATE_CRITERIA = ("auto", "return")
+"""``warmup.GATE_CRITERIA``, likewise."""
 
 
 class UsageError(Exception):
@@ -817,7 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--recipe",
         default="default",
-        choices=("default", "frontier", "frozen", "naive", "ibrl"),
+        choices=RECIPE_NAMES,
         help="default: frozen hidden features, actor distilled from the prior, trust gate, the prior's warm-up, "
         "critic warm-up, fading pull; frontier: the default, with the warm-up handing over to random actions, the "
         "critic pre-trained on the warm-up and a Q-filtered pull, for a prior that is partly right; frozen: frozen "
@@ -875,7 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--gate-criterion",
-        choices=("auto", "return"),
+        choices=GATE_CRITERIA,
         help="what the trust gate judges the prior by: 'auto', the env's success where it reports one (else "
         "--gate-return, else a random probe); 'return', never the env's success, for a prior that rarely reaches "
         "a strict goal but is far better than random (default: auto)",
@@ -1055,9 +1059,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-n", "--n-timesteps", type=int, help="env steps per run, warm-up included")
     sub.add_argument("--seeds", type=int, default=5, help="seeds; each trains both arms (default 5)")
     sub.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
-    sub.add_argument("--recipe", default="default", choices=("default", "frontier", "frozen", "naive", "ibrl"),
+    sub.add_argument("--recipe", default="default", choices=RECIPE_NAMES,
                      help="the fine-tuned arm's recipe (default: default)")  # fmt: skip
-    sub.add_argument("--gate-criterion", choices=("auto", "return"), help="as finetune's (default: auto)")
+    sub.add_argument("--gate-criterion", choices=GATE_CRITERIA, help="as finetune's (default: auto)")
     sub.add_argument("--gate-return", type=float, help="as finetune's")
     sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")
     sub.add_argument(

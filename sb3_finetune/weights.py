@@ -13,13 +13,13 @@ import os
 import pickle
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch as th
 from torch import nn
 
-from sb3_finetune.networks import NORMALISED_AFTER, NORMALISED_BUFFER
+from sb3_finetune.networks import NORMALISED_AFTER, NORMALISED_BUFFER, LayerSpec, infer_linear_layers
 
 WeightsSource = str | os.PathLike | Mapping[str, th.Tensor] | nn.Module
 """Anything :func:`read_weights` accepts."""
@@ -192,6 +192,28 @@ def sb3_policy_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
     return _sb3_policy_and_data(path)[0]
 
 
+def normalised_layer_names(policy: Mapping[str, th.Tensor], layer_names: Sequence[str]) -> list[str]:
+    """The layers an SB3 model's pretrained network normalises inside, read off its actor extractor's buffer.
+
+    :param policy: the model's policy state dict
+    :param layer_names: the pretrained network's Linear layers, in order (the buffer holds their indices)
+    :return: their names (``[]`` where the model has no such buffer)
+    """
+    index = policy.get(f"actor.features_extractor.{NORMALISED_BUFFER}")
+    return [] if index is None else [layer_names[int(i)] for i in index.tolist()]
+
+
+def sb3_extractor_layers(path: str | os.PathLike) -> tuple[list[LayerSpec], tuple[str, ...]]:
+    """The Linear layers of an SB3 model's pretrained network and those it normalises inside, from one read.
+
+    :param path: the model ``.zip``
+    :return: ``(layer specs, normalised layer names)``
+    """
+    policy, _ = _sb3_policy_and_data(path)
+    layers = infer_linear_layers(_pretrained_part(Path(path), policy))
+    return layers, tuple(normalised_layer_names(policy, [name for name, *_ in layers]))
+
+
 def sb3_saved_with_her(path: str | os.PathLike) -> bool:
     """Whether an SB3 model was saved with ``HerReplayBuffer``, read from the JSON of its ``data`` (nothing unpickled).
 
@@ -353,9 +375,8 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
         between = between or kwargs.get("output_activation")
         # Layers normalised inside the pretrained part (a prior exported from a stood-down model), then the
         # features themselves where the extractor normalises them (the trust gate's stand-down, or layer_norm=True)
-        index = policy.get(f"actor.features_extractor.{NORMALISED_BUFFER}")
         layers = list(dict.fromkeys(key.rpartition(".")[0] for key in extractor))
-        normalised = [] if index is None else [layers[int(i)] for i in index.tolist()]
+        normalised = normalised_layer_names(policy, layers)
         if kwargs.get("layer_norm"):
             if between is None:
                 raise PretrainedWeightsError(
@@ -387,16 +408,6 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
     state.update({key: policy[key] for key in head})
     metadata["source"] = "sb3-actor"
     return state, metadata
-
-
-def sb3_zip_extractor_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
-    """The actor's pretrained part of an SB3 model ``.zip`` (read with ``weights_only=True``).
-
-    :param path: the model file
-    :return: the state dict of the actor's pretrained network
-    """
-    policy, _ = _sb3_policy_and_data(path)
-    return _pretrained_part(Path(path), policy)
 
 
 def save_weights(

@@ -484,3 +484,13 @@ def test_recipe_flags_reach_the_recipe():
         _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress-with-fade"]))
     with pytest.raises(ValueError, match="bc_progress must be >= 1"):
         _recipe_from_args(build_parser().parse_args([*argv, "--bc-progress", "0"]))
+
+
+def test_the_parsers_choices_are_the_librarys():
+    """The command line writes its choices out (``--help`` imports no torch); they must stay the library's."""
+    from sb3_finetune import cli
+    from sb3_finetune.recipes import ALGORITHMS, RECIPES
+    from sb3_finetune.warmup import GATE_CRITERIA
+
+    assert set(cli.RECIPE_NAMES) == set(RECIPES) and set(cli.ALGOS) == set(ALGORITHMS)
+    assert cli.GATE_CRITERIA == GATE_CRITERIA
