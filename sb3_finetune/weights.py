@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import uuid
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -427,12 +428,16 @@ def save_weights(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
-    temporary = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    # A name of this writer's own: writers racing for one file (sweep workers filling a cache) each replace it whole
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save_file
 
-        save_file(tensors, str(temporary), metadata=dict(metadata) if metadata else None)
-    else:
-        th.save({"state_dict": tensors, "metadata": dict(metadata)} if metadata else tensors, temporary)
-    os.replace(temporary, path)
+            save_file(tensors, str(temporary), metadata=dict(metadata) if metadata else None)
+        else:
+            th.save({"state_dict": tensors, "metadata": dict(metadata)} if metadata else tensors, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path

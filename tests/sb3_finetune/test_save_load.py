@@ -223,3 +223,24 @@ def test_load_pretrained_refuses_weights_normalised_where_the_extractor_is_not(a
     with pytest.raises(PretrainedWeightsError, match=r"normalise the activations of \['fc1'\] inside the network"):
         load_pretrained(model, normalised)
     assert all(th.equal(value, before[key]) for key, value in model.policy.state_dict().items())  # untouched
+
+
+def test_writers_racing_for_one_weights_file_each_replace_it_whole(tmp_path):
+    """Sweep workers that find a cached network missing all write it (benchmarks/distill_steps.py's quick run did):
+    each writes a temporary file of its own and replaces the target whole, so none fails and the file is complete."""
+    import subprocess
+    import sys
+
+    from sb3_finetune.weights import read_weights
+
+    target = tmp_path / "cache" / "net.pt"
+    code = (
+        "import sys, torch; from sb3_finetune.weights import save_weights\n"
+        "state = {'fc1.weight': torch.ones(256, 256), 'fc1.bias': torch.zeros(256)}\n"
+        "for _ in range(30): save_weights(state, sys.argv[1], {'source': 'race'})\n"
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", code, str(target)], stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [writer.communicate()[1].decode() for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0, 0], errors
+    assert read_weights(target)["fc1.weight"].sum() == 256 * 256
+    assert [path.name for path in target.parent.iterdir()] == ["net.pt"]  # no temporary file left behind
