@@ -4,9 +4,11 @@ Runs of a sweep or a comparison survive one too: each is a JSON line appended an
 (:func:`append_record`), and a line torn by a kill is skipped when the file is read again (:func:`read_records`).
 
 A checkpoint is a folder ``step-<n>`` holding ``model.zip`` (SB3's format), ``replay_buffer.npz`` (the buffer's
-arrays, read back with ``allow_pickle=False``) and ``state.json``. It is written under a temporary name and
-renamed when complete, so a crash at any moment leaves either the previous checkpoints or the new one, never a
-half-written one.
+arrays, read back with ``allow_pickle=False``), ``state.json``, and, where the model's env is wrapped in SB3's
+``VecNormalize``, its running statistics in ``vecnormalize.pkl`` (SB3's format, read back by
+:func:`~sb3_finetune.normalization.read_vec_normalize`, which runs nothing from the file). It is written under a
+temporary name and renamed when complete, so a crash at any moment leaves either the previous checkpoints or the
+new one, never a half-written one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from sb3_finetune.decisions import say
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+
+VEC_NORMALIZE_FILE = "vecnormalize.pkl"
+"""A checkpoint's ``VecNormalize`` statistics (the RL Zoo's name for them)."""
 
 
 _OBJECTS = "__objects__/"
@@ -239,6 +244,9 @@ def save_checkpoint(
     model.save(temporary / "model.zip")
     if model.replay_buffer is not None:
         save_replay_buffer(model.replay_buffer, temporary / "replay_buffer.npz")
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        normalizer.save(str(temporary / VEC_NORMALIZE_FILE))
     state = {"num_timesteps": model.num_timesteps, "saved_at": time.time(), **(extra or {})}
     (temporary / "state.json").write_text(json.dumps(state, indent=2))
     for path in temporary.iterdir():  # make the contents durable before the rename publishes them
@@ -269,14 +277,36 @@ def load_checkpoint(
 
     :param path: a ``step-<n>`` folder
     :param algorithm: the model's class
-    :param load_kwargs: passed to ``algorithm.load`` (``env`` is needed to continue training)
+    :param load_kwargs: passed to ``algorithm.load`` (``env`` is needed to continue training; where the run was
+        under ``VecNormalize``, it must be too, and it goes on with the checkpoint's running statistics)
     :return: the model (buffer filled) and the stored state, with ``"load_notes"``: a sentence for each thing the
-        load decided (HER's unfinished episodes ended), where any
+        load decided (HER's unfinished episodes ended), where any; and, where the checkpoint holds ``VecNormalize``
+        statistics and no ``env`` was given, ``"vec_normalize"``: them (see
+        :func:`~sb3_finetune.evaluation.model_policy`)
+    :raises ValueError: the checkpoint's run was under ``VecNormalize`` and ``env`` is not, or the other way round
+        (before anything is loaded)
     """
+    from stable_baselines3.common.vec_env import unwrap_vec_normalize
+
     from sb3_finetune.adapter import load_model
+    from sb3_finetune.normalization import copy_statistics, read_vec_normalize
 
     path = Path(path)
     state = json.loads((path / "state.json").read_text())
+    env = load_kwargs.get("env")
+    target = unwrap_vec_normalize(env) if env is not None else None
+    saved = read_vec_normalize(path / VEC_NORMALIZE_FILE) if (path / VEC_NORMALIZE_FILE).exists() else None
+    if env is not None and (saved is None) != (target is None):
+        raise ValueError(
+            f"'{path}' was saved by a run under VecNormalize and the env to resume on is not wrapped in one"
+            if target is None
+            else f"'{path}' was saved by a run without VecNormalize and the env to resume on is wrapped in one"
+        )
+    if saved is not None and target is not None and saved.observation_space != target.observation_space:
+        raise ValueError(
+            f"'{path}' holds VecNormalize statistics of observations {saved.observation_space}, and the env's are "
+            f"{target.observation_space}"
+        )
     try:
         model = load_model(path / "model.zip", algorithm, **load_kwargs)
     except ValueError:  # a model without a pretrained extractor (trained from scratch)
@@ -304,11 +334,17 @@ def load_checkpoint(
                 "SB3's load_replay_buffer ends them"
             )
             state["load_notes"] = [say(sentence)]
+    if saved is not None and target is not None:
+        copy_statistics(saved, target)
+    elif saved is not None:
+        state["vec_normalize"] = saved
     return model, state
 
 
 class CheckpointCallback(BaseCallback):
-    """Save an atomic checkpoint (model, replay buffer, step count) every ``save_freq`` env steps.
+    """Save an atomic checkpoint every ``save_freq`` env steps.
+
+    It holds the model, the replay buffer, the step count, and ``VecNormalize``'s statistics where the env has them.
 
     :param save_freq: env steps between checkpoints
     :param folder: where checkpoints go
@@ -332,7 +368,10 @@ class CheckpointCallback(BaseCallback):
         self._last = 0
 
     def _init_callback(self) -> None:
-        self._last = self.num_timesteps - self.num_timesteps % self.save_freq
+        # The model's count: SB3 updates the callback's own only at its first step, so on a resumed run it is still 0
+        # here (and the first checkpoint came one step after the resume, the next one save_freq after that)
+        steps = self.model.num_timesteps
+        self._last = steps - steps % self.save_freq
 
     def _on_step(self) -> bool:
         return True

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import gymnasium as gym
 import numpy as np
 
-from sb3_finetune.weights import PretrainedWeightsError
+from sb3_finetune.weights import PretrainedWeightsError, written_atomically
 
 ALGOS = ("ddpg", "td3", "sac")
 RECIPE_NAMES = ("default", "frontier", "frozen", "naive", "ibrl")
@@ -63,8 +63,12 @@ def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
     return kwargs
 
 
-def _literal_call(text: str) -> dict[str, Any]:
-    """Parse the Zoo's ``"dict(net_arch=[64, 64])"`` without eval (activation names from a short list)."""
+def _literal_call(text: str, what: str = "policy_kwargs") -> dict[str, Any]:
+    """Parse the Zoo's ``"dict(net_arch=[64, 64])"`` without eval (activation names from a short list).
+
+    :param text: the string
+    :param what: the setting it is (for messages)
+    """
     import torch as th
 
     activations = {
@@ -75,13 +79,13 @@ def _literal_call(text: str) -> dict[str, Any]:
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise UsageError(f"cannot parse policy_kwargs {text!r}: {exc.msg}") from None
+        raise UsageError(f"cannot parse {what} {text!r}: {exc.msg}") from None
     if isinstance(tree, ast.Dict):
         return ast.literal_eval(tree)
     if not (
         isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "dict" and not tree.args
     ):
-        raise UsageError(f"policy_kwargs must be dict(...) or a {{...}} literal, got {text!r}")
+        raise UsageError(f"{what} must be dict(...) or a {{...}} literal, got {text!r}")
     result = {}
     for keyword in tree.keywords:
         source = ast.unparse(keyword.value)
@@ -92,22 +96,16 @@ def _literal_call(text: str) -> dict[str, Any]:
                 result[keyword.arg] = ast.literal_eval(keyword.value)
             except ValueError:
                 raise UsageError(
-                    f"policy_kwargs: cannot read {keyword.arg}={source} (only literals and nn.ReLU-style activations)"
+                    f"{what}: cannot read {keyword.arg}={source} (only literals and nn.ReLU-style activations)"
                 ) from None
     return result
 
 
-ZOO_ONLY_KEYS = {"normalize", "env_wrapper", "frame_stack", "callback", "vec_env_wrapper", "n_envs"}
+ZOO_ONLY_KEYS = {"env_wrapper", "frame_stack", "callback", "vec_env_wrapper", "n_envs"}
 
 
-def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tuple[dict[str, Any], int | None]:
-    """The entry for ``env_id`` of an RL Zoo hyperparameter file, as SB3 arguments and ``n_timesteps``.
-
-    :param path: the YAML file
-    :param env_id: the env id (the entry's key)
-    :param env: the env, whose action size sizes the action noise (made from ``env_id`` when ``None``)
-    :return: ``(algorithm kwargs, n_timesteps or None)``
-    """
+def _hyperparams_entry(path: str, env_id: str) -> dict[str, Any]:
+    """The entry for ``env_id`` of an RL Zoo hyperparameter file, as written."""
     import yaml
 
     file = Path(path)
@@ -120,7 +118,55 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
     if not isinstance(content, dict) or env_id not in content:
         keys = sorted(content) if isinstance(content, dict) else []
         raise UsageError(f"'{path}' has no entry for {env_id!r} (entries: {keys})")
-    entry = dict(content[env_id])
+    return dict(content[env_id])
+
+
+VEC_NORMALIZE_KEYS = {"norm_obs", "norm_reward", "norm_obs_keys", "clip_obs", "clip_reward", "gamma", "epsilon"}
+"""The ``VecNormalize`` arguments a hyperparameter file's ``normalize`` may set."""
+
+
+def load_normalize(path: str, env_id: str) -> dict[str, Any] | None:
+    """The ``normalize`` setting of an RL Zoo hyperparameter file's entry, as ``VecNormalize`` arguments.
+
+    As the RL Zoo reads it: ``true`` (observations and rewards), or a dict (or its string, ``"{'norm_obs': True,
+    'norm_reward': False}"``) of ``VecNormalize``'s arguments; ``gamma`` is the algorithm's where the entry sets
+    one and ``normalize`` does not.
+
+    :param path: the YAML file
+    :param env_id: the env id (the entry's key)
+    :return: the arguments, or ``None`` where the entry does not normalise
+    """
+    entry = _hyperparams_entry(path, env_id)
+    setting = entry.get("normalize", False)
+    if isinstance(setting, str):
+        setting = _literal_call(setting, "normalize")
+    if setting is False or setting is None:
+        return None
+    if setting is True:
+        setting = {}
+    if not isinstance(setting, dict):
+        raise UsageError(f"'{path}': normalize must be true, false or a dict of VecNormalize's arguments")
+    unknown = sorted(set(setting) - VEC_NORMALIZE_KEYS)
+    if unknown:
+        takes = sorted(VEC_NORMALIZE_KEYS)
+        raise UsageError(f"'{path}': normalize: {unknown} are not VecNormalize's (it takes {takes})")
+    if "gamma" in entry and "gamma" not in setting:
+        setting["gamma"] = float(entry["gamma"])
+    return setting
+
+
+def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tuple[dict[str, Any], int | None]:
+    """The entry for ``env_id`` of an RL Zoo hyperparameter file, as SB3 arguments and ``n_timesteps``.
+
+    ``normalize`` is not an algorithm's argument: :func:`load_normalize` reads it.
+
+    :param path: the YAML file
+    :param env_id: the env id (the entry's key)
+    :param env: the env, whose action size sizes the action noise (made from ``env_id`` when ``None``)
+    :return: ``(algorithm kwargs, n_timesteps or None)``
+    """
+    entry = _hyperparams_entry(path, env_id)
+    entry.pop("normalize", None)
     unsupported = sorted(
         set(entry) & ZOO_ONLY_KEYS - {"n_envs"} | ({"n_envs"} if entry.get("n_envs", 1) != 1 else set())
     )
@@ -209,26 +255,29 @@ def _check_file(path: str, what: str) -> str:
 
 def _run_settings(
     args: argparse.Namespace, fewest_steps: int
-) -> tuple[str, dict[str, Any], gym.Env, dict[str, Any], int]:
-    """A training command's env, the algorithm's arguments and the env steps per run.
+) -> tuple[str, dict[str, Any], gym.Env, dict[str, Any], int, dict[str, Any] | None]:
+    """A training command's env, the algorithm's arguments, the env steps per run and ``VecNormalize``'s arguments.
 
-    The env from ``--env`` and ``--env-kwargs``, the arguments from ``--hyperparams``, the steps from ``-n``, else the
-    file's ``n_timesteps``.
+    The env from ``--env`` and ``--env-kwargs``, the arguments and ``normalize`` from ``--hyperparams``, the steps
+    from ``-n``, else the file's ``n_timesteps``.
 
     :param args: the command's arguments
     :param fewest_steps: the fewest env steps a run may have
-    :return: ``(env_id, env_kwargs, env, hyperparams, n_timesteps)``
+    :return: ``(env_id, env_kwargs, env, hyperparams, n_timesteps, normalize)``; ``normalize`` is ``None`` where the
+        file does not normalise
     """
     env_id, env_kwargs, env = _env_from_args(args)
     hyperparams: dict[str, Any] = {}
+    normalize = None
     n_timesteps = args.n_timesteps
     if args.hyperparams:
         hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
+        normalize = load_normalize(args.hyperparams, env_id)
         n_timesteps = n_timesteps or file_steps
     if not n_timesteps or n_timesteps < fewest_steps:
         at_least = "the number of" if fewest_steps == 1 else f"at least {fewest_steps}"
         raise UsageError(f"give {at_least} env steps with -n/--n-timesteps (or n_timesteps in --hyperparams)")
-    return env_id, env_kwargs, env, hyperparams, n_timesteps
+    return env_id, env_kwargs, env, hyperparams, n_timesteps, normalize
 
 
 def _env_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any], gym.Env]:
@@ -487,7 +536,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
     from sb3_finetune.recipes import ALGORITHMS, make_finetune
 
-    env_id, env_kwargs, env, hyperparams, n_timesteps = _run_settings(args, fewest_steps=1)
+    env_id, env_kwargs, env, hyperparams, n_timesteps, normalize = _run_settings(args, fewest_steps=1)
     if args.n_envs < 1:
         raise UsageError("--n-envs must be at least 1")
     if args.pretrained:
@@ -501,10 +550,14 @@ def _finetune(args: argparse.Namespace) -> int:
             "--stand-down-distill-random-probe acts on the states --distill-random-probe distils on, which is off "
             f"with {args.algo} and {off}: give --distill-random-probe too"
         )
-    if args.n_envs > 1:
+    if args.n_envs > 1 or normalize is not None:
         from stable_baselines3.common.env_util import make_vec_env
 
         env = make_vec_env(env_id, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
+    if normalize is not None:
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        env = VecNormalize(env, **normalize)
     expert = _expert_for(env_id, env_kwargs)
     log_folder = Path(args.log_folder)
     checkpoints = log_folder / "checkpoints"
@@ -569,9 +622,14 @@ def _finetune(args: argparse.Namespace) -> int:
     model = setup.model
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.stem}.tmp.zip")
-    model.save(temporary)
-    os.replace(temporary, out)
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:  # first: a model is never there without the statistics it acts with
+        from sb3_finetune.normalization import save_vec_normalize, statistics_path
+
+        save_vec_normalize(normalizer, statistics_path(out))
+        print(f"wrote {statistics_path(out)} (the VecNormalize statistics the model acts with; evaluate reads them)")
+    with written_atomically(out) as temporary:
+        model.save(temporary)
     figures = evaluate(model_policy(model), env_id, env_kwargs, args.eval_episodes, seed=10_000, expert=expert)
     print(f"wrote {out} after {model.num_timesteps} steps: {_figures_line(figures)}")
     return 0
@@ -590,8 +648,15 @@ def _print_decisions(setup: Any, said: int, with_gate: bool) -> None:
         print(setup.gate.describe(), flush=True)
 
 
-def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | None) -> Any:
-    """A ``.zip`` model (any of the algorithms) or a prior's weights, as a batch policy."""
+def _policy_for(
+    path: str, algo: str | None, env: gym.Env, action_units: str | None, vec_normalize: str | None = None
+) -> Any:
+    """A ``.zip`` model (any of the algorithms) or a prior's weights, as a batch policy.
+
+    A model trained under ``VecNormalize`` acts with its statistics: ``vec_normalize``'s, else those found beside it
+    (:func:`~sb3_finetune.normalization.found_statistics`); one that says it was (fine-tuned here) and has none is
+    refused.
+    """
     import zipfile
 
     from sb3_finetune.evaluation import model_policy, prior_policy
@@ -602,6 +667,7 @@ def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | N
     if zipfile.is_zipfile(path) and SB3_POLICY_FILE in zipfile.ZipFile(path).namelist():
         from sb3_finetune.adapter import load_model
 
+        normalizer = _statistics_for(path, vec_normalize, env)
         candidates = [algo] if algo else _guess_algorithms(path)
         # as the RL Zoo's enjoy: a one-transition buffer (only predict is used), and HER's buffer needs the env
         load_kwargs: dict[str, Any] = {"device": "cpu", "buffer_size": 1}
@@ -611,13 +677,39 @@ def _policy_for(path: str, algo: str | None, env: gym.Env, action_units: str | N
         for name in candidates:
             try:
                 try:
-                    return model_policy(load_model(path, ALGORITHMS[name], **load_kwargs))
+                    return model_policy(load_model(path, ALGORITHMS[name], **load_kwargs), normalizer)
                 except ValueError:
-                    return model_policy(ALGORITHMS[name].load(path, **load_kwargs))
+                    return model_policy(ALGORITHMS[name].load(path, **load_kwargs), normalizer)
             except Exception as exc:  # try the next algorithm
                 errors.append(f"{name}: {exc}")
         raise UsageError(f"cannot load '{path}' as an SB3 model ({'; '.join(errors)[:300]})")
+    if vec_normalize:
+        raise UsageError("--vec-normalize is for an SB3 model .zip: a prior's weights read the env's own observations")
     return prior_policy(load_prior(path, env.action_space, env.observation_space, action_units))
+
+
+def _statistics_for(path: str, given: str | None, env: gym.Env) -> Any:
+    """The ``VecNormalize`` statistics a model acts with (``None`` where it trained without), said in a note."""
+    from sb3_finetune.normalization import found_statistics, read_vec_normalize, statistics_path
+    from sb3_finetune.weights import sb3_trained_under_vec_normalize
+
+    file = _check_file(given, "--vec-normalize file") if given else found_statistics(path)
+    if file is None:
+        if sb3_trained_under_vec_normalize(path):
+            raise UsageError(
+                f"'{path}' was trained under VecNormalize and acts on normalised observations: give its statistics "
+                f"with --vec-normalize (finetune wrote them beside it, as {statistics_path(path).name})"
+            )
+        return None
+    normalizer = read_vec_normalize(file)
+    if normalizer.observation_space != env.observation_space:
+        raise UsageError(
+            f"'{file}' holds VecNormalize statistics of observations {normalizer.observation_space}, and the env's "
+            f"are {env.observation_space}"
+        )
+    where = "given" if given else "found beside the model"
+    print(f"note: observations normalised with the VecNormalize statistics in {file} ({where})")
+    return normalizer
 
 
 def _guess_algorithms(path: str) -> list[str]:
@@ -640,7 +732,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("--episodes must be at least 1")
     _check_file(args.model, "model file")
     env_id, env_kwargs, env = _env_from_args(args)
-    policy = _policy_for(args.model, args.algo, env, args.action_units)
+    policy = _policy_for(args.model, args.algo, env, args.action_units, args.vec_normalize)
     figures = evaluate(policy, env_id, env_kwargs, args.episodes, args.seed, _expert_for(env_id, env_kwargs))
     print(f"{args.model} on {env_id} ({args.episodes} episodes, seed {args.seed})")
     if figures.success_rate is not None:
@@ -690,7 +782,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.eval_episodes < 1:
         raise UsageError("--eval-episodes must be at least 1")
-    env_id, env_kwargs, _, hyperparams, n_timesteps = _run_settings(args, fewest_steps=20)
+    env_id, env_kwargs, _, hyperparams, n_timesteps, normalize = _run_settings(args, fewest_steps=20)
     if args.eval_freq is not None and args.eval_freq < 1:
         raise UsageError("--eval-freq must be at least 1")
     _check_file(args.pretrained, "pretrained weights file")
@@ -714,6 +806,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         env_kwargs=env_kwargs,
         recipe=get_recipe(args.recipe, **changes) if changes else args.recipe,
         hyperparams=hyperparams,
+        normalize=normalize,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         measure=measure,
@@ -1034,6 +1127,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     sub.add_argument("--json", action="store_true", help="also print the figures as JSON on the last line")
+    sub.add_argument(
+        "--vec-normalize",
+        metavar="FILE",
+        help="the VecNormalize statistics a model trained with (SB3's vecnormalize.pkl, read without running code from "
+        "it); found beside the model when omitted (<model>_vecnormalize.pkl, as finetune writes it, or the RL Zoo's "
+        "<model>/vecnormalize.pkl)",
+    )
     sub.set_defaults(func=cmd_evaluate)
 
     sub = commands.add_parser("export", help="a trained model's actor as a prior for the next task")

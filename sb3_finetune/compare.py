@@ -54,6 +54,7 @@ class Job:
     :param eval_freq: env steps between evaluations
     :param eval_episodes: episodes per evaluation
     :param action_units: what the prior outputs, where its file does not say
+    :param normalize: ``VecNormalize``'s arguments where both arms train under it (``None``: they do not)
     :param activation: the activation of a prior read off a state dict, where its file does not say
     :param imports: modules to import first (where the env ids are registered)
     """
@@ -71,6 +72,7 @@ class Job:
     action_units: str | None = None
     activation: str | None = None
     imports: tuple[str, ...] = ()
+    normalize: dict[str, Any] | None = None
 
     @property
     def arm(self) -> str:
@@ -102,6 +104,8 @@ class Job:
             "eval": (self.eval_freq, self.eval_episodes),
             "prior_reading": (self.action_units, self.activation),
         }
+        if self.normalize is not None:  # absent otherwise: runs stored before it existed keep their key
+            what["normalize"] = repr(sorted(self.normalize.items()))
         return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -128,7 +132,13 @@ def run_job(job: Job) -> dict[str, Any]:
     logging.getLogger("sb3_finetune").addHandler(logging.NullHandler())
     for module in job.imports:
         importlib.import_module(module)
-    env = gym.make(job.env_id, **job.env_kwargs)
+    if job.normalize is None:
+        env = gym.make(job.env_id, **job.env_kwargs)
+    else:
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        env = VecNormalize(make_vec_env(job.env_id, seed=job.seed, env_kwargs=job.env_kwargs), **job.normalize)
     setup = make_finetune(
         job.algo,
         env,
@@ -395,6 +405,7 @@ def compare(
     env_kwargs: dict[str, Any] | None = None,
     recipe: Any = "default",
     hyperparams: dict[str, Any] | None = None,
+    normalize: dict[str, Any] | None = None,
     eval_freq: int | None = None,
     eval_episodes: int = 20,
     measure: str | None = None,
@@ -416,6 +427,8 @@ def compare(
     :param env_kwargs: env arguments
     :param recipe: the fine-tuned arm's recipe
     :param hyperparams: algorithm arguments, both arms
+    :param normalize: ``VecNormalize``'s arguments, where both arms train under it (the RL Zoo's ``normalize``;
+        each model is evaluated with its own running statistics)
     :param eval_freq: env steps between evaluations (``None``: a 20th of the budget)
     :param eval_episodes: episodes per evaluation (the same seeded episodes at every evaluation and in both arms)
     :param measure: ``"success_rate"`` or ``"mean_return"`` (``None``: success where the env reports it, as one
@@ -470,7 +483,7 @@ def compare(
     threshold = 0.9 if threshold is None else threshold
     common = {"recipe": recipe, "hyperparams": dict(hyperparams or {}), "eval_freq": eval_freq}
     common |= {"eval_episodes": eval_episodes, "action_units": action_units, "activation": activation}
-    common["imports"] = tuple(imports)
+    common |= {"imports": tuple(imports), "normalize": None if normalize is None else dict(normalize)}
     arms = (pretrained, None)  # the fine-tuned arm's weights, and scratch
     jobs = [Job(algo, env_id, kwargs, weights, budget, seed, **common) for seed in seeds for weights in arms]
     digest = _file_digest(pretrained)

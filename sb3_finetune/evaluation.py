@@ -13,6 +13,7 @@ none is invented. The ratio to an expert's return is there only where an expert 
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,7 +26,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 Policy = Callable[[Any], np.ndarray]
-"""Maps a batch of observations (array, or dict of arrays) to a batch of actions in the env's own units."""
+"""Maps a batch of the env's own observations (array, or dict of arrays; under an SB3 ``VecNormalize``, those it
+wraps, before normalisation) to a batch of actions in the env's own units."""
 
 EnvSource = str | gym.Env | VecEnv
 """An env id (with ``env_kwargs``), a Gymnasium env, or an SB3 VecEnv."""
@@ -35,6 +37,11 @@ SUCCESS_KEYS = ("is_success", "success")
 
 BATCH = 32
 """Copies of an env stepped together when an id has no native vector env."""
+
+RAW_OBSERVATIONS: contextvars.ContextVar[Any] = contextvars.ContextVar("sb3_finetune_raw_observations", default=None)
+"""The env's own observations while :func:`model_policy` asks a model under ``VecNormalize`` for their actions:
+where the model still acts as its prior (which reads them raw), it takes them from here instead of undoing the
+normalisation, which clipping makes lossy (:func:`sb3_finetune.warmup.raw_observations`)."""
 
 
 @dataclass
@@ -151,6 +158,9 @@ def _run_vec_env(policy: Policy, env: VecEnv, episodes: int, seed: int) -> Episo
     targets = np.array([(episodes + index) // count for index in range(count)])
     env.seed(seed)
     obs = env.reset()
+    normalized = isinstance(env, VecNormalize)  # policies read the env's own observations (a prior does, raw)
+    if normalized:
+        obs = env.get_original_obs()
     returns, lengths, successes, reported = [], [], [], False
     running = np.zeros(count)
     running_length = np.zeros(count, dtype=np.int64)
@@ -159,8 +169,8 @@ def _run_vec_env(policy: Policy, env: VecEnv, episodes: int, seed: int) -> Episo
     while (finished < targets).any():
         actions = np.asarray(policy(obs))
         obs, rewards, dones, infos = env.step(actions)
-        if isinstance(env, VecNormalize):
-            rewards = env.get_original_reward()
+        if normalized:
+            obs, rewards = env.get_original_obs(), env.get_original_reward()
         running += rewards
         running_length += 1
         for index, info in enumerate(infos):
@@ -219,11 +229,30 @@ def run_episodes(
     )
 
 
-def model_policy(model: BaseAlgorithm) -> Policy:
-    """An SB3 model's deterministic policy (its actions are in the env's units, as SB3's ``predict`` gives)."""
+def model_policy(model: BaseAlgorithm, normalizer: VecNormalize | None = None) -> Policy:
+    """An SB3 model's deterministic policy on the env's own observations.
+
+    Its actions are in the env's units, as SB3's ``predict`` gives them. A model trained under ``VecNormalize``
+    acts on normalised observations, and its ``predict`` does not normalise: they are normalised here, with
+    ``normalizer``'s statistics, or, where none is given, with those of the ``VecNormalize`` of the model's own env
+    (``model.get_vec_normalize_env()``) as they stand at each call, as SB3's ``EvalCallback`` keeps its eval env's
+    in step with training's.
+
+    :param model: the model
+    :param normalizer: the statistics the model was trained with, where it has no env of its own (a model loaded
+        from a file, with :func:`~sb3_finetune.normalization.read_vec_normalize`'s)
+    :return: the policy
+    """
 
     def act(obs: Any) -> np.ndarray:
-        return model.predict(obs, deterministic=True)[0]
+        statistics = normalizer if normalizer is not None else model.get_vec_normalize_env()
+        if statistics is None:
+            return model.predict(obs, deterministic=True)[0]
+        token = RAW_OBSERVATIONS.set(obs)
+        try:
+            return model.predict(statistics.normalize_obs(obs), deterministic=True)[0]
+        finally:
+            RAW_OBSERVATIONS.reset(token)
 
     return act
 

@@ -1042,8 +1042,10 @@ class FinetuneSetup:
         :param progress_bar: show SB3's progress bar
         :param kwargs: passed to ``model.learn``
         :return: the model, with what the recipe decided kept on it as plain data that ``save`` writes and ``load``
-            reads back: ``model.finetune_decisions`` (:attr:`decisions`) and ``model.finetune_gate`` (the trust
+            reads back: ``model.finetune_decisions`` (:attr:`decisions`), ``model.finetune_gate`` (the trust
             gate's figures, :meth:`GateDecision.as_dict <sb3_finetune.warmup.GateDecision.as_dict>`, or ``None``)
+            and ``model.finetune_vec_normalize`` (whether it trained under ``VecNormalize``, whose statistics it
+            needs to act: ``evaluate`` asks for them, and the model is refused as a prior)
         """
         model = self.model
         callbacks = self._callbacks(callback)
@@ -1058,6 +1060,7 @@ class FinetuneSetup:
             model.learn(remaining, callback=callbacks, progress_bar=progress_bar, **kwargs)
         model.finetune_decisions = list(self.decisions)
         model.finetune_gate = None if self.gate is None else self.gate.as_dict()
+        model.finetune_vec_normalize = model.get_vec_normalize_env() is not None
         return model
 
     @property

@@ -51,7 +51,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from sb3_finetune.decisions import say
-from sb3_finetune.evaluation import info_success
+from sb3_finetune.evaluation import RAW_OBSERVATIONS, info_success
 from sb3_finetune.prior import Prior
 
 # ---------------------------------------------------------------------------------------------- observations
@@ -84,11 +84,43 @@ def actor_inputs(model: BaseAlgorithm, raw: Any) -> Any:
 
 
 def raw_observations(model: BaseAlgorithm, observations: Any) -> Any:
-    """Observations as the policy receives them (normalised under ``VecNormalize``) back in the env's own scale."""
+    """Observations as the policy receives them (normalised under ``VecNormalize``) back in the env's own scale.
+
+    Under ``VecNormalize`` the env's own observations are taken where they are known and normalise to these: those
+    :func:`~sb3_finetune.evaluation.model_policy` is acting on, or the training env's last
+    (``model._last_original_obs``, which SB3's rollout acts on). Elsewhere the normalisation is undone, which is
+    exact only where it did not clip (early in a run, when the statistics have seen few states, it clips most).
+    """
     normalizer = model.get_vec_normalize_env()
     if normalizer is None:
         return observations
+    for raw in (RAW_OBSERVATIONS.get(), getattr(model, "_last_original_obs", None)):
+        if raw is not None and _normalise_to(normalizer, raw, observations):
+            if isinstance(raw, dict):
+                shaped = {key: np.asarray(raw[key]).reshape(observations[key].shape) for key in observations}
+                return to_tensor(shaped, model.device)
+            return to_tensor(np.asarray(raw).reshape(observations.shape), model.device)
     return to_tensor(normalizer.unnormalize_obs(to_numpy(observations)), model.device)
+
+
+def _normalise_to(normalizer: Any, raw: Any, observations: Any) -> bool:
+    """Whether the env's own observations ``raw`` are those that ``normalizer`` turned into ``observations``."""
+    if isinstance(observations, dict) != isinstance(raw, dict):
+        return False
+    normalised = normalizer.normalize_obs(raw)
+    pairs = (
+        [(normalised[key], observations[key]) for key in observations if key in normalised]
+        if isinstance(observations, dict)
+        else [(normalised, observations)]
+    )
+    if isinstance(observations, dict) and len(pairs) != len(observations):
+        return False
+    for value, seen in pairs:
+        seen = to_numpy(seen)
+        value = np.asarray(value, dtype=np.float32)
+        if value.size != seen.size or not np.allclose(value.reshape(seen.shape), seen, atol=1e-6):
+            return False
+    return True
 
 
 def deterministic_actions(model: BaseAlgorithm, observations: Any) -> th.Tensor:

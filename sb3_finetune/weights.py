@@ -8,13 +8,14 @@ dict, or an ``nn.Module``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
 import uuid
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch as th
@@ -167,7 +168,30 @@ def _read_torch(path: Path | str, data: bytes) -> dict[str, th.Tensor]:
 
 
 def _read_sb3_zip(path: Path, archive: zipfile.ZipFile) -> dict[str, th.Tensor]:
+    _refuse_normalised_actor(path, _sb3_data(archive))
     return _pretrained_part(path, _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE)))
+
+
+def _refuse_normalised_actor(path: str | os.PathLike, data: Mapping) -> None:
+    """A model fine-tuned here under ``VecNormalize`` acts on normalised observations; a prior reads the env's own."""
+    if data.get("finetune_vec_normalize") is True:
+        raise PretrainedWeightsError(
+            f"'{path}' was trained under VecNormalize: its actor reads normalised observations, and a prior reads the "
+            "env's own (not supported as a prior yet; evaluate it with its statistics, `sb3-finetune evaluate "
+            "--vec-normalize`)"
+        )
+
+
+def sb3_trained_under_vec_normalize(path: str | os.PathLike) -> bool:
+    """Whether a model fine-tuned here trained under ``VecNormalize`` (``model.finetune_vec_normalize``).
+
+    Read from the JSON of its ``data`` (nothing unpickled); ``False`` for a model that does not say (a plain SB3
+    model).
+
+    :param path: the model ``.zip``
+    :raises PretrainedWeightsError: not an SB3 model
+    """
+    return _sb3_policy_and_data(path)[1].get("finetune_vec_normalize") is True
 
 
 def _sb3_policy_and_data(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict]:
@@ -358,9 +382,11 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
 
     :param path: the model ``.zip``
     :return: the state dict (keys as in the model) and metadata for :func:`read_metadata`
-    :raises PretrainedWeightsError: not an SB3 model, or an actor that is not such a chain
+    :raises PretrainedWeightsError: not an SB3 model, an actor that is not such a chain, or one fine-tuned here
+        under ``VecNormalize`` (it reads normalised observations)
     """
     policy, data = _sb3_policy_and_data(path)
+    _refuse_normalised_actor(path, data)
     head_activation = _activation_from_data(data)
     head = _actor_head_layers(policy)
     extractor = [key for key in policy if key.startswith(EXTRACTOR_PREFIX)]
@@ -428,16 +454,30 @@ def save_weights(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
-    # A name of this writer's own: writers racing for one file (sweep workers filling a cache) each replace it whole
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with written_atomically(path) as temporary:
         if path.suffix == ".safetensors":
             from safetensors.torch import save_file
 
             save_file(tensors, str(temporary), metadata=dict(metadata) if metadata else None)
         else:
             th.save({"state_dict": tensors, "metadata": dict(metadata)} if metadata else tensors, temporary)
+    return path
+
+
+@contextlib.contextmanager
+def written_atomically(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; it replaces ``path`` whole when the block ends without error.
+
+    The name is this writer's own (process id and a random part), so writers racing for one file (sweep workers
+    filling a cache) each replace it whole; on an error the temporary file is removed and ``path`` is untouched.
+
+    :param path: the file to write
+    :return: (yields) the temporary path; a suffix that names the format (``.zip``, ``.pkl``) is kept
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    return path

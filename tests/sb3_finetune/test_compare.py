@@ -2,6 +2,7 @@
 
 import json
 
+import gymnasium as gym
 import pytest
 
 from sb3_finetune import get_recipe
@@ -112,3 +113,22 @@ def test_a_run_is_stored_under_what_it_does():
     assert key("default") != key(get_recipe("default", bc_weight=0.0))
     assert key("default") != key("default", {"learning_starts": 500})
     assert key("default", pretrained=None) == key("frontier", pretrained=None)  # scratch has no recipe
+
+
+def test_both_arms_train_under_vecnormalize_where_asked(pendulum_prior):
+    """The Zoo's ``normalize`` reaches both arms; each model is evaluated with its own statistics, the fine-tuned one
+    being its prior at step 0, and the runs are stored under a key of their own."""
+    from sb3_finetune.compare import Job, run_job
+    from sb3_finetune.evaluation import evaluate, prior_policy
+    from sb3_finetune.prior import load_prior
+
+    options = dict(recipe=RECIPE, hyperparams={"learning_starts": 200}, eval_freq=200, eval_episodes=2)
+    plain = Job("td3", "Pendulum-v1", {}, pendulum_prior, 400, 0, **options)
+    normalised = Job("td3", "Pendulum-v1", {}, pendulum_prior, 400, 0, normalize={"norm_reward": False}, **options)
+    assert plain.key("d", {}) != normalised.key("d", {})
+    run = run_job(normalised)
+    env = gym.make("Pendulum-v1")
+    prior = evaluate(prior_policy(load_prior(pendulum_prior, env.action_space, env.observation_space)),
+                     "Pendulum-v1", {}, 2, seed=10_000)  # fmt: skip
+    assert run["curve"][0]["mean_return"] == pytest.approx(prior.mean_return, rel=1e-5)
+    assert run["curve"][-1]["step"] == 400
