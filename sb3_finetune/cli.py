@@ -688,8 +688,16 @@ def _policy_for(
     return prior_policy(load_prior(path, env.action_space, env.observation_space, action_units))
 
 
-def _statistics_for(path: str, given: str | None, env: gym.Env) -> Any:
-    """The ``VecNormalize`` statistics a model acts with (``None`` where it trained without), said in a note."""
+def _statistics_for(
+    path: str, given: str | None, env: gym.Env | None = None, use: str = "observations normalised"
+) -> Any:
+    """The ``VecNormalize`` statistics a model acts with (``None`` where it trained without), said in a note.
+
+    :param path: the model's ``.zip``
+    :param given: the file ``--vec-normalize`` names, if any
+    :param env: the env the model will act on, whose observations the statistics must be of (unchecked without)
+    :param use: what they are used for (for the note)
+    """
     from sb3_finetune.normalization import found_statistics, read_vec_normalize, statistics_path
     from sb3_finetune.weights import sb3_trained_under_vec_normalize
 
@@ -702,13 +710,13 @@ def _statistics_for(path: str, given: str | None, env: gym.Env) -> Any:
             )
         return None
     normalizer = read_vec_normalize(file)
-    if normalizer.observation_space != env.observation_space:
+    if env is not None and normalizer.observation_space != env.observation_space:
         raise UsageError(
             f"'{file}' holds VecNormalize statistics of observations {normalizer.observation_space}, and the env's "
             f"are {env.observation_space}"
         )
     where = "given" if given else "found beside the model"
-    print(f"note: observations normalised with the VecNormalize statistics in {file} ({where})")
+    print(f"note: {use} with the VecNormalize statistics in {file} ({where})")
     return normalizer
 
 
@@ -755,7 +763,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from sb3_finetune.pretrain import export
 
     _check_file(args.model, "model file")
-    state = export(args.model, args.out, actor_only=args.actor_only)
+    normalizer = _statistics_for(args.model, args.vec_normalize, use="the prior made")
+    with _decisions_printed_here():
+        state = export(args.model, args.out, actor_only=args.actor_only, vec_normalize=normalizer)
+    if normalizer is not None and normalizer.norm_obs:
+        from sb3_finetune.normalization import folding_sentence
+
+        print(f"note: {folding_sentence(normalizer)}")
     print(f"wrote {args.out} ({len(state)} tensors: {', '.join(state)})")
     return 0
 
@@ -1139,6 +1153,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("export", help="a trained model's actor as a prior for the next task")
     sub.add_argument("model", help="a DDPG, TD3 or SAC .zip (plain, or fine-tuned here)")
     sub.add_argument("--out", required=True, help="weights file (.pt or .safetensors) (required)")
+    sub.add_argument(
+        "--vec-normalize",
+        metavar="FILE",
+        help="the VecNormalize statistics the model trained with, folded into the prior's first layer (found beside "
+        "the model when omitted, as evaluate finds them)",
+    )
     sub.add_argument(
         "--actor-only",
         action="store_true",

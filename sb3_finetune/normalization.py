@@ -7,16 +7,18 @@ read it), and :func:`read_vec_normalize` reads one, from here or from SB3 and th
 builds only what such a file holds (numpy arrays and scalars, Gymnasium ``Box`` and ``Dict`` spaces, SB3's
 ``RunningMeanStd`` and ``VecNormalize``, numpy's random generators), as ``torch.load(..., weights_only=True)`` does
 for tensors: any other name in the file is refused before it is looked up, so nothing the file names is imported or
-run.
+run. :func:`fold_into_first_layer` makes a model's actor, exported, read the env's own observations.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch as th
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
@@ -150,3 +152,68 @@ def copy_statistics(source: VecNormalize, target: VecNormalize) -> None:
         else source.obs_rms.copy()
     )
     target.ret_rms = source.ret_rms.copy()
+
+
+def folding_sentence(normalizer: VecNormalize) -> str:
+    """What :func:`fold_into_first_layer` did, in a sentence (``export`` logs it, the command prints it)."""
+    return (
+        "export: the VecNormalize statistics are folded into the first layer, so the prior reads the env's own "
+        f"observations; exact where no observation would be clipped (within {normalizer.clip_obs:g} standard "
+        "deviations of the statistics' mean)"
+    )
+
+
+def fold_into_first_layer(
+    state: Mapping[str, th.Tensor], input_keys: Sequence[str], normalizer: VecNormalize
+) -> dict[str, th.Tensor]:
+    """A Linear chain that reads the env's own observations, made of one that reads ``normalizer``'s output.
+
+    ``VecNormalize`` maps an observation ``x`` to ``clip((x - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)``;
+    without the clip that is affine, and it is folded into the first layer: ``W / s`` and ``b - (W / s) @ mean``. The
+    chain is exact wherever no observation would have been clipped (within ``clip_obs`` standard deviations of the
+    statistics' mean, 10 by default); beyond, it extrapolates where the model saw the clip's bound.
+
+    :param state: the chain's tensors (its first Linear layer first, as :func:`~sb3_finetune.networks.
+        infer_linear_layers` reads them)
+    :param input_keys: the keys the chain reads of Dict observations, concatenated in this order (empty for a Box)
+    :param normalizer: the statistics the chain's model acted with
+    :return: the chain's tensors, the first layer's replaced
+    :raises ValueError: the statistics are not of the observations the chain reads
+    """
+    import numpy as np
+
+    from sb3_finetune.networks import infer_linear_layers
+
+    if not normalizer.norm_obs:
+        return dict(state)
+    name, width, _, _ = infer_linear_layers(state)[0]
+    space = normalizer.observation_space
+    if input_keys:
+        parts = []
+        for key in input_keys:
+            if key not in getattr(space, "spaces", {}):
+                raise ValueError(f"the VecNormalize statistics have no key {key!r} (they have {space})")
+            size = int(np.prod(space[key].shape))
+            if key in (normalizer.norm_obs_keys or []):
+                parts.append((normalizer.obs_rms[key].mean.ravel(), normalizer.obs_rms[key].var.ravel()))
+            else:
+                parts.append((np.zeros(size), np.ones(size) - normalizer.epsilon))
+        mean = np.concatenate([part[0] for part in parts])
+        var = np.concatenate([part[1] for part in parts])
+    else:
+        mean, var = normalizer.obs_rms.mean.ravel(), normalizer.obs_rms.var.ravel()
+    if mean.size != width:
+        raise ValueError(
+            f"the VecNormalize statistics are of {mean.size} observation values, and the chain reads {width}"
+        )
+    weight = state[f"{name}.weight"]
+    scaled = weight / th.as_tensor(np.sqrt(var + normalizer.epsilon), dtype=weight.dtype)
+    bias = state.get(f"{name}.bias", th.zeros(weight.shape[0], dtype=weight.dtype))
+    shifted = bias - scaled @ th.as_tensor(mean, dtype=weight.dtype)
+    folded = {}
+    for key, value in state.items():  # in order: the chain is read off it
+        if key == f"{name}.weight":
+            folded[key], folded[f"{name}.bias"] = scaled, shifted
+        elif key != f"{name}.bias":
+            folded[key] = value
+    return folded

@@ -323,7 +323,9 @@ def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, s
     return network.eval(), metadata
 
 
-def export(model_path: str | os.PathLike, out: str | os.PathLike, actor_only: bool = False) -> dict[str, th.Tensor]:
+def export(
+    model_path: str | os.PathLike, out: str | os.PathLike, actor_only: bool = False, vec_normalize: Any = None
+) -> dict[str, th.Tensor]:
     """Write a trained SB3 model's deterministic actor as a prior: one Linear chain with tanh output.
 
     The file carries its metadata (scaled action units, activation, input keys), so it works as ``--pretrained``
@@ -332,11 +334,21 @@ def export(model_path: str | os.PathLike, out: str | os.PathLike, actor_only: bo
     A model that arbitrates between its actor and a prior (:mod:`sb3_finetune.arbitration`) deploys both, which one
     Linear chain cannot hold: it is refused unless ``actor_only`` says that the actor alone is wanted.
 
+    A model trained under ``VecNormalize`` acts on normalised observations, and a prior reads the env's own: with
+    ``vec_normalize`` (the statistics it trained with) they are folded into the chain's first layer
+    (:func:`~sb3_finetune.normalization.fold_into_first_layer`: exact where no observation would be clipped), and
+    the metadata says so (``vec_normalize_folded``); a model fine-tuned here under ``VecNormalize`` is refused
+    without them.
+
     :param model_path: a DDPG, TD3 or SAC ``.zip`` (plain, or built with the pretrained extractor)
     :param out: destination (``.safetensors`` or a torch file)
     :param actor_only: export an arbitrating model's actor alone
+    :param vec_normalize: the ``VecNormalize`` statistics the model trained with (see
+        :func:`~sb3_finetune.normalization.read_vec_normalize`)
     :return: the exported state dict
-    :raises PretrainedWeightsError: the file is not such a model, or it arbitrates and ``actor_only`` is not set
+    :raises PretrainedWeightsError: the file is not such a model, it arbitrates and ``actor_only`` is not set, or it
+        was fine-tuned here under ``VecNormalize`` and ``vec_normalize`` is not given
+    :raises ValueError: ``vec_normalize`` is not of the observations the actor reads
     """
     from sb3_finetune.weights import PretrainedWeightsError, sb3_policy_state
 
@@ -346,6 +358,14 @@ def export(model_path: str | os.PathLike, out: str | os.PathLike, actor_only: bo
             "alone is not its policy, and one Linear chain cannot hold both; load the model itself, or pass "
             "actor_only=True (--actor-only) to export the actor alone"
         )
-    state, metadata = sb3_actor_chain(model_path)
+    state, metadata = sb3_actor_chain(model_path, normalised_ok=vec_normalize is not None)
+    if vec_normalize is not None:
+        from sb3_finetune.decisions import say
+        from sb3_finetune.normalization import fold_into_first_layer, folding_sentence
+
+        state = fold_into_first_layer(state, metadata_names(metadata, "input_keys"), vec_normalize)
+        if vec_normalize.norm_obs:
+            metadata["vec_normalize_folded"] = f"clip_obs={vec_normalize.clip_obs}"
+            say(folding_sentence(vec_normalize))
     save_weights(state, out, metadata)
     return state

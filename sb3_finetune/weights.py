@@ -177,8 +177,8 @@ def _refuse_normalised_actor(path: str | os.PathLike, data: Mapping) -> None:
     if data.get("finetune_vec_normalize") is True:
         raise PretrainedWeightsError(
             f"'{path}' was trained under VecNormalize: its actor reads normalised observations, and a prior reads the "
-            "env's own (not supported as a prior yet; evaluate it with its statistics, `sb3-finetune evaluate "
-            "--vec-normalize`)"
+            "env's own; export it with its statistics (`sb3-finetune export --vec-normalize`), which folds them into "
+            "the prior"
         )
 
 
@@ -371,7 +371,9 @@ def _extractor_kwargs(data: Mapping) -> dict:
     return found
 
 
-def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict[str, str]]:
+def sb3_actor_chain(
+    path: str | os.PathLike, normalised_ok: bool = False
+) -> tuple[dict[str, th.Tensor], dict[str, str]]:
     """The whole deterministic actor of an SB3 model (DDPG, TD3, SAC) as one Linear chain, with its metadata.
 
     For a model built with :class:`~sb3_finetune.PretrainedFeaturesExtractor` the chain is its pretrained layers
@@ -381,12 +383,15 @@ def sb3_actor_chain(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict
     are read.
 
     :param path: the model ``.zip``
+    :param normalised_ok: take a model fine-tuned here under ``VecNormalize`` (its chain reads normalised
+        observations: the caller folds the statistics in, :func:`~sb3_finetune.normalization.fold_into_first_layer`)
     :return: the state dict (keys as in the model) and metadata for :func:`read_metadata`
     :raises PretrainedWeightsError: not an SB3 model, an actor that is not such a chain, or one fine-tuned here
-        under ``VecNormalize`` (it reads normalised observations)
+        under ``VecNormalize`` (it reads normalised observations) where ``normalised_ok`` is not set
     """
     policy, data = _sb3_policy_and_data(path)
-    _refuse_normalised_actor(path, data)
+    if not normalised_ok:
+        _refuse_normalised_actor(path, data)
     head_activation = _activation_from_data(data)
     head = _actor_head_layers(policy)
     extractor = [key for key in policy if key.startswith(EXTRACTOR_PREFIX)]

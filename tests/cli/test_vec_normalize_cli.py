@@ -70,10 +70,18 @@ def test_finetune_under_normalize_saves_resumes_and_evaluates_with_its_statistic
     out = capsys.readouterr().out
     assert "with the VecNormalize statistics in model_vecnormalize.pkl (found beside the model)" in out
     found = json.loads(out.strip().splitlines()[-1])["mean_return"]
+    # exported, the statistics folded in: a prior that reads the env's own observations and acts as the model
+    assert main(["export", "model.zip", "--out", "prior_next.safetensors"]) == 0
+    assert "note: export: the VecNormalize statistics are folded into the first layer" in capsys.readouterr().out
+    assert main(["evaluate", "prior_next.safetensors", "--env", "Pendulum-v1", "--episodes", "2", "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mean_return"]
+    assert exported == pytest.approx(found, rel=1e-3)
     (folder / "model_vecnormalize.pkl").rename(folder / "stats.pkl")
     try:
         assert main(["evaluate", "model.zip", "--env", "Pendulum-v1", "--episodes", "2"]) == 2
         assert "trained under VecNormalize and acts on normalised observations" in capsys.readouterr().err
+        assert main(["export", "model.zip", "--out", "never.pt"]) == 2
+        assert "give its statistics with --vec-normalize" in capsys.readouterr().err
         args = ["evaluate", "model.zip", "--env", "Pendulum-v1", "--episodes", "2", "--vec-normalize", "stats.pkl"]
         assert main([*args, "--json"]) == 0
         assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mean_return"] == found
@@ -84,8 +92,11 @@ def test_finetune_under_normalize_saves_resumes_and_evaluates_with_its_statistic
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["export", "model.zip", "--out", "never.pt"], "trained under VecNormalize: its actor reads normalised"),
-        (["pretrain", "--sb3-model", "model.zip", "--out", "never.pt"], "trained under VecNormalize"),
+        (["pretrain", "--sb3-model", "model.zip", "--out", "never.pt"], "export it with its statistics"),
+        (
+            [*("finetune", "--algo", "td3", "--env", "Pendulum-v1", "-n", "100", "--pretrained", "model.zip")],
+            "trained under VecNormalize: its actor reads normalised observations",
+        ),
         (
             ["evaluate", "prior.safetensors", "--env", "Pendulum-v1", "--vec-normalize", "model_vecnormalize.pkl"],
             "--vec-normalize is for an SB3 model .zip",

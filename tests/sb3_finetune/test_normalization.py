@@ -147,3 +147,23 @@ def test_a_resumed_run_checkpoints_at_the_next_multiple_of_save_freq(tmp_path):
     assert [step for step, _ in list_checkpoints(tmp_path)] == [100, 200]
     model.learn(250, callback=CheckpointCallback(100, tmp_path, keep=5), reset_num_timesteps=False)
     assert [step for step, _ in list_checkpoints(tmp_path)] == [100, 200, 300, 400, 500]
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "SimpleNavigationGoal-v0"])
+def test_an_exported_actor_reads_the_envs_own_observations_with_the_statistics_folded_in(env_id, tmp_path):
+    from sb3_finetune.pretrain import export
+    from sb3_finetune.weights import read_metadata
+
+    env = _stepped(env_id, steps=60)
+    policy = "MultiInputPolicy" if env_id != "Pendulum-v1" else "MlpPolicy"
+    model = TD3(policy, env, seed=0, device="cpu", learning_starts=10, buffer_size=500)
+    model.learn(40)
+    model.save(tmp_path / "model.zip")
+    export(tmp_path / "model.zip", tmp_path / "prior.safetensors", vec_normalize=env)
+    assert read_metadata(tmp_path / "prior.safetensors")["vec_normalize_folded"] == "clip_obs=10.0"
+    prior = load_prior(tmp_path / "prior.safetensors", env.action_space, env.observation_space)
+    raw = env.get_original_obs()  # the env's own observations, well within the statistics' clip
+    np.testing.assert_allclose(prior.predict(raw), model_policy(model)(raw), atol=1e-4)
+    export(tmp_path / "model.zip", tmp_path / "plain.safetensors")  # without: the chain reads normalised ones
+    plain = load_prior(tmp_path / "plain.safetensors", env.action_space, env.observation_space)
+    assert not np.allclose(plain.predict(raw), model_policy(model)(raw), atol=1e-3)
