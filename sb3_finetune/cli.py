@@ -19,12 +19,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import gymnasium as gym
 import numpy as np
 
 from sb3_finetune.weights import PretrainedWeightsError, written_atomically
+
+if TYPE_CHECKING:
+    from sb3_finetune.wrappers import EnvWrappers
 
 ALGOS = ("ddpg", "td3", "sac")
 RECIPE_NAMES = ("default", "frontier", "frozen", "naive", "ibrl")
@@ -101,7 +104,7 @@ def _literal_call(text: str, what: str = "policy_kwargs") -> dict[str, Any]:
     return result
 
 
-ZOO_ONLY_KEYS = {"env_wrapper", "frame_stack", "callback", "vec_env_wrapper", "n_envs"}
+ZOO_ONLY_KEYS = {"frame_stack", "callback", "vec_env_wrapper", "n_envs"}
 
 
 def _hyperparams_entry(path: str, env_id: str) -> dict[str, Any]:
@@ -155,10 +158,31 @@ def load_normalize(path: str, env_id: str) -> dict[str, Any] | None:
     return setting
 
 
+def load_env_wrapper(path: str, env_id: str) -> EnvWrappers:
+    """The ``env_wrapper`` setting of an RL Zoo hyperparameter file's entry.
+
+    As :func:`~sb3_finetune.wrappers.parse_env_wrapper` reads it; each wrapper is imported once to check its name.
+
+    :param path: the YAML file
+    :param env_id: the env id (the entry's key)
+    :return: the wrappers (empty where the entry names none)
+    """
+    from sb3_finetune.wrappers import parse_env_wrapper, wrapper_class
+
+    try:
+        wrappers = parse_env_wrapper(_hyperparams_entry(path, env_id).get("env_wrapper"))
+        for name, _ in wrappers:
+            wrapper_class(name)
+    except ValueError as exc:
+        raise UsageError(f"'{path}': {exc}") from None
+    return wrappers
+
+
 def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tuple[dict[str, Any], int | None]:
     """The entry for ``env_id`` of an RL Zoo hyperparameter file, as SB3 arguments and ``n_timesteps``.
 
-    ``normalize`` is not an algorithm's argument: :func:`load_normalize` reads it.
+    ``normalize`` and ``env_wrapper`` are not an algorithm's arguments: :func:`load_normalize` and
+    :func:`load_env_wrapper` read them.
 
     :param path: the YAML file
     :param env_id: the env id (the entry's key)
@@ -167,6 +191,7 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
     """
     entry = _hyperparams_entry(path, env_id)
     entry.pop("normalize", None)
+    entry.pop("env_wrapper", None)
     unsupported = sorted(
         set(entry) & ZOO_ONLY_KEYS - {"n_envs"} | ({"n_envs"} if entry.get("n_envs", 1) != 1 else set())
     )
@@ -253,31 +278,66 @@ def _check_file(path: str, what: str) -> str:
     return path
 
 
-def _run_settings(
-    args: argparse.Namespace, fewest_steps: int
-) -> tuple[str, dict[str, Any], gym.Env, dict[str, Any], int, dict[str, Any] | None]:
-    """A training command's env, the algorithm's arguments, the env steps per run and ``VecNormalize``'s arguments.
+class RunSettings(NamedTuple):
+    """A training command's env and the algorithm's settings, from its flags and its hyperparameter file.
 
-    The env from ``--env`` and ``--env-kwargs``, the arguments and ``normalize`` from ``--hyperparams``, the steps
-    from ``-n``, else the file's ``n_timesteps``.
+    :param env_id: the env id
+    :param env_kwargs: its arguments
+    :param env: the env, inside ``wrappers``
+    :param hyperparams: the algorithm's arguments
+    :param n_timesteps: env steps per run
+    :param normalize: ``VecNormalize``'s arguments (``None``: the file does not normalise)
+    :param wrappers: the file's ``env_wrapper`` (empty: none)
+    """
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    env: gym.Env
+    hyperparams: dict[str, Any]
+    n_timesteps: int
+    normalize: dict[str, Any] | None
+    wrappers: EnvWrappers
+
+    def eval_env(self) -> tuple[Any, dict[str, Any] | None]:
+        """What evaluations run on: the env id and its arguments, or, inside wrappers, a wrapped env of its own."""
+        if not self.wrappers:
+            return self.env_id, self.env_kwargs
+        return _wrapped(_make_env(self.env_id, self.env_kwargs), self.wrappers), None
+
+
+def _run_settings(args: argparse.Namespace, fewest_steps: int) -> RunSettings:
+    """A training command's settings.
+
+    The env from ``--env`` and ``--env-kwargs`` inside the file's ``env_wrapper``; the arguments, ``normalize`` and
+    ``env_wrapper`` from ``--hyperparams``; the steps from ``-n``, else the file's ``n_timesteps``.
 
     :param args: the command's arguments
     :param fewest_steps: the fewest env steps a run may have
-    :return: ``(env_id, env_kwargs, env, hyperparams, n_timesteps, normalize)``; ``normalize`` is ``None`` where the
-        file does not normalise
     """
     env_id, env_kwargs, env = _env_from_args(args)
     hyperparams: dict[str, Any] = {}
-    normalize = None
+    normalize, wrappers = None, ()
     n_timesteps = args.n_timesteps
     if args.hyperparams:
+        wrappers = load_env_wrapper(args.hyperparams, env_id)
+        env = _wrapped(env, wrappers)
         hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
         normalize = load_normalize(args.hyperparams, env_id)
         n_timesteps = n_timesteps or file_steps
     if not n_timesteps or n_timesteps < fewest_steps:
         at_least = "the number of" if fewest_steps == 1 else f"at least {fewest_steps}"
         raise UsageError(f"give {at_least} env steps with -n/--n-timesteps (or n_timesteps in --hyperparams)")
-    return env_id, env_kwargs, env, hyperparams, n_timesteps, normalize
+    return RunSettings(env_id, env_kwargs, env, hyperparams, n_timesteps, normalize, wrappers)
+
+
+def _wrapped(env: gym.Env, wrappers: EnvWrappers) -> gym.Env:
+    """``env`` inside ``wrappers`` (a wrapper that cannot be imported or refuses the env is a usage error)."""
+    from sb3_finetune.wrappers import wrap_env
+
+    try:
+        return wrap_env(env, wrappers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _env_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any], gym.Env]:
@@ -536,7 +596,8 @@ def _finetune(args: argparse.Namespace) -> int:
     from sb3_finetune.evaluation import LearningCurveCallback, evaluate, model_policy
     from sb3_finetune.recipes import ALGORITHMS, make_finetune
 
-    env_id, env_kwargs, env, hyperparams, n_timesteps, normalize = _run_settings(args, fewest_steps=1)
+    run = _run_settings(args, fewest_steps=1)
+    env_id, env_kwargs, env, hyperparams, n_timesteps, normalize, wrappers = run
     if args.n_envs < 1:
         raise UsageError("--n-envs must be at least 1")
     if args.pretrained:
@@ -551,20 +612,26 @@ def _finetune(args: argparse.Namespace) -> int:
             f"with {args.algo} and {off}: give --distill-random-probe too"
         )
     if args.n_envs > 1 or normalize is not None:
+        import functools
+
         from stable_baselines3.common.env_util import make_vec_env
 
-        env = make_vec_env(env_id, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
+        from sb3_finetune.wrappers import wrap_env
+
+        inside = functools.partial(wrap_env, wrappers=wrappers) if wrappers else None
+        env = make_vec_env(env_id, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs, wrapper_class=inside)
     if normalize is not None:
         from stable_baselines3.common.vec_env import VecNormalize
 
         env = VecNormalize(env, **normalize)
-    expert = _expert_for(env_id, env_kwargs)
+    expert = None if wrappers else _expert_for(env_id, env_kwargs)  # the nav expert reads the env's own observations
+    eval_env, eval_kwargs = run.eval_env()
     log_folder = Path(args.log_folder)
     checkpoints = log_folder / "checkpoints"
     callbacks = []
     if args.eval_freq > 0:
         callbacks.append(
-            LearningCurveCallback(env_id, env_kwargs, args.eval_freq, args.eval_episodes, expert=expert, verbose=1)
+            LearningCurveCallback(eval_env, eval_kwargs, args.eval_freq, args.eval_episodes, expert=expert, verbose=1)
         )
     if args.save_freq > 0:
         # Called at each checkpoint, when ``setup`` (built below) has run its warm-up: the gate's decision goes with it
@@ -620,6 +687,8 @@ def _finetune(args: argparse.Namespace) -> int:
         setup.learn(n_timesteps, callback=callbacks)
     _print_decisions(setup, said, with_gate=not gate_said)
     model = setup.model
+    # plain data in the saved model: evaluate checks that it is given the same wrappers (it imports nothing)
+    model.finetune_env_wrapper = [[name, kwargs] for name, kwargs in wrappers]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     normalizer = model.get_vec_normalize_env()
@@ -630,7 +699,7 @@ def _finetune(args: argparse.Namespace) -> int:
         print(f"wrote {statistics_path(out)} (the VecNormalize statistics the model acts with; evaluate reads them)")
     with written_atomically(out) as temporary:
         model.save(temporary)
-    figures = evaluate(model_policy(model), env_id, env_kwargs, args.eval_episodes, seed=10_000, expert=expert)
+    figures = evaluate(model_policy(model), eval_env, eval_kwargs, args.eval_episodes, seed=10_000, expert=expert)
     print(f"wrote {out} after {model.num_timesteps} steps: {_figures_line(figures)}")
     return 0
 
@@ -740,8 +809,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("--episodes must be at least 1")
     _check_file(args.model, "model file")
     env_id, env_kwargs, env = _env_from_args(args)
+    wrappers = load_env_wrapper(args.hyperparams, env_id) if args.hyperparams else ()
+    _check_wrappers(args.model, wrappers)
+    env = _wrapped(env, wrappers)
     policy = _policy_for(args.model, args.algo, env, args.action_units, args.vec_normalize)
-    figures = evaluate(policy, env_id, env_kwargs, args.episodes, args.seed, _expert_for(env_id, env_kwargs))
+    if wrappers:  # the episodes run on a wrapped env of their own, one after the other, from the same seeded starts
+        figures = evaluate(policy, _wrapped(_make_env(env_id, env_kwargs), wrappers), None, args.episodes, args.seed)
+    else:
+        figures = evaluate(policy, env_id, env_kwargs, args.episodes, args.seed, _expert_for(env_id, env_kwargs))
     print(f"{args.model} on {env_id} ({args.episodes} episodes, seed {args.seed})")
     if figures.success_rate is not None:
         print(f"  success rate        {figures.success_rate:.1%}")
@@ -756,6 +831,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         keys = ("success_rate", "mean_return", "std_return", "mean_length", "episodes", "expert_return_ratio")
         print(json.dumps({key: getattr(figures, key) for key in keys}))
     return 0
+
+
+def _check_wrappers(path: str, wrappers: EnvWrappers) -> None:
+    """A model fine-tuned inside the file's ``env_wrapper`` says which (plain data): evaluate it inside the same."""
+    import zipfile
+
+    from sb3_finetune.weights import SB3_POLICY_FILE, sb3_trained_env_wrapper
+
+    if not (zipfile.is_zipfile(path) and SB3_POLICY_FILE in zipfile.ZipFile(path).namelist()):
+        return
+    trained = sb3_trained_env_wrapper(path)
+    if trained is not None and trained != wrappers:
+        names = [name for name, _ in trained] or "none"
+        given = [name for name, _ in wrappers] or "none"
+        raise UsageError(
+            f"'{path}' was trained inside the env wrappers {names} and is evaluated inside {given}: give the "
+            "hyperparameter file it was trained with (-conf)"
+        )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -796,7 +889,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.eval_episodes < 1:
         raise UsageError("--eval-episodes must be at least 1")
-    env_id, env_kwargs, _, hyperparams, n_timesteps, normalize = _run_settings(args, fewest_steps=20)
+    env_id, env_kwargs, _, hyperparams, n_timesteps, normalize, wrappers = _run_settings(args, fewest_steps=20)
     if args.eval_freq is not None and args.eval_freq < 1:
         raise UsageError("--eval-freq must be at least 1")
     _check_file(args.pretrained, "pretrained weights file")
@@ -821,6 +914,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         recipe=get_recipe(args.recipe, **changes) if changes else args.recipe,
         hyperparams=hyperparams,
         normalize=normalize,
+        env_wrapper=wrappers,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         measure=measure,
@@ -1141,6 +1235,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     sub.add_argument("--json", action="store_true", help="also print the figures as JSON on the last line")
+    sub.add_argument(
+        "--hyperparams",
+        "-conf",
+        "--conf-file",
+        dest="hyperparams",
+        help="the RL Zoo hyperparameter YAML the model was trained with: its env_wrapper wraps the env here too",
+    )
     sub.add_argument(
         "--vec-normalize",
         metavar="FILE",

@@ -55,6 +55,8 @@ class Job:
     :param eval_episodes: episodes per evaluation
     :param action_units: what the prior outputs, where its file does not say
     :param normalize: ``VecNormalize``'s arguments where both arms train under it (``None``: they do not)
+    :param env_wrapper: the Gymnasium wrappers around every env of both arms, innermost first (the RL Zoo's
+        ``env_wrapper``, as :func:`~sb3_finetune.wrappers.parse_env_wrapper` reads it)
     :param activation: the activation of a prior read off a state dict, where its file does not say
     :param imports: modules to import first (where the env ids are registered)
     """
@@ -73,6 +75,7 @@ class Job:
     activation: str | None = None
     imports: tuple[str, ...] = ()
     normalize: dict[str, Any] | None = None
+    env_wrapper: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def arm(self) -> str:
@@ -106,6 +109,8 @@ class Job:
         }
         if self.normalize is not None:  # absent otherwise: runs stored before it existed keep their key
             what["normalize"] = repr(sorted(self.normalize.items()))
+        if self.env_wrapper:  # the same
+            what["env_wrapper"] = repr([(name, sorted(kwargs.items())) for name, kwargs in self.env_wrapper])
         return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -122,23 +127,27 @@ def run_job(job: Job) -> dict[str, Any]:
     """
     import logging
 
-    import gymnasium as gym
     import torch as th
 
     from sb3_finetune.evaluation import LearningCurveCallback
     from sb3_finetune.recipes import make_finetune
+    from sb3_finetune.wrappers import make_wrapped, wrap_env
 
     th.set_num_threads(1)  # runs go in parallel processes: one core each
     logging.getLogger("sb3_finetune").addHandler(logging.NullHandler())
     for module in job.imports:
         importlib.import_module(module)
     if job.normalize is None:
-        env = gym.make(job.env_id, **job.env_kwargs)
+        env = make_wrapped(job.env_id, job.env_kwargs, job.env_wrapper)
     else:
+        import functools
+
         from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.vec_env import VecNormalize
 
-        env = VecNormalize(make_vec_env(job.env_id, seed=job.seed, env_kwargs=job.env_kwargs), **job.normalize)
+        inside = functools.partial(wrap_env, wrappers=job.env_wrapper) if job.env_wrapper else None
+        vec_env = make_vec_env(job.env_id, seed=job.seed, env_kwargs=job.env_kwargs, wrapper_class=inside)
+        env = VecNormalize(vec_env, **job.normalize)
     setup = make_finetune(
         job.algo,
         env,
@@ -150,7 +159,11 @@ def run_job(job: Job) -> dict[str, Any]:
         action_units=job.action_units,
         activation=job.activation,
     )
-    curve = LearningCurveCallback(job.env_id, job.env_kwargs, job.eval_freq, job.eval_episodes)
+    if job.env_wrapper:  # evaluated on a wrapped env of their own, from the same seeded starts
+        eval_env: Any = make_wrapped(job.env_id, job.env_kwargs, job.env_wrapper)
+        curve = LearningCurveCallback(eval_env, None, job.eval_freq, job.eval_episodes)
+    else:
+        curve = LearningCurveCallback(job.env_id, job.env_kwargs, job.eval_freq, job.eval_episodes)
     setup.learn(job.budget, callback=[curve])
     if curve.curve[-1]["step"] != setup.model.num_timesteps:
         curve._evaluate()
@@ -406,6 +419,7 @@ def compare(
     recipe: Any = "default",
     hyperparams: dict[str, Any] | None = None,
     normalize: dict[str, Any] | None = None,
+    env_wrapper: tuple[tuple[str, dict[str, Any]], ...] = (),
     eval_freq: int | None = None,
     eval_episodes: int = 20,
     measure: str | None = None,
@@ -429,6 +443,8 @@ def compare(
     :param hyperparams: algorithm arguments, both arms
     :param normalize: ``VecNormalize``'s arguments, where both arms train under it (the RL Zoo's ``normalize``;
         each model is evaluated with its own running statistics)
+    :param env_wrapper: Gymnasium wrappers around every env of both arms, innermost first (the RL Zoo's
+        ``env_wrapper``, as :func:`~sb3_finetune.wrappers.parse_env_wrapper` reads it)
     :param eval_freq: env steps between evaluations (``None``: a 20th of the budget)
     :param eval_episodes: episodes per evaluation (the same seeded episodes at every evaluation and in both arms)
     :param measure: ``"success_rate"`` or ``"mean_return"`` (``None``: success where the env reports it, as one
@@ -449,6 +465,7 @@ def compare(
     from sb3_finetune.evaluation import evaluate, prior_policy
     from sb3_finetune.prior import load_prior
     from sb3_finetune.recipes import default_hyperparams
+    from sb3_finetune.wrappers import make_wrapped
 
     if measure is not None and measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
@@ -462,13 +479,15 @@ def compare(
     # env reports success, which decides the measure where none was given.
     for module in imports:
         importlib.import_module(module)
-    env = gym.make(env_id, **kwargs)
+    env = make_wrapped(env_id, kwargs, env_wrapper)
     # Workers start fresh (spawn): they import what registered the env id, as its entry point names it
     entry_point = gym.spec(env_id).entry_point
     if isinstance(entry_point, str):
         imports = (*imports, entry_point.partition(":")[0])
     prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
-    reports_success = evaluate(prior_policy(prior), env_id, kwargs, 1, 0).success_rate is not None
+    probe_env: Any = make_wrapped(env_id, kwargs, env_wrapper) if env_wrapper else env_id
+    reports_success = evaluate(prior_policy(prior), probe_env, kwargs if not env_wrapper else None, 1, 0).success_rate
+    reports_success = reports_success is not None
     defaults = default_hyperparams(algo, env)
     env.close()
     if measure == "success_rate" and not reports_success:
@@ -484,6 +503,7 @@ def compare(
     common = {"recipe": recipe, "hyperparams": dict(hyperparams or {}), "eval_freq": eval_freq}
     common |= {"eval_episodes": eval_episodes, "action_units": action_units, "activation": activation}
     common |= {"imports": tuple(imports), "normalize": None if normalize is None else dict(normalize)}
+    common["env_wrapper"] = tuple(env_wrapper)
     arms = (pretrained, None)  # the fine-tuned arm's weights, and scratch
     jobs = [Job(algo, env_id, kwargs, weights, budget, seed, **common) for seed in seeds for weights in arms]
     digest = _file_digest(pretrained)

@@ -182,6 +182,23 @@ def _refuse_normalised_actor(path: str | os.PathLike, data: Mapping) -> None:
         )
 
 
+def sb3_trained_env_wrapper(path: str | os.PathLike) -> tuple[tuple[str, dict], ...] | None:
+    """The env wrappers a model fine-tuned by ``sb3-finetune finetune`` was trained inside.
+
+    The RL Zoo's ``env_wrapper``, which the command keeps on the model (``model.finetune_env_wrapper``), read from
+    the JSON of its ``data``; nothing is imported.
+
+    :param path: the model ``.zip``
+    :return: ``((dotted name, kwargs), ...)``, empty for none; ``None`` where the model does not say (a plain SB3
+        model, or one fine-tuned from Python or before 2026-12-06)
+    :raises PretrainedWeightsError: not an SB3 model
+    """
+    described = _sb3_policy_and_data(path)[1].get("finetune_env_wrapper")
+    if described is None:
+        return None
+    return tuple((str(name), dict(kwargs)) for name, kwargs in described)
+
+
 def sb3_trained_under_vec_normalize(path: str | os.PathLike) -> bool:
     """Whether a model fine-tuned here trained under ``VecNormalize`` (``model.finetune_vec_normalize``).
 

@@ -1,0 +1,88 @@
+"""The RL Zoo's ``env_wrapper``: Gymnasium wrappers named in a hyperparameter file, around every env of a run.
+
+A run's wrappers are a tuple of ``(dotted name, keyword arguments)``, innermost first, as :func:`parse_env_wrapper`
+reads the Zoo's setting. It is plain data (a worker process rebuilds the wrappers from it, and a model keeps it to
+say what it was trained on); the classes are imported only by :func:`wrap_env`, from the names the user's own file
+gives, as the Zoo imports them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+
+EnvWrappers = tuple[tuple[str, dict[str, Any]], ...]
+"""Wrappers as ``((dotted name, kwargs), ...)``, innermost first."""
+
+
+def parse_env_wrapper(setting: Any) -> EnvWrappers:
+    """The Zoo's ``env_wrapper`` setting as :data:`EnvWrappers`.
+
+    As the RL Zoo reads it: a wrapper's dotted name (``gymnasium.wrappers.TimeAwareObservation``), or a list of
+    them, each a name or a one-entry mapping ``{name: kwargs}``; they wrap the env in that order.
+
+    :param setting: the setting as YAML gives it (``None`` for none)
+    :return: the wrappers (empty for none)
+    :raises ValueError: the setting is not of that form
+    """
+    if setting is None:
+        return ()
+    wrappers = []
+    for item in setting if isinstance(setting, list) else [setting]:
+        if isinstance(item, str):
+            name, kwargs = item, {}
+        elif isinstance(item, Mapping) and len(item) == 1:
+            ((name, kwargs),) = item.items()
+            if kwargs is not None and not isinstance(kwargs, Mapping):
+                raise ValueError(f"env_wrapper: the arguments of {name} must be a mapping, got {kwargs!r}")
+        else:
+            raise ValueError(f"env_wrapper: each wrapper is a dotted name or {{name: arguments}}, got {item!r}")
+        if not isinstance(name, str) or "." not in name:
+            raise ValueError(f"env_wrapper: {name!r} is not a dotted name (module.Class)")
+        wrappers.append((name, dict(kwargs or {})))
+    return tuple(wrappers)
+
+
+def wrapper_class(name: str) -> Any:
+    """The class (or callable) a dotted name gives, imported.
+
+    :param name: ``module.Class``
+    :raises ValueError: the module cannot be imported, or has no such name
+    """
+    module, _, attribute = name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except ImportError as exc:
+        raise ValueError(f"env_wrapper: cannot import {module!r}: {exc}") from None
+    except AttributeError:
+        raise ValueError(f"env_wrapper: {module!r} has no {attribute!r}") from None
+    if not callable(found):
+        raise ValueError(f"env_wrapper: {name} is not a wrapper class")
+    return found
+
+
+def wrap_env(env: gym.Env, wrappers: EnvWrappers) -> gym.Env:
+    """``env`` inside ``wrappers``, innermost first.
+
+    :param env: the env
+    :param wrappers: as :func:`parse_env_wrapper` gives them
+    :return: the wrapped env (``env`` itself where there are none)
+    :raises ValueError: a wrapper cannot be imported, or refuses the env or its arguments (its own message)
+    """
+    for name, kwargs in wrappers:
+        try:
+            env = wrapper_class(name)(env, **kwargs)
+        except ValueError:
+            raise
+        except Exception as exc:  # the wrapper's own complaint: a wrong argument, an env it does not fit
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"env_wrapper: {name}({', '.join(kwargs)}) on {env}: {message}") from None
+    return env
+
+
+def make_wrapped(env_id: str, env_kwargs: Mapping[str, Any] | None, wrappers: EnvWrappers) -> gym.Env:
+    """``gym.make(env_id, **env_kwargs)`` inside ``wrappers``."""
+    return wrap_env(gym.make(env_id, **dict(env_kwargs or {})), wrappers)

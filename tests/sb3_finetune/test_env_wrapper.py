@@ -1,0 +1,64 @@
+"""The RL Zoo's ``env_wrapper``: read as the Zoo reads it, around every env of finetune, evaluate and compare."""
+
+import json
+
+import pytest
+
+from sb3_finetune.cli import UsageError, load_env_wrapper, load_hyperparams, main
+from sb3_finetune.wrappers import parse_env_wrapper, wrap_env
+
+NAV = "SimpleNavigation-v0"
+SHORT = f"""
+{NAV}:
+  env_wrapper:
+    - gymnasium.wrappers.TimeLimit:
+        max_episode_steps: 15
+  learning_starts: 100
+"""
+
+
+def test_the_setting_is_read_as_the_zoo_reads_it(tmp_path):
+    assert parse_env_wrapper(None) == ()
+    assert parse_env_wrapper("a.B") == (("a.B", {}),)
+    assert parse_env_wrapper(["a.B", {"c.D": {"k": 1}}, {"e.F": None}]) == (("a.B", {}), ("c.D", {"k": 1}), ("e.F", {}))
+    for bad, message in [(["B"], "not a dotted name"), ([{"a.B": 3}], "must be a mapping"), ([3], "dotted name or")]:
+        with pytest.raises(ValueError, match=message):
+            parse_env_wrapper(bad)
+    path = tmp_path / "h.yml"
+    path.write_text(SHORT)
+    assert load_env_wrapper(str(path), NAV) == (("gymnasium.wrappers.TimeLimit", {"max_episode_steps": 15}),)
+    assert "env_wrapper" not in load_hyperparams(str(path), NAV)[0]
+    path.write_text(f"{NAV}:\n  env_wrapper: no_such_module_here.Wrapper\n")
+    with pytest.raises(UsageError, match="cannot import 'no_such_module_here'"):
+        load_env_wrapper(str(path), NAV)
+
+
+def test_a_wrapper_that_refuses_its_arguments_says_so():
+    import gymnasium as gym
+
+    with pytest.raises(ValueError, match=r"env_wrapper: gymnasium.wrappers.TimeLimit\(bogus\)"):
+        wrap_env(gym.make(NAV), (("gymnasium.wrappers.TimeLimit", {"bogus": 1}),))
+
+
+def test_finetune_evaluate_and_compare_run_inside_the_wrappers(nav_bc_weights, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "short.yml").write_text(SHORT)
+    run = ["finetune", "--algo", "td3", "--env", NAV, "--pretrained", nav_bc_weights, "-conf", "short.yml", "-n", "300"]
+    assert main([*run, "--eval-freq", "100", "--eval-episodes", "3", "--out", "model.zip"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "model.zip", "--env", NAV, "--episodes", "4"]) == 2
+    assert "trained inside the env wrappers ['gymnasium.wrappers.TimeLimit'] and is evaluated inside none" in (
+        capsys.readouterr().err
+    )
+    assert main(["evaluate", "model.zip", "--env", NAV, "--episodes", "4", "-conf", "short.yml", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["mean_length"] <= 15 and figures["episodes"] == 4  # the nav env's own limit is 100
+    out = tmp_path / "cmp"
+    compare = ["compare", "--algo", "td3", "--env", NAV, "--pretrained", nav_bc_weights, "-conf", "short.yml"]
+    assert (
+        main([*compare, "-n", "40", "--seeds", "1", "--eval-freq", "20", "--eval-episodes", "2", "--out-dir", str(out)])
+        == 0
+    )
+    curves = json.loads((out / "comparison.json").read_text())["curves"]
+    lengths = [point["mean_length"] for arm in curves.values() for curve in arm.values() for point in curve]
+    assert lengths and max(lengths) <= 15
