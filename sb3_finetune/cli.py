@@ -407,13 +407,20 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise UsageError(f"--hidden sizes must be positive, got {list(hidden)}")
     if args.epochs < 1 or args.samples < 1:
         raise UsageError("--epochs and --samples must be at least 1")
+    if args.vec_normalize and not args.sb3_model:
+        raise UsageError("--vec-normalize is for --sb3-model: the statistics an SB3 model trained with")
     source, dataset, network = "dataset", None, None
     if args.dataset:
         dataset = Dataset.load(_check_file(args.dataset, "dataset file"))
     elif args.minari:
         dataset, source = minari_dataset(args.minari), "minari"
     elif args.sb3_model:
-        actor, metadata = sb3_actor_network(_check_file(args.sb3_model, "SB3 model file"))
+        normalizer = _statistics_for(
+            _check_file(args.sb3_model, "SB3 model file"), args.vec_normalize, env, "the prior made"
+        )
+        with _decisions_printed_here():
+            actor, metadata = sb3_actor_network(args.sb3_model, normalizer)
+        _say_folded(normalizer)
         if not args.hidden:
             network, source = actor, "sb3-actor"
         else:
@@ -601,7 +608,7 @@ def _finetune(args: argparse.Namespace) -> int:
     if args.n_envs < 1:
         raise UsageError("--n-envs must be at least 1")
     if args.pretrained:
-        _check_file(args.pretrained, "pretrained weights file")
+        _refuse_statistics_beside(_check_file(args.pretrained, "pretrained weights file"))
     if args.dataset:
         _check_file(args.dataset, "dataset file")
     recipe = _recipe_from_args(args)
@@ -833,6 +840,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_folded(normalizer: Any) -> None:
+    """Print that a model's ``VecNormalize`` statistics were folded into the prior made of it, where they were."""
+    if normalizer is not None and normalizer.norm_obs:
+        from sb3_finetune.normalization import folding_sentence
+
+        print(f"note: {folding_sentence(normalizer)}")
+
+
+def _refuse_statistics_beside(path: str) -> None:
+    """Refuse a model with ``VecNormalize`` statistics beside it as a prior (it acts on normalised observations).
+
+    A prior reads the env's own: such a model goes through ``export`` (or ``pretrain --sb3-model``), which folds
+    them in.
+    """
+    import zipfile
+
+    from sb3_finetune.normalization import found_statistics
+
+    found = found_statistics(path) if zipfile.is_zipfile(path) else None
+    if found is not None:
+        raise UsageError(
+            f"--pretrained '{path}': VecNormalize statistics lie beside it ({found}), so its actor reads normalised "
+            "observations and a prior reads the env's own: make the prior with `sb3-finetune export` (or pretrain "
+            "--sb3-model), which folds them in"
+        )
+
+
 def _check_wrappers(path: str, wrappers: EnvWrappers) -> None:
     """A model fine-tuned inside the file's ``env_wrapper`` says which (plain data): evaluate it inside the same."""
     import zipfile
@@ -859,10 +893,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     normalizer = _statistics_for(args.model, args.vec_normalize, use="the prior made")
     with _decisions_printed_here():
         state = export(args.model, args.out, actor_only=args.actor_only, vec_normalize=normalizer)
-    if normalizer is not None and normalizer.norm_obs:
-        from sb3_finetune.normalization import folding_sentence
-
-        print(f"note: {folding_sentence(normalizer)}")
+    _say_folded(normalizer)
     print(f"wrote {args.out} ({len(state)} tensors: {', '.join(state)})")
     return 0
 
@@ -892,7 +923,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     env_id, env_kwargs, _, hyperparams, n_timesteps, normalize, wrappers = _run_settings(args, fewest_steps=20)
     if args.eval_freq is not None and args.eval_freq < 1:
         raise UsageError("--eval-freq must be at least 1")
-    _check_file(args.pretrained, "pretrained weights file")
+    _refuse_statistics_beside(_check_file(args.pretrained, "pretrained weights file"))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     imports = [*args.gym_packages, *([args.env.rpartition(":")[0]] if ":" in args.env else [])]
@@ -995,6 +1026,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sb3-model", help="an SB3 model .zip: its actor is the prior (distilled into --hidden layers if given)"
     )
     source.add_argument("--expert", action="store_true", help="behaviour-clone the expert of a nav_env task")
+    sub.add_argument(
+        "--vec-normalize",
+        metavar="FILE",
+        help="with --sb3-model: the VecNormalize statistics the model trained with, folded into the prior's first "
+        "layer (found beside the model when omitted, as evaluate finds them)",
+    )
     env_flags(sub, required=False)
     sub.add_argument("--out", required=True, help="weights file to write, .pt or .safetensors (required)")
     sub.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes of the network to train (default 64)")

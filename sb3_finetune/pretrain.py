@@ -300,19 +300,34 @@ def pretrain(
     return network
 
 
-def sb3_actor_network(path: str | os.PathLike) -> tuple[LinearStack, dict[str, str]]:
+def _actor_chain(path: str | os.PathLike, vec_normalize: Any = None) -> tuple[dict[str, th.Tensor], dict[str, str]]:
+    """:func:`~sb3_finetune.weights.sb3_actor_chain`, with ``VecNormalize``'s statistics folded in where given."""
+    state, metadata = sb3_actor_chain(path, normalised_ok=vec_normalize is not None)
+    if vec_normalize is not None and vec_normalize.norm_obs:
+        from sb3_finetune.decisions import say
+        from sb3_finetune.normalization import fold_into_first_layer, folding_sentence
+
+        state = fold_into_first_layer(state, metadata_names(metadata, "input_keys"), vec_normalize)
+        metadata["vec_normalize_folded"] = f"clip_obs={vec_normalize.clip_obs}"
+        say(folding_sentence(vec_normalize))
+    return state, metadata
+
+
+def sb3_actor_network(path: str | os.PathLike, vec_normalize: Any = None) -> tuple[LinearStack, dict[str, str]]:
     """An SB3 model's deterministic actor (DDPG, TD3, SAC; plain or fine-tuned here) as a Linear stack, tanh output.
 
     Only ``policy.pth`` (``weights_only=True``) and the readable JSON of ``data`` are read; nothing is unpickled.
 
     :param path: the model ``.zip``
+    :param vec_normalize: the ``VecNormalize`` statistics the model trained with, folded into the first layer (as
+        :func:`export` folds them): the network reads the env's own observations
     :return: the network (scaled actions, as the actor's deterministic output) and its metadata
-    :raises PretrainedWeightsError: not such a model
+    :raises PretrainedWeightsError: not such a model, or one fine-tuned here under ``VecNormalize`` without
+        ``vec_normalize``
     """
     from sb3_finetune.networks import infer_linear_layers
-    from sb3_finetune.weights import sb3_actor_chain
 
-    state, metadata = sb3_actor_chain(path)
+    state, metadata = _actor_chain(path, vec_normalize)
     network = LinearStack(
         infer_linear_layers(state),
         metadata["activation"],
@@ -358,14 +373,6 @@ def export(
             "alone is not its policy, and one Linear chain cannot hold both; load the model itself, or pass "
             "actor_only=True (--actor-only) to export the actor alone"
         )
-    state, metadata = sb3_actor_chain(model_path, normalised_ok=vec_normalize is not None)
-    if vec_normalize is not None:
-        from sb3_finetune.decisions import say
-        from sb3_finetune.normalization import fold_into_first_layer, folding_sentence
-
-        state = fold_into_first_layer(state, metadata_names(metadata, "input_keys"), vec_normalize)
-        if vec_normalize.norm_obs:
-            metadata["vec_normalize_folded"] = f"clip_obs={vec_normalize.clip_obs}"
-            say(folding_sentence(vec_normalize))
+    state, metadata = _actor_chain(model_path, vec_normalize)
     save_weights(state, out, metadata)
     return state

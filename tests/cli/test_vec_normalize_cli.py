@@ -76,12 +76,23 @@ def test_finetune_under_normalize_saves_resumes_and_evaluates_with_its_statistic
     assert main(["evaluate", "prior_next.safetensors", "--env", "Pendulum-v1", "--episodes", "2", "--json"]) == 0
     exported = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mean_return"]
     assert exported == pytest.approx(found, rel=1e-3)
+    assert main(["pretrain", "--sb3-model", "model.zip", "--out", "from_pretrain.pt"]) == 0  # the same, folded
+    assert "folded into the first layer" in capsys.readouterr().out
+    assert main(["evaluate", "from_pretrain.pt", "--env", "Pendulum-v1", "--episodes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mean_return"] == pytest.approx(found, 1e-3)
     (folder / "model_vecnormalize.pkl").rename(folder / "stats.pkl")
     try:
         assert main(["evaluate", "model.zip", "--env", "Pendulum-v1", "--episodes", "2"]) == 2
         assert "trained under VecNormalize and acts on normalised observations" in capsys.readouterr().err
         assert main(["export", "model.zip", "--out", "never.pt"]) == 2
         assert "give its statistics with --vec-normalize" in capsys.readouterr().err
+        assert main(["pretrain", "--sb3-model", "model.zip", "--out", "never.pt"]) == 2
+        assert "give its statistics with --vec-normalize" in capsys.readouterr().err
+        assert (
+            main(["finetune", "--algo", "td3", "--env", "Pendulum-v1", "-n", "100", "--pretrained", "model.zip"]) == 2
+        )
+        assert "trained under VecNormalize: its actor reads normalised observations" in capsys.readouterr().err
+        assert not (folder / "never.pt").exists()
         args = ["evaluate", "model.zip", "--env", "Pendulum-v1", "--episodes", "2", "--vec-normalize", "stats.pkl"]
         assert main([*args, "--json"]) == 0
         assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mean_return"] == found
@@ -92,10 +103,13 @@ def test_finetune_under_normalize_saves_resumes_and_evaluates_with_its_statistic
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["pretrain", "--sb3-model", "model.zip", "--out", "never.pt"], "export it with its statistics"),
         (
             [*("finetune", "--algo", "td3", "--env", "Pendulum-v1", "-n", "100", "--pretrained", "model.zip")],
-            "trained under VecNormalize: its actor reads normalised observations",
+            "VecNormalize statistics lie beside it (model_vecnormalize.pkl)",
+        ),
+        (
+            ["pretrain", "--dataset", "x.npz", "--out", "never.pt", "--vec-normalize", "model_vecnormalize.pkl"],
+            "--vec-normalize is for --sb3-model",
         ),
         (
             ["evaluate", "prior.safetensors", "--env", "Pendulum-v1", "--vec-normalize", "model_vecnormalize.pkl"],
@@ -114,3 +128,26 @@ def test_what_a_normalised_model_cannot_do_is_said_in_one_line(folder, capsys, m
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (folder / "never.pt").exists()
+
+
+def test_a_zoo_model_with_its_statistics_in_the_zoos_layout(tmp_path, capsys, monkeypatch):
+    """A plain SB3 model (no word of its own on VecNormalize) beside the RL Zoo's ``<model>/vecnormalize.pkl``."""
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    monkeypatch.chdir(tmp_path)
+    env = VecNormalize(make_vec_env("Pendulum-v1", seed=0))
+    model = TD3("MlpPolicy", env, seed=0, device="cpu", learning_starts=50, buffer_size=500)
+    model.learn(100)
+    model.save("Pendulum-v1.zip")
+    (tmp_path / "Pendulum-v1").mkdir()
+    env.save("Pendulum-v1/vecnormalize.pkl")
+    assert main(["evaluate", "Pendulum-v1.zip", "--env", "Pendulum-v1", "--episodes", "2"]) == 0
+    assert "statistics in Pendulum-v1/vecnormalize.pkl (found beside the model)" in capsys.readouterr().out
+    assert (
+        main(["finetune", "--algo", "td3", "--env", "Pendulum-v1", "-n", "100", "--pretrained", "Pendulum-v1.zip"]) == 2
+    )
+    assert "VecNormalize statistics lie beside it" in capsys.readouterr().err
+    assert main(["export", "Pendulum-v1.zip", "--out", "prior.pt"]) == 0
+    assert "folded into the first layer" in capsys.readouterr().out
