@@ -104,7 +104,7 @@ def _literal_call(text: str, what: str = "policy_kwargs") -> dict[str, Any]:
     return result
 
 
-ZOO_ONLY_KEYS = {"frame_stack", "callback", "vec_env_wrapper", "n_envs"}
+ZOO_ONLY_KEYS = {"frame_stack", "callback", "vec_env_wrapper"}
 
 
 def _hyperparams_entry(path: str, env_id: str) -> dict[str, Any]:
@@ -192,9 +192,7 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
     entry = _hyperparams_entry(path, env_id)
     entry.pop("normalize", None)
     entry.pop("env_wrapper", None)
-    unsupported = sorted(
-        set(entry) & ZOO_ONLY_KEYS - {"n_envs"} | ({"n_envs"} if entry.get("n_envs", 1) != 1 else set())
-    )
+    unsupported = sorted(set(entry) & ZOO_ONLY_KEYS)
     if unsupported:
         raise UsageError(f"'{path}': {unsupported} are not supported by sb3-finetune (use the RL Zoo for them)")
     entry.pop("n_envs", None)
@@ -288,6 +286,7 @@ class RunSettings(NamedTuple):
     :param n_timesteps: env steps per run
     :param normalize: ``VecNormalize``'s arguments (``None``: the file does not normalise)
     :param wrappers: the file's ``env_wrapper`` (empty: none)
+    :param n_envs: the file's ``n_envs`` (``None``: it says none)
     """
 
     env_id: str
@@ -297,6 +296,7 @@ class RunSettings(NamedTuple):
     n_timesteps: int
     normalize: dict[str, Any] | None
     wrappers: EnvWrappers
+    n_envs: int | None = None
 
     def eval_env(self) -> tuple[Any, dict[str, Any] | None]:
         """What evaluations run on: the env id and its arguments, or, inside wrappers, a wrapped env of its own."""
@@ -308,26 +308,29 @@ class RunSettings(NamedTuple):
 def _run_settings(args: argparse.Namespace, fewest_steps: int) -> RunSettings:
     """A training command's settings.
 
-    The env from ``--env`` and ``--env-kwargs`` inside the file's ``env_wrapper``; the arguments, ``normalize`` and
-    ``env_wrapper`` from ``--hyperparams``; the steps from ``-n``, else the file's ``n_timesteps``.
+    The env from ``--env`` and ``--env-kwargs`` inside the file's ``env_wrapper``; the arguments, ``normalize``,
+    ``env_wrapper`` and ``n_envs`` from ``--hyperparams``; the steps from ``-n``, else the file's ``n_timesteps``.
 
     :param args: the command's arguments
     :param fewest_steps: the fewest env steps a run may have
     """
     env_id, env_kwargs, env = _env_from_args(args)
     hyperparams: dict[str, Any] = {}
-    normalize, wrappers = None, ()
+    normalize, wrappers, n_envs = None, (), None
     n_timesteps = args.n_timesteps
     if args.hyperparams:
         wrappers = load_env_wrapper(args.hyperparams, env_id)
         env = _wrapped(env, wrappers)
         hyperparams, file_steps = load_hyperparams(args.hyperparams, env_id, env)
         normalize = load_normalize(args.hyperparams, env_id)
+        n_envs = _hyperparams_entry(args.hyperparams, env_id).get("n_envs")
+        if n_envs is not None and (not isinstance(n_envs, int) or n_envs < 1):
+            raise UsageError(f"'{args.hyperparams}': n_envs must be a whole number of at least 1, got {n_envs!r}")
         n_timesteps = n_timesteps or file_steps
     if not n_timesteps or n_timesteps < fewest_steps:
         at_least = "the number of" if fewest_steps == 1 else f"at least {fewest_steps}"
         raise UsageError(f"give {at_least} env steps with -n/--n-timesteps (or n_timesteps in --hyperparams)")
-    return RunSettings(env_id, env_kwargs, env, hyperparams, n_timesteps, normalize, wrappers)
+    return RunSettings(env_id, env_kwargs, env, hyperparams, n_timesteps, normalize, wrappers, n_envs)
 
 
 def _wrapped(env: gym.Env, wrappers: EnvWrappers) -> gym.Env:
@@ -604,8 +607,9 @@ def _finetune(args: argparse.Namespace) -> int:
     from sb3_finetune.recipes import ALGORITHMS, make_finetune
 
     run = _run_settings(args, fewest_steps=1)
-    env_id, env_kwargs, env, hyperparams, n_timesteps, normalize, wrappers = run
-    if args.n_envs < 1:
+    env_id, env_kwargs, env, hyperparams, n_timesteps, normalize, wrappers, file_envs = run
+    n_envs = args.n_envs if args.n_envs is not None else file_envs or 1  # the flag, else the file's
+    if n_envs < 1:
         raise UsageError("--n-envs must be at least 1")
     if args.pretrained:
         _refuse_statistics_beside(_check_file(args.pretrained, "pretrained weights file"))
@@ -618,7 +622,7 @@ def _finetune(args: argparse.Namespace) -> int:
             "--stand-down-distill-random-probe acts on the states --distill-random-probe distils on, which is off "
             f"with {args.algo} and {off}: give --distill-random-probe too"
         )
-    if args.n_envs > 1 or normalize is not None:
+    if n_envs > 1 or normalize is not None:
         import functools
 
         from stable_baselines3.common.env_util import make_vec_env
@@ -626,7 +630,7 @@ def _finetune(args: argparse.Namespace) -> int:
         from sb3_finetune.wrappers import wrap_env
 
         inside = functools.partial(wrap_env, wrappers=wrappers) if wrappers else None
-        env = make_vec_env(env_id, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs, wrapper_class=inside)
+        env = make_vec_env(env_id, n_envs=n_envs, seed=args.seed, env_kwargs=env_kwargs, wrapper_class=inside)
     if normalize is not None:
         from stable_baselines3.common.vec_env import VecNormalize
 
@@ -920,7 +924,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.eval_episodes < 1:
         raise UsageError("--eval-episodes must be at least 1")
-    env_id, env_kwargs, _, hyperparams, n_timesteps, normalize, wrappers = _run_settings(args, fewest_steps=20)
+    env_id, env_kwargs, _, hyperparams, n_timesteps, normalize, wrappers, n_envs = _run_settings(args, fewest_steps=20)
+    if (n_envs or 1) != 1:
+        raise UsageError(f"'{args.hyperparams}': n_envs {n_envs}: compare runs each arm on one env")
     if args.eval_freq is not None and args.eval_freq < 1:
         raise UsageError("--eval-freq must be at least 1")
     _refuse_statistics_beside(_check_file(args.pretrained, "pretrained weights file"))
@@ -1052,7 +1058,9 @@ def build_parser() -> argparse.ArgumentParser:
     prior_flags(sub)
     sub.add_argument("--dataset", help="an .npz dataset whose states the actor is also distilled on")
     sub.add_argument("-n", "--n-timesteps", type=int, help="env steps, warm-up included")
-    sub.add_argument("--n-envs", type=int, default=1, help="envs stepped together (default 1)")
+    sub.add_argument(
+        "--n-envs", type=int, help="envs stepped together (default: the hyperparameter file's n_envs, else 1)"
+    )
     sub.add_argument("--out", default="model.zip", help="model file to write (default model.zip)")
     sub.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")

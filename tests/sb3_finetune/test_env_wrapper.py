@@ -62,3 +62,19 @@ def test_finetune_evaluate_and_compare_run_inside_the_wrappers(nav_bc_weights, t
     curves = json.loads((out / "comparison.json").read_text())["curves"]
     lengths = [point["mean_length"] for arm in curves.values() for curve in arm.values() for point in curve]
     assert lengths and max(lengths) <= 15
+
+
+def test_the_files_n_envs_sets_the_copies_unless_the_flag_does(nav_bc_weights, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "two.yml").write_text(f"{NAV}:\n  n_envs: 2\n  learning_starts: 50\n")
+    run = ["finetune", "--algo", "td3", "--env", NAV, "-conf", "two.yml", "-n", "100", "--eval-freq", "0"]
+    assert main([*run, "--eval-episodes", "2"]) == 0
+    assert "note: 2 envs: gradient_steps=-1" in capsys.readouterr().out
+    assert main([*run, "--eval-episodes", "2", "--n-envs", "1"]) == 0
+    assert "2 envs" not in capsys.readouterr().out
+    compare = ["compare", "--algo", "td3", "--env", NAV, "--pretrained", nav_bc_weights, "-conf", "two.yml", "-n", "40"]
+    assert main(compare) == 2
+    assert "n_envs 2: compare runs each arm on one env" in capsys.readouterr().err
+    (tmp_path / "bad.yml").write_text(f"{NAV}:\n  n_envs: 0\n")
+    assert main(["finetune", "--algo", "td3", "--env", NAV, "-conf", "bad.yml", "-n", "100"]) == 2
+    assert "n_envs must be a whole number of at least 1" in capsys.readouterr().err
