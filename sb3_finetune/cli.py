@@ -104,7 +104,7 @@ def _literal_call(text: str, what: str = "policy_kwargs") -> dict[str, Any]:
     return result
 
 
-ZOO_ONLY_KEYS = {"frame_stack", "callback", "vec_env_wrapper"}
+ZOO_ONLY_KEYS = {"frame_stack", "vec_env_wrapper"}
 
 
 def _hyperparams_entry(path: str, env_id: str) -> dict[str, Any]:
@@ -178,11 +178,48 @@ def load_env_wrapper(path: str, env_id: str) -> EnvWrappers:
     return wrappers
 
 
+def load_callbacks(path: str, env_id: str) -> list[Any]:
+    """The ``callback`` setting of an RL Zoo hyperparameter file's entry, as SB3 callbacks.
+
+    As the RL Zoo reads it, in the same form as ``env_wrapper``: each callback's dotted name, alone or with its
+    arguments. ``sb3_finetune.zoo.FinetuneCallback`` (the recipe as a callback, for the Zoo itself) is refused:
+    ``finetune`` runs the recipe already.
+
+    :param path: the YAML file
+    :param env_id: the env id (the entry's key)
+    :return: the callbacks, built (empty where the entry names none)
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from sb3_finetune.wrappers import parse_env_wrapper, wrapper_class
+
+    callbacks = []
+    try:
+        for name, kwargs in parse_env_wrapper(_hyperparams_entry(path, env_id).get("callback"), "callback"):
+            if name.endswith(".FinetuneCallback"):
+                raise ValueError(
+                    f"callback: {name} runs the recipe, which finetune runs already (it is for the RL Zoo)"
+                )
+            try:
+                callback = wrapper_class(name, "callback")(**kwargs)
+            except ValueError:
+                raise
+            except Exception as exc:  # the callback's own complaint about its arguments
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ValueError(f"callback: {name}({', '.join(kwargs)}): {message}") from None
+            if not isinstance(callback, BaseCallback):
+                raise ValueError(f"callback: {name} is not an SB3 callback")
+            callbacks.append(callback)
+    except ValueError as exc:
+        raise UsageError(f"'{path}': {exc}") from None
+    return callbacks
+
+
 def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tuple[dict[str, Any], int | None]:
     """The entry for ``env_id`` of an RL Zoo hyperparameter file, as SB3 arguments and ``n_timesteps``.
 
-    ``normalize`` and ``env_wrapper`` are not an algorithm's arguments: :func:`load_normalize` and
-    :func:`load_env_wrapper` read them.
+    ``normalize``, ``env_wrapper`` and ``callback`` are not an algorithm's arguments: :func:`load_normalize`,
+    :func:`load_env_wrapper` and :func:`load_callbacks` read them.
 
     :param path: the YAML file
     :param env_id: the env id (the entry's key)
@@ -190,8 +227,8 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
     :return: ``(algorithm kwargs, n_timesteps or None)``
     """
     entry = _hyperparams_entry(path, env_id)
-    entry.pop("normalize", None)
-    entry.pop("env_wrapper", None)
+    for key in ("normalize", "env_wrapper", "callback"):  # not the algorithm's: read by load_normalize, ...
+        entry.pop(key, None)
     unsupported = sorted(set(entry) & ZOO_ONLY_KEYS)
     if unsupported:
         raise UsageError(f"'{path}': {unsupported} are not supported by sb3-finetune (use the RL Zoo for them)")
@@ -649,6 +686,8 @@ def _finetune(args: argparse.Namespace) -> int:
         callbacks.append(
             CheckpointCallback(args.save_freq, checkpoints, lambda: {"argv": sys.argv[1:], **setup.checkpoint_state()})
         )
+    if args.hyperparams:
+        callbacks.extend(load_callbacks(args.hyperparams, env_id))
     if args.progress:  # over the whole run: SB3's own bar would restart after the recipe's warm-up
         from sb3_finetune.progress import ProgressCallback
 
@@ -927,6 +966,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     env_id, env_kwargs, _, hyperparams, n_timesteps, normalize, wrappers, n_envs = _run_settings(args, fewest_steps=20)
     if (n_envs or 1) != 1:
         raise UsageError(f"'{args.hyperparams}': n_envs {n_envs}: compare runs each arm on one env")
+    if args.hyperparams and _hyperparams_entry(args.hyperparams, env_id).get("callback"):
+        raise UsageError(f"'{args.hyperparams}': callback: compare runs no callbacks of the file's (finetune does)")
     if args.eval_freq is not None and args.eval_freq < 1:
         raise UsageError("--eval-freq must be at least 1")
     _refuse_statistics_beside(_check_file(args.pretrained, "pretrained weights file"))

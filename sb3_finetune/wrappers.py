@@ -18,13 +18,14 @@ EnvWrappers = tuple[tuple[str, dict[str, Any]], ...]
 """Wrappers as ``((dotted name, kwargs), ...)``, innermost first."""
 
 
-def parse_env_wrapper(setting: Any) -> EnvWrappers:
-    """The Zoo's ``env_wrapper`` setting as :data:`EnvWrappers`.
+def parse_env_wrapper(setting: Any, key: str = "env_wrapper") -> EnvWrappers:
+    """The Zoo's ``env_wrapper`` setting as :data:`EnvWrappers` (its ``callback`` setting has the same form).
 
     As the RL Zoo reads it: a wrapper's dotted name (``gymnasium.wrappers.TimeAwareObservation``), or a list of
     them, each a name or a one-entry mapping ``{name: kwargs}``; they wrap the env in that order.
 
     :param setting: the setting as YAML gives it (``None`` for none)
+    :param key: the setting's name (for messages)
     :return: the wrappers (empty for none)
     :raises ValueError: the setting is not of that form
     """
@@ -37,30 +38,31 @@ def parse_env_wrapper(setting: Any) -> EnvWrappers:
         elif isinstance(item, Mapping) and len(item) == 1:
             ((name, kwargs),) = item.items()
             if kwargs is not None and not isinstance(kwargs, Mapping):
-                raise ValueError(f"env_wrapper: the arguments of {name} must be a mapping, got {kwargs!r}")
+                raise ValueError(f"{key}: the arguments of {name} must be a mapping, got {kwargs!r}")
         else:
-            raise ValueError(f"env_wrapper: each wrapper is a dotted name or {{name: arguments}}, got {item!r}")
+            raise ValueError(f"{key}: each entry is a dotted name or {{name: arguments}}, got {item!r}")
         if not isinstance(name, str) or "." not in name:
-            raise ValueError(f"env_wrapper: {name!r} is not a dotted name (module.Class)")
+            raise ValueError(f"{key}: {name!r} is not a dotted name (module.Class)")
         wrappers.append((name, dict(kwargs or {})))
     return tuple(wrappers)
 
 
-def wrapper_class(name: str) -> Any:
+def wrapper_class(name: str, key: str = "env_wrapper") -> Any:
     """The class (or callable) a dotted name gives, imported.
 
     :param name: ``module.Class``
+    :param key: the setting that names it (for messages)
     :raises ValueError: the module cannot be imported, or has no such name
     """
     module, _, attribute = name.rpartition(".")
     try:
         found = getattr(importlib.import_module(module), attribute)
     except ImportError as exc:
-        raise ValueError(f"env_wrapper: cannot import {module!r}: {exc}") from None
+        raise ValueError(f"{key}: cannot import {module!r}: {exc}") from None
     except AttributeError:
-        raise ValueError(f"env_wrapper: {module!r} has no {attribute!r}") from None
+        raise ValueError(f"{key}: {module!r} has no {attribute!r}") from None
     if not callable(found):
-        raise ValueError(f"env_wrapper: {name} is not a wrapper class")
+        raise ValueError(f"{key}: {name} is not a class")
     return found
 
 

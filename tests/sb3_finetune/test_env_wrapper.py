@@ -78,3 +78,29 @@ def test_the_files_n_envs_sets_the_copies_unless_the_flag_does(nav_bc_weights, t
     (tmp_path / "bad.yml").write_text(f"{NAV}:\n  n_envs: 0\n")
     assert main(["finetune", "--algo", "td3", "--env", NAV, "-conf", "bad.yml", "-n", "100"]) == 2
     assert "n_envs must be a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_the_files_callbacks_run_with_finetune(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    saving = (
+        "stable_baselines3.common.callbacks.CheckpointCallback:\n        save_freq: 60\n        save_path: sb3_saves"
+    )
+    (tmp_path / "cb.yml").write_text(f"{NAV}:\n  learning_starts: 50\n  callback:\n    - {saving}\n")
+    run = ["finetune", "--algo", "td3", "--env", NAV, "-n", "120", "--eval-freq", "0", "--eval-episodes", "2"]
+    assert main([*run, "-conf", "cb.yml"]) == 0
+    assert sorted(path.name for path in (tmp_path / "sb3_saves").iterdir()) == [
+        "rl_model_120_steps.zip",
+        "rl_model_60_steps.zip",
+    ]
+    for setting, message in [
+        ("sb3_finetune.zoo.FinetuneCallback", "runs the recipe, which finetune runs already"),
+        ("collections.OrderedDict", "is not an SB3 callback"),
+        ("stable_baselines3.common.callbacks.CheckpointCallback", "CheckpointCallback(): "),
+    ]:
+        (tmp_path / "bad.yml").write_text(f"{NAV}:\n  callback: {setting}\n")
+        assert main([*run, "-conf", "bad.yml", "--out", "never.zip"]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "never.zip").exists()
+    compare = ["compare", "--algo", "td3", "--env", NAV, "--pretrained", "x.pt", "-conf", "cb.yml", "-n", "40"]
+    assert main(compare) == 2
+    assert "compare runs no callbacks of the file's" in capsys.readouterr().err
