@@ -242,11 +242,11 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
         from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
         action_space = (env if env is not None else gym.make(resolve_env_id(env_id))).action_space
-        size = int(np.prod(action_space.shape))
+        shape = action_space.shape  # the box's own: SB3 adds the noise to actions of that shape
         noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
         if noise_class is None:
             raise UsageError(f"'{path}': unknown noise_type {noise_type!r}")
-        entry["action_noise"] = noise_class(np.zeros(size), float(noise_std or 0.1) * np.ones(size))
+        entry["action_noise"] = noise_class(np.zeros(shape), float(noise_std or 0.1) * np.ones(shape))
     if isinstance(entry.get("replay_buffer_kwargs"), str):
         entry["replay_buffer_kwargs"] = _literal_call(entry["replay_buffer_kwargs"])
     if isinstance(entry.get("replay_buffer_class"), str):

@@ -1531,12 +1531,14 @@ def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:
 def gaussian_action_noise(action_space: gym.spaces.Box, std: float) -> NormalActionNoise:
     """TD3's and DDPG's Gaussian exploration noise for an action box (in SB3's scaled units).
 
+    The noise has the box's shape: SB3 adds it to an action of that shape (a flat noise did not broadcast onto a box
+    of more than one dimension, such as ``(2, 2)``).
+
     :param action_space: the env's action box
     :param std: the noise's standard deviation
     :return: the noise
     """
-    size = int(np.prod(action_space.shape))
-    return NormalActionNoise(np.zeros(size), std * np.ones(size))
+    return NormalActionNoise(np.zeros(action_space.shape), std * np.ones(action_space.shape))
 
 
 def normalised_features(recipe: Recipe, observation_space: gym.Space, prior: Prior, decisions: list[str]) -> bool:

@@ -419,3 +419,52 @@ def test_a_stood_down_prior_is_distilled_on_the_random_probe_only_if_asked(on_a_
     said = [d for d in setup.decisions if d.startswith("distillation: on the states of the prior's probe only")]
     assert len(said) == int(not on_a_stand_down)
     assert "stand_down_distill_random_probe off" in "".join(said) or on_a_stand_down
+
+
+class MatrixEnv(gym.Env):
+    """Observations a (3, 4) box and actions a (2, 2) box in [-2, 2]: shapes of more than one dimension."""
+
+    observation_space = gym.spaces.Box(-1, 1, (3, 4), np.float32)
+    action_space = gym.spaces.Box(-2, 2, (2, 2), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state, self.steps = self.np_random.uniform(-1, 1, (3, 4)).astype(np.float32), 0
+        return self.state, {}
+
+    def step(self, action):
+        reward = -float(np.abs(np.asarray(action) / 2 - self.state[:2, :2]).sum())
+        self.state, self.steps = self.np_random.uniform(-1, 1, (3, 4)).astype(np.float32), self.steps + 1
+        return self.state, reward, False, self.steps >= 20, {}
+
+
+def match(obs):
+    """The action that earns 0: twice the top-left block of the observation."""
+    return 2 * obs[:, :2, :2]
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_boxes_of_more_than_one_dimension(algo, tmp_path):
+    """TD3's and DDPG's exploration noise has the action box's shape (a flat one did not broadcast onto (2, 2)), the
+    prior reads and writes the boxes' shapes, and the model is the prior at step 0."""
+    from sb3_finetune.evaluation import LearningCurveCallback
+
+    env = MatrixEnv()
+    pretrain(tmp_path / "prior.pt", rollout_dataset(match, MatrixEnv(), 400, seed=0), epochs=5)
+    prior = load_prior(tmp_path / "prior.pt", env.action_space, env.observation_space)
+    assert prior.predict(np.zeros((5, 3, 4), np.float32)).shape == (5, 2, 2)
+    setup = make_finetune(algo, env, tmp_path / "prior.pt", 300, RECIPE, seed=0, hyperparams={"learning_starts": 100})
+    curve = LearningCurveCallback(MatrixEnv(), None, eval_freq=1_000, episodes=3)
+    setup.learn(300, callback=[curve])
+    expected = evaluate(prior_policy(prior), MatrixEnv(), episodes=3, seed=10_000)
+    assert curve.curve[0]["mean_return"] == pytest.approx(expected.mean_return, rel=1e-5)
+    assert setup.model.num_timesteps >= 300
+    assert model_policy(setup.model)(np.zeros((2, 3, 4), np.float32)).shape == (2, 2, 2)
+
+
+def test_the_zoo_files_noise_has_the_action_boxs_shape(tmp_path):
+    from sb3_finetune.cli import load_hyperparams
+
+    (tmp_path / "h.yml").write_text("Matrix-v0:\n  noise_type: ornstein-uhlenbeck\n  noise_std: 0.2\n")
+    params, _ = load_hyperparams(str(tmp_path / "h.yml"), "Matrix-v0", MatrixEnv())
+    assert params["action_noise"]().shape == (2, 2)
