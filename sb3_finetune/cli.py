@@ -412,6 +412,10 @@ def _figures_line(figures: Any) -> str:
     parts.append(f"return {figures.mean_return:.2f}")
     if figures.expert_return_ratio is not None:
         parts.append(f"{figures.expert_return_ratio:.2f}x the expert's return")
+    if getattr(figures, "episodes_cut", 0):
+        from sb3_finetune.evaluation import EPISODE_CAP
+
+        parts.append(f"{figures.episodes_cut} episodes cut at {EPISODE_CAP} steps (no time limit declared)")
     return ", ".join(parts)
 
 
@@ -863,11 +867,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _check_wrappers(args.model, wrappers)
     env = _wrapped(env, wrappers)
     policy = _policy_for(args.model, args.algo, env, args.action_units, args.vec_normalize)
-    if wrappers:  # the episodes run on a wrapped env of their own, one after the other, from the same seeded starts
-        figures = evaluate(policy, _wrapped(_make_env(env_id, env_kwargs), wrappers), None, args.episodes, args.seed)
-    else:
-        figures = evaluate(policy, env_id, env_kwargs, args.episodes, args.seed, _expert_for(env_id, env_kwargs))
+    with _decisions_printed_here():  # a cut episode is said below, once
+        if wrappers:  # the episodes run on a wrapped env of their own, one after the other, from the same starts
+            wrapped = _wrapped(_make_env(env_id, env_kwargs), wrappers)
+            figures = evaluate(policy, wrapped, None, args.episodes, args.seed)
+        else:
+            figures = evaluate(policy, env_id, env_kwargs, args.episodes, args.seed, _expert_for(env_id, env_kwargs))
     print(f"{args.model} on {env_id} ({args.episodes} episodes, seed {args.seed})")
+    if figures.episodes_cut:
+        from sb3_finetune.evaluation import EPISODE_CAP
+
+        print(
+            f"note: {env_id} declares no time limit: {figures.episodes_cut} episodes were cut at {EPISODE_CAP} steps "
+            "(--env-kwargs max_episode_steps:N gives it one)"
+        )
     if figures.success_rate is not None:
         print(f"  success rate        {figures.success_rate:.1%}")
     print(f"  mean return         {figures.mean_return:.3f} (std {figures.std_return:.3f})")

@@ -6,6 +6,10 @@ once on it; any other id runs on Gymnasium's ``SyncVectorEnv`` in batches; an en
 after the other; an SB3 ``VecEnv`` is seeded once and its episodes are spread over its copies, as SB3's
 ``evaluate_policy`` does.
 
+An env that declares no time limit (no ``max_episode_steps`` in its spec, no ``TimeLimit`` wrapper) may never end an
+episode: there, on an env id or a Gymnasium env, each episode is cut at :data:`EPISODE_CAP` steps, and where one
+was, :func:`evaluate` says so and counts them (``Evaluation.episodes_cut``). An SB3 ``VecEnv`` is stepped as given.
+
 Success is reported only where the env reports it, in ``info["is_success"]`` (SB3's key) or ``info["success"]``
 (Gymnasium-Robotics'): an episode succeeds if any of its steps says so. Elsewhere the success rate is ``None``:
 none is invented. The ratio to an expert's return is there only where an expert is given.
@@ -25,6 +29,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from sb3_finetune.decisions import say
+
 Policy = Callable[[Any], np.ndarray]
 """Maps a batch of the env's own observations (array, or dict of arrays; under an SB3 ``VecNormalize``, those it
 wraps, before normalisation) to a batch of actions in the env's own units."""
@@ -37,6 +43,9 @@ SUCCESS_KEYS = ("is_success", "success")
 
 BATCH = 32
 """Copies of an env stepped together when an id has no native vector env."""
+
+EPISODE_CAP = 10_000
+"""The steps after which an episode of an env that declares no time limit is cut."""
 
 RAW_OBSERVATIONS: contextvars.ContextVar[Any] = contextvars.ContextVar("sb3_finetune_raw_observations", default=None)
 """The env's own observations while :func:`model_policy` asks a model under ``VecNormalize`` for their actions:
@@ -56,6 +65,7 @@ class Evaluation:
     :param expert_return: the expert's mean return on the same episodes (``None`` without an expert)
     :param expert_return_ratio: ``expert_return / mean_return`` (``None`` without an expert); 1.0 is the expert's
         level; with negative returns it is <= 1 when worse
+    :param episodes_cut: episodes cut at :data:`EPISODE_CAP` steps, on an env that declares no time limit
     """
 
     mean_return: float
@@ -65,10 +75,14 @@ class Evaluation:
     success_rate: float | None = None
     expert_return: float | None = None
     expert_return_ratio: float | None = None
+    episodes_cut: int = 0
 
     def as_dict(self) -> dict[str, float | int | None]:
-        """The figures as a plain dict."""
-        return asdict(self)
+        """The figures as a plain dict (``episodes_cut`` only where an episode was cut)."""
+        figures = asdict(self)
+        if not self.episodes_cut:
+            del figures["episodes_cut"]
+        return figures
 
 
 @dataclass
@@ -78,11 +92,30 @@ class Episodes:
     :param returns: undiscounted returns
     :param lengths: lengths
     :param successes: success per episode, ``None`` where the env reports none
+    :param cut: episodes cut at :data:`EPISODE_CAP` steps (the env declares no time limit)
     """
 
     returns: np.ndarray
     lengths: np.ndarray
     successes: np.ndarray | None
+    cut: int = 0
+
+
+def declared_time_limit(env: gym.Env) -> int | None:
+    """The time limit a Gymnasium env declares: its spec's ``max_episode_steps``, or a ``TimeLimit`` wrapper's.
+
+    :param env: the env
+    :return: the limit, or ``None`` where it declares none
+    """
+    layer: Any = env
+    while layer is not None:
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            return int(layer._max_episode_steps)
+        spec = getattr(layer, "spec", None)
+        if spec is not None and spec.max_episode_steps is not None:
+            return int(spec.max_episode_steps)
+        layer = getattr(layer, "env", None)
+    return None
 
 
 def info_success(info: dict[str, Any]) -> bool | None:
@@ -102,13 +135,16 @@ def _vector_success(infos: dict[str, Any], count: int) -> np.ndarray | None:
     return None
 
 
-def _run_vector(policy: Policy, env: gym.vector.VectorEnv, count: int, seed: int) -> Episodes:
-    """One episode on each of the ``count`` copies of a Gymnasium vector env, seeded ``seed, seed + 1, ...``."""
+def _run_vector(policy: Policy, env: gym.vector.VectorEnv, count: int, seed: int, cap: int | None) -> Episodes:
+    """One episode on each of the ``count`` copies of a Gymnasium vector env, seeded ``seed, seed + 1, ...``.
+
+    Each is cut at ``cap`` steps where one is given.
+    """
     obs, _ = env.reset(seed=seed)
     returns = np.zeros(count)
     lengths = np.zeros(count, dtype=np.int64)
     success = np.zeros(count, dtype=bool)
-    reported = False
+    reported, cuts = False, 0
     done = np.zeros(count, dtype=bool)
     while not done.all():
         actions = np.asarray(policy(obs), dtype=np.float32).reshape((count, *env.single_action_space.shape))
@@ -120,8 +156,11 @@ def _run_vector(policy: Policy, env: gym.vector.VectorEnv, count: int, seed: int
         if step_success is not None:
             reported = True
             success[active] |= step_success[active]
-        done |= np.asarray(terminated) | np.asarray(truncated)
-    return Episodes(returns, lengths, success if reported else None)
+        ended = np.asarray(terminated) | np.asarray(truncated)
+        cut = ~done & ~ended & (lengths >= cap) if cap is not None else np.zeros(count, dtype=bool)
+        cuts += int(cut.sum())
+        done |= ended | cut
+    return Episodes(returns, lengths, success if reported else None, cuts)
 
 
 def _batch_of_one(obs: Any) -> Any:
@@ -132,7 +171,8 @@ def _batch_of_one(obs: Any) -> Any:
 
 def _run_env(policy: Policy, env: gym.Env, episodes: int, seed: int) -> Episodes:
     """Episodes one after the other on a single env, episode ``k`` from ``reset(seed=seed + k)``."""
-    returns, lengths, successes, reported = [], [], [], False
+    returns, lengths, successes, reported, cuts = [], [], [], False, 0
+    cap = None if declared_time_limit(env) is not None else EPISODE_CAP
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         total, length, success, done = 0.0, 0, False, False
@@ -146,10 +186,12 @@ def _run_env(policy: Policy, env: gym.Env, episodes: int, seed: int) -> Episodes
                 reported = True
                 success |= flag
             done = terminated or truncated
+            if not done and cap is not None and length >= cap:
+                done, cuts = True, cuts + 1
         returns.append(total)
         lengths.append(length)
         successes.append(success)
-    return Episodes(np.array(returns), np.array(lengths), np.array(successes) if reported else None)
+    return Episodes(np.array(returns), np.array(lengths), np.array(successes) if reported else None, cuts)
 
 
 def _run_vec_env(policy: Policy, env: VecEnv, episodes: int, seed: int) -> Episodes:
@@ -207,10 +249,12 @@ def run_episodes(
     if isinstance(env, gym.Env):
         return _run_env(policy, env, episodes, seed)
     kwargs = dict(env_kwargs or {})
+    declared = kwargs.get("max_episode_steps", gym.spec(env).max_episode_steps)
+    cap = None if declared is not None else EPISODE_CAP
     if gym.spec(env).vector_entry_point is not None:
         vector = gym.make_vec(env, num_envs=episodes, vectorization_mode="vector_entry_point", **kwargs)
         try:
-            return _run_vector(policy, vector, episodes, seed)
+            return _run_vector(policy, vector, episodes, seed, cap)
         finally:
             vector.close()
     parts = []
@@ -218,7 +262,7 @@ def run_episodes(
         count = min(BATCH, episodes - start)
         vector = gym.make_vec(env, num_envs=count, vectorization_mode="sync", **kwargs)
         try:
-            parts.append(_run_vector(policy, vector, count, seed + start))
+            parts.append(_run_vector(policy, vector, count, seed + start, cap))
         finally:
             vector.close()
     successes = [part.successes for part in parts]
@@ -226,6 +270,7 @@ def run_episodes(
         np.concatenate([part.returns for part in parts]),
         np.concatenate([part.lengths for part in parts]),
         None if any(s is None for s in successes) else np.concatenate(successes),  # type: ignore[arg-type]
+        sum(part.cut for part in parts),
     )
 
 
@@ -284,7 +329,8 @@ def evaluate(
     :param episodes: number of episodes
     :param seed: seed of the episodes' starts
     :param expert: an expert policy on the same env (its mean return is cached for env ids)
-    :return: the figures
+    :return: the figures (``episodes_cut``: episodes of an env that declares no time limit cut at
+        :data:`EPISODE_CAP` steps, also logged)
     """
     result = run_episodes(policy, env, episodes, seed, env_kwargs)
     mean_return = float(result.returns.mean())
@@ -294,7 +340,15 @@ def evaluate(
         episodes=len(result.returns),
         std_return=float(result.returns.std()),
         success_rate=None if result.successes is None else float(result.successes.mean()),
+        episodes_cut=result.cut,
     )
+    if result.cut:
+        name = env if isinstance(env, str) else type(env.unwrapped).__name__
+        say(
+            f"evaluation: {name} declares no time limit (max_episode_steps), and {result.cut} of the {episodes} "
+            f"episodes were cut at {EPISODE_CAP} steps; give it one (--env-kwargs max_episode_steps:N) to choose",
+            warn=True,
+        )
     if expert is not None:
         key = repr((env, sorted((env_kwargs or {}).items()), episodes, seed)) if isinstance(env, str) else None
         if key is None or key not in _EXPERT_RETURNS:
@@ -357,7 +411,8 @@ class LearningCurveCallback(BaseCallback):
         self.logger.dump(self.num_timesteps)  # as SB3's EvalCallback: each evaluation at its own step
         if self.verbose:
             success = "" if figures.success_rate is None else f"success {figures.success_rate:.0%}, "
-            print(f"step {self.num_timesteps}: {success}return {figures.mean_return:.2f}")
+            cut = f" ({figures.episodes_cut} episodes cut at {EPISODE_CAP} steps)" if figures.episodes_cut else ""
+            print(f"step {self.num_timesteps}: {success}return {figures.mean_return:.2f}{cut}")
 
     def _on_training_start(self) -> None:
         if self._start is None:

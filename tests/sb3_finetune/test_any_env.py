@@ -468,3 +468,38 @@ def test_the_zoo_files_noise_has_the_action_boxs_shape(tmp_path):
     (tmp_path / "h.yml").write_text("Matrix-v0:\n  noise_type: ornstein-uhlenbeck\n  noise_std: 0.2\n")
     params, _ = load_hyperparams(str(tmp_path / "h.yml"), "Matrix-v0", MatrixEnv())
     assert params["action_noise"]().shape == (2, 2)
+
+
+class Endless(gym.Env):
+    """An env with no time limit whose episodes never end."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), -1.0, False, False, {}
+
+
+def test_episodes_of_an_env_with_no_time_limit_are_cut_and_said(caplog, monkeypatch):
+    from sb3_finetune import evaluation
+
+    monkeypatch.setattr(evaluation, "EPISODE_CAP", 30)
+    gym.register("EndlessForTests-v0", entry_point=Endless)
+    try:
+        policy = lambda obs: np.zeros((len(obs), 1), np.float32)  # noqa: E731
+        with caplog.at_level("WARNING", logger="sb3_finetune"):
+            by_id = evaluate(policy, "EndlessForTests-v0", episodes=3)
+        assert (by_id.mean_length, by_id.episodes_cut) == (30, 3) and by_id.as_dict()["episodes_cut"] == 3
+        assert "declares no time limit" in caplog.text and "3 of the 3 episodes were cut at 30 steps" in caplog.text
+        instance = evaluate(policy, Endless(), episodes=2)
+        assert (instance.mean_length, instance.episodes_cut) == (30, 2)
+        limited = evaluate(policy, "EndlessForTests-v0", {"max_episode_steps": 50}, episodes=2)
+        assert (limited.mean_length, limited.episodes_cut) == (50, 0) and "episodes_cut" not in limited.as_dict()
+        long_limit = evaluate(policy, gym.wrappers.TimeLimit(Endless(), 40), episodes=1)
+        assert (long_limit.mean_length, long_limit.episodes_cut) == (40, 0)  # a declared limit beyond the cap stands
+    finally:
+        gym.registry.pop("EndlessForTests-v0")
