@@ -173,8 +173,9 @@ def rollout_dataset(
     :return: the dataset
     """
     from sb3_finetune.evaluation import _batch_of_one
-    from sb3_finetune.prior import default_input_keys, flatten_observations
+    from sb3_finetune.prior import check_observation_space, default_input_keys, flatten_observations
 
+    check_observation_space(env.observation_space)
     keys = tuple(input_keys) if input_keys is not None else default_input_keys(env.observation_space)
     if noise < 0:
         raise ValueError(f"noise must be non-negative, got {noise}")

@@ -188,6 +188,22 @@ def finite_box(space: gym.Space) -> bool:
     )
 
 
+def check_observation_space(space: gym.Space) -> None:
+    """Refuse observations that SB3's policies cannot take: a Box of no dimension (a scalar), alone or in a Dict.
+
+    :param space: the env's observation space
+    :raises ValueError: such a space, with the wrapper that fixes it
+    """
+    boxes = space.spaces.items() if isinstance(space, gym.spaces.Dict) else [("", space)]
+    for key, box in boxes:
+        if isinstance(box, gym.spaces.Box) and box.shape == ():
+            where = f"the observations' {key!r}" if key else "the observations"
+            raise ValueError(
+                f"{where} are a box of no dimension (a scalar), which SB3's policies do not take: give them one "
+                "(gymnasium.wrappers.ReshapeObservation(env, (1,)), an env_wrapper in the RL Zoo's hyperparameter file)"
+            )
+
+
 def load_prior(
     source: WeightsSource | Prior,
     action_space: gym.Space,
@@ -248,6 +264,7 @@ def load_prior(
     info = PriorInfo(units, units_from, chosen_activation, activation_from, keys, assumptions)
     prior = Prior(network, action_space, info)
     if observation_space is not None:
+        check_observation_space(observation_space)
         _check_fits(prior, observation_space)
     for sentence in assumptions:
         say(sentence, warn=True)

@@ -101,7 +101,7 @@ from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, check_explor
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.guard import GUARD_RESTORES, CollapseGuard, GuardFloor, LearnerEpisodes, guard_floor
 from sb3_finetune.policies import FINETUNE_POLICIES
-from sb3_finetune.prior import Prior, load_prior
+from sb3_finetune.prior import Prior, check_observation_space, load_prior
 from sb3_finetune.rehearsal import HoldRehearsal
 from sb3_finetune.warmup import ActAsPrior, GateDecision, actor_inputs, deterministic_actions
 from sb3_finetune.weights import WeightsSource
@@ -1628,6 +1628,7 @@ def make_finetune(
         )
     if isinstance(env, str):
         env = gym.make(env)
+    check_observation_space(env.observation_space)
     params = default_hyperparams(algo, env)
     user = dict(hyperparams or {})
     policy_kwargs = {**params.pop("policy_kwargs"), **user.pop("policy_kwargs", {})}

@@ -76,13 +76,22 @@ def wrap_env(env: gym.Env, wrappers: EnvWrappers) -> gym.Env:
     """
     for name, kwargs in wrappers:
         try:
-            env = wrapper_class(name)(env, **kwargs)
+            env = wrapper_class(name)(env, **as_tuples(kwargs))
         except ValueError:
             raise
         except Exception as exc:  # the wrapper's own complaint: a wrong argument, an env it does not fit
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError(f"env_wrapper: {name}({', '.join(kwargs)}) on {env}: {message}") from None
     return env
+
+
+def as_tuples(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments from YAML, with each list a tuple.
+
+    YAML has no tuples, and wrappers ask for them (a shape, say: ``ReshapeObservation(env, shape=(1,))`` refuses
+    ``[1]``); a tuple serves where a sequence is asked for too.
+    """
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
 
 
 def make_wrapped(env_id: str, env_kwargs: Mapping[str, Any] | None, wrappers: EnvWrappers) -> gym.Env:

@@ -503,3 +503,33 @@ def test_episodes_of_an_env_with_no_time_limit_are_cut_and_said(caplog, monkeypa
         assert (long_limit.mean_length, long_limit.episodes_cut) == (40, 0)  # a declared limit beyond the cap stands
     finally:
         gym.registry.pop("EndlessForTests-v0")
+
+
+class ScalarObservation(gym.Env):
+    """A scalar observation (a box of no dimension), which SB3's policies do not take."""
+
+    observation_space = gym.spaces.Box(-1, 1, (), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.array(0.5, np.float32), {}
+
+    def step(self, action):
+        return np.array(0.5, np.float32), 0.0, False, True, {}
+
+
+def test_a_scalar_observation_is_refused_with_the_wrapper_that_fixes_it(pendulum_prior):
+    from sb3_finetune.wrappers import wrap_env
+
+    with pytest.raises(ValueError, match=r"box of no dimension.*ReshapeObservation"):
+        make_finetune("td3", ScalarObservation(), None, 100)
+    with pytest.raises(ValueError, match="box of no dimension"):
+        rollout_dataset(lambda obs: -obs, ScalarObservation(), 10)
+    inner = gym.spaces.Dict({"x": gym.spaces.Box(-1, 1, (), np.float32), "y": gym.spaces.Box(-1, 1, (2,))})
+    with pytest.raises(ValueError, match="the observations' 'x' are a box of no dimension"):
+        load_prior(pendulum_prior, gym.spaces.Box(-2, 2, (1,)), inner)
+    # the Zoo file's wrapper, its shape a YAML list: given as a tuple, as the wrapper asks
+    env = wrap_env(ScalarObservation(), (("gymnasium.wrappers.ReshapeObservation", {"shape": [1]}),))
+    assert env.observation_space.shape == (1,)
+    assert rollout_dataset(lambda obs: -obs, env, 10).observations.shape == (10, 1)
