@@ -188,19 +188,36 @@ def finite_box(space: gym.Space) -> bool:
     )
 
 
-def check_observation_space(space: gym.Space) -> None:
-    """Refuse observations that SB3's policies cannot take: a Box of no dimension (a scalar), alone or in a Dict.
+def check_observation_space(space: gym.Space, for_prior: bool = True) -> None:
+    """Refuse observations that SB3's policies, or a prior, cannot take, naming the wrapper that fixes them.
+
+    SB3's policies take a Box of at least one dimension, ``Discrete``, ``MultiDiscrete``, ``MultiBinary``, or a flat
+    Dict of those; a prior reads Boxes (or a Dict of them) as they are.
 
     :param space: the env's observation space
-    :raises ValueError: such a space, with the wrapper that fixes it
+    :param for_prior: a prior will read them (``False``: training from scratch)
+    :raises ValueError: such a space
     """
-    boxes = space.spaces.items() if isinstance(space, gym.spaces.Dict) else [("", space)]
-    for key, box in boxes:
-        if isinstance(box, gym.spaces.Box) and box.shape == ():
-            where = f"the observations' {key!r}" if key else "the observations"
+    parts = space.spaces.items() if isinstance(space, gym.spaces.Dict) else [("", space)]
+    wrapper = "an env_wrapper in the RL Zoo's hyperparameter file"
+    for key, part in parts:
+        where = f"the observations' {key!r}" if key else "the observations"
+        if isinstance(part, gym.spaces.Box):
+            if part.shape == ():
+                raise ValueError(
+                    f"{where} are a box of no dimension (a scalar), which SB3's policies do not take: give them one "
+                    f"(gymnasium.wrappers.ReshapeObservation(env, (1,)), {wrapper})"
+                )
+        elif isinstance(part, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+            if for_prior:
+                raise ValueError(
+                    f"{where} are {part}: SB3 one-hot encodes them, and a prior reads observations as they are; "
+                    f"make them a Box (gymnasium.wrappers.FlattenObservation one-hot encodes them, {wrapper})"
+                )
+        else:
             raise ValueError(
-                f"{where} are a box of no dimension (a scalar), which SB3's policies do not take: give them one "
-                "(gymnasium.wrappers.ReshapeObservation(env, (1,)), an env_wrapper in the RL Zoo's hyperparameter file)"
+                f"{where} are {type(part).__name__} ({part}), which SB3's policies do not take: make them a Box "
+                f"(gymnasium.wrappers.FlattenObservation, {wrapper})"
             )
 
 

@@ -1628,7 +1628,7 @@ def make_finetune(
         )
     if isinstance(env, str):
         env = gym.make(env)
-    check_observation_space(env.observation_space)
+    check_observation_space(env.observation_space, for_prior=pretrained is not None)
     params = default_hyperparams(algo, env)
     user = dict(hyperparams or {})
     policy_kwargs = {**params.pop("policy_kwargs"), **user.pop("policy_kwargs", {})}

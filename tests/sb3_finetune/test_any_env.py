@@ -533,3 +533,32 @@ def test_a_scalar_observation_is_refused_with_the_wrapper_that_fixes_it(pendulum
     env = wrap_env(ScalarObservation(), (("gymnasium.wrappers.ReshapeObservation", {"shape": [1]}),))
     assert env.observation_space.shape == (1,)
     assert rollout_dataset(lambda obs: -obs, env, 10).observations.shape == (10, 1)
+
+
+class Cells(gym.Env):
+    """Discrete observations (one cell of 5) and continuous actions."""
+
+    observation_space = gym.spaces.Discrete(5)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return 2, {}
+
+    def step(self, action):
+        return 3, 0.0, False, True, {}
+
+
+def test_observations_a_prior_cannot_read_are_refused_and_scratch_still_trains(pendulum_prior):
+    with pytest.raises(ValueError, match=r"Discrete\(5\): SB3 one-hot encodes them.*FlattenObservation"):
+        make_finetune("td3", Cells(), pendulum_prior, 100)
+    with pytest.raises(ValueError, match="a prior reads observations as they are"):
+        rollout_dataset(lambda obs: np.zeros((len(obs), 1)), Cells(), 10)
+    setup = make_finetune("td3", Cells(), None, 60, hyperparams={"learning_starts": 20})  # SB3 one-hot encodes them
+    setup.learn(60)
+    assert setup.model.num_timesteps == 60
+    one_hot = gym.wrappers.FlattenObservation(Cells())
+    assert rollout_dataset(lambda obs: np.zeros((len(obs), 1)), one_hot, 4).observations.tolist()[0] == [0, 0, 1, 0, 0]
+    pair = gym.spaces.Tuple((gym.spaces.Box(-1, 1, (2,)), gym.spaces.Box(-1, 1, (1,))))
+    with pytest.raises(ValueError, match=r"are Tuple .* which SB3's policies do not take"):
+        load_prior(pendulum_prior, gym.spaces.Box(-2, 2, (1,)), pair)
