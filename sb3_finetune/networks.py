@@ -10,6 +10,20 @@ from torch import nn
 LayerSpec = tuple[str, int, int, bool]
 """One Linear layer of a :class:`LinearStack`: ``(name, in_features, out_features, has_bias)``."""
 
+
+class ClippedTanh(nn.Module):
+    """``tanh(clip(x, -2, 2))``: the deterministic action of SB3's SAC with gSDE (``use_sde``).
+
+    Its actor clips its Gaussian's mean at ``clip_mean`` (2 by default) before the squash.
+    """
+
+    CLIP = 2.0
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        """The squashed, clipped input."""
+        return th.tanh(th.clamp(x, -self.CLIP, self.CLIP))
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -18,6 +32,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "silu": nn.SiLU,
     "sigmoid": nn.Sigmoid,
+    "clipped_tanh": ClippedTanh,
 }
 """Activations known by name (in weights files' metadata, on the command line and in saved models)."""
 

@@ -332,7 +332,7 @@ def sb3_actor_network(path: str | os.PathLike, vec_normalize: Any = None) -> tup
     network = LinearStack(
         infer_linear_layers(state),
         metadata["activation"],
-        output_activation="tanh",
+        output_activation=metadata["output_activation"],
         normalised_after=metadata_names(metadata, NORMALISED_AFTER),
     )
     network.load_state_dict(state, strict=True)

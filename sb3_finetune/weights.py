@@ -302,6 +302,27 @@ def _actor_head_layers(policy: Mapping[str, th.Tensor]) -> list[str]:
     ]
 
 
+def _sb3_output_activation(path: str | os.PathLike, data: Mapping) -> str:
+    """What an SB3 actor applies to its last layer's output.
+
+    Tanh, or, for SAC with gSDE (``use_sde``), tanh of the mean clipped at ``clip_mean`` (SB3's default 2;
+    ``clipped_tanh``).
+    """
+    if data.get("use_sde") is not True:
+        return "tanh"
+    clip = (data.get("policy_kwargs") or {}).get("clip_mean", 2.0)
+    if not isinstance(clip, (int, float)) or clip <= 0:
+        return "tanh"
+    from sb3_finetune.networks import ClippedTanh
+
+    if float(clip) != ClippedTanh.CLIP:
+        raise PretrainedWeightsError(
+            f"'{path}' is SAC with gSDE and clip_mean={clip}: its deterministic action clips the mean there before "
+            f"tanh, and a chain holds SB3's default clip ({ClippedTanh.CLIP:g}) only"
+        )
+    return "clipped_tanh"
+
+
 def _sb3_data(archive: zipfile.ZipFile) -> dict:
     """The JSON part of an SB3 zip's ``data`` (its cloudpickled entries are never unpickled)."""
     import json
@@ -347,7 +368,7 @@ def sb3_zip_metadata(path: str | os.PathLike) -> dict[str, str]:
     metadata = {
         "action_units": "scaled",
         "activation": _activation_from_data(data),
-        "output_activation": "tanh",
+        "output_activation": _sb3_output_activation(path, data),
         "source": "sb3-actor",
     }
     keys = _plain_input_keys(path, data)
@@ -395,9 +416,9 @@ def sb3_actor_chain(
 
     For a model built with :class:`~sb3_finetune.PretrainedFeaturesExtractor` the chain is its pretrained layers
     followed by the head; where the features are the pretrained network's linear output, its last layer is merged
-    into the head's first (an exact product of the two). The chain's output goes through tanh, as the actor's does:
-    actions in SB3's scaled units. Only ``policy.pth`` (``weights_only=True``) and the readable JSON of ``data``
-    are read.
+    into the head's first (an exact product of the two). The chain's output goes through tanh, as the actor's does
+    (clipped at 2 first for SAC with gSDE, as its actor clips its mean): actions in SB3's scaled units. Only
+    ``policy.pth`` (``weights_only=True``) and the readable JSON of ``data`` are read.
 
     :param path: the model ``.zip``
     :param normalised_ok: take a model fine-tuned here under ``VecNormalize`` (its chain reads normalised
@@ -414,7 +435,8 @@ def sb3_actor_chain(
     extractor = [key for key in policy if key.startswith(EXTRACTOR_PREFIX)]
     if not head or (not extractor and any(key.startswith("actor.features_extractor.") for key in policy)):
         raise PretrainedWeightsError(f"'{path}': the actor is not a chain of Linear layers that can be exported")
-    metadata = {"action_units": "scaled", "activation": head_activation, "output_activation": "tanh"}
+    output = _sb3_output_activation(path, data)  # tanh, clipped first for SAC with gSDE
+    metadata = {"action_units": "scaled", "activation": head_activation, "output_activation": output}
     state = {key: policy[key] for key in extractor}
     if extractor:
         kwargs = _extractor_kwargs(data)

@@ -562,3 +562,27 @@ def test_observations_a_prior_cannot_read_are_refused_and_scratch_still_trains(p
     pair = gym.spaces.Tuple((gym.spaces.Box(-1, 1, (2,)), gym.spaces.Box(-1, 1, (1,))))
     with pytest.raises(ValueError, match=r"are Tuple .* which SB3's policies do not take"):
         load_prior(pendulum_prior, gym.spaces.Box(-2, 2, (1,)), pair)
+
+
+def test_sac_with_gsde_exports_and_reads_as_it_acts(tmp_path):
+    """SAC with gSDE (``use_sde``, as the RL Zoo's MountainCar and Bullet entries set it) clips its mean at 2
+    before tanh: its exported prior, and the model read directly as a prior, act exactly as it does, also where the
+    mean is beyond the clip (its last layer scaled up to get there)."""
+    from stable_baselines3 import SAC
+
+    from sb3_finetune.pretrain import export
+
+    env = gym.make("Pendulum-v1")
+    model = SAC("MlpPolicy", env, use_sde=True, seed=0, device="cpu", policy_kwargs={"net_arch": [32, 32]})
+    with th.no_grad():
+        model.policy.actor.mu[0].weight.mul_(50.0)  # means far beyond the clip
+    model.save(tmp_path / "gsde.zip")
+    obs = np.random.default_rng(0).uniform(-1, 1, (64, 3)).astype(np.float32)
+    acted = model.predict(obs, deterministic=True)[0]
+    with th.no_grad():
+        means = model.policy.actor.mu[0](model.policy.actor.latent_pi(th.as_tensor(obs)))
+    assert (means.abs() > 2).any()  # some are clipped
+    export(tmp_path / "gsde.zip", tmp_path / "prior.pt")
+    for source in (tmp_path / "prior.pt", tmp_path / "gsde.zip"):
+        prior = load_prior(source, env.action_space, env.observation_space)
+        np.testing.assert_allclose(prior.predict(obs), acted, atol=1e-5)
