@@ -286,10 +286,10 @@ def load_checkpoint(
     :raises ValueError: the checkpoint's run was under ``VecNormalize`` and ``env`` is not, or the other way round
         (before anything is loaded)
     """
-    from stable_baselines3.common.vec_env import unwrap_vec_normalize
+    from stable_baselines3.common.vec_env import sync_envs_normalization, unwrap_vec_normalize
 
     from sb3_finetune.adapter import load_model
-    from sb3_finetune.normalization import copy_statistics, read_vec_normalize
+    from sb3_finetune.normalization import read_vec_normalize
 
     path = Path(path)
     state = json.loads((path / "state.json").read_text())
@@ -335,7 +335,7 @@ def load_checkpoint(
             )
             state["load_notes"] = [say(sentence)]
     if saved is not None and target is not None:
-        copy_statistics(saved, target)
+        sync_envs_normalization(saved, target)  # SB3's copy of the running statistics (spaces checked above)
     elif saved is not None:
         state["vec_normalize"] = saved
     return model, state

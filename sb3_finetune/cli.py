@@ -663,19 +663,10 @@ def _finetune(args: argparse.Namespace) -> int:
             "--stand-down-distill-random-probe acts on the states --distill-random-probe distils on, which is off "
             f"with {args.algo} and {off}: give --distill-random-probe too"
         )
-    if n_envs > 1 or normalize is not None:
-        import functools
+    if n_envs > 1 or normalize is not None:  # else the env made above
+        from sb3_finetune.wrappers import training_env
 
-        from stable_baselines3.common.env_util import make_vec_env
-
-        from sb3_finetune.wrappers import wrap_env
-
-        inside = functools.partial(wrap_env, wrappers=wrappers) if wrappers else None
-        env = make_vec_env(env_id, n_envs=n_envs, seed=args.seed, env_kwargs=env_kwargs, wrapper_class=inside)
-    if normalize is not None:
-        from stable_baselines3.common.vec_env import VecNormalize
-
-        env = VecNormalize(env, **normalize)
+        env = training_env(env_id, env_kwargs, wrappers, n_envs, normalize, args.seed)
     expert = None if wrappers else _expert_for(env_id, env_kwargs)  # the nav expert reads the env's own observations
     eval_env, eval_kwargs = run.eval_env()
     log_folder = Path(args.log_folder)
@@ -780,14 +771,12 @@ def _policy_for(
     (:func:`~sb3_finetune.normalization.found_statistics`); one that says it was (fine-tuned here) and has none is
     refused.
     """
-    import zipfile
-
     from sb3_finetune.evaluation import model_policy, prior_policy
     from sb3_finetune.prior import load_prior
     from sb3_finetune.recipes import ALGORITHMS
-    from sb3_finetune.weights import SB3_POLICY_FILE, sb3_saved_with_her
+    from sb3_finetune.weights import is_sb3_model, sb3_saved_with_her
 
-    if zipfile.is_zipfile(path) and SB3_POLICY_FILE in zipfile.ZipFile(path).namelist():
+    if is_sb3_model(path):
         from sb3_finetune.adapter import load_model
 
         normalizer = _statistics_for(path, vec_normalize, env)
@@ -910,11 +899,10 @@ def _refuse_statistics_beside(path: str) -> None:
     A prior reads the env's own: such a model goes through ``export`` (or ``pretrain --sb3-model``), which folds
     them in.
     """
-    import zipfile
-
     from sb3_finetune.normalization import found_statistics
+    from sb3_finetune.weights import is_sb3_model
 
-    found = found_statistics(path) if zipfile.is_zipfile(path) else None
+    found = found_statistics(path) if is_sb3_model(path) else None
     if found is not None:
         raise UsageError(
             f"--pretrained '{path}': VecNormalize statistics lie beside it ({found}), so its actor reads normalised "
@@ -925,11 +913,9 @@ def _refuse_statistics_beside(path: str) -> None:
 
 def _check_wrappers(path: str, wrappers: EnvWrappers) -> None:
     """A model fine-tuned inside the file's ``env_wrapper`` says which (plain data): evaluate it inside the same."""
-    import zipfile
+    from sb3_finetune.weights import is_sb3_model, sb3_trained_env_wrapper
 
-    from sb3_finetune.weights import SB3_POLICY_FILE, sb3_trained_env_wrapper
-
-    if not (zipfile.is_zipfile(path) and SB3_POLICY_FILE in zipfile.ZipFile(path).namelist()):
+    if not is_sb3_model(path):
         return
     trained = sb3_trained_env_wrapper(path)
     if trained is not None and trained != wrappers:

@@ -131,23 +131,13 @@ def run_job(job: Job) -> dict[str, Any]:
 
     from sb3_finetune.evaluation import LearningCurveCallback
     from sb3_finetune.recipes import make_finetune
-    from sb3_finetune.wrappers import make_wrapped, wrap_env
+    from sb3_finetune.wrappers import make_wrapped, training_env
 
     th.set_num_threads(1)  # runs go in parallel processes: one core each
     logging.getLogger("sb3_finetune").addHandler(logging.NullHandler())
     for module in job.imports:
         importlib.import_module(module)
-    if job.normalize is None:
-        env = make_wrapped(job.env_id, job.env_kwargs, job.env_wrapper)
-    else:
-        import functools
-
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import VecNormalize
-
-        inside = functools.partial(wrap_env, wrappers=job.env_wrapper) if job.env_wrapper else None
-        vec_env = make_vec_env(job.env_id, seed=job.seed, env_kwargs=job.env_kwargs, wrapper_class=inside)
-        env = VecNormalize(vec_env, **job.normalize)
+    env = training_env(job.env_id, job.env_kwargs, job.env_wrapper, normalize=job.normalize, seed=job.seed)
     setup = make_finetune(
         job.algo,
         env,
@@ -485,8 +475,8 @@ def compare(
     if isinstance(entry_point, str):
         imports = (*imports, entry_point.partition(":")[0])
     prior = load_prior(pretrained, env.action_space, env.observation_space, action_units, activation)
-    probe_env: Any = make_wrapped(env_id, kwargs, env_wrapper) if env_wrapper else env_id
-    reports_success = evaluate(prior_policy(prior), probe_env, kwargs if not env_wrapper else None, 1, 0).success_rate
+    probe: Any = env if env_wrapper else env_id  # inside wrappers, the env just made (an id runs vectorised)
+    reports_success = evaluate(prior_policy(prior), probe, kwargs if not env_wrapper else None, 1, 0).success_rate
     reports_success = reports_success is not None
     defaults = default_hyperparams(algo, env)
     env.close()

@@ -157,9 +157,11 @@ def _run_vector(policy: Policy, env: gym.vector.VectorEnv, count: int, seed: int
             reported = True
             success[active] |= step_success[active]
         ended = np.asarray(terminated) | np.asarray(truncated)
-        cut = ~done & ~ended & (lengths >= cap) if cap is not None else np.zeros(count, dtype=bool)
-        cuts += int(cut.sum())
-        done |= ended | cut
+        if cap is not None:
+            cut = ~done & ~ended & (lengths >= cap)
+            cuts += int(cut.sum())
+            ended |= cut
+        done |= ended
     return Episodes(returns, lengths, success if reported else None, cuts)
 
 

@@ -133,27 +133,6 @@ def save_vec_normalize(normalizer: VecNormalize, path: str | os.PathLike) -> Pat
     return path
 
 
-def copy_statistics(source: VecNormalize, target: VecNormalize) -> None:
-    """Give ``target`` the running statistics of ``source``, observations' and returns'.
-
-    As SB3's ``sync_envs_normalization`` does.
-
-    :param source: where the statistics come from (a loaded file, say)
-    :param target: the env that goes on with them
-    :raises ValueError: the two normalise different observations
-    """
-    if source.observation_space != target.observation_space:
-        raise ValueError(
-            f"the statistics are of observations {source.observation_space}, the env's are {target.observation_space}"
-        )
-    target.obs_rms = (
-        {key: value.copy() for key, value in source.obs_rms.items()}
-        if isinstance(source.obs_rms, dict)
-        else source.obs_rms.copy()
-    )
-    target.ret_rms = source.ret_rms.copy()
-
-
 def folding_sentence(normalizer: VecNormalize) -> str:
     """What :func:`fold_into_first_layer` did, in a sentence (``export`` logs it, the command prints it)."""
     return (

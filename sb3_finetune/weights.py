@@ -17,6 +17,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch as th
 from torch import nn
@@ -90,11 +91,8 @@ def read_metadata(source: WeightsSource) -> dict[str, str]:
     path = Path(source)
     if not path.is_file():
         return {}
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            is_sb3 = SB3_POLICY_FILE in archive.namelist()
-        if is_sb3:
-            return sb3_zip_metadata(path)
+    if is_sb3_model(path):
+        return sb3_zip_metadata(path)
     if path.suffix == ".safetensors":
         try:
             from safetensors import safe_open
@@ -193,7 +191,7 @@ def sb3_trained_env_wrapper(path: str | os.PathLike) -> tuple[tuple[str, dict], 
         model, or one fine-tuned from Python or before 2026-12-06)
     :raises PretrainedWeightsError: not an SB3 model
     """
-    described = _sb3_policy_and_data(path)[1].get("finetune_env_wrapper")
+    described = _sb3_data_entry(path, "finetune_env_wrapper")
     if described is None:
         return None
     return tuple((str(name), dict(kwargs)) for name, kwargs in described)
@@ -208,11 +206,26 @@ def sb3_trained_under_vec_normalize(path: str | os.PathLike) -> bool:
     :param path: the model ``.zip``
     :raises PretrainedWeightsError: not an SB3 model
     """
-    return _sb3_policy_and_data(path)[1].get("finetune_vec_normalize") is True
+    return _sb3_data_entry(path, "finetune_vec_normalize") is True
 
 
-def _sb3_policy_and_data(path: str | os.PathLike) -> tuple[dict[str, th.Tensor], dict]:
-    """An SB3 model's ``policy.pth`` (``weights_only=True``) and the readable JSON of its ``data``, checked."""
+def is_sb3_model(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an SB3 model's ``.zip`` (a zip archive holding ``policy.pth``).
+
+    :param path: a file (one that does not exist is not)
+    """
+    if not Path(path).is_file() or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return SB3_POLICY_FILE in archive.namelist()
+
+
+def _sb3_policy_and_data(path: str | os.PathLike, with_policy: bool = True) -> tuple[dict[str, th.Tensor], dict]:
+    """An SB3 model's ``policy.pth`` (``weights_only=True``) and the readable JSON of its ``data``, checked.
+
+    :param path: the model ``.zip``
+    :param with_policy: read the policy's tensors too (``False``: only ``data``, and ``{}`` for the policy)
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model file not found: '{path}'")
@@ -221,7 +234,13 @@ def _sb3_policy_and_data(path: str | os.PathLike) -> tuple[dict[str, th.Tensor],
     with zipfile.ZipFile(path) as archive:
         if SB3_POLICY_FILE not in archive.namelist():
             raise PretrainedWeightsError(f"'{path}' is not an SB3 model (no {SB3_POLICY_FILE} inside)")
-        return _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE)), _sb3_data(archive)
+        policy = _read_torch(f"{path}:{SB3_POLICY_FILE}", archive.read(SB3_POLICY_FILE)) if with_policy else {}
+        return policy, _sb3_data(archive)
+
+
+def _sb3_data_entry(path: str | os.PathLike, key: str) -> Any:
+    """One entry of the readable JSON of an SB3 model's ``data`` (``None`` where absent); the policy is not read."""
+    return _sb3_policy_and_data(path, with_policy=False)[1].get(key)
 
 
 def sb3_policy_state(path: str | os.PathLike) -> dict[str, th.Tensor]:
@@ -265,7 +284,7 @@ def sb3_saved_with_her(path: str | os.PathLike) -> bool:
     :return: ``True`` where its ``replay_buffer_class`` is SB3's HER buffer
     :raises PretrainedWeightsError: not an SB3 model
     """
-    described = _sb3_policy_and_data(path)[1].get("replay_buffer_class")
+    described = _sb3_data_entry(path, "replay_buffer_class")
     return isinstance(described, Mapping) and str(described.get("__module__", "")).startswith("stable_baselines3.her")
 
 

@@ -97,3 +97,36 @@ def as_tuples(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def make_wrapped(env_id: str, env_kwargs: Mapping[str, Any] | None, wrappers: EnvWrappers) -> gym.Env:
     """``gym.make(env_id, **env_kwargs)`` inside ``wrappers``."""
     return wrap_env(gym.make(env_id, **dict(env_kwargs or {})), wrappers)
+
+
+def training_env(
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None,
+    wrappers: EnvWrappers = (),
+    n_envs: int = 1,
+    normalize: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+) -> Any:
+    """A run's training env from the RL Zoo's settings.
+
+    ``wrappers`` around each copy, ``n_envs`` copies (SB3's ``make_vec_env``), and ``VecNormalize`` around them all
+    where ``normalize`` gives its arguments.
+
+    :param env_id: the env id
+    :param env_kwargs: its arguments
+    :param wrappers: the file's ``env_wrapper``
+    :param n_envs: copies stepped together
+    :param normalize: ``VecNormalize``'s arguments (``None``: none)
+    :param seed: the vector env's seed (with several copies or ``normalize``)
+    :return: a Gymnasium env (one copy, no ``normalize``) or an SB3 ``VecEnv``
+    """
+    if n_envs == 1 and normalize is None:
+        return make_wrapped(env_id, env_kwargs, wrappers)
+    import functools
+
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    inside = functools.partial(wrap_env, wrappers=wrappers) if wrappers else None
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(env_kwargs or {}), wrapper_class=inside)
+    return env if normalize is None else VecNormalize(env, **normalize)
