@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import copy
+import functools
 import importlib
 import importlib.util
 import json
@@ -34,6 +36,9 @@ RECIPE_NAMES = ("default", "frontier", "frozen", "naive", "ibrl")
 """``recipes.RECIPES``' names, written out so that ``--help`` does not import torch (a test keeps them the same)."""
 GATE_CRITERIA = ("auto", "return")
 """``warmup.GATE_CRITERIA``, likewise."""
+
+
+HYPERPARAMS_HELP = "an RL Zoo hyperparameter YAML (the env's entry, else its default one), or a Zoo run's config.yml"
 
 
 class UsageError(Exception):
@@ -104,24 +109,111 @@ def _literal_call(text: str, what: str = "policy_kwargs") -> dict[str, Any]:
     return result
 
 
-ZOO_ONLY_KEYS = {"frame_stack", "vec_env_wrapper"}
+ZOO_ONLY_KEYS = {"frame_stack", "vec_env_wrapper", "monitor_kwargs"}
+
+ZOO_RUN_CONFIG_TAG = "tag:yaml.org,2002:python/object/apply:collections.OrderedDict"
+"""The tag of an RL Zoo run's saved ``config.yml`` (and ``args.yml``): an ``OrderedDict`` of its settings."""
 
 
-def _hyperparams_entry(path: str, env_id: str) -> dict[str, Any]:
-    """The entry for ``env_id`` of an RL Zoo hyperparameter file, as written."""
+class _RunConfig(dict):
+    """An RL Zoo run's saved hyperparameters (``config.yml``): one entry, whatever the env."""
+
+
+def _yaml_loader() -> type:
+    """YAML's safe loader, which also reads the RL Zoo's saved runs: their ``OrderedDict`` and tuples, as data.
+
+    Nothing in the file is imported or called: an ``OrderedDict`` is built from its pairs as a dict, a tuple from
+    its items, and any other Python tag is refused, as the safe loader refuses it.
+    """
     import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def ordered_dict(loader: yaml.SafeLoader, node: yaml.Node) -> _RunConfig:
+        pairs = loader.construct_sequence(node, deep=True) if isinstance(node, yaml.SequenceNode) else None
+        if not pairs or len(pairs) != 1 or not all(isinstance(p, list) and len(p) == 2 for p in pairs[0]):
+            raise yaml.constructor.ConstructorError(
+                None, None, "an OrderedDict not written as the RL Zoo writes its config.yml", node.start_mark
+            )
+        return _RunConfig(pairs[0])
+
+    def python_tuple(loader: yaml.SafeLoader, node: yaml.Node) -> tuple:
+        return tuple(loader.construct_sequence(node, deep=True))  # type: ignore[arg-type]
+
+    Loader.add_constructor(ZOO_RUN_CONFIG_TAG, ordered_dict)
+    Loader.add_constructor("tag:yaml.org,2002:python/tuple", python_tuple)
+    return Loader
+
+
+@functools.lru_cache(maxsize=8)
+def _read_hyperparams_file(path: str, stamp: tuple[int, int]) -> Any:
+    """A hyperparameter file's content, parsed once per version of the file (``stamp``: its mtime and size)."""
+    import yaml
+
+    try:
+        return yaml.load(Path(path).read_text(), Loader=_yaml_loader())  # a safe loader (above)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _hyperparams_file(path: str) -> Any:
     file = Path(path)
     if not file.exists():
         raise UsageError(f"hyperparameter file not found: '{path}'")
-    try:
-        content = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise UsageError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(content, dict) or env_id not in content:
-        keys = sorted(content) if isinstance(content, dict) else []
-        raise UsageError(f"'{path}' has no entry for {env_id!r} (entries: {keys})")
-    return dict(content[env_id])
+    status = file.stat()
+    content = _read_hyperparams_file(str(file.resolve()), (status.st_mtime_ns, status.st_size))
+    if isinstance(content, _RunConfig) and {"algo", "env"} <= set(content):
+        raise UsageError(
+            f"'{path}' holds an RL Zoo run's command-line arguments (its args.yml): give the run's config.yml, "
+            "its hyperparameters"
+        )
+    return content
+
+
+def _hyperparams_entry(path: str, env_id: str) -> dict[str, Any]:
+    """The entry for ``env_id`` of an RL Zoo hyperparameter file, as written (a copy).
+
+    As the RL Zoo finds it: the env id's entry, else the file's ``default`` entry; an RL Zoo run's saved
+    ``config.yml`` is one entry, used for any env (:func:`hyperparams_source` says which).
+    """
+    content = _hyperparams_file(path)
+    if isinstance(content, _RunConfig):
+        return copy.deepcopy(dict(content))
+    if isinstance(content, dict):
+        for key in (env_id, "default"):
+            if isinstance(content.get(key), dict):
+                return copy.deepcopy(content[key])
+    keys = sorted(map(str, content)) if isinstance(content, dict) else []
+    raise UsageError(f"'{path}' has no entry for {env_id!r} and no 'default' one (entries: {keys})")
+
+
+def hyperparams_source(path: str, env_id: str) -> str | None:
+    """A sentence saying which settings of ``path`` are used for ``env_id``, where it is not the env's own entry.
+
+    :param path: the YAML file
+    :param env_id: the env id
+    :return: the sentence, or ``None`` where the file has an entry for ``env_id``
+    """
+    content = _hyperparams_file(path)
+    if isinstance(content, _RunConfig):
+        return f"'{path}' is an RL Zoo run's saved hyperparameters: they are used for {env_id}"
+    if isinstance(content, dict) and env_id not in content:
+        return f"'{path}' has no entry for {env_id}: its 'default' entry is used, as the RL Zoo uses it"
+    return None
+
+
+def file_env_kwargs(path: str, env_id: str) -> dict[str, Any]:
+    """The ``env_kwargs`` of a hyperparameter file's entry (empty where it sets none).
+
+    :param path: the YAML file
+    :param env_id: the env id (the entry's key)
+    :return: the env's arguments
+    """
+    kwargs = _hyperparams_entry(path, env_id).get("env_kwargs") or {}
+    if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
+        raise UsageError(f"'{path}': env_kwargs must map argument names to values, got {kwargs!r}")
+    return kwargs
 
 
 VEC_NORMALIZE_KEYS = {"norm_obs", "norm_reward", "norm_obs_keys", "clip_obs", "clip_reward", "gamma", "epsilon"}
@@ -215,11 +307,29 @@ def load_callbacks(path: str, env_id: str) -> list[Any]:
     return callbacks
 
 
+def _linear_schedule(path: str, setting: str) -> Any:
+    """The RL Zoo's ``lin_<initial value>`` learning rate: from that value at the start to 0 at the end of training.
+
+    SB3's ``LinearSchedule`` from the value to 0 over the whole run is the Zoo's ``SimpleLinearSchedule``.
+    """
+    from stable_baselines3.common.utils import LinearSchedule
+
+    kind, _, value = setting.partition("_")
+    try:
+        start = float(value)
+    except ValueError:
+        start = None
+    if kind != "lin" or start is None:
+        raise UsageError(f"'{path}': learning_rate {setting!r}: a number, or lin_<initial value> as in the RL Zoo")
+    return LinearSchedule(start, 0.0, 1.0)
+
+
 def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tuple[dict[str, Any], int | None]:
     """The entry for ``env_id`` of an RL Zoo hyperparameter file, as SB3 arguments and ``n_timesteps``.
 
-    ``normalize``, ``env_wrapper`` and ``callback`` are not an algorithm's arguments: :func:`load_normalize`,
-    :func:`load_env_wrapper` and :func:`load_callbacks` read them.
+    ``normalize``, ``env_wrapper``, ``callback`` and ``env_kwargs`` are not an algorithm's arguments:
+    :func:`load_normalize`, :func:`load_env_wrapper`, :func:`load_callbacks` and :func:`file_env_kwargs` read them.
+    A ``lin_<value>`` learning rate is the RL Zoo's linear schedule, from the value to 0.
 
     :param path: the YAML file
     :param env_id: the env id (the entry's key)
@@ -227,7 +337,7 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
     :return: ``(algorithm kwargs, n_timesteps or None)``
     """
     entry = _hyperparams_entry(path, env_id)
-    for key in ("normalize", "env_wrapper", "callback"):  # not the algorithm's: read by load_normalize, ...
+    for key in ("normalize", "env_wrapper", "callback", "env_kwargs"):  # not the algorithm's: load_normalize, ...
         entry.pop(key, None)
     unsupported = sorted(set(entry) & ZOO_ONLY_KEYS)
     if unsupported:
@@ -255,6 +365,8 @@ def load_hyperparams(path: str, env_id: str, env: gym.Env | None = None) -> tupl
         if entry["replay_buffer_class"] != "HerReplayBuffer":
             raise UsageError(f"'{path}': replay_buffer_class {entry['replay_buffer_class']!r} is not supported")
         entry["replay_buffer_class"] = HerReplayBuffer
+    if isinstance(entry.get("learning_rate"), str):
+        entry["learning_rate"] = _linear_schedule(path, entry["learning_rate"])
     if "train_freq" in entry and isinstance(entry["train_freq"], list):
         entry["train_freq"] = tuple(entry["train_freq"])
     return entry, int(float(n_timesteps)) if n_timesteps is not None else None
@@ -384,6 +496,16 @@ def _env_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any], gym.E
     import_gym_packages(args.gym_packages)
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
+    path = getattr(args, "hyperparams", None)
+    if path:  # the file's env_kwargs, unless --env-kwargs replace them (as in the RL Zoo)
+        source = hyperparams_source(path, env_id)
+        if source:
+            print(f"note: {source}")
+        in_file = file_env_kwargs(path, env_id)
+        if in_file and env_kwargs:
+            print(f"note: --env-kwargs {env_kwargs} replace the env_kwargs of '{path}' ({in_file}), as in the RL Zoo")
+        elif in_file:
+            env_kwargs = in_file
     env = _make_env(env_id, env_kwargs)
     from sb3_finetune.prior import finite_box
 
@@ -1103,7 +1225,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--out", default="model.zip", help="model file to write (default model.zip)")
     sub.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")
+    sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help=HYPERPARAMS_HELP)
     sub.add_argument(
         "--recipe",
         default="default",
@@ -1325,7 +1447,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-conf",
         "--conf-file",
         dest="hyperparams",
-        help="the RL Zoo hyperparameter YAML the model was trained with: its env_wrapper wraps the env here too",
+        help="the RL Zoo hyperparameter YAML the model was trained with: its env_wrapper wraps the env here too, and "
+        "its env_kwargs make it where --env-kwargs are not given",
     )
     sub.add_argument(
         "--vec-normalize",
@@ -1369,7 +1492,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the fine-tuned arm's recipe (default: default)")  # fmt: skip
     sub.add_argument("--gate-criterion", choices=GATE_CRITERIA, help="as finetune's (default: auto)")
     sub.add_argument("--gate-return", type=float, help="as finetune's")
-    sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help="an RL Zoo hyperparameter YAML")
+    sub.add_argument("--hyperparams", "-conf", "--conf-file", dest="hyperparams", help=HYPERPARAMS_HELP)
     sub.add_argument(
         "--measure",
         choices=("success", "return"),
@@ -1431,7 +1554,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> NoReturn:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Modules the command names (``--env module:Id``, ``--gym-packages``, the file's ``env_wrapper`` and
+    ``callback``) are found in the working directory too, as they are under ``python -m sb3_finetune.cli`` and the
+    RL Zoo's ``python -m rl_zoo3.train``: a console script does not have it on ``sys.path``. It is put last, so it
+    never hides an installed module.
+    """
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     sys.exit(main())
 
 

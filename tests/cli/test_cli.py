@@ -494,3 +494,27 @@ def test_the_parsers_choices_are_the_librarys():
 
     assert set(cli.RECIPE_NAMES) == set(RECIPES) and set(cli.ALGOS) == set(ALGORITHMS)
     assert cli.GATE_CRITERIA == GATE_CRITERIA
+
+
+def test_the_console_script_imports_the_users_modules_from_the_working_directory(tmp_path):
+    """``--env module:Id`` and the file's ``env_wrapper`` name modules of the user's own, beside them, as the RL Zoo's
+    ``python -m rl_zoo3.train`` finds them: the console script, which lacks the working directory on its path,
+    refused both as not importable."""
+    (tmp_path / "my_robot.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register('MyRobot-v0', entry_point='gymnasium.envs.classic_control:PendulumEnv', max_episode_steps=20)\n"
+        "class HalfTorque(gym.ActionWrapper):\n"
+        "    def action(self, action):\n"
+        "        return 0.5 * action\n"
+    )
+    (tmp_path / "h.yml").write_text("MyRobot-v0:\n  env_wrapper:\n    - my_robot.HalfTorque\n")
+    command = ["sb3-finetune", "finetune", "--algo", "td3", "--env", "my_robot:MyRobot-v0", "-conf", "h.yml"]
+    result = subprocess.run(
+        [*command, "-n", "40", "--eval-episodes", "1", "--out", "m.zip"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "m.zip").exists()
