@@ -545,8 +545,8 @@ def _figures_line(figures: Any) -> str:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    """``sb3-finetune pretrain``: a prior from a dataset, a Minari dataset, an SB3 model or the nav expert."""
-    from sb3_finetune.evaluation import evaluate, prior_policy
+    """``sb3-finetune pretrain``: a prior from a dataset, a Minari dataset, a controller, an SB3 model, an expert."""
+    from sb3_finetune.evaluation import prior_policy
     from sb3_finetune.networks import activation_name
     from sb3_finetune.pretrain import (
         Dataset,
@@ -560,10 +560,26 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from sb3_finetune.weights import metadata_names, save_weights
 
     env_id = env_kwargs = env = None
+    wrappers: EnvWrappers = ()
     if args.env:
         env_id, env_kwargs, env = _env_from_args(args)
-    elif args.expert or (args.sb3_model and args.hidden):
-        raise UsageError("--env is required with --expert and to distil --sb3-model into --hidden layers")
+        if args.hyperparams:
+            wrappers = load_env_wrapper(args.hyperparams, env_id)
+            env = _wrapped(env, wrappers)
+    elif args.expert or args.controller or (args.sb3_model and args.hidden):
+        raise UsageError(
+            "--env is required with --expert and --controller, and to distil --sb3-model into --hidden layers"
+        )
+    elif args.hyperparams:
+        raise UsageError("--hyperparams is for --env: the env its env_wrapper and env_kwargs make")
+    rolled_out = bool(args.controller or (args.sb3_model and args.hidden))
+    if args.noise is not None and (not rolled_out or args.noise < 0):
+        raise UsageError(
+            "--noise is for rollouts (--controller, or --sb3-model with --hidden), and at least 0"
+            if args.noise >= 0
+            else f"--noise must be at least 0, got {args.noise}"
+        )
+    noise = args.noise if args.noise is not None else (CONTROLLER_NOISE if args.controller else 0.0)
     try:
         activation_name(args.activation)
     except ValueError as exc:
@@ -593,8 +609,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             assert env is not None
             keys = metadata_names(metadata, "input_keys") or None  # those the actor reads (SB3's: every key, sorted)
             teacher = load_prior(actor, env.action_space, env.observation_space, "scaled", input_keys=keys)
-            dataset = rollout_dataset(teacher.predict, env, args.samples, args.seed)
+            dataset = rollout_dataset(teacher.predict, env, args.samples, args.seed, noise=noise)
             source = "sb3-actor-distilled"
+    elif args.controller:
+        assert env is not None
+        controller = _controller(args.controller, env)
+        dataset, source = rollout_dataset(controller, env, args.samples, args.seed, noise=noise), "controller"
     else:
         from sb3_finetune.nav import expert_dataset, is_nav_env
 
@@ -622,16 +642,60 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         keys = metadata_names(metadata, "input_keys") or None
         prior = load_prior(network, env.action_space, env.observation_space, metadata["action_units"], input_keys=keys)
     save_weights(network.state_dict(), args.out, metadata)
-    print(f"wrote {args.out} ({source}; actions in {metadata['action_units']} units)")
+    rollouts = f"; {args.samples} rollout steps on {env_id}, acting noise {noise:g}" if rolled_out else ""
+    print(f"wrote {args.out} ({source}{rollouts}; actions in {metadata['action_units']} units)")
     if args.safetensors:
         path = save_weights(network.state_dict(), Path(args.out).with_suffix(".safetensors"), metadata)
         print(f"wrote {path}")
     if prior is not None and env_id is not None:
-        figures = evaluate(
-            prior_policy(prior), env_id, env_kwargs, args.eval_episodes, args.seed, _expert_for(env_id, env_kwargs)
-        )
+        assert env_kwargs is not None
+        figures = _evaluate_on(prior_policy(prior), env_id, env_kwargs, wrappers, args.eval_episodes, args.seed)
         print(f"the prior on {env_id} ({args.eval_episodes} episodes): {_figures_line(figures)}")
     return 0
+
+
+CONTROLLER_NOISE = 0.3
+"""``pretrain --controller``'s acting noise where ``--noise`` is not given (the external scenarios' priors')."""
+
+
+def _controller(name: str, env: gym.Env) -> Any:
+    """The batch policy ``module:name`` names, imported, and checked on a batch of one of ``env``'s observations."""
+    from sb3_finetune.evaluation import _batch_of_one
+
+    module, sep, attribute = name.partition(":")
+    if not sep or not module or not attribute:
+        raise UsageError(f"--controller {name}: give it as module:name (a function in module)")
+    try:
+        controller = getattr(importlib.import_module(module), attribute)
+    except ImportError as exc:
+        raise UsageError(f"--controller {name}: cannot import {module!r}: {exc}") from None
+    except AttributeError:
+        raise UsageError(f"--controller {name}: {module!r} has no {attribute!r}") from None
+    if not callable(controller):
+        raise UsageError(f"--controller {name}: {attribute!r} is not a function")
+    obs, _ = env.reset(seed=0)
+    try:
+        actions = np.asarray(controller(_batch_of_one(obs)), dtype=np.float32)
+    except Exception as exc:  # the controller's own complaint
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0]}" if str(exc) else type(exc).__name__
+        raise UsageError(f"--controller {name}: on a batch of one observation it raised {message}") from None
+    if actions.size != int(np.prod(env.action_space.shape)):
+        raise UsageError(
+            f"--controller {name}: on a batch of one observation it gave actions of shape {actions.shape}, where a "
+            f"batch of one of the env's has shape {(1, *env.action_space.shape)}"
+        )
+    return controller
+
+
+def _evaluate_on(
+    policy: Any, env_id: str, env_kwargs: dict[str, Any], wrappers: EnvWrappers, episodes: int, seed: int
+) -> Any:
+    """A policy's figures on the command's env: inside the file's wrappers, on a wrapped env of their own."""
+    from sb3_finetune.evaluation import evaluate
+
+    if wrappers:  # the episodes run one after the other, from the same starts
+        return evaluate(policy, _wrapped(_make_env(env_id, env_kwargs), wrappers), None, episodes, seed)
+    return evaluate(policy, env_id, env_kwargs, episodes, seed, _expert_for(env_id, env_kwargs))
 
 
 def _recipe_from_args(args: argparse.Namespace) -> Any:
@@ -968,8 +1032,6 @@ def _guess_algorithms(path: str) -> list[str]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``sb3-finetune evaluate``: figures of a model or a prior on seeded episodes."""
-    from sb3_finetune.evaluation import evaluate
-
     if args.episodes < 1:
         raise UsageError("--episodes must be at least 1")
     _check_file(args.model, "model file")
@@ -979,11 +1041,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     env = _wrapped(env, wrappers)
     policy = _policy_for(args.model, args.algo, env, args.action_units, args.vec_normalize)
     with _decisions_printed_here():  # a cut episode is said below, once
-        if wrappers:  # the episodes run on a wrapped env of their own, one after the other, from the same starts
-            wrapped = _wrapped(_make_env(env_id, env_kwargs), wrappers)
-            figures = evaluate(policy, wrapped, None, args.episodes, args.seed)
-        else:
-            figures = evaluate(policy, env_id, env_kwargs, args.episodes, args.seed, _expert_for(env_id, env_kwargs))
+        figures = _evaluate_on(policy, env_id, env_kwargs, wrappers, args.episodes, args.seed)
     print(f"{args.model} on {env_id} ({args.episodes} episodes, seed {args.seed})")
     if figures.episodes_cut:
         from sb3_finetune.evaluation import EPISODE_CAP
@@ -1184,8 +1242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser(
         "pretrain",
-        help="make a prior: behaviour cloning of a dataset, a Minari dataset or the nav expert, or an SB3 model's "
-        "actor",
+        help="make a prior: behaviour cloning of a dataset, a Minari dataset, your controller or the nav expert, or "
+        "an SB3 model's actor",
     )
     source = sub.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="an .npz with arrays observations (n, d) and actions (n, k) in env units")
@@ -1194,6 +1252,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--sb3-model", help="an SB3 model .zip: its actor is the prior (distilled into --hidden layers if given)"
     )
     source.add_argument("--expert", action="store_true", help="behaviour-clone the expert of a nav_env task")
+    source.add_argument(
+        "--controller",
+        metavar="MODULE:NAME",
+        help="behaviour-clone a controller of yours on --env: NAME in MODULE (found in the working directory too) "
+        "maps a batch of observations to a batch of actions in the env's units; cloned from --samples steps of its "
+        "rollouts, acting with --noise",
+    )
+    sub.add_argument(
+        "--noise",
+        type=float,
+        help="acting noise of the rollouts (--controller, or --sb3-model with --hidden), a fraction of the action "
+        "box's half-width; each state is labelled with the clean action (DART). Default 0.3 with --controller, 0 "
+        "with --sb3-model",
+    )
     sub.add_argument(
         "--vec-normalize",
         metavar="FILE",
@@ -1201,6 +1273,14 @@ def build_parser() -> argparse.ArgumentParser:
         "layer (found beside the model when omitted, as evaluate finds them)",
     )
     env_flags(sub, required=False)
+    sub.add_argument(
+        "--hyperparams",
+        "-conf",
+        "--conf-file",
+        dest="hyperparams",
+        help="an RL Zoo hyperparameter YAML: its env_wrapper wraps --env (the rollouts' and the prior's check) and "
+        "its env_kwargs make it where --env-kwargs are not given",
+    )
     sub.add_argument("--out", required=True, help="weights file to write, .pt or .safetensors (required)")
     sub.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes of the network to train (default 64)")
     sub.add_argument("--activation", default="relu", help="activation between its layers (default relu)")

@@ -205,3 +205,61 @@ def test_a_plain_sb3_model_on_dict_observations_reads_every_key(tmp_path):
     figures = [cli("evaluate", name, *evaluate, cwd=tmp_path) for name in ("plain.zip", "exported.pt", "as_it_is.pt")]
     assert all(result.returncode == 0 for result in figures), [result.stderr for result in figures]
     assert _last_json(figures[0].stdout) == _last_json(figures[1].stdout) == _last_json(figures[2].stdout)
+
+
+CONTROLLER = """
+import numpy as np
+
+calls = []
+
+
+def pd(obs):  # a PD controller's torque, in Pendulum's units [-2, 2]
+    calls.append(np.asarray(obs).shape)
+    return np.clip(-6 * np.arctan2(obs[:, 1], obs[:, 0])[:, None] - obs[:, 2:3], -2, 2)
+
+
+def wrong_size(obs):
+    return np.zeros((len(obs), 3))
+"""
+
+
+def test_pretrain_clones_a_controller_of_the_users_inside_the_files_wrappers(tmp_path, monkeypatch, capsys):
+    """``pretrain --controller module:name`` clones the user's batch controller from its noisy rollouts (DART: every
+    state labelled with the clean action); with ``-conf`` the rollouts and the prior's check run inside the file's
+    env_wrapper, so the check is what ``evaluate -conf`` gives."""
+    import importlib
+
+    from sb3_finetune.cli import main
+    from sb3_finetune.weights import read_metadata, read_weights
+
+    (tmp_path / "my_controller.py").write_text(CONTROLLER)
+    (tmp_path / "h.yml").write_text(
+        "Pendulum-v1:\n  env_wrapper:\n    - gymnasium.wrappers.TimeLimit:\n        max_episode_steps: 7\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("my_controller")
+    common = ["pretrain", "--env", "Pendulum-v1", "--samples", "700", "--epochs", "60", "--eval-episodes", "3"]
+    assert main([*common, "--controller", "my_controller:pd", "-conf", "h.yml", "--out", "prior.pt"]) == 0
+    printed = capsys.readouterr().out
+    assert "(controller; 700 rollout steps on Pendulum-v1, acting noise 0.3; actions in env units)" in printed
+    assert module.calls[0] == (1, 3) and len(module.calls) == 701  # the check's batch of one, then each step's
+    assert read_metadata("prior.pt")["source"] == "controller"
+    assert main(["evaluate", "prior.pt", "--env", "Pendulum-v1", "-conf", "h.yml", "--episodes", "3", "--json"]) == 0
+    figures = _last_json(capsys.readouterr().out)
+    assert figures["mean_length"] == 7  # inside the file's TimeLimit
+    assert f"return {figures['mean_return']:.2f}" in printed  # the check ran there too, on the same episodes
+    # the clone acts as the controller on states like those of its rollouts (not exact: 60 epochs of 700 pairs)
+    from sb3_finetune.prior import load_prior
+
+    env = gym.make("Pendulum-v1", max_episode_steps=7)
+    prior = load_prior(read_weights("prior.pt"), env.action_space, env.observation_space, "env")
+    states = rollout_dataset(module.pd, env, 300, seed=1).observations
+    actions = module.pd(states)
+    error = np.abs(prior.predict(states) - actions).mean()
+    assert error < 0.75 * np.abs(actions - np.median(actions)).mean(), error  # well below the best constant's
+    assert main([*common, "--controller", "my_controller:wrong_size", "--out", "wrong.pt"]) == 2
+    assert "it gave actions of shape (1, 3), where a batch of one of the env's has shape (1, 1)" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "wrong.pt").exists()
