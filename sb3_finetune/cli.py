@@ -779,10 +779,10 @@ def _parse_confidence(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a level in (0.5, 1) or 'off', got {value!r}") from None
 
 
-def recipe_switch(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
+def recipe_switch(parser: Any, flag: str, text: str) -> None:
     """A ``--flag/--no-flag`` pair for a recipe field, ``None`` (the recipe's own value) when neither is given.
 
-    :param parser: the subcommand's parser
+    :param parser: the subcommand's parser, or a group of its arguments
     :param flag: ``--name``
     :param text: what the switch does
     """
@@ -1317,62 +1317,69 @@ def build_parser() -> argparse.ArgumentParser:
         "pull, then the critic chooses between the actor's and the prior's action in every state (the saved model "
         "is that composite) (default: default)",
     )
-    sub.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
-    sub.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")
-    recipe_switch(sub, "--layer-norm", "normalise the pretrained features across units before the policy's own layers")
-    recipe_switch(sub, "--stand-down-layer-norm", "normalise them only once the trust gate stands the prior down")
-    sub.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
+    recipe = sub.add_argument_group(
+        "recipe fields",
+        "each changes one field of --recipe and defaults to the recipe's own value (what each does, "
+        "and the measurements that chose the defaults: benchmarks/PARTLY_RIGHT.md)",
+    )
+    recipe.add_argument("--freeze", type=_parse_freeze, help="freeze the pretrained layers: true, false or k")
+    recipe.add_argument("--features-layer", help="'output' or k: which layer's activations are the features")
     recipe_switch(
-        sub,
+        recipe, "--layer-norm", "normalise the pretrained features across units before the policy's own layers"
+    )
+    recipe_switch(recipe, "--stand-down-layer-norm", "normalise them only once the trust gate stands the prior down")
+    recipe.add_argument("--no-actor-init", action="store_true", help="do not distil the prior into the actor")
+    recipe_switch(
+        recipe,
         "--distill-random-probe",
         "where the trust gate compares the prior with a random probe (no success reported, no --gate-return), "
         "distil the actor on the random probe's states too, with the prior's actions (the default recipe: on with td3 "
         "and sac where the gate trusts the prior, off with ddpg)",
     )
     recipe_switch(
-        sub,
+        recipe,
         "--stand-down-distill-random-probe",
         "with --distill-random-probe, distil on the random probe's states where the trust gate stands the prior "
         "down too (the default recipe: off, only where it trusts the prior)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--no-pretrained-warmup", action="store_true", help="uniform random actions during learning_starts"
     )
     recipe_switch(
-        sub,
+        recipe,
         "--warmup-handover",
         "in the prior's warm-up, each episode turns to uniform random actions at a random step (exploration from "
         "where the prior takes the agent; the default recipe: on with td3, sac and ddpg)",
     )
     recipe_switch(
-        sub,
+        recipe,
         "--stand-down-warmup",
         "where the trust gate stands the prior down, the rest of the warm-up is still acted by the distilled policy "
         "(handing over to random actions as the trusted warm-up does) instead of uniform random actions (the default "
         "recipe: on with sac, off with td3 and ddpg)",
     )
     recipe_switch(
-        sub,
+        recipe,
         "--stand-down-skip-warmup",
         "where the trust gate stands the prior down, training's first gradient step comes right after the gate's "
         "probes (learning_starts lowered to the steps they took; the rest of the warm-up is skipped; the default "
         "recipe: on)",
     )
-    sub.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
-    sub.add_argument(
+    recipe.add_argument("--no-trust-gate", action="store_true", help="always trust the prior")
+    recipe.add_argument(
         "--gate-return",
         type=float,
         help="where the env reports no success (or --gate-criterion return): an episode return that counts as "
         "success for the trust gate (default: compare with a uniform-random probe from the same starts)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--gate-criterion",
         choices=GATE_CRITERIA,
         help="what the trust gate judges the prior by: 'auto', the env's success where it reports one (else "
         "--gate-return, else a random probe); 'return', never the env's success, for a prior that rarely reaches "
         "a strict goal but is far better than random (default: auto)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--gate-confidence",
         type=_parse_confidence,
         metavar="LEVEL",
@@ -1380,26 +1387,26 @@ def build_parser() -> argparse.ArgumentParser:
         "this level (a one-sided binomial test), up to the probe's step cap; 'off': its first 3 episodes decide "
         "(default: the recipe's; 0.95 in the default recipe)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--gate-margin",
         type=float,
         metavar="MARGIN",
         help="with --gate-confidence, stop probing once the episodes rule out a rate of trust_gate - MARGIN or "
         "trust_gate + MARGIN; 0: a test against trust_gate itself (default: the recipe's; 0.2 in the default recipe)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--critic-warmup",
         type=int,
         help="env steps with the actor held still after learning_starts (the default recipe: 0 with td3 and ddpg, 1000 "
         "with sac, and with td3 and ddpg without the critic's norm)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--actor-ramp",
         type=int,
         metavar="STEPS",
         help="env steps after the actor's release over which its learning rate rises linearly from 0 (default: 0)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--hold-rehearsal",
         type=float,
         metavar="SHARE",
@@ -1407,7 +1414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "this share of the hold's episodes, so that the critic sees where its slope leads first (the default recipe: 1 "
         "with sac, 0 with td3 and ddpg, whose actor is not held)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--rehearsal-restart",
         type=int,
         metavar="STEPS",
@@ -1415,14 +1422,14 @@ def build_parser() -> argparse.ArgumentParser:
         "every STEPS env steps, so that the critic sees the first moves off the prior again (default: 0, never)",
     )
     recipe_switch(
-        sub,
+        recipe,
         "--critic-layer-norm",
         "a LayerNorm after each hidden layer of the critic and its target (RLPD), to bound how far its values run "
         "off between the warm-up's transitions (the default recipe: on with td3, sac and ddpg)",
     )
-    sub.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
-    sub.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
-    sub.add_argument(
+    recipe.add_argument("--bc-weight", type=float, help="initial weight of the pull towards the prior")
+    recipe.add_argument("--bc-fade", type=float, help="fraction of the budget over which the pull fades")
+    recipe.add_argument(
         "--bc-progress",
         type=int,
         metavar="EPISODES",
@@ -1431,12 +1438,12 @@ def build_parser() -> argparse.ArgumentParser:
         "with time",
     )
     recipe_switch(
-        sub,
+        recipe,
         "--escape-saturation",
         "TD3/DDPG: let a policy gradient that moves the action away from the box's bound through the actor's tanh "
         "undamped, so an actor saturated at the prior's full-throttle actions can follow the critic",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--escape-above",
         type=float,
         metavar="LEVEL",
@@ -1444,74 +1451,77 @@ def build_parser() -> argparse.ArgumentParser:
         "get the undamped gradient: the escape stops at tanh's knee",
     )
     recipe_switch(
-        sub,
+        recipe,
         "--bc-progress-with-fade",
         "with --bc-progress, weigh the pull by the larger of the time fade and the shortfall",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--bc-q-scale", action="store_true", help="scale the pull by the critic's mean |Q| / 2.5, as TD3+BC does"
     )
     recipe_switch(
-        sub, "--bc-q-filter", "pull only on states where the critic values the prior's action above the actor's"
+        recipe, "--bc-q-filter", "pull only on states where the critic values the prior's action above the actor's"
     )
     recipe_switch(
-        sub,
+        recipe,
         "--bc-q-filter-conservative",
         "with --bc-q-filter, stop pulling only where every critic prefers the actor's",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--critic-pretrain-steps",
         type=int,
         help="gradient steps of the critic on the warm-up's transitions, the actor held, before training's first env "
         "step (the default recipe: 5000, or 0 with sac and ddpg without the critic's norm)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--collapse-guard",
         type=float,
         metavar="FRACTION",
         help="once the actor is released, put it back as it was released (and hold it again) when a block of "
         "training episodes scores below FRACTION of the prior's figure in the trust gate's probe",
     )
-    sub.add_argument("--guard-episodes", type=int, help="training episodes per block the collapse guard scores")
-    sub.add_argument(
+    recipe.add_argument("--guard-episodes", type=int, help="training episodes per block the collapse guard scores")
+    recipe.add_argument(
         "--guard-restore",
         choices=("released", "best"),
         help="what the collapse guard puts the actor back to: as it was released (the default), or as it was after "
         "its best block of training episodes",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--frontier-explore",
         type=float,
         metavar="SHARE",
         help="during training, SHARE of the episodes turn uniform random at a random step (as --warmup-handover "
         "does in the warm-up), until the learner's own episodes beat the prior's figure in the trust gate's probe",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--explore-hold",
         type=int,
         metavar="STEPS",
         help="with --frontier-explore, hold each random action for STEPS env steps (default 1: a new one every step)",
     )
-    sub.add_argument(
+    recipe.add_argument(
         "--explore-noise",
         choices=("uniform", "pink"),
         help="with --frontier-explore, what the random actions are: uniform in the action box (the default), or pink "
         "noise correlated over the prior probe's longest episode",
     )
-    sub.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
-    sub.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")
-    sub.add_argument("--pretrained-lr-scale", type=float, help="learning rate of the pretrained layers / the head's")
-    sub.add_argument("--tensorboard-log", "-tb", dest="tensorboard_log", help="tensorboard folder")
-    sub.add_argument("--eval-freq", type=int, default=0, help="evaluate every N env steps (0: only at the end)")
-    sub.add_argument("--eval-episodes", type=int, default=50, help="episodes per evaluation (default 50)")
-    sub.add_argument("--save-freq", type=int, default=0, help="checkpoint every N env steps (0: never)")
-    sub.add_argument("-f", "--log-folder", default="logs", help="folder of checkpoints (default logs)")
-    sub.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the log folder")
-    sub.add_argument(
+    recipe.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
+    recipe.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")
+    recipe.add_argument("--pretrained-lr-scale", type=float, help="learning rate of the pretrained layers / the head's")
+    output = sub.add_argument_group("training, evaluation and output")
+    output.add_argument("--tensorboard-log", "-tb", dest="tensorboard_log", help="tensorboard folder")
+    output.add_argument("--eval-freq", type=int, default=0, help="evaluate every N env steps (0: only at the end)")
+    output.add_argument("--eval-episodes", type=int, default=50, help="episodes per evaluation (default 50)")
+    output.add_argument("--save-freq", type=int, default=0, help="checkpoint every N env steps (0: never)")
+    output.add_argument("-f", "--log-folder", default="logs", help="folder of checkpoints (default logs)")
+    output.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the log folder")
+    output.add_argument(
         "-P", "--progress", action="store_true", help="progress on stderr: a bar on a terminal, else a line every 5%%"
     )
-    sub.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    sub.add_argument("--verbose", type=int, default=0, help="SB3 verbosity; 1 also prints the trust gate (default 0)")
+    output.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    output.add_argument(
+        "--verbose", type=int, default=0, help="SB3 verbosity; 1 also prints the trust gate (default 0)"
+    )
     sub.set_defaults(func=cmd_finetune)
 
     sub = commands.add_parser("evaluate", help="mean return and length, and success where the env reports it")
