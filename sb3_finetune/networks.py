@@ -211,7 +211,10 @@ def infer_linear_layers(state_dict: Mapping[str, th.Tensor]) -> list[LayerSpec]:
     :raises ValueError: a key that is not a Linear layer's, or layers that do not chain; the message says to name
         the architecture instead
     """
-    hint = "pass the network (its class or an instance) as `architecture=` instead of relying on inference"
+    hint = (
+        "pass the network itself from Python (the module as `pretrained`, or its class or an instance as "
+        "`architecture=`) instead of relying on inference; the command line reads plain Linear stacks only"
+    )
     weights: dict[str, tuple[int, ...]] = {}
     biases: dict[str, tuple[int, ...]] = {}
     order: list[str] = []
