@@ -1628,6 +1628,9 @@ def make_finetune(
         )
     if isinstance(env, str):
         env = gym.make(env)
+    if not isinstance(env, (gym.Env, VecEnv)) and not hasattr(env, "observation_space"):
+        hint = " (call it: pass the env it makes, or SB3's make_vec_env(it, n_envs=...))" if callable(env) else ""
+        raise TypeError(f"env must be an env id, a Gymnasium env or an SB3 VecEnv, got {type(env).__name__}{hint}")
     check_observation_space(env.observation_space, for_prior=pretrained is not None)
     params = default_hyperparams(algo, env)
     user = dict(hyperparams or {})

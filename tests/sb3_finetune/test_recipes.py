@@ -177,6 +177,9 @@ def test_recipe_errors():
     # gym.make_vec's batched spaces would otherwise reach the prior's check as one wider observation
     with pytest.raises(TypeError, match="Gymnasium vector env, which SB3 does not take: pass SB3's VecEnv"):
         make_finetune("td3", gym.make_vec("Pendulum-v1", 2), None, 100)
+    # an env factory (as make_vec_env takes) ended in an AttributeError on its observation_space
+    with pytest.raises(TypeError, match="got function \\(call it: pass the env it makes"):
+        make_finetune("td3", lambda: gym.make("Pendulum-v1"), None, 100)
 
 
 def test_goal_env_with_her_and_a_4_input_network(tmp_path):
