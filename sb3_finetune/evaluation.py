@@ -8,7 +8,8 @@ after the other; an SB3 ``VecEnv`` is seeded once and its episodes are spread ov
 
 An env that declares no time limit (no ``max_episode_steps`` in its spec, no ``TimeLimit`` wrapper) may never end an
 episode: there, on an env id or a Gymnasium env, each episode is cut at :data:`EPISODE_CAP` steps, and where one
-was, :func:`evaluate` says so and counts them (``Evaluation.episodes_cut``). An SB3 ``VecEnv`` is stepped as given.
+was, :func:`evaluate` says so and counts them (``Evaluation.episodes_cut``). An SB3 ``VecEnv`` cannot cut one
+episode: there, an episode that reaches the cap is an error that says how to give the env a limit.
 
 Success is reported only where the env reports it, in ``info["is_success"]`` (SB3's key) or ``info["success"]``
 (Gymnasium-Robotics'): an episode succeeds if any of its steps says so. Elsewhere the success rate is ``None``:
@@ -118,6 +119,16 @@ def declared_time_limit(env: gym.Env) -> int | None:
     return None
 
 
+def _vec_env_declares_time_limit(env: VecEnv) -> bool:
+    """Whether every copy of an SB3 VecEnv declares a time limit (``True`` where it cannot be told)."""
+    try:
+        if all(env.env_is_wrapped(gym.wrappers.TimeLimit)):
+            return True
+        return all(spec is not None and spec.max_episode_steps is not None for spec in env.get_attr("spec"))
+    except Exception:  # a VecEnv that cannot say: stepped as given
+        return True
+
+
 def info_success(info: dict[str, Any]) -> bool | None:
     """The success flag of one step's info dict (``None`` when it has neither key)."""
     for key in SUCCESS_KEYS:
@@ -210,6 +221,7 @@ def _run_vec_env(policy: Policy, env: VecEnv, episodes: int, seed: int) -> Episo
     running_length = np.zeros(count, dtype=np.int64)
     running_success = np.zeros(count, dtype=bool)
     finished = np.zeros(count, dtype=np.int64)
+    cap = None if _vec_env_declares_time_limit(env) else EPISODE_CAP
     while (finished < targets).any():
         actions = np.asarray(policy(obs))
         obs, rewards, dones, infos = env.step(actions)
@@ -229,6 +241,12 @@ def _run_vec_env(policy: Policy, env: VecEnv, episodes: int, seed: int) -> Episo
                     successes.append(running_success[index])
                     finished[index] += 1
                 running[index], running_length[index], running_success[index] = 0.0, 0, False
+        if cap is not None and (running_length >= cap).any():
+            raise ValueError(
+                f"an episode of the VecEnv ran {cap} steps and its env declares no time limit, and a VecEnv cannot "
+                "cut one episode: give each env one (gymnasium.wrappers.TimeLimit, or max_episode_steps), or pass "
+                "the env id or a single env, whose episodes are cut and counted"
+            )
     return Episodes(np.array(returns), np.array(lengths), np.array(successes) if reported else None)
 
 

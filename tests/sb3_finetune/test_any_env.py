@@ -501,6 +501,13 @@ def test_episodes_of_an_env_with_no_time_limit_are_cut_and_said(caplog, monkeypa
         assert (limited.mean_length, limited.episodes_cut) == (50, 0) and "episodes_cut" not in limited.as_dict()
         long_limit = evaluate(policy, gym.wrappers.TimeLimit(Endless(), 40), episodes=1)
         assert (long_limit.mean_length, long_limit.episodes_cut) == (40, 0)  # a declared limit beyond the cap stands
+        # an SB3 VecEnv cannot cut one episode: at the cap it says so (it never returned), unless the env has a limit
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        with pytest.raises(ValueError, match="ran 30 steps and its env declares no time limit"):
+            evaluate(policy, DummyVecEnv([Endless, Endless]), episodes=2)
+        vec = evaluate(policy, DummyVecEnv([lambda: gym.wrappers.TimeLimit(Endless(), 40)] * 2), episodes=2)
+        assert vec.mean_length == 40
     finally:
         gym.registry.pop("EndlessForTests-v0")
 
