@@ -326,6 +326,8 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # dips on pointmaze-open, which came in the evaluations right after the pull had faded out (PARTLY_RIGHT.md, "A
     # right prior on Dict observations").
     "fade-whole-budget": on_todays_default(("bc_fade", 1.0)),
+    # SAC with SB3's automatic entropy coefficient (run with --ent-coef auto): started at 0.01 instead of 1.0.
+    "entropy-start-0.01": on_todays_default(("entropy_start", 0.01)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),
@@ -494,6 +496,9 @@ class Args:
     tell the norm's gain from the prior's in a variant with ``critic_layer_norm``"""
     learning_starts: int = 0
     """every arm's ``learning_starts`` (``0``: the scenario's): a long random warm-up, as the RL Zoo gives some envs"""
+    ent_coef: str = ""
+    """SAC's ``ent_coef`` in every arm (``""``: the scenario's, 0.01; ``auto``: SB3's automatic coefficient, which
+    starts at 1.0, as the RL Zoo's SAC entries set it)"""
     scratch_learning_starts: int = 0
     """train the scratch arm with this ``learning_starts`` (``0``: ``--learning-starts``), to tell what a shorter
     warm-up gives scratch from what the recipe gains with one"""
@@ -539,6 +544,11 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     budget = args.budget or None
     scratch: tuple = (("policy_kwargs", (("critic_layer_norm", True),)),) if args.scratch_critic_layer_norm else ()
     every_arm: tuple = (("learning_starts", args.learning_starts),) if args.learning_starts else ()
+    if args.ent_coef:
+        if set(args.algos.split(",")) != {"sac"}:
+            raise UsageError("--ent-coef is SAC's: run it with --algos sac")
+        every_arm = (*every_arm, ("ent_coef", args.ent_coef))
+        scratch = (*scratch, ("ent_coef", args.ent_coef))
     if args.scratch_learning_starts or args.learning_starts:
         scratch = (*scratch, ("learning_starts", args.scratch_learning_starts or args.learning_starts))
     for scenario in args.scenarios.split(","):

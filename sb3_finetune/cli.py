@@ -741,6 +741,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "stand_down_skip_warmup": args.stand_down_skip_warmup,
         "distill_random_probe": args.distill_random_probe,
         "stand_down_distill_random_probe": args.stand_down_distill_random_probe,
+        "entropy_start": args.entropy_start,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -1504,6 +1505,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("uniform", "pink"),
         help="with --frontier-explore, what the random actions are: uniform in the action box (the default), or pink "
         "noise correlated over the prior probe's longest episode",
+    )
+    recipe.add_argument(
+        "--entropy-start",
+        type=float,
+        metavar="VALUE",
+        help="SAC with ent_coef auto (the RL Zoo's SAC entries): start the coefficient at VALUE instead of SB3's 1.0",
     )
     recipe.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     recipe.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

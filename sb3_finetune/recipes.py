@@ -340,6 +340,9 @@ class Recipe:
         distillation where the trust gate stands the prior down too; ``False`` (the default recipe's): only where it
         trusts the prior, since on a stand-down a more faithful copy of the prior is a copy of a policy judged wrong
         for the target
+    :param entropy_start: SAC with SB3's automatic entropy coefficient (``ent_coef="auto"``, which starts it at 1.0,
+        as the RL Zoo's SAC entries set it): start it at this value instead (SB3's ``"auto_<value>"``) when there is
+        a prior, and say so; ``None``: SB3's start. A coefficient given (a number, or ``"auto_<value>"``) is kept
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -515,8 +518,11 @@ class Recipe:
     stand_down_skip_warmup: bool = False
     distill_random_probe: bool | None = False
     stand_down_distill_random_probe: bool = True
+    entropy_start: float | None = None
 
     def __post_init__(self) -> None:
+        if self.entropy_start is not None and not self.entropy_start > 0:
+            raise ValueError(f"entropy_start must be above 0 or None, got {self.entropy_start}")
         if self.rehearsal_restart < 0:
             raise ValueError(f"rehearsal_restart must be >= 0, got {self.rehearsal_restart}")
         if self.rehearsal_restart and self.hold_rehearsal == 0.0:
@@ -1648,6 +1654,13 @@ def make_finetune(
             )
     recipe, filled_in = recipe.for_algorithm(algo)
     ours: list[str] = []  # decisions taken here (load_prior logs its own assumptions)
+    automatic = algo == "sac" and params.get("ent_coef") == "auto"  # SB3's start, 1.0
+    if pretrained is not None and automatic and recipe.entropy_start is not None:
+        params["ent_coef"] = f"auto_{recipe.entropy_start:g}"
+        ours.append(
+            f"ent_coef: auto, started at {recipe.entropy_start:g} (entropy_start) instead of SB3's 1.0, as there is a "
+            "prior (set ent_coef to auto_<value> to choose the start)"
+        )
     n_envs = env.num_envs if isinstance(env, VecEnv) else 1
     if n_envs > 1 and "gradient_steps" not in user:
         params["gradient_steps"] = -1
