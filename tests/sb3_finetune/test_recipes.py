@@ -818,3 +818,20 @@ def test_actor_ramp_lets_the_released_actor_move_slowly_and_puts_the_learning_ra
     assert 0.0 < moved[1_000_000] < moved[0] / 100
     with pytest.raises(ValueError, match="actor_ramp must be >= 0"):
         get_recipe("default", actor_ramp=-1)
+
+
+def test_entropy_start_starts_sacs_automatic_coefficient_where_there_is_a_prior(bc_weights):
+    """``entropy_start`` moves SB3's start of ``ent_coef="auto"`` (1.0) to its value, says so, and keeps a
+    coefficient the user gave; without a prior (scratch) SB3's start stands."""
+    env = gym.make("SimpleNavigation-v0")
+    recipe = get_recipe("default", entropy_start=0.01)
+    setup = make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": "auto"})
+    assert setup.model.ent_coef == "auto_0.01"
+    assert float(th.exp(setup.model.log_ent_coef)) == pytest.approx(0.01)
+    assert any(s.startswith("ent_coef: auto, started at 0.01 (entropy_start)") for s in setup.decisions)
+    for given in (0.05, "auto_0.2"):
+        assert make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": given}).model.ent_coef == given
+    assert make_finetune("sac", env, None, 2_000, recipe, {"ent_coef": "auto"}).model.ent_coef == "auto"
+    assert make_finetune("sac", env, bc_weights, 2_000, "default", {"ent_coef": "auto"}).model.ent_coef == "auto"
+    with pytest.raises(ValueError, match="entropy_start must be above 0"):
+        get_recipe("default", entropy_start=0.0)
