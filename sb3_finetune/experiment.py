@@ -299,6 +299,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "rehearsal_restart": 0,
     "distill_random_probe": False,
     "stand_down_distill_random_probe": True,
+    "entropy_start": None,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
