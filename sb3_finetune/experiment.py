@@ -400,6 +400,7 @@ class RunSpec:
         - ``distill_random_probe`` adds the random probe's states to the distillation: nothing where there is no
           random probe (the env's success judges, a ``gate_return``, no ``trust_gate``) or no distillation;
           ``stand_down_distill_random_probe`` says whether it does on a stand-down: nothing without it.
+        - ``entropy_start`` acts only on SAC with ``ent_coef="auto"`` in the run's arguments.
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
         :return: the names of the fields
@@ -421,6 +422,8 @@ class RunSpec:
             fields += ["gate_margin"]
         if recipe.get("trust_gate") is None:
             fields += list(STAND_DOWN_ONLY)
+        if self.algo != "sac" or dict(self.hyperparams).get("ent_coef") != "auto":
+            fields += ["entropy_start"]
         return tuple(fields)
 
     @property

@@ -336,3 +336,19 @@ def test_stand_down_distill_random_probe_changes_the_fingerprint_only_where_it_c
     )
     nav = {fingerprint("same-task", overrides) for overrides in (trusted_only, everywhere, off)}
     assert len(nav) == 1
+
+
+def test_entropy_start_counts_in_a_runs_fingerprint_only_where_it_acts():
+    """``entropy_start`` acts on SAC under ``ent_coef="auto"`` only: elsewhere a run with it is the run without it
+    (the stored runs, all with SAC's fixed 0.01, keep their fingerprint)."""
+    start = (("entropy_start", 0.01),)
+    for algo in ("sac", "td3"):
+        plain = RunSpec("obstacle", algo, "default", 0)
+        assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=start).recipe_fingerprint == (
+            plain.recipe_fingerprint
+        )
+    auto = (("ent_coef", "auto"),)
+    assert (
+        RunSpec("pendulum-same", "sac", "default", 0, recipe_overrides=start, hyperparams=auto).recipe_fingerprint
+        != RunSpec("pendulum-same", "sac", "default", 0, hyperparams=auto).recipe_fingerprint
+    )
