@@ -1655,6 +1655,12 @@ def make_finetune(
     recipe, filled_in = recipe.for_algorithm(algo)
     ours: list[str] = []  # decisions taken here (load_prior logs its own assumptions)
     automatic = algo == "sac" and params.get("ent_coef") == "auto"  # SB3's start, 1.0
+    if pretrained is not None and automatic and recipe.entropy_start is None:
+        ours.append(
+            "ent_coef: auto, as given (SB3's automatic coefficient, from 1.0): the recipe's defaults were measured "
+            "with SAC's fixed 0.01, and under auto its actor fell more often on Pendulum (benchmarks/PARTLY_RIGHT.md, "
+            '"SAC with SB3\'s automatic entropy coefficient"); a number keeps it fixed'
+        )
     if pretrained is not None and automatic and recipe.entropy_start is not None:
         params["ent_coef"] = f"auto_{recipe.entropy_start:g}"
         ours.append(

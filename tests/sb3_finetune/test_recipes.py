@@ -832,6 +832,8 @@ def test_entropy_start_starts_sacs_automatic_coefficient_where_there_is_a_prior(
     for given in (0.05, "auto_0.2"):
         assert make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": given}).model.ent_coef == given
     assert make_finetune("sac", env, None, 2_000, recipe, {"ent_coef": "auto"}).model.ent_coef == "auto"
-    assert make_finetune("sac", env, bc_weights, 2_000, "default", {"ent_coef": "auto"}).model.ent_coef == "auto"
+    as_given = make_finetune("sac", env, bc_weights, 2_000, "default", {"ent_coef": "auto"})
+    assert as_given.model.ent_coef == "auto"
+    assert any(s.startswith("ent_coef: auto, as given") for s in as_given.decisions)  # said, with where it was measured
     with pytest.raises(ValueError, match="entropy_start must be above 0"):
         get_recipe("default", entropy_start=0.0)
