@@ -661,18 +661,15 @@ CONTROLLER_NOISE = 0.3
 def _controller(name: str, env: gym.Env) -> Any:
     """The batch policy ``module:name`` names, imported, and checked on a batch of one of ``env``'s observations."""
     from sb3_finetune.evaluation import _batch_of_one
+    from sb3_finetune.wrappers import imported_callable
 
     module, sep, attribute = name.partition(":")
     if not sep or not module or not attribute:
         raise UsageError(f"--controller {name}: give it as module:name (a function in module)")
     try:
-        controller = getattr(importlib.import_module(module), attribute)
-    except ImportError as exc:
-        raise UsageError(f"--controller {name}: cannot import {module!r}: {exc}") from None
-    except AttributeError:
-        raise UsageError(f"--controller {name}: {module!r} has no {attribute!r}") from None
-    if not callable(controller):
-        raise UsageError(f"--controller {name}: {attribute!r} is not a function")
+        controller = imported_callable(module, attribute, f"--controller {name}")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     obs, _ = env.reset(seed=0)
     try:
         actions = np.asarray(controller(_batch_of_one(obs)), dtype=np.float32)

@@ -55,6 +55,18 @@ def wrapper_class(name: str, key: str = "env_wrapper") -> Any:
     :raises ValueError: the module cannot be imported, or has no such name
     """
     module, _, attribute = name.rpartition(".")
+    return imported_callable(module, attribute, key, "a class")
+
+
+def imported_callable(module: str, attribute: str, key: str, kind: str = "a function") -> Any:
+    """``attribute`` of ``module``, imported, which must be callable.
+
+    :param module: the module's name
+    :param attribute: the name in it
+    :param key: the setting or flag that names it (for messages)
+    :param kind: what it should be (for messages)
+    :raises ValueError: the module cannot be imported, has no such name, or it is not callable
+    """
     try:
         found = getattr(importlib.import_module(module), attribute)
     except ImportError as exc:
@@ -62,7 +74,7 @@ def wrapper_class(name: str, key: str = "env_wrapper") -> Any:
     except AttributeError:
         raise ValueError(f"{key}: {module!r} has no {attribute!r}") from None
     if not callable(found):
-        raise ValueError(f"{key}: {name} is not a class")
+        raise ValueError(f"{key}: {module}.{attribute} is not {kind}")
     return found
 
 
