@@ -198,9 +198,9 @@ def hyperparams_source(path: str, env_id: str) -> str | None:
     content = _hyperparams_file(path)
     if isinstance(content, _RunConfig):
         return f"'{path}' is an RL Zoo run's saved hyperparameters: they are used for {env_id}"
-    if isinstance(content, dict) and env_id not in content:
+    if isinstance(content, dict) and env_id not in content and isinstance(content.get("default"), dict):
         return f"'{path}' has no entry for {env_id}: its 'default' entry is used, as the RL Zoo uses it"
-    return None
+    return None  # the env's own entry, or none at all (which _hyperparams_entry refuses)
 
 
 def file_env_kwargs(path: str, env_id: str) -> dict[str, Any]:

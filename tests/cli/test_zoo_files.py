@@ -105,6 +105,7 @@ def test_the_default_entry_serves_an_env_without_one(tmp_path):
     assert load_hyperparams(str(path), "MountainCarContinuous-v0")[0]["learning_starts"] == 7
     assert "its 'default' entry is used" in hyperparams_source(str(path), "MountainCarContinuous-v0")
     path.write_text("Pendulum-v1:\n  learning_starts: 9\n")
+    assert hyperparams_source(str(path), "MountainCarContinuous-v0") is None  # no note before the refusal
     with pytest.raises(UsageError, match="no entry for 'MountainCarContinuous-v0' and no 'default' one"):
         load_hyperparams(str(path), "MountainCarContinuous-v0")
 
