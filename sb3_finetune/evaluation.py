@@ -366,7 +366,8 @@ def evaluate(
         name = env if isinstance(env, str) else type(env.unwrapped).__name__
         say(
             f"evaluation: {name} declares no time limit (max_episode_steps), and {result.cut} of the {episodes} "
-            f"episodes were cut at {EPISODE_CAP} steps; give it one (--env-kwargs max_episode_steps:N) to choose",
+            f"episodes were cut at {EPISODE_CAP} steps; give it one to choose (gym.make's max_episode_steps, or "
+            "--env-kwargs max_episode_steps:N on the command line)",
             warn=True,
         )
     if expert is not None:

@@ -499,7 +499,7 @@ def test_the_parsers_choices_are_the_librarys():
 def test_the_console_script_imports_the_users_modules_from_the_working_directory(tmp_path):
     """``--env module:Id`` and the file's ``env_wrapper`` name modules of the user's own, beside them, as the RL Zoo's
     ``python -m rl_zoo3.train`` finds them: the console script, which lacks the working directory on its path,
-    refused both as not importable."""
+    refused both as not importable. The file's ``callback`` runs there too (its other tests are on the nav env)."""
     (tmp_path / "my_robot.py").write_text(
         "import gymnasium as gym\n"
         "gym.register('MyRobot-v0', entry_point='gymnasium.envs.classic_control:PendulumEnv', max_episode_steps=20)\n"
@@ -507,7 +507,11 @@ def test_the_console_script_imports_the_users_modules_from_the_working_directory
         "    def action(self, action):\n"
         "        return 0.5 * action\n"
     )
-    (tmp_path / "h.yml").write_text("MyRobot-v0:\n  env_wrapper:\n    - my_robot.HalfTorque\n")
+    (tmp_path / "h.yml").write_text(
+        "MyRobot-v0:\n  env_wrapper:\n    - my_robot.HalfTorque\n  callback:\n"
+        "    - stable_baselines3.common.callbacks.CheckpointCallback:\n"
+        "        save_freq: 30\n        save_path: saved\n"
+    )
     command = ["sb3-finetune", "finetune", "--algo", "td3", "--env", "my_robot:MyRobot-v0", "-conf", "h.yml"]
     result = subprocess.run(
         [*command, "-n", "40", "--eval-episodes", "1", "--out", "m.zip"],
@@ -518,3 +522,4 @@ def test_the_console_script_imports_the_users_modules_from_the_working_directory
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "m.zip").exists()
+    assert list((tmp_path / "saved").glob("rl_model_30_steps.zip"))  # the file's callback ran, on Pendulum's physics
