@@ -66,9 +66,62 @@ TODAYS_DEFAULT: tuple[tuple[str, object], ...] = tuple(
 built on it is the default of the sixth session of 2026-12-06 with each algorithm."""
 
 
+# Every variant but the default was measured on the default of before 2026-12-03, without the saturation escape
+# and with the trust gate deciding on its 3 probe episodes: they keep the escape off and the gate's test off (and so
+# their recipe fingerprints, and their stored runs), unless they set those fields themselves.
+_EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
+    (("escape_saturation", False),),
+    (("gate_confidence", None), ("gate_margin", 0.0)),  # the gate's test and its zone go together
+    # Since 2026-12-04 the default leaves it to the algorithm (5,000 steps with TD3); every variant was measured
+    # without it, so gate-confidence-95-margin-20 is the default of before with TD3 (and today's with SAC and DDPG).
+    (("critic_pretrain_steps", 0),),
+    # Since 2026-12-05 the default leaves the warm-up hand-over to the algorithm too (on with TD3): pretrain-5k is the
+    # TD3 default of 2026-12-04, and the variants measured before keep it off unless they set it.
+    (("warmup_handover", False),),
+    # Since 2026-12-05 (later) it leaves the critic's norm to the algorithm too (on with TD3 and SAC):
+    # pretrain-5k-handover is the TD3 default of before, and the variants measured before keep SB3's critic unless
+    # they set it.
+    (("critic_layer_norm", False),),
+    # And since 2026-12-05 (latest) the critic warm-up (0 with TD3): the variants measured before hold the actor for
+    # 1,000 env steps unless they set it.
+    (("critic_warmup", 1_000),),
+    # Since 2026-12-06 the hold's rehearsal (on with SAC): the variants measured before have none unless they set it,
+    # and rehearse-100 is SAC's default.
+    (("hold_rehearsal", 0.0),),
+    # Since 2026-12-06 (later still) the stand-down's warm-up (the policy's with SAC): the variants measured before
+    # fill it with uniform random actions unless they set it.
+    (("stand_down_warmup", False),),
+    # Since 2026-12-06 (fifth session) a stood-down prior's warm-up ends at the gate's probes: the variants measured
+    # before wait for learning_starts unless they set it.
+    (("stand_down_skip_warmup", False),),
+    # Since 2026-12-06 (seventh session) the actor is distilled on the random probe's states too: the variants measured
+    # before were not, unless they set it.
+    (("distill_random_probe", False),),
+    # The random probe's states were taken on a stand-down too, where the variants measured before took them.
+    (("stand_down_distill_random_probe", True),),
+)
+
+
 def on_todays_default(*changes: tuple[str, object]) -> tuple[tuple[str, object], ...]:
-    """A variant's overrides: :data:`TODAYS_DEFAULT` with ``changes`` (a field set by both takes the change's value)."""
+    """A variant's overrides: :data:`TODAYS_DEFAULT` with ``changes`` (a field set by both takes the change's value).
+
+    The default of the sixth session of 2026-12-06: the fields of :data:`_SINCE_TODAYS` are the earlier default's
+    (:data:`_EARLIER_DEFAULT`). For a variant of the default as it is now, :func:`on_current_default`.
+    """
     return tuple({**dict(TODAYS_DEFAULT), **dict(changes)}.items())
+
+
+def on_current_default(*changes: tuple[str, object]) -> tuple[tuple[str, object], ...]:
+    """A variant's overrides: the default recipe as it is now, with ``changes``.
+
+    Every field the earlier default's groups name (:data:`_EARLIER_DEFAULT`, which fill any field a variant does not
+    set) is set here at the default's own value, with the fields of :data:`TODAYS_DEFAULT`; so the variant's recipe
+    is the default's but for ``changes``. Its key names those fields, and so changes when the default does: a
+    variant built this way measures the default of the day it ran, which its comment should say.
+    """
+    default = RECIPES["default"].as_dict()
+    named = {name: default[name] for group in _EARLIER_DEFAULT for name, _ in group}
+    return tuple({**dict(TODAYS_DEFAULT), **named, **dict(changes)}.items())
 
 
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
@@ -325,9 +378,19 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # Today's default with the pull fading over the whole budget instead of half of it: a screen of TD3's one-evaluation
     # dips on pointmaze-open, which came in the evaluations right after the pull had faded out (PARTLY_RIGHT.md, "A
     # right prior on Dict observations").
+    # Built (2026-12-06, ninth session) on the default of the sixth session: the actor distilled on the prior's probe
+    # alone, where the default of then distilled it on the random probe's states too (TD3 and SAC) where the gate
+    # trusts the prior; on nav and PointMaze, which report success, there is no random probe and no difference.
+    # current-fade-whole-budget is today's default with the same change.
     "fade-whole-budget": on_todays_default(("bc_fade", 1.0)),
-    # SAC with SB3's automatic entropy coefficient (run with --ent-coef auto): started at 0.01 instead of 1.0.
+    # SAC with SB3's automatic entropy coefficient (run with --ent-coef auto): started at 0.01 instead of 1.0. Built
+    # (2026-12-07) on the default of the sixth session of 2026-12-06, as fade-whole-budget: on Pendulum its actor was
+    # distilled on the prior's probe alone (PARTLY_RIGHT.md, "Three screens measured on an older default").
     "entropy-start-0.01": on_todays_default(("entropy_start", 0.01)),
+    # The three above on the default as it is now (2026-12-07; on_current_default).
+    "current-fade-whole-budget": on_current_default(("bc_fade", 1.0)),
+    "current-entropy-start-0.01": on_current_default(("entropy_start", 0.01)),
+    "current-progress-fade": on_current_default(("bc_progress", 10), ("bc_progress_with_fade", True)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),
@@ -352,7 +415,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "progress": (("bc_progress", 10),),
     "frontier-progress": (*FRONTIER, ("bc_progress", 10)),
     # The same pull never letting go faster than the time fade: the larger of the two, so it comes back where the
-    # learner falls below the prior after the fade has ended, with no drop at the release.
+    # learner falls below the prior after the fade has ended, with no drop at the release. (Like every variant that
+    # does not set them, on the earlier default's fields: the default of before 2026-12-03, whatever the screen of
+    # 2026-12-06 called it; current-progress-fade is the same pull on today's default.)
     "progress-fade": (("bc_progress", 10), ("bc_progress_with_fade", True)),
     "frontier-progress-fade": (*FRONTIER, ("bc_progress", 10), ("bc_progress_with_fade", True)),
     # The pull scaled by the critic's |Q| (q-scale: Pendulum's early collapse gone, but late dips once the time fade
@@ -372,42 +437,6 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
         ("bc_progress", 10),
     ),
 }
-
-# Every variant but the default was measured on the default of before 2026-12-03, without the saturation escape
-# and with the trust gate deciding on its 3 probe episodes: they keep the escape off and the gate's test off (and so
-# their recipe fingerprints, and their stored runs), unless they set those fields themselves.
-_EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
-    (("escape_saturation", False),),
-    (("gate_confidence", None), ("gate_margin", 0.0)),  # the gate's test and its zone go together
-    # Since 2026-12-04 the default leaves it to the algorithm (5,000 steps with TD3); every variant was measured
-    # without it, so gate-confidence-95-margin-20 is the default of before with TD3 (and today's with SAC and DDPG).
-    (("critic_pretrain_steps", 0),),
-    # Since 2026-12-05 the default leaves the warm-up hand-over to the algorithm too (on with TD3): pretrain-5k is the
-    # TD3 default of 2026-12-04, and the variants measured before keep it off unless they set it.
-    (("warmup_handover", False),),
-    # Since 2026-12-05 (later) it leaves the critic's norm to the algorithm too (on with TD3 and SAC):
-    # pretrain-5k-handover is the TD3 default of before, and the variants measured before keep SB3's critic unless
-    # they set it.
-    (("critic_layer_norm", False),),
-    # And since 2026-12-05 (latest) the critic warm-up (0 with TD3): the variants measured before hold the actor for
-    # 1,000 env steps unless they set it.
-    (("critic_warmup", 1_000),),
-    # Since 2026-12-06 the hold's rehearsal (on with SAC): the variants measured before have none unless they set it,
-    # and rehearse-100 is SAC's default.
-    (("hold_rehearsal", 0.0),),
-    # Since 2026-12-06 (later still) the stand-down's warm-up (the policy's with SAC): the variants measured before
-    # fill it with uniform random actions unless they set it.
-    (("stand_down_warmup", False),),
-    # Since 2026-12-06 (fifth session) a stood-down prior's warm-up ends at the gate's probes: the variants measured
-    # before wait for learning_starts unless they set it.
-    (("stand_down_skip_warmup", False),),
-    # Since 2026-12-06 (seventh session) the actor is distilled on the random probe's states too: the variants measured
-    # before were not, unless they set it.
-    (("distill_random_probe", False),),
-    # The random probe's states were taken on a stand-down too, where the variants measured before took them.
-    (("stand_down_distill_random_probe", True),),
-)
-
 
 def variant_recipe(variant: str, recipe_changes: dict | None = None) -> Recipe:
     """A variant's recipe, as the default recipe with its fields (then ``recipe_changes``) set.
