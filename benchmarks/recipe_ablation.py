@@ -438,6 +438,7 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     ),
 }
 
+
 def variant_recipe(variant: str, recipe_changes: dict | None = None) -> Recipe:
     """A variant's recipe, as the default recipe with its fields (then ``recipe_changes``) set.
 
@@ -555,13 +556,22 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
             raise UsageError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
     if args.first_seed < 0:
         raise UsageError(f"--first-seed must be 0 or more, got {args.first_seed}")
+    if args.ent_coef and set(args.algos.split(",")) != {"sac"}:
+        raise UsageError("--ent-coef is SAC's: run it with --algos sac")
+    # The hyperparameters every fine-tuned arm gets: some recipe fields act only under some (entropy_start under SAC's
+    # ent_coef "auto"), so the variants are told apart with them.
+    every_arm: tuple = (("learning_starts", args.learning_starts),) if args.learning_starts else ()
+    if args.ent_coef:
+        every_arm = (*every_arm, ("ent_coef", args.ent_coef))
     kept: dict[str, list[str]] = {}  # algo -> its variants with a recipe of their own
     same_as: dict[str, str] = {}
     for algo in args.algos.split(","):
         first: dict[tuple[str, ...], str] = {}  # RunSpec.recipe_fingerprint per scenario -> the first variant
         for variant in args.variants.split(","):
             fingerprint = tuple(
-                RunSpec(scenario, algo, "default", 0, recipe_overrides=VARIANTS[variant]).recipe_fingerprint
+                RunSpec(
+                    scenario, algo, "default", 0, recipe_overrides=VARIANTS[variant], hyperparams=every_arm
+                ).recipe_fingerprint
                 for scenario in args.scenarios.split(",")
             )
             if fingerprint in first:
@@ -572,11 +582,7 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     specs = []
     budget = args.budget or None
     scratch: tuple = (("policy_kwargs", (("critic_layer_norm", True),)),) if args.scratch_critic_layer_norm else ()
-    every_arm: tuple = (("learning_starts", args.learning_starts),) if args.learning_starts else ()
     if args.ent_coef:
-        if set(args.algos.split(",")) != {"sac"}:
-            raise UsageError("--ent-coef is SAC's: run it with --algos sac")
-        every_arm = (*every_arm, ("ent_coef", args.ent_coef))
         scratch = (*scratch, ("ent_coef", args.ent_coef))
     if args.scratch_learning_starts or args.learning_starts:
         scratch = (*scratch, ("learning_starts", args.scratch_learning_starts or args.learning_starts))

@@ -120,6 +120,46 @@ def test_recipe_ablation_keeps_a_variant_that_differs_in_one_of_the_scenarios_as
     assert len({fp for scenario, fp in fingerprints if scenario == "same-task"}) == 1
 
 
+def test_recipe_ablation_tells_a_variant_apart_by_the_hyperparameters_every_arm_gets():
+    """``entropy_start`` acts only under SAC's ``ent_coef="auto"``: with ``--ent-coef auto`` the variant that sets it
+    runs; without, it is the default and is not run again (it was taken for the default with ``auto`` too, and not
+    run, before the arms' hyperparameters were part of the comparison)."""
+    from recipe_ablation import Args, plan
+
+    asked = dict(scenarios="pendulum-same", algos="sac", variants="default,current-entropy-start-0.01", seeds=1)
+    specs, same_as = plan(Args(**asked, ent_coef="auto"))
+    assert same_as == {} and len(specs) == 3
+    specs, same_as = plan(Args(**asked))
+    assert same_as == {"sac/current-entropy-start-0.01": "default"} and len(specs) == 2
+
+
+def test_recipe_ablation_variants_on_the_current_default_change_only_their_own_fields():
+    """A variant built with ``on_current_default`` is the default recipe as it is now but for its change: none of the
+    earlier default's fields (``_EARLIER_DEFAULT``) fills a field it leaves alone. One built with
+    ``on_todays_default`` is the sixth session's default: on Pendulum its actor is distilled on the prior's probe
+    alone, which made three screens measure an older default than they said."""
+    from recipe_ablation import VARIANTS, on_current_default, variant_recipe
+
+    from sb3_finetune.recipes import RECIPES
+
+    default = RECIPES["default"].as_dict()
+    changes = {
+        "current-fade-whole-budget": {"bc_fade": 1.0},
+        "current-entropy-start-0.01": {"entropy_start": 0.01},
+        "current-progress-fade": {"bc_progress": 10, "bc_progress_with_fade": True},
+    }
+    for variant, change in changes.items():
+        recipe = variant_recipe(variant).as_dict()
+        assert {name: value for name, value in recipe.items() if default[name] != value} == change, variant
+    assert VARIANTS["current-entropy-start-0.01"] == on_current_default(("entropy_start", 0.01))
+    older = variant_recipe("entropy-start-0.01").as_dict()
+    assert {name for name, value in older.items() if default[name] != value} == {
+        "entropy_start",
+        "distill_random_probe",
+        "stand_down_distill_random_probe",
+    }
+
+
 def test_recipe_ablation_gives_every_arm_a_long_warm_up_and_scratch_its_own():
     from recipe_ablation import Args, plan
 
