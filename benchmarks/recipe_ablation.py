@@ -124,6 +124,9 @@ def on_current_default(*changes: tuple[str, object]) -> tuple[tuple[str, object]
     return tuple({**dict(TODAYS_DEFAULT), **named, **dict(changes)}.items())
 
 
+# A variant given as a plain tuple of overrides runs on the default of before 2026-12-03 in every field it does not
+# set (_EARLIER_DEFAULT fills them, so that the stored runs keep their keys); one built with on_todays_default, on the
+# default of the sixth session of 2026-12-06. A new variant of today's default is built with on_current_default.
 VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "default": (),
     "no-trust-gate": (("trust_gate", None),),
