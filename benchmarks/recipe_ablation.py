@@ -52,10 +52,10 @@ PRETRAIN_5K_HANDOVER: tuple[tuple[str, object], ...] = (*PRETRAIN_5K, ("warmup_h
 """:data:`PRETRAIN_5K` with the warm-up hand-over: TD3's default on 2026-12-05, before its critic's norm (variant
 ``pretrain-5k-handover-critic-ln``, TD3's and SAC's default since)."""
 
-_SINCE_TODAYS: tuple[str, ...] = ("distill_random_probe", "stand_down_distill_random_probe")
+_SINCE_TODAYS: tuple[str, ...] = ("distill_random_probe", "stand_down_distill_random_probe", "entropy_start")
 """Fields of the default recipe set after the variants built on :data:`TODAYS_DEFAULT` were measured (the seventh
-and eighth sessions of 2026-12-06): they are left out of it, so that those variants keep their runs (an
-:data:`_EARLIER_DEFAULT` group sets them as they were)."""
+and eighth sessions of 2026-12-06, and ``entropy_start`` on 2026-12-07): they are left out of it, so that those
+variants keep their runs (an :data:`_EARLIER_DEFAULT` group sets them as they were)."""
 
 TODAYS_DEFAULT: tuple[tuple[str, object], ...] = tuple(
     (name, value)
@@ -99,6 +99,9 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     (("distill_random_probe", False),),
     # The random probe's states were taken on a stand-down too, where the variants measured before took them.
     (("stand_down_distill_random_probe", True),),
+    # Since 2026-12-07 SAC's automatic entropy coefficient starts at 0.01 where there is a prior: the variants measured
+    # before started it at SB3's 1.0 (it acts under --ent-coef auto only, so no stored run's fingerprint moves).
+    (("entropy_start", None),),
 )
 
 
@@ -394,6 +397,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "current-fade-whole-budget": on_current_default(("bc_fade", 1.0)),
     "current-entropy-start-0.01": on_current_default(("entropy_start", 0.01)),
     "current-progress-fade": on_current_default(("bc_progress", 10), ("bc_progress_with_fade", True)),
+    # The default with SB3's start of its automatic entropy coefficient (1.0): the default of before 2026-12-07 under
+    # --ent-coef auto, whose runs are those of the first screen (entropy_auto.jsonl).
+    "sb3-entropy-start": on_current_default(("entropy_start", None)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),

@@ -1507,7 +1507,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--entropy-start",
         type=float,
         metavar="VALUE",
-        help="SAC with ent_coef auto (the RL Zoo's SAC entries): start the coefficient at VALUE instead of SB3's 1.0",
+        help="SAC with ent_coef auto (the RL Zoo's SAC entries): start the coefficient at VALUE instead of SB3's 1.0 "
+        "where there is a prior (default 0.01; 1 is SB3's start)",
     )
     recipe.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     recipe.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

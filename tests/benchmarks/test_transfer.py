@@ -126,11 +126,14 @@ def test_recipe_ablation_tells_a_variant_apart_by_the_hyperparameters_every_arm_
     run, before the arms' hyperparameters were part of the comparison)."""
     from recipe_ablation import Args, plan
 
-    asked = dict(scenarios="pendulum-same", algos="sac", variants="default,current-entropy-start-0.01", seeds=1)
+    asked = dict(scenarios="pendulum-same", algos="sac", variants="default,sb3-entropy-start", seeds=1)
     specs, same_as = plan(Args(**asked, ent_coef="auto"))
     assert same_as == {} and len(specs) == 3
     specs, same_as = plan(Args(**asked))
-    assert same_as == {"sac/current-entropy-start-0.01": "default"} and len(specs) == 2
+    assert same_as == {"sac/sb3-entropy-start": "default"} and len(specs) == 2
+    # Since its adoption the default is the variant that set it.
+    _, same_as = plan(Args(**{**asked, "variants": "default,current-entropy-start-0.01"}, ent_coef="auto"))
+    assert same_as == {"sac/current-entropy-start-0.01": "default"}
 
 
 def test_recipe_ablation_variants_on_the_current_default_change_only_their_own_fields():
@@ -145,19 +148,21 @@ def test_recipe_ablation_variants_on_the_current_default_change_only_their_own_f
     default = RECIPES["default"].as_dict()
     changes = {
         "current-fade-whole-budget": {"bc_fade": 1.0},
-        "current-entropy-start-0.01": {"entropy_start": 0.01},
+        "current-entropy-start-0.01": {},  # the default's since 2026-12-07
         "current-progress-fade": {"bc_progress": 10, "bc_progress_with_fade": True},
+        "sb3-entropy-start": {"entropy_start": None},
     }
     for variant, change in changes.items():
         recipe = variant_recipe(variant).as_dict()
         assert {name: value for name, value in recipe.items() if default[name] != value} == change, variant
-    assert VARIANTS["current-entropy-start-0.01"] == on_current_default(("entropy_start", 0.01))
+    assert VARIANTS["sb3-entropy-start"] == on_current_default(("entropy_start", None))
     older = variant_recipe("entropy-start-0.01").as_dict()
     assert {name for name, value in older.items() if default[name] != value} == {
-        "entropy_start",
         "distill_random_probe",
         "stand_down_distill_random_probe",
     }
+    # A variant that does not set the entropy start has SB3's, as every variant measured before it was adopted.
+    assert variant_recipe("fade-whole-budget").entropy_start is None
 
 
 def test_recipe_ablation_gives_every_arm_a_long_warm_up_and_scratch_its_own():
@@ -221,6 +226,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("stand_down_skip_warmup", False),
         ("distill_random_probe", False),
         ("stand_down_distill_random_probe", True),
+        ("entropy_start", None),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
     # and no hand-over and SB3's critic and the 1,000-step critic warm-up and no rehearsal and the random stand-down
@@ -238,6 +244,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("stand_down_skip_warmup", False),
         ("distill_random_probe", False),
         ("stand_down_distill_random_probe", True),
+        ("entropy_start", None),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
@@ -251,6 +258,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("stand_down_skip_warmup", False),
         ("distill_random_probe", False),
         ("stand_down_distill_random_probe", True),
+        ("entropy_start", None),
     )
 
 

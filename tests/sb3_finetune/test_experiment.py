@@ -339,9 +339,10 @@ def test_stand_down_distill_random_probe_changes_the_fingerprint_only_where_it_c
 
 
 def test_entropy_start_counts_in_a_runs_fingerprint_only_where_it_acts():
-    """``entropy_start`` acts on SAC under ``ent_coef="auto"`` only: elsewhere a run with it is the run without it
-    (the stored runs, all with SAC's fixed 0.01, keep their fingerprint)."""
-    start = (("entropy_start", 0.01),)
+    """``entropy_start`` acts on SAC under ``ent_coef="auto"`` only: elsewhere a run without it (SB3's start) is the
+    default's run, whose recipe starts it at 0.01 (the stored runs, all with SAC's fixed 0.01, keep their
+    fingerprint)."""
+    start = (("entropy_start", None),)
     for algo in ("sac", "td3"):
         plain = RunSpec("obstacle", algo, "default", 0)
         assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=start).recipe_fingerprint == (

@@ -821,19 +821,26 @@ def test_actor_ramp_lets_the_released_actor_move_slowly_and_puts_the_learning_ra
 
 
 def test_entropy_start_starts_sacs_automatic_coefficient_where_there_is_a_prior(bc_weights):
-    """``entropy_start`` moves SB3's start of ``ent_coef="auto"`` (1.0) to its value, says so, and keeps a
-    coefficient the user gave; without a prior (scratch) SB3's start stands."""
+    """``entropy_start`` moves SB3's start of ``ent_coef="auto"`` (1.0) to its value (the default recipe's: 0.01),
+    says so, and keeps a coefficient the user gave; without a prior (scratch) SB3's start stands, and
+    ``entropy_start=None`` keeps it too, said with where the default's start was measured."""
     env = gym.make("SimpleNavigation-v0")
-    recipe = get_recipe("default", entropy_start=0.01)
-    setup = make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": "auto"})
+    setup = make_finetune("sac", env, bc_weights, 2_000, "default", {"ent_coef": "auto"})
     assert setup.model.ent_coef == "auto_0.01"
     assert float(th.exp(setup.model.log_ent_coef)) == pytest.approx(0.01)
     assert any(s.startswith("ent_coef: auto, started at 0.01 (entropy_start)") for s in setup.decisions)
+    assert setup.recipe.entropy_start == 0.01
+    recipe = get_recipe("default", entropy_start=0.1)
+    assert make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": "auto"}).model.ent_coef == "auto_0.1"
     for given in (0.05, "auto_0.2"):
         assert make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": given}).model.ent_coef == given
     assert make_finetune("sac", env, None, 2_000, recipe, {"ent_coef": "auto"}).model.ent_coef == "auto"
-    as_given = make_finetune("sac", env, bc_weights, 2_000, "default", {"ent_coef": "auto"})
+    off = get_recipe("default", entropy_start=None)
+    as_given = make_finetune("sac", env, bc_weights, 2_000, off, {"ent_coef": "auto"})
     assert as_given.model.ent_coef == "auto"
-    assert any(s.startswith("ent_coef: auto, as given") for s in as_given.decisions)  # said, with where it was measured
+    note = next(s for s in as_given.decisions if s.startswith("ent_coef: auto, as given"))
+    assert "PARTLY_RIGHT.md" in note  # said, with where it was measured
+    fixed = make_finetune("sac", env, bc_weights, 2_000, "default", {"ent_coef": 0.01})
+    assert fixed.model.ent_coef == 0.01 and not any(s.startswith("ent_coef") for s in fixed.decisions)
     with pytest.raises(ValueError, match="entropy_start must be above 0"):
         get_recipe("default", entropy_start=0.0)
