@@ -1522,6 +1522,32 @@ def normalise_on_stand_down(model: BaseAlgorithm, decisions: list[str] | None) -
     say(sentence, decisions)
 
 
+def started_entropy(recipe: Recipe, ent_coef: Any) -> tuple[Any, str | None]:
+    """SAC's ``ent_coef`` as the recipe starts it where there is a prior, and the sentence that says so.
+
+    SB3's automatic coefficient (``"auto"``) starts at 1.0; the recipe's ``entropy_start`` moves that start (SB3's
+    ``"auto_<value>"``). A number, or an ``"auto_<value>"`` the user gave, is kept and nothing is said.
+
+    :param recipe: the recipe
+    :param ent_coef: the model's ``ent_coef`` argument (SB3's default, ``"auto"``, where none was given)
+    :return: the ``ent_coef`` to build the model with, and the sentence for the decisions (``None``: nothing done)
+    """
+    if ent_coef != "auto":
+        return ent_coef, None
+    measured = 'benchmarks/PARTLY_RIGHT.md, "Three screens measured on an older default than they said"'
+    if recipe.entropy_start is None:
+        return ent_coef, (
+            "ent_coef: auto, as given (SB3's automatic coefficient, from 1.0; entropy_start is off): from that start "
+            "the default recipe's actor fell early in 5 runs of 12 on Pendulum, from 0.01 (the default recipe's "
+            f"entropy_start) in none ({measured}); a number keeps it fixed"
+        )
+    return f"auto_{recipe.entropy_start:g}", (
+        f"ent_coef: auto, started at {recipe.entropy_start:g} (entropy_start) instead of SB3's 1.0, as there is a "
+        "prior (from 1.0 the default recipe's actor fell early in 5 runs of 12 on Pendulum, from 0.01 in none: "
+        f"{measured}; set entropy_start, or ent_coef to auto_<value>, to choose the start)"
+    )
+
+
 def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:
     """Settings shared by fine-tuning and training from scratch (the comparison's common ground).
 
@@ -1661,21 +1687,9 @@ def make_finetune(
             )
     recipe, filled_in = recipe.for_algorithm(algo)
     ours: list[str] = []  # decisions taken here (load_prior logs its own assumptions)
-    automatic = algo == "sac" and params.get("ent_coef") == "auto"  # SB3's start, 1.0
-    measured = 'benchmarks/PARTLY_RIGHT.md, "Three screens measured on an older default than they said"'
-    if pretrained is not None and automatic and recipe.entropy_start is None:
-        ours.append(
-            "ent_coef: auto, as given (SB3's automatic coefficient, from 1.0; entropy_start is off): from that start "
-            "the default recipe's actor fell early in 5 runs of 12 on Pendulum, from 0.01 (the default recipe's "
-            f"entropy_start) in none ({measured}); a number keeps it fixed"
-        )
-    if pretrained is not None and automatic and recipe.entropy_start is not None:
-        params["ent_coef"] = f"auto_{recipe.entropy_start:g}"
-        ours.append(
-            f"ent_coef: auto, started at {recipe.entropy_start:g} (entropy_start) instead of SB3's 1.0, as there is a "
-            "prior (from 1.0 the default recipe's actor fell early in 5 runs of 12 on Pendulum, from 0.01 in none: "
-            f"{measured}; set entropy_start, or ent_coef to auto_<value>, to choose the start)"
-        )
+    if pretrained is not None and algo == "sac":
+        params["ent_coef"], said = started_entropy(recipe, params.get("ent_coef", "auto"))
+        ours += [said] if said else []
     n_envs = env.num_envs if isinstance(env, VecEnv) else 1
     if n_envs > 1 and "gradient_steps" not in user:
         params["gradient_steps"] = -1

@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
@@ -44,6 +45,7 @@ from sb3_finetune.recipes import (
     normalised_features,
     run_warm_up,
     saturation_escape,
+    started_entropy,
 )
 from sb3_finetune.rehearsal import HoldRehearsal
 from sb3_finetune.warmup import ActAsPrior, GateDecision, reseed
@@ -123,6 +125,14 @@ class FinetuneCallback(BaseCallback):
                 )
             model.policy_class = FINETUNE_POLICIES[algo]
             model.policy_kwargs = {**model.policy_kwargs, "critic_layer_norm": True}
+        if algo == "sac":
+            self._start_entropy(model, rebuild)
+        elif getattr(model, "ent_coef", None) == "auto" and recipe.entropy_start is not None:
+            say(
+                f"entropy_start: off, measured with SAC only; {algo.upper()}'s automatic entropy coefficient starts at "
+                "SB3's 1.0 (set ent_coef to auto_<value> to choose the start)",
+                self.decisions,
+            )
         if rebuild:
             # Rebuild the (still untrained) policy with the prior's layers as its features, as make_finetune does.
             weights = self.prior.network if not isinstance(self.weights, str) else self.weights
@@ -177,6 +187,25 @@ class FinetuneCallback(BaseCallback):
             self.escape.init_callback(model)
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
+
+    def _start_entropy(self, model: Any, rebuild: bool) -> None:
+        """Start SAC's automatic entropy coefficient where the recipe says (``entropy_start``), as make_finetune does.
+
+        On a model that has stepped it is left where it is, and a decision says so.
+        """
+        ent_coef, said = started_entropy(self.recipe, model.ent_coef)
+        if ent_coef != model.ent_coef and model.num_timesteps > 0:
+            said = (
+                "ent_coef: auto, left where it is: entropy_start moves SB3's start of the coefficient, and this model "
+                "has stepped (set ent_coef to auto_<value> when the Zoo builds the model to choose the start)"
+            )
+        elif ent_coef != model.ent_coef:
+            model.ent_coef = ent_coef
+            if not rebuild:  # the coefficient is already built: start it here, as _setup_model would have
+                with th.no_grad():
+                    model.log_ent_coef.fill_(float(np.log(self.recipe.entropy_start)))
+        if said:
+            say(said, self.decisions)
 
     def _on_training_start(self) -> None:
         model, hook = self.model, self.hook

@@ -53,6 +53,9 @@ def test_the_rl_zoo_callback_runs_the_default_recipe_on_tqc(pendulum_prior):
         (said,) = [d for d in callback.decisions if d.startswith(f"{field}:")]
         assert "TQC's in the default recipe (no figure was measured for it" in said
     assert not [d for d in callback.decisions if d.startswith(("critic pre-training", "warm-up hand-over"))]
+    # SB3's automatic entropy coefficient (TQC's default) keeps its start: entropy_start was measured with SAC only
+    assert model.ent_coef == "auto"
+    assert any(d.startswith("entropy_start: off, measured with SAC only") for d in callback.decisions)
 
 
 def test_the_rl_zoo_callback_refuses_a_hold_rehearsal_on_tqc(pendulum_prior):

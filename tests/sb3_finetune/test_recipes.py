@@ -844,3 +844,31 @@ def test_entropy_start_starts_sacs_automatic_coefficient_where_there_is_a_prior(
     assert fixed.model.ent_coef == 0.01 and not any(s.startswith("ent_coef") for s in fixed.decisions)
     with pytest.raises(ValueError, match="entropy_start must be above 0"):
         get_recipe("default", entropy_start=0.0)
+
+
+def test_the_rl_zoo_callback_starts_sacs_automatic_coefficient_too(pendulum_prior):
+    """The Zoo builds SAC with ``ent_coef: auto`` before the callback runs: a fresh model's coefficient starts at the
+    recipe's ``entropy_start``, rebuilt or not; on a model that has stepped it is left where it is, and said."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    from sb3_finetune.zoo import FinetuneCallback
+
+    def coefficient(model):
+        return float(th.exp(model.log_ent_coef.detach()))
+
+    kwargs = {"net_arch": [16]}
+    own_extractor = {**kwargs, "features_extractor_class": FlattenExtractor}  # not rebuilt
+    for policy_kwargs in (kwargs, own_extractor):
+        model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=300, seed=0, policy_kwargs=policy_kwargs)
+        callback = FinetuneCallback(pendulum_prior, distill_steps=20)
+        callback.init_callback(model)
+        assert model.ent_coef == "auto_0.01" and coefficient(model) == pytest.approx(0.01)
+        assert any(s.startswith("ent_coef: auto, started at 0.01 (entropy_start)") for s in callback.decisions)
+    stepped = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10, seed=0, policy_kwargs=kwargs)
+    stepped.learn(20)
+    before = coefficient(stepped)
+    callback = FinetuneCallback(pendulum_prior, distill_steps=20)
+    callback.init_callback(stepped)
+    assert stepped.ent_coef == "auto" and coefficient(stepped) == before
+    assert any(s.startswith("ent_coef: auto, left where it is") for s in callback.decisions)
