@@ -125,14 +125,6 @@ class FinetuneCallback(BaseCallback):
                 )
             model.policy_class = FINETUNE_POLICIES[algo]
             model.policy_kwargs = {**model.policy_kwargs, "critic_layer_norm": True}
-        if algo == "sac":
-            self._start_entropy(model, rebuild)
-        elif getattr(model, "ent_coef", None) == "auto" and recipe.entropy_start is not None:
-            say(
-                f"entropy_start: off, measured with SAC only; {algo.upper()}'s automatic entropy coefficient starts at "
-                "SB3's 1.0 (set ent_coef to auto_<value> to choose the start)",
-                self.decisions,
-            )
         if rebuild:
             # Rebuild the (still untrained) policy with the prior's layers as its features, as make_finetune does.
             weights = self.prior.network if not isinstance(self.weights, str) else self.weights
@@ -146,6 +138,14 @@ class FinetuneCallback(BaseCallback):
                 **model.policy_kwargs,
             )
             model._setup_model()
+        if algo == "sac":  # after the rebuild, which builds SB3's coefficient afresh
+            self._start_entropy(model)
+        elif getattr(model, "ent_coef", None) == "auto" and recipe.entropy_start is not None:
+            say(
+                f"entropy_start: off, measured with SAC only; {algo.upper()}'s automatic entropy coefficient starts at "
+                "SB3's 1.0 (set ent_coef to auto_<value> to choose the start)",
+                self.decisions,
+            )
         self.hook = actor_update_hook(recipe, self.prior, model.learning_starts, 0)
         self.hook.init_callback(model)
         if recipe.collapse_guard is not None:
@@ -188,7 +188,7 @@ class FinetuneCallback(BaseCallback):
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
 
-    def _start_entropy(self, model: Any, rebuild: bool) -> None:
+    def _start_entropy(self, model: Any) -> None:
         """Start SAC's automatic entropy coefficient where the recipe says (``entropy_start``), as make_finetune does.
 
         On a model that has stepped it is left where it is, and a decision says so.
@@ -199,11 +199,10 @@ class FinetuneCallback(BaseCallback):
                 "ent_coef: auto, left where it is: entropy_start moves SB3's start of the coefficient, and this model "
                 "has stepped (set ent_coef to auto_<value> when the Zoo builds the model to choose the start)"
             )
-        elif ent_coef != model.ent_coef:
+        elif ent_coef != model.ent_coef:  # the coefficient is built: start it here, as _setup_model would have
             model.ent_coef = ent_coef
-            if not rebuild:  # the coefficient is already built: start it here, as _setup_model would have
-                with th.no_grad():
-                    model.log_ent_coef.fill_(float(np.log(self.recipe.entropy_start)))
+            with th.no_grad():
+                model.log_ent_coef.fill_(float(np.log(self.recipe.entropy_start)))
         if said:
             say(said, self.decisions)
 
