@@ -400,6 +400,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # The default with SB3's start of its automatic entropy coefficient (1.0): the default of before 2026-12-07 under
     # --ent-coef auto, whose runs are those of the first screen (entropy_auto.jsonl).
     "sb3-entropy-start": on_current_default(("entropy_start", None)),
+    # ... and the coefficient held at its start during the critic's pre-training, as the actor is (under --ent-coef
+    # auto): those steps only move it at the optimizer's pace, which the RL Zoo's learning rate makes large.
+    "current-entropy-held": on_current_default(("critic_pretrain_entropy", False)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),

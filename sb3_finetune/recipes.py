@@ -344,6 +344,11 @@ class Recipe:
         as the RL Zoo's SAC entries set it): start it at this value instead (SB3's ``"auto_<value>"``) when there is
         a prior, and say so (the default recipe's: 0.01); ``None``: SB3's start. A coefficient given (a number, or
         ``"auto_<value>"``) is kept
+    :param critic_pretrain_entropy: SAC with ``ent_coef="auto"``: the critic's pre-training trains the coefficient
+        too, as every gradient step does (``True``); ``False`` holds it at its start there, as the actor is held: the
+        held actor's entropy does not change, so those steps only move the coefficient at the optimizer's pace (5,000
+        steps at the RL Zoo's learning rate of 1e-3 took 0.01 to 1.4 on Pendulum), and training then starts from
+        ``entropy_start``
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -520,6 +525,7 @@ class Recipe:
     distill_random_probe: bool | None = False
     stand_down_distill_random_probe: bool = True
     entropy_start: float | None = None
+    critic_pretrain_entropy: bool = True
 
     def __post_init__(self) -> None:
         if self.entropy_start is not None and not self.entropy_start > 0:
@@ -1459,11 +1465,14 @@ def run_warm_up(
             decisions,
         )
     elif pretrain:
-        warmup.pretrain_critic(model, recipe.critic_pretrain_steps)
+        entropy_held = not recipe.critic_pretrain_entropy and getattr(model, "ent_coef_optimizer", None) is not None
+        warmup.pretrain_critic(model, recipe.critic_pretrain_steps, hold_entropy=entropy_held)
         sentence = (
             f"critic pre-training: {recipe.critic_pretrain_steps} gradient steps on the warm-up's "
-            f"{model.replay_buffer.size() * model.env.num_envs} transitions, the actor held, before training's first "
-            "env step" + ("" if gate is None or gate.trusted else " (the prior stood down: stand_down_critic_pretrain)")
+            f"{model.replay_buffer.size() * model.env.num_envs} transitions, the actor held"
+            + (" and the entropy coefficient (critic_pretrain_entropy off)" if entropy_held else "")
+            + ", before training's first env step"
+            + ("" if gate is None or gate.trusted else " (the prior stood down: stand_down_critic_pretrain)")
         )
         model.logger.record("finetune/critic_pretrain_steps", recipe.critic_pretrain_steps)
         say(sentence, decisions)

@@ -423,7 +423,7 @@ def collect_handing_over(
     return hand_over
 
 
-def pretrain_critic(model: BaseAlgorithm, gradient_steps: int) -> None:
+def pretrain_critic(model: BaseAlgorithm, gradient_steps: int, hold_entropy: bool = False) -> None:
     """``gradient_steps`` of the algorithm's own ``train()`` on the replay buffer, the actor held: no env step is taken.
 
     The critic (and its target, and SAC's entropy coefficient where it is learned) trains as in any gradient step,
@@ -434,15 +434,20 @@ def pretrain_critic(model: BaseAlgorithm, gradient_steps: int) -> None:
 
     :param model: the model, inside its ``learn`` (or ``_setup_learn``), with transitions in its replay buffer
     :param gradient_steps: gradient steps
+    :param hold_entropy: hold SAC's learned entropy coefficient too (its optimizer's ``step`` does nothing)
     """
-    optimizer = model.actor.optimizer
+    held = [model.actor.optimizer]
+    if hold_entropy and getattr(model, "ent_coef_optimizer", None) is not None:
+        held.append(model.ent_coef_optimizer)
     actor_target: th.nn.Module | None = getattr(model, "actor_target", None)
     held_target = None if actor_target is None else {k: v.clone() for k, v in actor_target.state_dict().items()}
-    optimizer.step = _no_step  # type: ignore[method-assign]  (an instance attribute: the class's step is untouched)
+    for optimizer in held:
+        optimizer.step = _no_step  # type: ignore[method-assign]  (an instance attribute: the class's is untouched)
     try:
         model.train(gradient_steps=gradient_steps, batch_size=model.batch_size)
     finally:
-        del optimizer.step
+        for optimizer in held:
+            del optimizer.step
         if actor_target is not None and held_target is not None:
             actor_target.load_state_dict(held_target)
 
