@@ -338,11 +338,11 @@ def test_stand_down_distill_random_probe_changes_the_fingerprint_only_where_it_c
     assert len(nav) == 1
 
 
-def test_entropy_start_counts_in_a_runs_fingerprint_only_where_it_acts():
-    """``entropy_start`` acts on SAC under ``ent_coef="auto"`` only: elsewhere a run without it (SB3's start) is the
-    default's run, whose recipe starts it at 0.01 (the stored runs, all with SAC's fixed 0.01, keep their
-    fingerprint)."""
-    start = (("entropy_start", None),)
+@pytest.mark.parametrize("change", [("entropy_start", None), ("critic_pretrain_entropy", False)])
+def test_entropy_fields_count_in_a_runs_fingerprint_only_where_they_act(change):
+    """``entropy_start`` and ``critic_pretrain_entropy`` act on SAC under ``ent_coef="auto"`` only: elsewhere a run
+    with another value is the default's run (the stored runs, all with SAC's fixed 0.01, keep their fingerprint)."""
+    start = (change,)
     for algo in ("sac", "td3"):
         plain = RunSpec("obstacle", algo, "default", 0)
         assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=start).recipe_fingerprint == (

@@ -329,6 +329,25 @@ def test_critic_pretraining_trains_the_critic_on_the_warm_up_and_holds_the_actor
     assert not [d for d in plain.decisions if d.startswith("critic pre-training")]
 
 
+def test_critic_pretraining_holds_sacs_entropy_coefficient_where_asked(bc_weights):
+    """Under ``ent_coef="auto"`` the pre-training trains SAC's coefficient as any gradient step does, against a held
+    actor; with ``critic_pretrain_entropy`` off it stays at the recipe's start, and the decision says so."""
+    env = gym.make("SimpleNavigation-v0")
+    coefficients, said = {}, {}
+    for trained in (True, False):
+        recipe = get_recipe("default", critic_pretrain_steps=60, distill_steps=50, critic_pretrain_entropy=trained)
+        hyperparams = {"learning_starts": 400, "ent_coef": "auto", "learning_rate": 1e-3}
+        setup = make_finetune("sac", env, bc_weights, 1_000, recipe, hyperparams=hyperparams, seed=0)
+        setup.warm_up(1_000)
+        coefficients[trained] = float(th.exp(setup.model.log_ent_coef.detach()))
+        (said[trained],) = [d for d in setup.decisions if d.startswith("critic pre-training")]
+        assert "step" not in vars(setup.model.ent_coef_optimizer)  # the optimizer's own step again
+    assert coefficients[False] == pytest.approx(0.01)
+    assert coefficients[True] != pytest.approx(0.01, rel=1e-3)
+    assert "and the entropy coefficient (critic_pretrain_entropy off)" in said[False]
+    assert "entropy coefficient" not in said[True]
+
+
 def _left_to_the_algorithm(recipe):
     """The fields the default recipe leaves to the algorithm, in recipes._LEFT_TO_THE_ALGORITHM's order."""
     return (
