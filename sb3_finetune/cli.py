@@ -739,6 +739,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "distill_random_probe": args.distill_random_probe,
         "stand_down_distill_random_probe": args.stand_down_distill_random_probe,
         "entropy_start": args.entropy_start,
+        "critic_pretrain_entropy": args.critic_pretrain_entropy,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
     if args.gate_confidence == _GATE_TEST_OFF:
@@ -1509,6 +1510,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VALUE",
         help="SAC with ent_coef auto (the RL Zoo's SAC entries): start the coefficient at VALUE instead of SB3's 1.0 "
         "where there is a prior (default 0.01; 1 is SB3's start)",
+    )
+    recipe_switch(
+        recipe,
+        "--critic-pretrain-entropy",
+        "SAC with ent_coef auto: the critic's pre-training trains the entropy coefficient too, as every gradient step "
+        "does; --no-critic-pretrain-entropy holds it at its start there, as the actor is held",
     )
     recipe.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     recipe.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

@@ -414,6 +414,10 @@ def test_recipe_flags_reach_the_recipe():
     assert plain.stand_down_distill_random_probe is get_recipe("default").stand_down_distill_random_probe
     trusted_only = _recipe_from_args(build_parser().parse_args([*argv, "--no-stand-down-distill-random-probe"]))
     assert trusted_only.stand_down_distill_random_probe is False
+    assert plain.entropy_start == 0.01 and plain.critic_pretrain_entropy is True  # the default recipe's
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--entropy-start", "1"])).entropy_start == 1.0
+    held = _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-pretrain-entropy"]))
+    assert held.critic_pretrain_entropy is False
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm
