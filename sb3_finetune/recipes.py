@@ -1465,8 +1465,9 @@ def run_warm_up(
             decisions,
         )
     elif pretrain:
-        entropy_held = not recipe.critic_pretrain_entropy and getattr(model, "ent_coef_optimizer", None) is not None
-        warmup.pretrain_critic(model, recipe.critic_pretrain_steps, hold_entropy=entropy_held)
+        entropy_held = warmup.pretrain_critic(
+            model, recipe.critic_pretrain_steps, hold_entropy=not recipe.critic_pretrain_entropy
+        )
         sentence = (
             f"critic pre-training: {recipe.critic_pretrain_steps} gradient steps on the warm-up's "
             f"{model.replay_buffer.size() * model.env.num_envs} transitions, the actor held"

@@ -423,7 +423,7 @@ def collect_handing_over(
     return hand_over
 
 
-def pretrain_critic(model: BaseAlgorithm, gradient_steps: int, hold_entropy: bool = False) -> None:
+def pretrain_critic(model: BaseAlgorithm, gradient_steps: int, hold_entropy: bool = False) -> bool:
     """``gradient_steps`` of the algorithm's own ``train()`` on the replay buffer, the actor held: no env step is taken.
 
     The critic (and its target, and SAC's entropy coefficient where it is learned) trains as in any gradient step,
@@ -435,6 +435,7 @@ def pretrain_critic(model: BaseAlgorithm, gradient_steps: int, hold_entropy: boo
     :param model: the model, inside its ``learn`` (or ``_setup_learn``), with transitions in its replay buffer
     :param gradient_steps: gradient steps
     :param hold_entropy: hold SAC's learned entropy coefficient too (its optimizer's ``step`` does nothing)
+    :return: whether an entropy coefficient was held (``hold_entropy`` and one learned)
     """
     held = [model.actor.optimizer]
     if hold_entropy and getattr(model, "ent_coef_optimizer", None) is not None:
@@ -450,6 +451,7 @@ def pretrain_critic(model: BaseAlgorithm, gradient_steps: int, hold_entropy: boo
             del optimizer.step
         if actor_target is not None and held_target is not None:
             actor_target.load_state_dict(held_target)
+    return len(held) > 1
 
 
 def _no_step(*_: object, **__: object) -> None:
