@@ -541,6 +541,9 @@ class Args:
     ent_coef: str = ""
     """SAC's ``ent_coef`` in every arm (``""``: the scenario's, 0.01; ``auto``: SB3's automatic coefficient, which
     starts at 1.0, as the RL Zoo's SAC entries set it)"""
+    learning_rate: float = 0.0
+    """every arm's ``learning_rate`` (``0``: the algorithm's SB3 default, as the scenarios run: SAC's 3e-4; the RL
+    Zoo's SAC entry for Pendulum sets 1e-3)"""
     scratch_learning_starts: int = 0
     """train the scratch arm with this ``learning_starts`` (``0``: ``--learning-starts``), to tell what a shorter
     warm-up gives scratch from what the recipe gains with one"""
@@ -570,11 +573,15 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
         raise UsageError(f"--first-seed must be 0 or more, got {args.first_seed}")
     if args.ent_coef and set(args.algos.split(",")) != {"sac"}:
         raise UsageError("--ent-coef is SAC's: run it with --algos sac")
+    if args.learning_rate < 0:
+        raise UsageError(f"--learning-rate must be positive (0: SB3's), got {args.learning_rate:g}")
     # The hyperparameters every fine-tuned arm gets: some recipe fields act only under some (entropy_start under SAC's
     # ent_coef "auto"), so the variants are told apart with them.
     every_arm: tuple = (("learning_starts", args.learning_starts),) if args.learning_starts else ()
     if args.ent_coef:
         every_arm = (*every_arm, ("ent_coef", args.ent_coef))
+    if args.learning_rate:
+        every_arm = (*every_arm, ("learning_rate", args.learning_rate))
     kept: dict[str, list[str]] = {}  # algo -> its variants with a recipe of their own
     same_as: dict[str, str] = {}
     for algo in args.algos.split(","):
@@ -596,6 +603,8 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     scratch: tuple = (("policy_kwargs", (("critic_layer_norm", True),)),) if args.scratch_critic_layer_norm else ()
     if args.ent_coef:
         scratch = (*scratch, ("ent_coef", args.ent_coef))
+    if args.learning_rate:
+        scratch = (*scratch, ("learning_rate", args.learning_rate))
     if args.scratch_learning_starts or args.learning_starts:
         scratch = (*scratch, ("learning_starts", args.scratch_learning_starts or args.learning_starts))
     for scenario in args.scenarios.split(","):

@@ -134,6 +134,11 @@ def test_recipe_ablation_tells_a_variant_apart_by_the_hyperparameters_every_arm_
     # Since its adoption the default is the variant that set it.
     _, same_as = plan(Args(**{**asked, "variants": "default,current-entropy-start-0.01"}, ent_coef="auto"))
     assert same_as == {"sac/current-entropy-start-0.01": "default"}
+    # The RL Zoo's learning rate goes to every arm, scratch too, after the entropy coefficient.
+    specs, _ = plan(Args(**asked, ent_coef="auto", learning_rate=1e-3))
+    assert [spec.hyperparams for spec in specs] == [(("ent_coef", "auto"), ("learning_rate", 1e-3))] * 3
+    with pytest.raises(UsageError, match="--learning-rate must be positive"):
+        plan(Args(**asked, learning_rate=-1e-3))
 
 
 def test_recipe_ablation_variants_on_the_current_default_change_only_their_own_fields():
