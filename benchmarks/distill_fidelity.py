@@ -84,7 +84,14 @@ def main(args: Args) -> dict:
             prior_return = evaluate(prior_policy(prior), env_id, kwargs, args.episodes, 10_000).mean_return
             for algo in args.algos.split(","):
                 for jitter in jitters:
-                    recipe = get_recipe("default", distill_jitter=jitter, distill_steps=100 if args.quick else 1_000)
+                    # A prior the gate stands down waits for learning_starts too (the default would start training
+                    # after the probes), so that every run is the warm-up alone.
+                    recipe = get_recipe(
+                        "default",
+                        distill_jitter=jitter,
+                        distill_steps=100 if args.quick else 1_000,
+                        stand_down_skip_warmup=False,
+                    )
                     returns = []
                     for seed in range(args.seeds):
                         budget = 1_300  # the warm-up only: learning starts after it

@@ -2,10 +2,11 @@
 
 For each seed this builds the scenario's fine-tuning setup (its target env, its hyperparameters, the recipe with
 ``--overrides``) and runs the recipe's warm-up only (the prior's probe, the gate, distillation, the buffer filled to
-``learning_starts``), with no training; it records the gate's decision, score, episodes and probe steps. A prior
-that succeeds 76% of the time (PointMaze) and is judged on 3 episodes is stood down whenever 2 of them fail: about
-one seed in seven, and each such seed then falls to scratch's level at the release (the collapses of the PointMaze
-rows). ``--overrides gate_confidence=0.9`` probes until the episodes decide.
+``learning_starts``), with no training and no critic pre-training (it comes after the gate and does not move it;
+``--overrides critic_pretrain_steps=N`` puts it back); it records the gate's decision, score, episodes and probe
+steps. A prior that succeeds 76% of the time (PointMaze) and is judged on 3 episodes is stood down whenever 2 of them
+fail: about one seed in seven, and each such seed then falls to scratch's level at the release (the collapses of the
+PointMaze rows). ``--overrides gate_confidence=0.9`` probes until the episodes decide.
 
 Run: ``python benchmarks/gate_reliability.py --scenario pointmaze-umaze --seeds 20 --overrides gate_confidence=0.9``.
 Output: ``--out`` (JSON).
@@ -54,7 +55,7 @@ def main(args: Args) -> list[dict]:
         raise UsageError("--recipe scratch has no prior to gate")
     scenario = SCENARIOS[args.scenario]
     external.require(scenario.env_id)
-    recipe = recipe_with(args.recipe, args.overrides)
+    recipe = recipe_with(args.recipe, f"critic_pretrain_steps=0,{args.overrides}")  # the user's overrides win
     weights = str(pretrained_weights(scenario, args.cache))
     rows = []
     for seed in range(args.seeds):

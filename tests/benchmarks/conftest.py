@@ -26,3 +26,25 @@ def run_benchmark():
         )
 
     return run
+
+
+@pytest.fixture
+def refuses(capsys):
+    """A benchmark script's command line run in this process, as ``python benchmarks/<script>.py`` runs it through
+    :func:`_args.run_script`, for a usage mistake: asserts exit status 2 and one line on stderr, and returns the line.
+
+    A refusal needs no subprocess (each spends about 3 s importing torch and SB3); the scripts' own runs keep one.
+    """
+    import importlib
+
+    from _args import run_script
+
+    def run(script: str, *args: str) -> str:
+        module = importlib.import_module(script)
+        with pytest.raises(SystemExit) as exited:
+            run_script(module.main, module.Args, module.__doc__, list(args))
+        stderr = capsys.readouterr().err
+        assert exited.value.code == 2 and stderr.count("\n") == 1, stderr
+        return stderr
+
+    return run

@@ -27,7 +27,7 @@ def test_the_slopes_are_measured_without_touching_the_runs_random_state():
             assert figures[follow_up]["return_slope_abs"] >= 0
 
 
-def test_critic_slope_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
+def test_critic_slope_script_runs_on_a_tiny_budget(tmp_path, run_benchmark, refuses):
     out = tmp_path / "slope.json"
     result = run_benchmark("critic_slope.py", "--quick", "--cache", str(tmp_path / "cache"), "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -36,5 +36,5 @@ def test_critic_slope_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     (point,) = row["checkpoints"]
     assert (row["algo"], point["step"]) == ("td3", 1100) and np.isfinite(point["critic_slope_abs"])
     assert summary["command"].startswith("python benchmarks/critic_slope.py")
-    mistake = run_benchmark("critic_slope.py", "--runs", "td3")
-    assert mistake.returncode == 2 and "'td3' is not algorithm:variant" in mistake.stderr
+    mistake = refuses("critic_slope", "--runs", "td3")
+    assert "'td3' is not algorithm:variant" in mistake

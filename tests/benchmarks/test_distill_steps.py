@@ -26,7 +26,7 @@ def test_cells_count_the_unfaithful_trusted_runs_only():
     assert (many["distill_steps"], many["below"]) == (3000, 0)
 
 
-def test_the_script_runs_quick_and_refuses_mistakes(tmp_path, run_benchmark):
+def test_the_script_runs_quick_and_refuses_mistakes(tmp_path, run_benchmark, refuses):
     import json
 
     out = tmp_path / "distill.json"
@@ -35,9 +35,9 @@ def test_the_script_runs_quick_and_refuses_mistakes(tmp_path, run_benchmark):
     summary = json.loads(out.read_text())
     assert [cell["distill_steps"] for cell in summary["rows"]["cells"]] == [100, 200]
     assert len(summary["rows"]["runs"]) == 2 and summary["command"].startswith("python benchmarks/distill_steps.py")
-    steps = run_benchmark("distill_steps.py", "--steps", "1000,x")
-    assert steps.returncode == 2 and "--steps must be comma-separated integers, got '1000,x'" in steps.stderr
-    zero = run_benchmark("distill_steps.py", "--steps", "0")
-    assert zero.returncode == 2 and "--steps must be >= 1, got 0" in zero.stderr
-    scenario = run_benchmark("distill_steps.py", "--scenarios", "nowhere")
-    assert scenario.returncode == 2 and "unknown scenario(s) ['nowhere']" in scenario.stderr
+    steps = refuses("distill_steps", "--steps", "1000,x")
+    assert "--steps must be comma-separated integers, got '1000,x'" in steps
+    zero = refuses("distill_steps", "--steps", "0")
+    assert "--steps must be >= 1, got 0" in zero
+    scenario = refuses("distill_steps", "--scenarios", "nowhere")
+    assert "unknown scenario(s) ['nowhere']" in scenario

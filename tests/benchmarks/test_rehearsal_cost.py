@@ -1,7 +1,7 @@
 import json
 
 
-def test_rehearsal_cost_script_times_both_holds_on_a_tiny_budget(tmp_path, run_benchmark):
+def test_rehearsal_cost_script_times_both_holds_on_a_tiny_budget(tmp_path, run_benchmark, refuses):
     out = tmp_path / "cost.json"
     result = run_benchmark("rehearsal_cost.py", "--quick", "--cache", str(tmp_path / "cache"), "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -12,5 +12,5 @@ def test_rehearsal_cost_script_times_both_holds_on_a_tiny_budget(tmp_path, run_b
     assert rehearsed["fastest"] > 0 and plain["fastest"] > 0
     assert ratio["rehearsed_vs_plain"] == rehearsed["fastest"] / plain["fastest"]
     assert summary["command"].startswith("python benchmarks/rehearsal_cost.py")
-    mistake = run_benchmark("rehearsal_cost.py", "--scenario", "bogus")
-    assert mistake.returncode == 2 and "unknown scenario 'bogus'" in mistake.stderr
+    mistake = refuses("rehearsal_cost", "--scenario", "bogus")
+    assert "unknown scenario 'bogus'" in mistake

@@ -87,15 +87,13 @@ def test_no_comparison_until_every_seed_is_followed_further(tmp_path, run_benchm
     assert json.loads(out.read_text())["rows"] == []
 
 
-def test_scratch_horizon_mistakes_are_one_line_and_status_2(tmp_path, run_benchmark):
+def test_scratch_horizon_mistakes_are_one_line_and_status_2(tmp_path, refuses):
     results = tmp_path / "runs.jsonl"
     _stored(results)
-    short = run_benchmark(
-        "scratch_horizon.py", "--scenario", "same-task", "--budget", "6000", "--results", str(results)
-    )
-    assert short.returncode == 2 and "--budget must be more than the scenario's 6000, got 6000" in short.stderr
-    missing = run_benchmark(
-        "scratch_horizon.py",
+    short = refuses("scratch_horizon", "--scenario", "same-task", "--budget", "6000", "--results", str(results))
+    assert "--budget must be more than the scenario's 6000, got 6000" in short
+    missing = refuses(
+        "scratch_horizon",
         "--scenario",
         "same-task",
         "--algos",
@@ -108,5 +106,4 @@ def test_scratch_horizon_mistakes_are_one_line_and_status_2(tmp_path, run_benchm
         "--results",
         str(results),
     )
-    assert missing.returncode == 2 and "no stored run same-task/td3/scratch/budget=None/seed=2" in missing.stderr
-    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "no stored run same-task/td3/scratch/budget=None/seed=2" in missing
