@@ -27,7 +27,7 @@ from _args import UsageError, results_files, run_script
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec, pretrained_weights, scenario_hyperparams
 from sb3_finetune.recipes import RECIPES, FinetuneSetup, Recipe, get_recipe, make_finetune
-from sb3_finetune.sweep import lowest_ratio, run_sweep, summarise
+from sb3_finetune.sweep import FALL, collapsed, lowest_ratio, run_sweep, summarise
 
 FRONTIER: tuple[tuple[str, object], ...] = (
     ("warmup_handover", True),
@@ -674,7 +674,8 @@ def main(args: Args) -> dict:
         label = "scratch" if spec.arm == "scratch" else names[spec.recipe_overrides]
         relabelled.append({**record, "spec": {**record["spec"], "arm": label}})
         cell = table.setdefault(
-            f"{spec.scenario}/{spec.algo}/{label}", {"jump": [], "early": [], "whole": [], "steps": []}
+            f"{spec.scenario}/{spec.algo}/{label}",
+            {"jump": [], "early": [], "whole": [], "steps": [], "collapsed": 0, "below": 0},
         )
         metrics = record["metrics"]
         cell["jump"].append(metrics["jumpstart"])
@@ -683,6 +684,8 @@ def main(args: Args) -> dict:
         cell["early"].append(metrics["min_score_early"] / start if start > 0.5 else float("nan"))
         cell["whole"].append(float("nan") if lowest is None else lowest)
         cell["steps"].append(metrics["steps_to_threshold"])
+        cell["collapsed"] += collapsed(record)
+        cell["below"] += lowest is not None and lowest < FALL
     rows = {f"{row['scenario']}/{row['algo']}/{row['arm']}": row for row in summarise(relabelled)}
     print(
         f"{'scenario/algo/variant':<40}{'jumpstart':>10}{'worst early/start':>19}{'worst run/start':>17}"
@@ -696,6 +699,10 @@ def main(args: Args) -> dict:
             "mean_jumpstart": float(np.mean(cell["jump"])),
             "worst_early_ratio": float(np.nanmin(cell["early"])) if applies else None,
             "worst_whole_run_ratio": float(np.nanmin(cell["whole"])) if applies else None,
+            # the goal's collapses (below FALL x the prior's score in the first 20% of the budget), and the runs
+            # below it at any evaluation
+            "early_collapses": cell["collapsed"] if applies else None,
+            "runs_below_over_the_run": cell["below"] if applies else None,
             "median_steps_to_threshold": float(np.median(cell["steps"])),
             "runs": len(cell["jump"]),
             "reached_threshold": row["reached_threshold"],

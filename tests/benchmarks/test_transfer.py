@@ -66,6 +66,9 @@ def test_recipe_ablation_quick(tmp_path, run_benchmark):
     default, scratch = summary["same-task/td3/default"], summary["same-task/td3/scratch"]
     assert default["reached_threshold"] == 1.0 and default["km_median_steps"][0] == 0  # the prior is right here
     assert default["steps_ratio_vs_scratch"] is not None and scratch["steps_ratio_vs_scratch"] is None
+    # The goal's collapses and the falls over the whole run, counted (scratch has no prior's skill to keep).
+    assert (default["early_collapses"], default["runs_below_over_the_run"]) == (0, 0)
+    assert scratch["early_collapses"] is None and scratch["runs_below_over_the_run"] is None
     # How finely the grid measures a ratio: one evaluation (a 20th of the 300 steps) over scratch's IQM steps
     resolution = scratch["evaluation_resolution"]
     assert resolution["eval_freq"] == 15
