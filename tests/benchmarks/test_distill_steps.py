@@ -26,7 +26,7 @@ def test_cells_count_the_unfaithful_trusted_runs_only():
     assert (many["distill_steps"], many["below"]) == (3000, 0)
 
 
-def test_the_script_runs_quick_and_refuses_mistakes(tmp_path, run_benchmark, refuses):
+def test_the_script_runs_quick(tmp_path, run_benchmark):
     import json
 
     out = tmp_path / "distill.json"
@@ -35,9 +35,15 @@ def test_the_script_runs_quick_and_refuses_mistakes(tmp_path, run_benchmark, ref
     summary = json.loads(out.read_text())
     assert [cell["distill_steps"] for cell in summary["rows"]["cells"]] == [100, 200]
     assert len(summary["rows"]["runs"]) == 2 and summary["command"].startswith("python benchmarks/distill_steps.py")
-    steps = refuses("distill_steps", "--steps", "1000,x")
-    assert "--steps must be comma-separated integers, got '1000,x'" in steps
-    zero = refuses("distill_steps", "--steps", "0")
-    assert "--steps must be >= 1, got 0" in zero
-    scenario = refuses("distill_steps", "--scenarios", "nowhere")
-    assert "unknown scenario(s) ['nowhere']" in scenario
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "1000,x"], "--steps must be comma-separated integers, got '1000,x'"),
+        (["--steps", "0"], "--steps must be >= 1, got 0"),
+        (["--scenarios", "nowhere"], "unknown scenario(s) ['nowhere']"),
+    ],
+)
+def test_the_script_refuses_a_mistake_in_one_line(refuses, args, message):
+    assert message in refuses("distill_steps", *args)

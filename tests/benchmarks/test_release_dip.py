@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 
 def test_a_fall_between_the_sweeps_evaluations_shows_in_the_fine_curve_only():
     from release_dip import dip
@@ -19,7 +21,7 @@ def test_a_fall_between_the_sweeps_evaluations_shows_in_the_fine_curve_only():
     assert dip({**record, "rehearsal": None}, sweep_every=500)["rehearsal"] is None  # the gate stood it down
 
 
-def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark, refuses):
+def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark):
     out = tmp_path / "dip.json"
     result = run_benchmark("release_dip.py", "--quick", "--cache", str(tmp_path / "cache"), "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -27,19 +29,20 @@ def test_release_dip_script_runs_on_a_tiny_budget(tmp_path, run_benchmark, refus
     (row,) = summary["rows"]
     assert row["algo"] == "td3" and [step for step, _ in row["curve"]] == list(range(0, 700, 100))
     assert summary["command"].startswith("python benchmarks/release_dip.py")
-    mistake = refuses("release_dip", "--variant", "bogus")
-    assert "unknown variant 'bogus'" in mistake
-    negative = refuses("release_dip", "--learning-starts", "-1")
-    assert "--learning-starts must be >= 0, got -1" in negative
-    seeds = refuses("release_dip", "--seed-list", "1,x")
-    assert "--seed-list must be comma-separated integers, got '1,x'" in seeds
-    residual = refuses("release_dip", "--residual-scale", "-0.5")
-    assert "--residual-scale must be >= 0, got -0.5" in residual
-    critics = refuses("release_dip", "--n-critics", "-2")
-    assert "--n-critics must be >= 0, got -2" in critics
-    td3_temperature = refuses("release_dip", "--algos", "td3", "--ent-coef", "0.1")
-    assert "--ent-coef is SAC's entropy coefficient" in td3_temperature
-    unrehearsed = refuses("release_dip", "--algos", "td3", "--rehearsal-score")
-    assert "--rehearsal-score: default does not rehearse the hold with td3" in unrehearsed
-    word = refuses("release_dip", "--algos", "sac", "--ent-coef", "hot")
-    assert "--ent-coef expects a number, auto or auto_INIT, got 'hot'" in word
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--variant", "bogus"], "unknown variant 'bogus'"),
+        (["--learning-starts", "-1"], "--learning-starts must be >= 0, got -1"),
+        (["--seed-list", "1,x"], "--seed-list must be comma-separated integers, got '1,x'"),
+        (["--residual-scale", "-0.5"], "--residual-scale must be >= 0, got -0.5"),
+        (["--n-critics", "-2"], "--n-critics must be >= 0, got -2"),
+        (["--algos", "td3", "--ent-coef", "0.1"], "--ent-coef is SAC's entropy coefficient"),
+        (["--algos", "td3", "--rehearsal-score"], "--rehearsal-score: default does not rehearse the hold with td3"),
+        (["--algos", "sac", "--ent-coef", "hot"], "--ent-coef expects a number, auto or auto_INIT, got 'hot'"),
+    ],
+)
+def test_release_dip_refuses_a_mistake_in_one_line(refuses, args, message):
+    assert message in refuses("release_dip", *args)
