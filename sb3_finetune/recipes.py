@@ -712,7 +712,7 @@ RECIPES: dict[str, Recipe] = {
     # Pendulum learning rate (1e-3) from 7 of 12 to none, 1.17x -> 0.53x, and on the nav scenarios SB3's start hovers
     # short of the goal where 0.01 ends at 98-100% success (same file, "The entropy start where it was not measured").
     # Not everywhere: on MountainCar with its weak prior, no run from 0.01 reached the flag in 50,000 steps where SB3's
-    # start did (3 seeds; the default reopened, not changed: the note says so). Every other run, SAC's fixed 0.01
+    # start did (5 seeds; the default reopened, not changed: the note says so). Every other run, SAC's fixed 0.01
     # included, is unchanged.
     "default": Recipe(
         bc_weight=1.0,
