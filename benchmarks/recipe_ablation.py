@@ -27,7 +27,7 @@ from _args import UsageError, results_files, run_script
 
 from sb3_finetune.experiment import SCENARIOS, RunSpec, pretrained_weights, scenario_hyperparams
 from sb3_finetune.recipes import RECIPES, FinetuneSetup, Recipe, get_recipe, make_finetune
-from sb3_finetune.sweep import FALL, collapsed, lowest_ratio, run_sweep, summarise
+from sb3_finetune.sweep import FALL, lowest_ratio, run_sweep, summarise
 
 FRONTIER: tuple[tuple[str, object], ...] = (
     ("warmup_handover", True),
@@ -574,7 +574,7 @@ def plan(args: Args) -> tuple[list[RunSpec], dict[str, str]]:
     if args.ent_coef and set(args.algos.split(",")) != {"sac"}:
         raise UsageError("--ent-coef is SAC's: run it with --algos sac")
     if args.learning_rate < 0:
-        raise UsageError(f"--learning-rate must be positive (0: SB3's), got {args.learning_rate:g}")
+        raise UsageError(f"--learning-rate must be above 0 (or 0: the algorithm's own), got {args.learning_rate:g}")
     # The hyperparameters every fine-tuned arm gets: some recipe fields act only under some (entropy_start under SAC's
     # ent_coef "auto"), so the variants are told apart with them.
     every_arm: tuple = (("learning_starts", args.learning_starts),) if args.learning_starts else ()
@@ -675,7 +675,7 @@ def main(args: Args) -> dict:
         relabelled.append({**record, "spec": {**record["spec"], "arm": label}})
         cell = table.setdefault(
             f"{spec.scenario}/{spec.algo}/{label}",
-            {"jump": [], "early": [], "whole": [], "steps": [], "collapsed": 0, "below": 0},
+            {"jump": [], "early": [], "whole": [], "steps": []},
         )
         metrics = record["metrics"]
         cell["jump"].append(metrics["jumpstart"])
@@ -684,8 +684,6 @@ def main(args: Args) -> dict:
         cell["early"].append(metrics["min_score_early"] / start if start > 0.5 else float("nan"))
         cell["whole"].append(float("nan") if lowest is None else lowest)
         cell["steps"].append(metrics["steps_to_threshold"])
-        cell["collapsed"] += collapsed(record)
-        cell["below"] += lowest is not None and lowest < FALL
     rows = {f"{row['scenario']}/{row['algo']}/{row['arm']}": row for row in summarise(relabelled)}
     print(
         f"{'scenario/algo/variant':<40}{'jumpstart':>10}{'worst early/start':>19}{'worst run/start':>17}"
@@ -699,10 +697,10 @@ def main(args: Args) -> dict:
             "mean_jumpstart": float(np.mean(cell["jump"])),
             "worst_early_ratio": float(np.nanmin(cell["early"])) if applies else None,
             "worst_whole_run_ratio": float(np.nanmin(cell["whole"])) if applies else None,
-            # the goal's collapses (below FALL x the prior's score in the first 20% of the budget), and the runs
-            # below it at any evaluation
-            "early_collapses": cell["collapsed"] if applies else None,
-            "runs_below_over_the_run": cell["below"] if applies else None,
+            # the goal's collapses (below FALL x the prior's score in the first 20% of the budget: sweep.collapsed),
+            # and the runs below it at any evaluation (a NaN, no skill to keep, counts in neither)
+            "early_collapses": int(np.sum(np.asarray(cell["early"]) < FALL)) if applies else None,
+            "runs_below_over_the_run": int(np.sum(np.asarray(cell["whole"]) < FALL)) if applies else None,
             "median_steps_to_threshold": float(np.median(cell["steps"])),
             "runs": len(cell["jump"]),
             "reached_threshold": row["reached_threshold"],

@@ -342,8 +342,8 @@ class Recipe:
         for the target
     :param entropy_start: SAC with SB3's automatic entropy coefficient (``ent_coef="auto"``, which starts it at 1.0,
         as the RL Zoo's SAC entries set it): start it at this value instead (SB3's ``"auto_<value>"``) when there is
-        a prior, and say so (the default recipe's: 0.01); ``None``: SB3's start. A coefficient given (a number, or
-        ``"auto_<value>"``) is kept
+        a prior, and say so (the default recipe's: 0.01); ``None`` or ``1.0``: SB3's start. A coefficient given (a
+        number, or ``"auto_<value>"``) is kept
     :param critic_pretrain_entropy: SAC with ``ent_coef="auto"``: the critic's pre-training trains the coefficient
         too, as every gradient step does (``True``); ``False`` holds it at its start there, as the actor is held: the
         held actor's entropy does not change, so those steps only move the coefficient at the optimizer's pace (5,000
@@ -1555,9 +1555,10 @@ def started_entropy(recipe: Recipe, ent_coef: Any) -> tuple[Any, str | None]:
         'did (benchmarks/PARTLY_RIGHT.md, "Three screens measured on an older default than they said" and "The '
         'entropy start where it was not measured")'
     )
-    if recipe.entropy_start is None:
+    if recipe.entropy_start is None or recipe.entropy_start == 1.0:  # SB3's own start: "auto" and "auto_1" are one
         return ent_coef, (
-            "ent_coef: auto, as given (SB3's automatic coefficient, from 1.0; entropy_start is off): from that start "
+            "ent_coef: auto, as given (SB3's automatic coefficient, from 1.0; entropy_start is "
+            f"{'off' if recipe.entropy_start is None else '1, the same'}): from that start "
             f"the default recipe's actor fell early in {measured}; the default recipe's entropy_start is 0.01, and a "
             "number keeps the coefficient fixed"
         )

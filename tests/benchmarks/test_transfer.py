@@ -140,7 +140,7 @@ def test_recipe_ablation_tells_a_variant_apart_by_the_hyperparameters_every_arm_
     # The RL Zoo's learning rate goes to every arm, scratch too, after the entropy coefficient.
     specs, _ = plan(Args(**asked, ent_coef="auto", learning_rate=1e-3))
     assert [spec.hyperparams for spec in specs] == [(("ent_coef", "auto"), ("learning_rate", 1e-3))] * 3
-    with pytest.raises(UsageError, match="--learning-rate must be positive"):
+    with pytest.raises(UsageError, match="--learning-rate must be above 0"):
         plan(Args(**asked, learning_rate=-1e-3))
 
 

@@ -858,7 +858,11 @@ def test_entropy_start_starts_sacs_automatic_coefficient_where_there_is_a_prior(
     as_given = make_finetune("sac", env, bc_weights, 2_000, off, {"ent_coef": "auto"})
     assert as_given.model.ent_coef == "auto"
     note = next(s for s in as_given.decisions if s.startswith("ent_coef: auto, as given"))
-    assert "PARTLY_RIGHT.md" in note  # said, with where it was measured
+    assert "PARTLY_RIGHT.md" in note and "MountainCar" in note  # said, with where each start was the better one
+    # A start of 1 is SB3's own ("auto_1" is "auto"): kept as given, not said to move SB3's start.
+    sb3s = make_finetune("sac", env, bc_weights, 2_000, get_recipe("default", entropy_start=1.0), {"ent_coef": "auto"})
+    assert sb3s.model.ent_coef == "auto" and not any("instead of SB3's" in s for s in sb3s.decisions)
+    assert any(s.startswith("ent_coef: auto, as given") and "entropy_start is 1" in s for s in sb3s.decisions)
     fixed = make_finetune("sac", env, bc_weights, 2_000, "default", {"ent_coef": 0.01})
     assert fixed.model.ent_coef == 0.01 and not any(s.startswith("ent_coef") for s in fixed.decisions)
     with pytest.raises(ValueError, match="entropy_start must be above 0"):
