@@ -403,6 +403,10 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # ... and the coefficient held at its start during the critic's pre-training, as the actor is (under --ent-coef
     # auto): those steps only move it at the optimizer's pace, which the RL Zoo's learning rate makes large.
     "current-entropy-held": on_current_default(("critic_pretrain_entropy", False)),
+    # ... and SB3's tuning of the coefficient floored at the start, 0.01 (entropy_floor; today's default of 2026-12-07,
+    # fifteenth session, with that change): under --ent-coef auto on MountainCar the start at 0.01 found no flag where
+    # the scoreboard's fixed 0.01 did (PARTLY_RIGHT.md, "A floor under SB3's tuned coefficient").
+    "entropy-floor": on_current_default(("entropy_floor", 0.01)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch as th
@@ -11,6 +12,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from sb3_finetune.adapter import pretrained_extractors, set_frozen_layers
+from sb3_finetune.decisions import say
 
 
 class UnfreezeCallback(BaseCallback):
@@ -216,3 +218,65 @@ class SaturationEscape(BaseCallback):
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+
+class EntropyFloor(BaseCallback):
+    """Hold SAC's automatic entropy coefficient at or above ``floor`` while SB3 tunes it.
+
+    SB3 moves ``log_ent_coef`` towards its entropy target with its own optimizer, one update per gradient step; after
+    each update this callback sets it back to ``log(floor)`` where the update took it lower (a projected step: the
+    coefficient is SB3's wherever that is above the floor). The hook lives from the start of training to its end; at
+    the end the callback says in how many of the updates so far it held the coefficient (one sentence, kept on
+    ``decisions`` in place of its earlier one, as a warm-up and ``learn`` are two trainings of one run), and records
+    the fraction in the logger as ``train/ent_coef_floored``. A model without an automatic coefficient (a fixed
+    ``ent_coef``, or not SAC) is left alone.
+
+    :param floor: the lowest coefficient, above 0
+    :param decisions: where the sentence at the end of training is kept (and it is logged)
+    :param verbose: verbosity
+    """
+
+    def __init__(self, floor: float, decisions: list[str] | None = None, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if not floor > 0:
+            raise ValueError(f"floor must be above 0, got {floor}")
+        self.floor = float(floor)
+        self._log_floor = math.log(self.floor)
+        self.decisions = decisions
+        self.updates = 0
+        self.held = 0
+        self._handle: RemovableHandle | None = None
+        self._said: str | None = None
+
+    def _hold(self, *_: object) -> None:
+        self.updates += 1
+        with th.no_grad():
+            if float(self.model.log_ent_coef) < self._log_floor:
+                self.model.log_ent_coef.fill_(self._log_floor)
+                self.held += 1
+
+    def _on_training_start(self) -> None:
+        optimizer = getattr(self.model, "ent_coef_optimizer", None)
+        if optimizer is not None and self._handle is None:
+            self._handle = optimizer.register_step_post_hook(self._hold)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        if self._handle is None:
+            return
+        self._handle.remove()
+        self._handle = None
+        if not self.updates:
+            return
+        self.logger.record("train/ent_coef_floored", self.held / self.updates)
+        coefficient = float(th.exp(self.model.log_ent_coef.detach()))
+        if self.decisions is not None and self._said in self.decisions:
+            self.decisions.remove(self._said)
+        self._said = say(
+            f"entropy floor: SB3's tuning would have taken the entropy coefficient below {self.floor:g} in "
+            f"{self.held} of its {self.updates} updates, and it was held at {self.floor:g} there (it ends at "
+            f"{coefficient:.3g})",
+            self.decisions,
+        )

@@ -301,6 +301,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "stand_down_distill_random_probe": True,
     "entropy_start": None,
     "critic_pretrain_entropy": True,
+    "entropy_floor": None,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
@@ -401,8 +402,8 @@ class RunSpec:
         - ``distill_random_probe`` adds the random probe's states to the distillation: nothing where there is no
           random probe (the env's success judges, a ``gate_return``, no ``trust_gate``) or no distillation;
           ``stand_down_distill_random_probe`` says whether it does on a stand-down: nothing without it.
-        - ``entropy_start`` and ``critic_pretrain_entropy`` act only on SAC with ``ent_coef="auto"`` in the run's
-          arguments.
+        - ``entropy_start``, ``critic_pretrain_entropy`` and ``entropy_floor`` act only on SAC with
+          ``ent_coef="auto"`` in the run's arguments.
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
         :return: the names of the fields
@@ -425,7 +426,7 @@ class RunSpec:
         if recipe.get("trust_gate") is None:
             fields += list(STAND_DOWN_ONLY)
         if self.algo != "sac" or dict(self.hyperparams).get("ent_coef") != "auto":
-            fields += ["entropy_start", "critic_pretrain_entropy"]
+            fields += ["entropy_start", "critic_pretrain_entropy", "entropy_floor"]
         return tuple(fields)
 
     @property

@@ -90,6 +90,7 @@ from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_extractors, pretrained_policy_kwargs, set_layer_norm
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import (
+    EntropyFloor,
     OptimizerStepHookCallback,
     PretrainedLearningRateCallback,
     SaturationEscape,
@@ -349,6 +350,10 @@ class Recipe:
         held actor's entropy does not change, so those steps only move the coefficient at the optimizer's pace (5,000
         steps at the RL Zoo's learning rate of 1e-3 took 0.01 to 1.4 on Pendulum), and training then starts from
         ``entropy_start``
+    :param entropy_floor: SAC with SB3's automatic entropy coefficient, where there is a prior: SB3 tunes the
+        coefficient towards its entropy target, and after each of its updates the recipe holds it at this value where
+        the tuning took it lower (see :class:`~sb3_finetune.callbacks.EntropyFloor`); ``None``: SB3's tuning alone. A
+        fixed coefficient (a number) is left as it is
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -526,10 +531,13 @@ class Recipe:
     stand_down_distill_random_probe: bool = True
     entropy_start: float | None = None
     critic_pretrain_entropy: bool = True
+    entropy_floor: float | None = None
 
     def __post_init__(self) -> None:
         if self.entropy_start is not None and not self.entropy_start > 0:
             raise ValueError(f"entropy_start must be above 0 or None, got {self.entropy_start}")
+        if self.entropy_floor is not None and not self.entropy_floor > 0:
+            raise ValueError(f"entropy_floor must be above 0 or None, got {self.entropy_floor}")
         if self.rehearsal_restart < 0:
             raise ValueError(f"rehearsal_restart must be >= 0, got {self.rehearsal_restart}")
         if self.rehearsal_restart and self.hold_rehearsal == 0.0:
@@ -1569,6 +1577,26 @@ def started_entropy(recipe: Recipe, ent_coef: Any) -> tuple[Any, str | None]:
     )
 
 
+def entropy_floor(recipe: Recipe, model: BaseAlgorithm, decisions: list[str]) -> EntropyFloor | None:
+    """The recipe's :class:`~sb3_finetune.callbacks.EntropyFloor`, where it asks for one and SAC tunes its coefficient.
+
+    :param recipe: the recipe
+    :param model: the model (built: its ``ent_coef_optimizer`` says whether SB3 tunes the coefficient)
+    :param decisions: where the sentence that says the floor is added (and logged)
+    :return: the callback, or ``None`` where the recipe asks for none or the model has no automatic coefficient (a
+        fixed one, as SAC's ``ent_coef=0.01``, or not SAC), which is kept and nothing is said
+    """
+    if recipe.entropy_floor is None or getattr(model, "ent_coef_optimizer", None) is None:
+        return None  # nothing to hold: a fixed coefficient (kept, as entropy_start keeps it), or not SAC
+    floor = recipe.entropy_floor
+    say(
+        f"ent_coef: auto, held at or above {floor:g} (entropy_floor): SB3 tunes the coefficient towards its entropy "
+        f"target, and after each of its updates the recipe sets it back to {floor:g} where the update took it lower",
+        decisions,
+    )
+    return EntropyFloor(floor, decisions)
+
+
 def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:
     """Settings shared by fine-tuning and training from scratch (the comparison's common ground).
 
@@ -1801,6 +1829,9 @@ def make_finetune(
     escape = saturation_escape(recipe, model, decisions)
     if escape is not None:
         callbacks.append(escape)
+    floor = entropy_floor(recipe, model, decisions)
+    if floor is not None:
+        callbacks.append(floor)
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))

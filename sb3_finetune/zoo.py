@@ -30,7 +30,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
-from sb3_finetune.callbacks import SaturationEscape
+from sb3_finetune.callbacks import EntropyFloor, SaturationEscape
 from sb3_finetune.decisions import say
 from sb3_finetune.explore import FrontierExploration
 from sb3_finetune.guard import CollapseGuard
@@ -41,6 +41,7 @@ from sb3_finetune.recipes import (
     Recipe,
     actor_update_hook,
     algorithm_name,
+    entropy_floor,
     get_recipe,
     normalised_features,
     run_warm_up,
@@ -85,6 +86,7 @@ class FinetuneCallback(BaseCallback):
         self.explorer: FrontierExploration | None = None
         self.rehearsal: HoldRehearsal | None = None
         self.escape: SaturationEscape | None = None
+        self.floor: EntropyFloor | None = None
         self.acting_as_prior: ActAsPrior | None = None
         self.gate: GateDecision | None = None
         self.decisions: list[str] = []
@@ -185,6 +187,9 @@ class FinetuneCallback(BaseCallback):
         self.escape = saturation_escape(recipe, model, self.decisions)
         if self.escape is not None:
             self.escape.init_callback(model)
+        self.floor = entropy_floor(recipe, model, self.decisions)
+        if self.floor is not None:
+            self.floor.init_callback(model)
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
 
@@ -215,6 +220,8 @@ class FinetuneCallback(BaseCallback):
             self.explorer.until = int(self.recipe.explore_until * total)
         if self.escape is not None:  # from the start, the distillation onto the prior included (as make_finetune's)
             self.escape.on_training_start(self.locals, self.globals)
+        if self.floor is not None:  # from the start, the critic's pre-training included (as make_finetune's)
+            self.floor.on_training_start(self.locals, self.globals)
         if model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached:
             seed = model.seed if model.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
             reseed(model, seed)  # so that a random probe can start from the same states
@@ -247,6 +254,6 @@ class FinetuneCallback(BaseCallback):
     def _on_training_end(self) -> None:
         assert self.hook is not None
         self.hook.on_training_end()
-        for part in (self.explorer, self.rehearsal, self.escape):
+        for part in (self.explorer, self.rehearsal, self.escape, self.floor):
             if part is not None:
                 part.on_training_end()
