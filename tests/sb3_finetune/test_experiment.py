@@ -338,10 +338,13 @@ def test_stand_down_distill_random_probe_changes_the_fingerprint_only_where_it_c
     assert len(nav) == 1
 
 
-@pytest.mark.parametrize("change", [("entropy_start", None), ("critic_pretrain_entropy", False)])
+@pytest.mark.parametrize(
+    "change", [("entropy_start", None), ("critic_pretrain_entropy", False), ("entropy_floor", 0.01)]
+)
 def test_entropy_fields_count_in_a_runs_fingerprint_only_where_they_act(change):
-    """``entropy_start`` and ``critic_pretrain_entropy`` act on SAC under ``ent_coef="auto"`` only: elsewhere a run
-    with another value is the default's run (the stored runs, all with SAC's fixed 0.01, keep their fingerprint)."""
+    """``entropy_start``, ``critic_pretrain_entropy`` and ``entropy_floor`` act on SAC under ``ent_coef="auto"``
+    only: elsewhere a run with another value is the default's run (the stored runs, all with SAC's fixed 0.01, keep
+    their fingerprint)."""
     start = (change,)
     for algo in ("sac", "td3"):
         plain = RunSpec("obstacle", algo, "default", 0)

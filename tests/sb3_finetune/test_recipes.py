@@ -2,6 +2,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
 
 import nav_env  # noqa: F401
 from sb3_finetune import load_model, pretrained_extractors
@@ -867,6 +868,76 @@ def test_entropy_start_starts_sacs_automatic_coefficient_where_there_is_a_prior(
     assert fixed.model.ent_coef == 0.01 and not any(s.startswith("ent_coef") for s in fixed.decisions)
     with pytest.raises(ValueError, match="entropy_start must be above 0"):
         get_recipe("default", entropy_start=0.0)
+
+
+def test_entropy_floor_holds_sacs_tuned_coefficient_at_its_floor():
+    """:class:`EntropyFloor` lets SB3 tune ``ent_coef="auto"`` and sets it back to the floor after each update that
+    took it lower: a run whose tuning falls below the floor (shown by the same run without it) stays at the floor
+    after every update, counts the updates it held, says so once at the end, and takes its hook off; a fixed
+    coefficient is left alone."""
+    from stable_baselines3 import SAC
+
+    from sb3_finetune.callbacks import EntropyFloor
+
+    def run(callbacks):
+        model = SAC("MlpPolicy", "Pendulum-v1", ent_coef="auto_1.0", learning_rate=1e-2, learning_starts=50, seed=0)
+        seen = []
+
+        class Watch(BaseCallback):
+            def _on_step(self):
+                seen.append(float(th.exp(self.model.log_ent_coef.detach())))
+                return True
+
+        model.learn(150, callback=[*callbacks, Watch()])
+        return model, seen
+
+    plain, _ = run([])
+    assert float(th.exp(plain.log_ent_coef.detach())) < 0.5  # SB3's tuning alone goes below the floor
+    decisions: list[str] = []
+    floor = EntropyFloor(0.5, decisions)
+    model, seen = run([floor])
+    assert min(seen) >= 0.5 - 1e-6 and float(th.exp(model.log_ent_coef.detach())) == pytest.approx(0.5)
+    assert 0 < floor.held <= floor.updates == 100
+    assert len(decisions) == 1 and decisions[0].startswith("entropy floor: SB3's tuning would have taken")
+    assert f"in {floor.held} of its 100 updates" in decisions[0]
+    assert not model.ent_coef_optimizer._optimizer_step_post_hooks  # the hook is off after training
+    model.learn(10, reset_num_timesteps=False, callback=floor)  # a second learn: one sentence, the counts so far
+    assert len(decisions) == 1 and "of its 110 updates" in decisions[0]
+    fixed = SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.01, learning_starts=50, seed=0)
+    untouched = EntropyFloor(0.5, [])
+    fixed.learn(100, callback=untouched)
+    assert untouched.updates == 0 and untouched.decisions == [] and fixed.ent_coef_tensor.item() == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="floor must be above 0"):
+        EntropyFloor(0.0)
+
+
+def test_entropy_floor_comes_with_the_recipe_where_sac_tunes_its_coefficient(bc_weights, pendulum_prior):
+    """``entropy_floor`` adds the floor (said) where SAC runs with ``ent_coef="auto"`` and a prior, through
+    make_finetune and the RL Zoo's callback alike; a fixed coefficient, TD3 and scratch get none and nothing is said."""
+    from stable_baselines3 import SAC
+
+    from sb3_finetune.callbacks import EntropyFloor
+    from sb3_finetune.zoo import FinetuneCallback
+
+    env = gym.make("SimpleNavigation-v0")
+    recipe = get_recipe("default", entropy_floor=0.01)
+    setup = make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": "auto"})
+    floors = [c for c in setup.callbacks if isinstance(c, EntropyFloor)]
+    assert len(floors) == 1 and floors[0].floor == 0.01 and floors[0].decisions is setup.decisions
+    assert any(s.startswith("ent_coef: auto, held at or above 0.01 (entropy_floor)") for s in setup.decisions)
+    for algo, hyperparams, weights in (("sac", {"ent_coef": 0.01}, bc_weights), ("td3", {}, bc_weights)):
+        other = make_finetune(algo, env, weights, 2_000, recipe, hyperparams)
+        assert not any(isinstance(c, EntropyFloor) for c in other.callbacks)
+        assert not any("entropy_floor" in s for s in other.decisions)
+    assert not make_finetune("sac", env, None, 2_000, recipe, {"ent_coef": "auto"}).callbacks
+    assert not any(isinstance(c, EntropyFloor) for c in make_finetune("sac", env, bc_weights, 2_000).callbacks)
+    model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=300, seed=0, policy_kwargs={"net_arch": [16]})
+    callback = FinetuneCallback(pendulum_prior, recipe="default", distill_steps=20, entropy_floor=0.01)
+    callback.init_callback(model)
+    assert isinstance(callback.floor, EntropyFloor) and callback.floor.decisions is callback.decisions
+    assert any(s.startswith("ent_coef: auto, held at or above 0.01") for s in callback.decisions)
+    with pytest.raises(ValueError, match="entropy_floor must be above 0"):
+        get_recipe("default", entropy_floor=-1.0)
 
 
 def test_the_rl_zoo_callback_starts_sacs_automatic_coefficient_too(pendulum_prior):
