@@ -740,8 +740,11 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "stand_down_distill_random_probe": args.stand_down_distill_random_probe,
         "entropy_start": args.entropy_start,
         "critic_pretrain_entropy": args.critic_pretrain_entropy,
+        "entropy_floor": None if args.entropy_floor == "off" else args.entropy_floor,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
+    if args.entropy_floor == "off":
+        changes["entropy_floor"] = None
     if args.gate_confidence == _GATE_TEST_OFF:
         if args.gate_margin not in (None, 0.0):
             raise UsageError("--gate-margin is the zone of the gate's test, which --gate-confidence off turns off")
@@ -776,6 +779,15 @@ def _parse_confidence(value: str) -> float:
         return float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a level in (0.5, 1) or 'off', got {value!r}") from None
+
+
+def _parse_floor(value: str) -> float | str:
+    if value.lower() in ("off", "none"):
+        return "off"
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a coefficient above 0 or 'off', got {value!r}") from None
 
 
 def recipe_switch(parser: Any, flag: str, text: str) -> None:
@@ -1516,6 +1528,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--critic-pretrain-entropy",
         "SAC with ent_coef auto: the critic's pre-training trains the entropy coefficient too, as every gradient step "
         "does; --no-critic-pretrain-entropy holds it at its start there, as the actor is held",
+    )
+    recipe.add_argument(
+        "--entropy-floor",
+        type=_parse_floor,
+        metavar="VALUE",
+        help="SAC with ent_coef auto, where there is a prior: SB3 tunes the coefficient and the recipe holds it at or "
+        "above VALUE ('off': SB3's tuning alone; default: the recipe's)",
     )
     recipe.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     recipe.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

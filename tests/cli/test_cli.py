@@ -418,6 +418,15 @@ def test_recipe_flags_reach_the_recipe():
     assert _recipe_from_args(build_parser().parse_args([*argv, "--entropy-start", "1"])).entropy_start == 1.0
     held = _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-pretrain-entropy"]))
     assert held.critic_pretrain_entropy is False
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--entropy-floor", "0.02"])).entropy_floor == 0.02
+    floored = _recipe_from_args(build_parser().parse_args([*argv, "--recipe", "default", "--entropy-floor", "0.01"]))
+    assert floored.entropy_floor == 0.01
+    unfloored = _recipe_from_args(
+        build_parser().parse_args([*argv, "--entropy-floor", "0.01", "--entropy-floor", "off"])
+    )
+    assert unfloored.entropy_floor is None
+    with pytest.raises(ValueError, match="entropy_floor must be above 0"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--entropy-floor", "0"]))
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm
