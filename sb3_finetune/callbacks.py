@@ -251,7 +251,7 @@ class EntropyFloor(BaseCallback):
     def _hold(self, *_: object) -> None:
         self.updates += 1
         with th.no_grad():
-            if float(self.model.log_ent_coef) < self._log_floor:
+            if self.model.log_ent_coef.detach().item() < self._log_floor:
                 self.model.log_ent_coef.fill_(self._log_floor)
                 self.held += 1
 
