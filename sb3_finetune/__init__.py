@@ -8,7 +8,8 @@ The pieces:
 - :func:`set_frozen_layers`, :func:`set_layer_norm`, :class:`UnfreezeCallback`,
   :class:`PretrainedLearningRateCallback`: schedules;
 - :class:`SaturationEscape`: a callback for any TD3 or DDPG model, letting an actor saturated at the action bound
-  follow its critic inwards;
+  follow its critic inwards; :class:`EntropyFloor`: one for any SAC model with ``ent_coef="auto"``, holding the
+  tuned entropy coefficient at or above a floor;
 - :func:`pretrained_policy_kwargs`, :func:`load_model`: models that save and load anywhere;
 - :func:`load_prior`, :class:`Prior`: a pretrained network as a policy on any env, its action units stated;
 - :func:`finetune`, :func:`make_finetune`, :data:`RECIPES`: fine-tuning recipes on any Gymnasium env;
@@ -28,7 +29,12 @@ from sb3_finetune.adapter import (
     set_frozen_layers,
     set_layer_norm,
 )
-from sb3_finetune.callbacks import PretrainedLearningRateCallback, SaturationEscape, UnfreezeCallback
+from sb3_finetune.callbacks import (
+    EntropyFloor,
+    PretrainedLearningRateCallback,
+    SaturationEscape,
+    UnfreezeCallback,
+)
 from sb3_finetune.evaluation import evaluate, model_policy, prior_policy
 from sb3_finetune.extractor import PretrainedFeaturesExtractor
 from sb3_finetune.networks import LinearStack, SimpleNavigationAgent, infer_linear_layers
@@ -38,6 +44,7 @@ from sb3_finetune.weights import PretrainedWeightsError, read_metadata, read_wei
 
 __all__ = [
     "RECIPES",
+    "EntropyFloor",
     "FinetuneSetup",
     "LinearStack",
     "PretrainedFeaturesExtractor",

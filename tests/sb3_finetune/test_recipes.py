@@ -877,7 +877,7 @@ def test_entropy_floor_holds_sacs_tuned_coefficient_at_its_floor():
     coefficient is left alone."""
     from stable_baselines3 import SAC
 
-    from sb3_finetune.callbacks import EntropyFloor
+    from sb3_finetune import EntropyFloor  # exported: a plain SB3 callback for any SAC model
 
     def run(callbacks):
         model = SAC("MlpPolicy", "Pendulum-v1", ent_coef="auto_1.0", learning_rate=1e-2, learning_starts=50, seed=0)
