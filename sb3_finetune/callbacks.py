@@ -225,11 +225,12 @@ class EntropyFloor(BaseCallback):
 
     SB3 moves ``log_ent_coef`` towards its entropy target with its own optimizer, one update per gradient step; after
     each update this callback sets it back to ``log(floor)`` where the update took it lower (a projected step: the
-    coefficient is SB3's wherever that is above the floor). The hook lives from the start of training to its end; at
-    the end the callback says in how many of the updates so far it held the coefficient (one sentence, kept on
-    ``decisions`` in place of its earlier one, as a warm-up and ``learn`` are two trainings of one run), and records
-    the fraction in the logger as ``train/ent_coef_floored``. A model without an automatic coefficient (a fixed
-    ``ent_coef``, or not SAC) is left alone.
+    coefficient is SB3's wherever that is above the floor); a start below the floor (``"auto_<value>"``) is raised to
+    it when training starts. The hook lives from the start of training to its end. After each update the fraction
+    held so far goes to SB3's logger as ``train/ent_coef_floored``, beside SB3's own ``train/ent_coef``; at the end the
+    callback says in how many of the updates so far it held the coefficient (one sentence, kept on ``decisions`` in
+    place of its earlier one, as a warm-up and ``learn`` are two trainings of one run). A model without an automatic
+    coefficient (a fixed ``ent_coef``, or not SAC) is left alone.
 
     :param floor: the lowest coefficient, above 0
     :param decisions: where the sentence at the end of training is kept (and it is logged)
@@ -248,16 +249,23 @@ class EntropyFloor(BaseCallback):
         self._handle: RemovableHandle | None = None
         self._said: str | None = None
 
+    def _raise(self) -> bool:
+        """Set the coefficient to the floor where it is below it; whether it was."""
+        with th.no_grad():  # one scalar read per update, as SB3's own train() reads the coefficient for its logger
+            below = self.model.log_ent_coef.detach().item() < self._log_floor
+            if below:
+                self.model.log_ent_coef.fill_(self._log_floor)
+        return below
+
     def _hold(self, *_: object) -> None:
         self.updates += 1
-        with th.no_grad():
-            if self.model.log_ent_coef.detach().item() < self._log_floor:
-                self.model.log_ent_coef.fill_(self._log_floor)
-                self.held += 1
+        self.held += self._raise()
+        self.logger.record("train/ent_coef_floored", self.held / self.updates)
 
     def _on_training_start(self) -> None:
         optimizer = getattr(self.model, "ent_coef_optimizer", None)
         if optimizer is not None and self._handle is None:
+            self._raise()
             self._handle = optimizer.register_step_post_hook(self._hold)
 
     def _on_step(self) -> bool:
@@ -270,7 +278,6 @@ class EntropyFloor(BaseCallback):
         self._handle = None
         if not self.updates:
             return
-        self.logger.record("train/ent_coef_floored", self.held / self.updates)
         coefficient = float(th.exp(self.model.log_ent_coef.detach()))
         if self.decisions is not None and self._said in self.decisions:
             self.decisions.remove(self._said)

@@ -740,10 +740,10 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "stand_down_distill_random_probe": args.stand_down_distill_random_probe,
         "entropy_start": args.entropy_start,
         "critic_pretrain_entropy": args.critic_pretrain_entropy,
-        "entropy_floor": None if args.entropy_floor == "off" else args.entropy_floor,
+        "entropy_floor": args.entropy_floor,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
-    if args.entropy_floor == "off":
+    if args.entropy_floor == _OFF:  # None above is "the recipe's own"; off is no floor
         changes["entropy_floor"] = None
     if args.gate_confidence == _GATE_TEST_OFF:
         if args.gate_margin not in (None, 0.0):
@@ -771,23 +771,29 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
 _GATE_TEST_OFF = -1.0
 """What ``--gate-confidence off`` parses to: the gate decides on its first episodes, with no test."""
 
+_OFF = "off"
+"""What ``--entropy-floor off`` parses to: no floor (``None`` is the recipe's own value)."""
 
-def _parse_confidence(value: str) -> float:
+
+def _float_or_off(value: str, off: float | str, expected: str) -> float | str:
+    """``off`` for ``"off"`` or ``"none"``, else ``value`` as a number; an argparse error naming ``expected``."""
     if value.lower() in ("off", "none"):
-        return _GATE_TEST_OFF
+        return off
     try:
         return float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a level in (0.5, 1) or 'off', got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected} or 'off', got {value!r}") from None
+
+
+def _parse_confidence(value: str) -> float:
+    return float(_float_or_off(value, _GATE_TEST_OFF, "a level in (0.5, 1)"))
 
 
 def _parse_floor(value: str) -> float | str:
-    if value.lower() in ("off", "none"):
-        return "off"
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a coefficient above 0 or 'off', got {value!r}") from None
+    floor = _float_or_off(value, _OFF, "a coefficient above 0")
+    if floor != _OFF and not float(floor) > 0:
+        raise argparse.ArgumentTypeError(f"expected a coefficient above 0 or 'off', got {value!r}")
+    return floor
 
 
 def recipe_switch(parser: Any, flag: str, text: str) -> None:

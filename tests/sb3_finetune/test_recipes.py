@@ -907,30 +907,48 @@ def test_entropy_floor_holds_sacs_tuned_coefficient_at_its_floor():
     untouched = EntropyFloor(0.5, [])
     fixed.learn(100, callback=untouched)
     assert untouched.updates == 0 and untouched.decisions == [] and fixed.ent_coef_tensor.item() == pytest.approx(0.01)
+    # The fraction held goes to SB3's logger with each update, so SB3's dumps carry it beside its train/ent_coef.
+    from stable_baselines3.common.logger import KVWriter, Logger
+
+    class Rows(KVWriter):
+        rows: list = []
+
+        def write(self, key_values, key_excluded, step=0):
+            self.rows.append(dict(key_values))
+
+    logged = SAC("MlpPolicy", "Pendulum-v1", ent_coef="auto_1.0", learning_rate=1e-2, learning_starts=50, seed=0)
+    logged.set_logger(Logger(None, [Rows()]))
+    logged.learn(250, callback=EntropyFloor(0.5), log_interval=1)  # one dump, at the first episode's end (200)
+    dumped = [row for row in Rows.rows if "train/ent_coef" in row]
+    assert dumped and 0 < dumped[0]["train/ent_coef_floored"] <= 1
+    low_start = SAC("MlpPolicy", "Pendulum-v1", ent_coef="auto_0.1", learning_starts=1_000, seed=0)
+    low_start.learn(10, callback=EntropyFloor(0.5))  # no update yet: the start is raised when training starts
+    assert float(th.exp(low_start.log_ent_coef.detach())) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="floor must be above 0"):
         EntropyFloor(0.0)
 
 
-def test_entropy_floor_comes_with_the_recipe_where_sac_tunes_its_coefficient(bc_weights, pendulum_prior):
+def test_entropy_floor_comes_with_the_recipe_where_sac_tunes_its_coefficient(pendulum_prior):
     """``entropy_floor`` adds the floor (said) where SAC runs with ``ent_coef="auto"`` and a prior, through
-    make_finetune and the RL Zoo's callback alike; a fixed coefficient, TD3 and scratch get none and nothing is said."""
+    make_finetune and the RL Zoo's callback alike, on an env nobody here wrote; a fixed coefficient, TD3 and scratch
+    get none and nothing is said."""
     from stable_baselines3 import SAC
 
     from sb3_finetune.callbacks import EntropyFloor
     from sb3_finetune.zoo import FinetuneCallback
 
-    env = gym.make("SimpleNavigation-v0")
+    env = gym.make("Pendulum-v1")
     recipe = get_recipe("default", entropy_floor=0.01)
-    setup = make_finetune("sac", env, bc_weights, 2_000, recipe, {"ent_coef": "auto"})
+    setup = make_finetune("sac", env, pendulum_prior, 2_000, recipe, {"ent_coef": "auto"})
     floors = [c for c in setup.callbacks if isinstance(c, EntropyFloor)]
     assert len(floors) == 1 and floors[0].floor == 0.01 and floors[0].decisions is setup.decisions
     assert any(s.startswith("ent_coef: auto, held at or above 0.01 (entropy_floor)") for s in setup.decisions)
-    for algo, hyperparams, weights in (("sac", {"ent_coef": 0.01}, bc_weights), ("td3", {}, bc_weights)):
-        other = make_finetune(algo, env, weights, 2_000, recipe, hyperparams)
+    for algo, hyperparams in (("sac", {"ent_coef": 0.01}), ("td3", {})):
+        other = make_finetune(algo, env, pendulum_prior, 2_000, recipe, hyperparams)
         assert not any(isinstance(c, EntropyFloor) for c in other.callbacks)
         assert not any("entropy_floor" in s for s in other.decisions)
     assert not make_finetune("sac", env, None, 2_000, recipe, {"ent_coef": "auto"}).callbacks
-    assert not any(isinstance(c, EntropyFloor) for c in make_finetune("sac", env, bc_weights, 2_000).callbacks)
+    assert not any(isinstance(c, EntropyFloor) for c in make_finetune("sac", env, pendulum_prior, 2_000).callbacks)
     model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=300, seed=0, policy_kwargs={"net_arch": [16]})
     callback = FinetuneCallback(pendulum_prior, recipe="default", distill_steps=20, entropy_floor=0.01)
     callback.init_callback(model)
