@@ -410,6 +410,11 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # ... at 0.003: the floor at 0.01 acted in up to 6,588 of Pendulum's 23,800 updates at the RL Zoo's rate, where it
     # let shallow falls through, and in most of MountainCar's; a lower floor acts less on the one (PARTLY_RIGHT.md).
     "entropy-floor-0.003": on_current_default(("entropy_floor", 0.003)),
+    # SAC's fixed coefficient (the scoreboard's 0.01) lowered to a tenth of itself from half the budget (where the pull
+    # has faded out) to three quarters (entropy_decay; today's default of 2026-12-07, sixteenth session, with that
+    # change): SAC's obstacle runs end at 0.977x the expert's return, their actions short of the bound the prior's are
+    # at (PARTLY_RIGHT.md, "SAC's final return on the obstacle: actions short of the bound").
+    "entropy-decay": on_current_default(("entropy_decay", 0.1)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),

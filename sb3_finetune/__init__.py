@@ -9,7 +9,8 @@ The pieces:
   :class:`PretrainedLearningRateCallback`: schedules;
 - :class:`SaturationEscape`: a callback for any TD3 or DDPG model, letting an actor saturated at the action bound
   follow its critic inwards; :class:`EntropyFloor`: one for any SAC model with ``ent_coef="auto"``, holding the
-  tuned entropy coefficient at or above a floor;
+  tuned entropy coefficient at or above a floor; :class:`EntropyDecay`: one for any SAC model with a fixed
+  coefficient, lowering it over a window of the budget;
 - :func:`pretrained_policy_kwargs`, :func:`load_model`: models that save and load anywhere;
 - :func:`load_prior`, :class:`Prior`: a pretrained network as a policy on any env, its action units stated;
 - :func:`finetune`, :func:`make_finetune`, :data:`RECIPES`: fine-tuning recipes on any Gymnasium env;
@@ -30,6 +31,7 @@ from sb3_finetune.adapter import (
     set_layer_norm,
 )
 from sb3_finetune.callbacks import (
+    EntropyDecay,
     EntropyFloor,
     PretrainedLearningRateCallback,
     SaturationEscape,
@@ -44,6 +46,7 @@ from sb3_finetune.weights import PretrainedWeightsError, read_metadata, read_wei
 
 __all__ = [
     "RECIPES",
+    "EntropyDecay",
     "EntropyFloor",
     "FinetuneSetup",
     "LinearStack",

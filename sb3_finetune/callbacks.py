@@ -287,3 +287,74 @@ class EntropyFloor(BaseCallback):
             f"{coefficient:.3g})",
             self.decisions,
         )
+
+
+class EntropyDecay(BaseCallback):
+    """Lower SAC's fixed entropy coefficient linearly over a window of the budget, and keep it there.
+
+    SAC acts by ``tanh`` of a Gaussian; its entropy term's ``tanh`` correction grows without limit at the action bound
+    while the critic's gradient through ``tanh`` vanishes there, so the mean of the policy it learns stays short of
+    the bound by an amount that grows with the coefficient. Where the best actions are at the bound, lowering the
+    coefficient once exploring has done its work brings the deterministic action closer to them. From ``start`` of the
+    budget to ``until`` the coefficient goes linearly from the model's own (``ent_coef``) to ``factor`` times it, and
+    stays there; SB3 logs it as ``train/ent_coef``. The model's ``ent_coef`` is not changed (a saved model keeps the
+    coefficient it was built with). A model whose coefficient SB3 tunes (``"auto"``), or that is not SAC, is left
+    alone.
+
+    :param factor: the fraction of the coefficient it ends at, in (0, 1]
+    :param start: fraction of the budget at which it starts falling
+    :param until: fraction of the budget at which it is down to ``factor`` of itself
+    :param budget: the run's env steps (``None``: the ``total_timesteps`` of the training it starts in)
+    :param decisions: where the sentence at the start of training is kept (and it is logged)
+    :param verbose: verbosity
+    """
+
+    def __init__(
+        self,
+        factor: float,
+        start: float = 0.5,
+        until: float = 0.75,
+        budget: int | None = None,
+        decisions: list[str] | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if not 0.0 < factor <= 1.0:
+            raise ValueError(f"factor must be in (0, 1], got {factor}")
+        if not 0.0 <= start < until <= 1.0:
+            raise ValueError(f"start and until must satisfy 0 <= start < until <= 1, got {start} and {until}")
+        self.factor, self.start, self.until, self.budget = float(factor), start, until, budget
+        self.decisions = decisions
+        self.coefficient: float | None = None
+        self._base: float | None = None
+        self._window: tuple[int, int] = (0, 0)
+
+    def _on_training_start(self) -> None:
+        if not hasattr(self.model, "ent_coef_tensor") or getattr(self.model, "ent_coef_optimizer", None) is not None:
+            return
+        if self._base is None:
+            budget = self.budget or self.model._total_timesteps
+            self._base = float(self.model.ent_coef)
+            self._window = (int(self.start * budget), max(int(self.until * budget), int(self.start * budget) + 1))
+            say(
+                f"entropy decay: SAC's fixed entropy coefficient {self._base:g} falls linearly to "
+                f"{self._base * self.factor:.3g} ({self.factor:g} of it) from env step {self._window[0]:,} to "
+                f"{self._window[1]:,} of {budget:,}, and stays there",
+                self.decisions,
+            )
+        self._set()
+
+    def _set(self) -> None:
+        assert self._base is not None
+        first, last = self._window
+        done = min(max((self.num_timesteps - first) / (last - first), 0.0), 1.0)
+        coefficient = self._base * (1.0 - done * (1.0 - self.factor))
+        if coefficient != self.coefficient:
+            self.coefficient = coefficient
+            with th.no_grad():
+                self.model.ent_coef_tensor.fill_(coefficient)
+
+    def _on_step(self) -> bool:
+        if self._base is not None:
+            self._set()
+        return True

@@ -741,10 +741,14 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "entropy_start": args.entropy_start,
         "critic_pretrain_entropy": args.critic_pretrain_entropy,
         "entropy_floor": args.entropy_floor,
+        "entropy_decay": args.entropy_decay,
     }
     changes = {key: value for key, value in overrides.items() if value is not None}
-    if args.entropy_floor == _OFF:  # None above is "the recipe's own"; off is no floor
-        changes["entropy_floor"] = None
+    for name in ("entropy_floor", "entropy_decay"):  # None above is "the recipe's own"; off is none
+        if changes.get(name) == _OFF:
+            changes[name] = None
+    if args.entropy_decay_window is not None:
+        changes["entropy_decay_from"], changes["entropy_decay_until"] = args.entropy_decay_window
     if args.gate_confidence == _GATE_TEST_OFF:
         if args.gate_margin not in (None, 0.0):
             raise UsageError("--gate-margin is the zone of the gate's test, which --gate-confidence off turns off")
@@ -789,11 +793,20 @@ def _parse_confidence(value: str) -> float:
     return float(_float_or_off(value, _GATE_TEST_OFF, "a level in (0.5, 1)"))
 
 
+def _checked_or_off(value: str, expected: str, ok: Any) -> float | str:
+    """:func:`_float_or_off` with ``"off"`` for off, and a number refused where ``ok`` says no."""
+    number = _float_or_off(value, _OFF, expected)
+    if number != _OFF and not ok(float(number)):
+        raise argparse.ArgumentTypeError(f"expected {expected} or 'off', got {value!r}")
+    return number
+
+
 def _parse_floor(value: str) -> float | str:
-    floor = _float_or_off(value, _OFF, "a coefficient above 0")
-    if floor != _OFF and not float(floor) > 0:
-        raise argparse.ArgumentTypeError(f"expected a coefficient above 0 or 'off', got {value!r}")
-    return floor
+    return _checked_or_off(value, "a coefficient above 0", lambda floor: floor > 0)
+
+
+def _parse_decay(value: str) -> float | str:
+    return _checked_or_off(value, "a fraction in (0, 1]", lambda factor: 0.0 < factor <= 1.0)
 
 
 def recipe_switch(parser: Any, flag: str, text: str) -> None:
@@ -1541,6 +1554,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VALUE",
         help="SAC with ent_coef auto, where there is a prior: SB3 tunes the coefficient and the recipe holds it at or "
         "above VALUE ('off': SB3's tuning alone; default: the recipe's)",
+    )
+    recipe.add_argument(
+        "--entropy-decay",
+        type=_parse_decay,
+        metavar="FACTOR",
+        help="SAC with a fixed ent_coef (the default 0.01), where there is a prior: lower the coefficient linearly to "
+        "FACTOR of itself over --entropy-decay-window of the budget, and keep it there ('off': kept; default: the "
+        "recipe's)",
+    )
+    recipe.add_argument(
+        "--entropy-decay-window",
+        type=float,
+        nargs=2,
+        metavar=("FROM", "UNTIL"),
+        help="with --entropy-decay, the fractions of the budget over which the coefficient falls (default 0.5 0.75)",
     )
     recipe.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     recipe.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

@@ -302,6 +302,9 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "entropy_start": None,
     "critic_pretrain_entropy": True,
     "entropy_floor": None,
+    "entropy_decay": None,
+    "entropy_decay_from": 0.5,
+    "entropy_decay_until": 0.75,
 }
 """Recipe fields added after records were made, left out of the fingerprint while at these values."""
 
@@ -403,7 +406,8 @@ class RunSpec:
           random probe (the env's success judges, a ``gate_return``, no ``trust_gate``) or no distillation;
           ``stand_down_distill_random_probe`` says whether it does on a stand-down: nothing without it.
         - ``entropy_start``, ``critic_pretrain_entropy`` and ``entropy_floor`` act only on SAC with
-          ``ent_coef="auto"`` in the run's arguments.
+          ``ent_coef="auto"`` in the run's arguments; ``entropy_decay`` and its window only on SAC with a fixed
+          coefficient (the window's fields nothing without ``entropy_decay``).
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
         :return: the names of the fields
@@ -427,6 +431,10 @@ class RunSpec:
             fields += list(STAND_DOWN_ONLY)
         if self.algo != "sac" or dict(self.hyperparams).get("ent_coef") != "auto":
             fields += ["entropy_start", "critic_pretrain_entropy", "entropy_floor"]
+        if self.algo != "sac" or str(dict(self.hyperparams).get("ent_coef", "")).startswith("auto"):
+            fields += ["entropy_decay", "entropy_decay_from", "entropy_decay_until"]
+        elif recipe.get("entropy_decay") is None:
+            fields += ["entropy_decay_from", "entropy_decay_until"]
         return tuple(fields)
 
     @property

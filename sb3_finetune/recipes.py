@@ -90,6 +90,7 @@ from sb3_finetune import warmup
 from sb3_finetune.adapter import pretrained_extractors, pretrained_policy_kwargs, set_layer_norm
 from sb3_finetune.arbitration import ARBITRATED_POLICIES, ArbitrationCallback, prior_spec
 from sb3_finetune.callbacks import (
+    EntropyDecay,
     EntropyFloor,
     OptimizerStepHookCallback,
     PretrainedLearningRateCallback,
@@ -354,6 +355,15 @@ class Recipe:
         coefficient towards its entropy target, and after each of its updates the recipe holds it at this value where
         the tuning took it lower (see :class:`~sb3_finetune.callbacks.EntropyFloor`); ``None``: SB3's tuning alone. A
         fixed coefficient (a number) is left as it is
+    :param entropy_decay: SAC with a fixed entropy coefficient (a number, as the default ``ent_coef=0.01``), where
+        there is a prior: the coefficient falls linearly to this fraction of itself from ``entropy_decay_from`` to
+        ``entropy_decay_until`` of the budget, and stays there (see :class:`~sb3_finetune.callbacks.EntropyDecay`):
+        a squashed Gaussian's mean stays short of the action bound by an amount that grows with the coefficient, so a
+        policy whose best actions are at the bound (the prior's full-throttle moves) ends slower than it could;
+        ``None``: the coefficient is kept. SB3's automatic coefficient is tuned to its entropy target, so there it does
+        nothing, and says so
+    :param entropy_decay_from: fraction of the budget at which ``entropy_decay`` starts lowering the coefficient
+    :param entropy_decay_until: fraction of the budget by which the coefficient is down to ``entropy_decay`` of itself
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
         ``learning_starts`` uniform random actions
     :param warmup_handover: in that warm-up, each episode hands over from the policy to uniform random actions at
@@ -532,12 +542,22 @@ class Recipe:
     entropy_start: float | None = None
     critic_pretrain_entropy: bool = True
     entropy_floor: float | None = None
+    entropy_decay: float | None = None
+    entropy_decay_from: float = 0.5
+    entropy_decay_until: float = 0.75
 
     def __post_init__(self) -> None:
         if self.entropy_start is not None and not self.entropy_start > 0:
             raise ValueError(f"entropy_start must be above 0 or None, got {self.entropy_start}")
         if self.entropy_floor is not None and not self.entropy_floor > 0:
             raise ValueError(f"entropy_floor must be above 0 or None, got {self.entropy_floor}")
+        if self.entropy_decay is not None and not 0.0 < self.entropy_decay <= 1.0:
+            raise ValueError(f"entropy_decay must be in (0, 1] or None, got {self.entropy_decay}")
+        if not 0.0 <= self.entropy_decay_from < self.entropy_decay_until <= 1.0:
+            raise ValueError(
+                "entropy_decay_from and entropy_decay_until must satisfy 0 <= from < until <= 1, got "
+                f"{self.entropy_decay_from} and {self.entropy_decay_until}"
+            )
         if self.rehearsal_restart < 0:
             raise ValueError(f"rehearsal_restart must be >= 0, got {self.rehearsal_restart}")
         if self.rehearsal_restart and self.hold_rehearsal == 0.0:
@@ -1602,6 +1622,32 @@ def entropy_floor(recipe: Recipe, model: BaseAlgorithm, decisions: list[str]) ->
     return EntropyFloor(floor, decisions)
 
 
+def entropy_decay(
+    recipe: Recipe, model: BaseAlgorithm, decisions: list[str], budget: int | None = None
+) -> EntropyDecay | None:
+    """The recipe's :class:`~sb3_finetune.callbacks.EntropyDecay`, where it asks for one and SAC's coefficient is fixed.
+
+    :param recipe: the recipe
+    :param model: the model (built: a fixed coefficient is a number in ``ent_coef``)
+    :param decisions: where the sentence that says the decay (or why there is none) is added (and logged)
+    :param budget: the run's env steps, warm-up included (``None``: those of the training it starts in)
+    :return: the callback, or ``None`` where the recipe asks for none, the model is not SAC, or SB3 tunes the
+        coefficient (said)
+    """
+    if recipe.entropy_decay is None or not hasattr(model, "ent_coef_tensor"):
+        return None
+    if getattr(model, "ent_coef_optimizer", None) is not None:
+        say(
+            f"entropy_decay: off, SB3 tunes this entropy coefficient (ent_coef {model.ent_coef}) towards its entropy "
+            "target; the decay lowers a fixed one (a number)",
+            decisions,
+        )
+        return None
+    return EntropyDecay(
+        recipe.entropy_decay, recipe.entropy_decay_from, recipe.entropy_decay_until, budget, decisions
+    )
+
+
 def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:
     """Settings shared by fine-tuning and training from scratch (the comparison's common ground).
 
@@ -1837,6 +1883,9 @@ def make_finetune(
     floor = entropy_floor(recipe, model, decisions)
     if floor is not None:
         callbacks.append(floor)
+    decay = entropy_decay(recipe, model, decisions, total_timesteps)
+    if decay is not None:
+        callbacks.append(decay)
     if recipe.unfreeze_at is not None:
         interval = None if recipe.unfreeze_interval is None else max(1, int(recipe.unfreeze_interval * total_timesteps))
         callbacks.append(UnfreezeCallback(int(recipe.unfreeze_at * total_timesteps), interval))

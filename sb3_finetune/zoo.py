@@ -30,7 +30,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_finetune.adapter import pretrained_policy_kwargs
-from sb3_finetune.callbacks import EntropyFloor, SaturationEscape
+from sb3_finetune.callbacks import EntropyDecay, EntropyFloor, SaturationEscape
 from sb3_finetune.decisions import say
 from sb3_finetune.explore import FrontierExploration
 from sb3_finetune.guard import CollapseGuard
@@ -41,6 +41,7 @@ from sb3_finetune.recipes import (
     Recipe,
     actor_update_hook,
     algorithm_name,
+    entropy_decay,
     entropy_floor,
     get_recipe,
     normalised_features,
@@ -87,6 +88,7 @@ class FinetuneCallback(BaseCallback):
         self.rehearsal: HoldRehearsal | None = None
         self.escape: SaturationEscape | None = None
         self.floor: EntropyFloor | None = None
+        self.decay: EntropyDecay | None = None
         self.acting_as_prior: ActAsPrior | None = None
         self.gate: GateDecision | None = None
         self.decisions: list[str] = []
@@ -190,6 +192,9 @@ class FinetuneCallback(BaseCallback):
         self.floor = entropy_floor(recipe, model, self.decisions)
         if self.floor is not None:
             self.floor.init_callback(model)
+        self.decay = entropy_decay(recipe, model, self.decisions)  # its window from the budget, at training start
+        if self.decay is not None:
+            self.decay.init_callback(model)
         if self.recipe.actor_init or self.recipe.pretrained_warmup or self.recipe.trust_gate is not None:
             self.acting_as_prior = ActAsPrior(model, self.prior)
 
@@ -222,6 +227,8 @@ class FinetuneCallback(BaseCallback):
             self.escape.on_training_start(self.locals, self.globals)
         if self.floor is not None:  # from the start, the critic's pre-training included (as make_finetune's)
             self.floor.on_training_start(self.locals, self.globals)
+        if self.decay is not None:
+            self.decay.on_training_start(self.locals, self.globals)
         if model.num_timesteps == 0 and self.acting_as_prior is not None and self.acting_as_prior.attached:
             seed = model.seed if model.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
             reseed(model, seed)  # so that a random probe can start from the same states
@@ -245,7 +252,7 @@ class FinetuneCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         assert self.hook is not None
-        for part in (self.guard, self.explorer, self.rehearsal):
+        for part in (self.guard, self.explorer, self.rehearsal, self.decay):
             if part is not None:
                 part.update_locals(self.locals)
                 part.on_step()
