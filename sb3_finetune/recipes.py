@@ -1634,8 +1634,8 @@ def entropy_decay(
     :return: the callback, or ``None`` where the recipe asks for none, the model is not SAC, or SB3 tunes the
         coefficient (said)
     """
-    if recipe.entropy_decay is None or not hasattr(model, "ent_coef_tensor"):
-        return None
+    if recipe.entropy_decay is None or getattr(model, "ent_coef", None) is None:
+        return None  # not asked for, or no entropy coefficient (not SAC)
     if getattr(model, "ent_coef_optimizer", None) is not None:
         say(
             f"entropy_decay: off, SB3 tunes this entropy coefficient (ent_coef {model.ent_coef}) towards its entropy "
@@ -1643,9 +1643,7 @@ def entropy_decay(
             decisions,
         )
         return None
-    return EntropyDecay(
-        recipe.entropy_decay, recipe.entropy_decay_from, recipe.entropy_decay_until, budget, decisions
-    )
+    return EntropyDecay(recipe.entropy_decay, recipe.entropy_decay_from, recipe.entropy_decay_until, budget, decisions)
 
 
 def default_hyperparams(algo: str, env: gym.Env | VecEnv) -> dict[str, Any]:

@@ -428,6 +428,18 @@ def test_recipe_flags_reach_the_recipe():
     for bad in ("0", "-0.1", "x"):  # refused by the parser, naming the flag (a usage error: one line, status 2)
         with pytest.raises(UsageError, match="argument --entropy-floor: expected a coefficient above 0 or 'off'"):
             build_parser().parse_args([*argv, "--entropy-floor", bad])
+    assert plain.entropy_decay is None  # off in the default recipe
+    decayed = _recipe_from_args(
+        build_parser().parse_args([*argv, "--entropy-decay", "0.1", "--entropy-decay-window", "0.25", "0.5"])
+    )
+    assert (decayed.entropy_decay, decayed.entropy_decay_from, decayed.entropy_decay_until) == (0.1, 0.25, 0.5)
+    kept = _recipe_from_args(build_parser().parse_args([*argv, "--entropy-decay", "0.1", "--entropy-decay", "off"]))
+    assert kept.entropy_decay is None
+    for bad in ("0", "1.5", "x"):
+        with pytest.raises(UsageError, match=r"argument --entropy-decay: expected a fraction in \(0, 1\] or 'off'"):
+            build_parser().parse_args([*argv, "--entropy-decay", bad])
+    with pytest.raises(ValueError, match="entropy_decay_from and entropy_decay_until"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--entropy-decay-window", "0.8", "0.5"]))
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

@@ -958,6 +958,93 @@ def test_entropy_floor_comes_with_the_recipe_where_sac_tunes_its_coefficient(pen
         get_recipe("default", entropy_floor=-1.0)
 
 
+def test_entropy_decay_lowers_sacs_fixed_coefficient_over_its_window():
+    """:class:`EntropyDecay` keeps SAC's fixed coefficient until its window, lowers it linearly through it and keeps
+    it at its fraction after; SB3's train step uses it (``train/ent_coef``); the model's ``ent_coef`` (what a saved
+    model is rebuilt with) is kept; an automatic coefficient is left alone."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.logger import KVWriter, Logger
+
+    from sb3_finetune import EntropyDecay  # exported: a plain SB3 callback for any SAC model
+
+    class Rows(KVWriter):
+        def __init__(self):
+            self.rows = []
+
+        def write(self, key_values, key_excluded, step=0):
+            self.rows.append(dict(key_values))
+
+    model = SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.02, learning_starts=50, seed=0, policy_kwargs={"net_arch": [8]})
+    rows = Rows()
+    model.set_logger(Logger(None, [rows]))
+    seen = {}
+
+    class Watch(BaseCallback):
+        def _on_step(self):
+            seen[self.num_timesteps] = self.model.ent_coef_tensor.item()
+            return True
+
+    decisions: list[str] = []
+    decay = EntropyDecay(0.1, 0.5, 0.75, decisions=decisions)
+    model.learn(400, callback=[decay, Watch()], log_interval=1)  # its window from learn's budget: steps 200 to 300
+    assert seen[100] == pytest.approx(0.02) and seen[200] == pytest.approx(0.02)
+    assert seen[250] == pytest.approx(0.02 * (1 - 0.5 * 0.9)) and seen[300] == pytest.approx(0.002)
+    assert seen[400] == pytest.approx(0.002) and model.ent_coef == 0.02
+    assert decisions == [
+        "entropy decay: SAC's fixed entropy coefficient 0.02 falls linearly to 0.002 (0.1 of it) from env step 200 to "
+        "300 of 400, and stays there"
+    ]
+    logged = [row["train/ent_coef"] for row in rows.rows if "train/ent_coef" in row]
+    assert logged[0] == pytest.approx(0.02) and logged[-1] == pytest.approx(0.002)  # SB3's own update used it
+    auto = SAC("MlpPolicy", "Pendulum-v1", learning_starts=50, seed=0, policy_kwargs={"net_arch": [8]})
+    untouched = EntropyDecay(0.1, 0.0, 0.5, decisions=[])
+    auto.learn(100, callback=untouched)
+    assert untouched.coefficient is None and untouched.decisions == []
+    for bad in ({"factor": 0.0}, {"factor": 1.5}, {"factor": 0.1, "start": 0.8, "until": 0.5}):
+        with pytest.raises(ValueError, match="must"):
+            EntropyDecay(**bad)
+
+
+def test_entropy_decay_comes_with_the_recipe_where_sacs_coefficient_is_fixed(pendulum_prior):
+    """``entropy_decay`` adds the decay (said, its window from the run's budget) where SAC runs with a fixed
+    coefficient and a prior, through make_finetune and the RL Zoo's callback; under ``ent_coef="auto"`` it says it is
+    off; TD3, scratch and the default recipe get none."""
+    from stable_baselines3 import SAC
+
+    from sb3_finetune.callbacks import EntropyDecay
+    from sb3_finetune.zoo import FinetuneCallback
+
+    env = gym.make("Pendulum-v1")
+    recipe = get_recipe("default", entropy_decay=0.1, entropy_decay_from=0.25, entropy_decay_until=0.5)
+    setup = make_finetune("sac", env, pendulum_prior, 2_000, recipe)  # the shared default: ent_coef 0.01
+    decays = [c for c in setup.callbacks if isinstance(c, EntropyDecay)]
+    assert len(decays) == 1 and (decays[0].factor, decays[0].budget) == (0.1, 2_000)
+    assert decays[0].decisions is setup.decisions
+    tuned = make_finetune("sac", env, pendulum_prior, 2_000, recipe, {"ent_coef": "auto"})
+    assert not any(isinstance(c, EntropyDecay) for c in tuned.callbacks)
+    assert any(s.startswith("entropy_decay: off, SB3 tunes this entropy coefficient") for s in tuned.decisions)
+    for other in (
+        make_finetune("td3", env, pendulum_prior, 2_000, recipe),
+        make_finetune("sac", env, pendulum_prior, 2_000),
+    ):
+        assert not any(isinstance(c, EntropyDecay) for c in other.callbacks)
+        assert not any("entropy decay" in s or "entropy_decay" in s for s in other.decisions)
+    assert not make_finetune("sac", env, None, 2_000, recipe).callbacks
+    small = {"net_arch": [16]}
+    model = SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.01, learning_starts=300, seed=0, policy_kwargs=small)
+    callback = FinetuneCallback(
+        pendulum_prior, recipe="default", distill_steps=20, entropy_decay=0.1, entropy_decay_until=0.6
+    )
+    model.learn(600, callback=callback)  # the Zoo's one training: the window from its budget, 300 to 360
+    assert callback.decay is not None and callback.decay.decisions is callback.decisions
+    assert model.ent_coef_tensor.item() == pytest.approx(0.001)
+    assert any("from env step 300 to 360 of 600" in s for s in callback.decisions)
+    with pytest.raises(ValueError, match="entropy_decay must be in"):
+        get_recipe("default", entropy_decay=0.0)
+    with pytest.raises(ValueError, match="entropy_decay_from and entropy_decay_until"):
+        get_recipe("default", entropy_decay=0.5, entropy_decay_from=0.6, entropy_decay_until=0.6)
+
+
 def test_the_rl_zoo_callback_starts_sacs_automatic_coefficient_too(pendulum_prior):
     """The Zoo builds SAC with ``ent_coef: auto`` before the callback runs: a fresh model's coefficient starts at the
     recipe's ``entropy_start``, rebuilt or not; on a model that has stepped it is left where it is, and said."""
