@@ -769,6 +769,11 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         raise UsageError(
             f"--gate-margin is the zone of the gate's test: give --gate-confidence too ({args.recipe!r} has none)"
         )
+    if args.entropy_decay_window is not None and recipe.entropy_decay is None:
+        raise UsageError(
+            "--entropy-decay-window is the window of the entropy decay: give --entropy-decay FACTOR too "
+            f"({args.recipe!r} has none)"
+        )
     return recipe
 
 
@@ -776,7 +781,7 @@ _GATE_TEST_OFF = -1.0
 """What ``--gate-confidence off`` parses to: the gate decides on its first episodes, with no test."""
 
 _OFF = "off"
-"""What ``--entropy-floor off`` parses to: no floor (``None`` is the recipe's own value)."""
+"""What ``--entropy-floor off`` and ``--entropy-decay off`` parse to: none (``None`` is the recipe's own value)."""
 
 
 def _float_or_off(value: str, off: float | str, expected: str) -> float | str:

@@ -439,7 +439,13 @@ def test_recipe_flags_reach_the_recipe():
         with pytest.raises(UsageError, match=r"argument --entropy-decay: expected a fraction in \(0, 1\] or 'off'"):
             build_parser().parse_args([*argv, "--entropy-decay", bad])
     with pytest.raises(ValueError, match="entropy_decay_from and entropy_decay_until"):
-        _recipe_from_args(build_parser().parse_args([*argv, "--entropy-decay-window", "0.8", "0.5"]))
+        _recipe_from_args(
+            build_parser().parse_args([*argv, "--entropy-decay", "0.1", "--entropy-decay-window", "0.8", "0.5"])
+        )
+    with pytest.raises(UsageError, match="--entropy-decay-window is the window of the entropy decay: give"):
+        _recipe_from_args(
+            build_parser().parse_args([*argv, "--entropy-decay", "off", "--entropy-decay-window", "0.25", "0.5"])
+        )
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm
