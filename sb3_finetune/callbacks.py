@@ -220,6 +220,18 @@ class SaturationEscape(BaseCallback):
             self._handle = None
 
 
+def entropy_coefficient(model: BaseAlgorithm) -> str | None:
+    """How a model's entropy coefficient is set.
+
+    :param model: the model
+    :return: ``"tuned"`` (SAC's ``ent_coef="auto"`` or ``"auto_<value>"``, learned by SB3's own optimizer),
+        ``"fixed"`` (a number), or ``None`` (it has none: not SAC)
+    """
+    if getattr(model, "ent_coef", None) is None:
+        return None
+    return "tuned" if getattr(model, "ent_coef_optimizer", None) is not None else "fixed"
+
+
 class EntropyFloor(BaseCallback):
     """Hold SAC's automatic entropy coefficient at or above ``floor`` while SB3 tunes it.
 
@@ -330,7 +342,7 @@ class EntropyDecay(BaseCallback):
         self._window: tuple[int, int] = (0, 0)
 
     def _on_training_start(self) -> None:
-        if not hasattr(self.model, "ent_coef_tensor") or getattr(self.model, "ent_coef_optimizer", None) is not None:
+        if entropy_coefficient(self.model) != "fixed":
             return
         if self._base is None:
             budget = self.budget or self.model._total_timesteps

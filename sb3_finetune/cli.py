@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -798,7 +798,7 @@ def _parse_confidence(value: str) -> float:
     return float(_float_or_off(value, _GATE_TEST_OFF, "a level in (0.5, 1)"))
 
 
-def _checked_or_off(value: str, expected: str, ok: Any) -> float | str:
+def _checked_or_off(value: str, expected: str, ok: Callable[[float], bool]) -> float | str:
     """:func:`_float_or_off` with ``"off"`` for off, and a number refused where ``ok`` says no."""
     number = _float_or_off(value, _OFF, expected)
     if number != _OFF and not ok(float(number)):

@@ -405,8 +405,9 @@ class RunSpec:
         - ``distill_random_probe`` adds the random probe's states to the distillation: nothing where there is no
           random probe (the env's success judges, a ``gate_return``, no ``trust_gate``) or no distillation;
           ``stand_down_distill_random_probe`` says whether it does on a stand-down: nothing without it.
-        - ``entropy_start``, ``critic_pretrain_entropy`` and ``entropy_floor`` act only on SAC with
-          ``ent_coef="auto"`` in the run's arguments; ``entropy_decay`` and its window only on SAC with a fixed
+        - ``entropy_start`` acts only on SAC with ``ent_coef="auto"`` in the run's arguments (it moves SB3's start;
+          an ``"auto_<value>"`` is kept); ``critic_pretrain_entropy`` and ``entropy_floor`` on SAC whose coefficient
+          SB3 tunes (``"auto"`` or ``"auto_<value>"``); ``entropy_decay`` and its window only on SAC with a fixed
           coefficient (the window's fields nothing without ``entropy_decay``).
 
         :param recipe: the recipe's fields (:meth:`Recipe.as_dict <sb3_finetune.recipes.Recipe.as_dict>`)
@@ -429,9 +430,13 @@ class RunSpec:
             fields += ["gate_margin"]
         if recipe.get("trust_gate") is None:
             fields += list(STAND_DOWN_ONLY)
-        if self.algo != "sac" or dict(self.hyperparams).get("ent_coef") != "auto":
-            fields += ["entropy_start", "critic_pretrain_entropy", "entropy_floor"]
-        if self.algo != "sac" or str(dict(self.hyperparams).get("ent_coef", "")).startswith("auto"):
+        ent_coef = dict(self.hyperparams).get("ent_coef") if self.algo == "sac" else None  # the runs' default: 0.01
+        tuned = str(ent_coef).startswith("auto")  # "auto" or "auto_<value>": SB3 learns it
+        if ent_coef != "auto":  # moves SB3's own start only; a start given is kept
+            fields += ["entropy_start"]
+        if not tuned:
+            fields += ["critic_pretrain_entropy", "entropy_floor"]
+        if self.algo != "sac" or tuned:
             fields += ["entropy_decay", "entropy_decay_from", "entropy_decay_until"]
         elif recipe.get("entropy_decay") is None:
             fields += ["entropy_decay_from", "entropy_decay_until"]

@@ -97,6 +97,7 @@ from sb3_finetune.callbacks import (
     SaturationEscape,
     UnfreezeCallback,
     actor_tanh,
+    entropy_coefficient,
 )
 from sb3_finetune.decisions import say
 from sb3_finetune.explore import SIGNIFICANCE, FrontierExploration, check_explore_noise, exploration_mark
@@ -1611,7 +1612,7 @@ def entropy_floor(recipe: Recipe, model: BaseAlgorithm, decisions: list[str]) ->
     :return: the callback, or ``None`` where the recipe asks for none or the model has no automatic coefficient (a
         fixed one, as SAC's ``ent_coef=0.01``, or not SAC), which is kept and nothing is said
     """
-    if recipe.entropy_floor is None or getattr(model, "ent_coef_optimizer", None) is None:
+    if recipe.entropy_floor is None or entropy_coefficient(model) != "tuned":
         return None  # nothing to hold: a fixed coefficient (kept, as entropy_start keeps it), or not SAC
     floor = recipe.entropy_floor
     say(
@@ -1634,9 +1635,10 @@ def entropy_decay(
     :return: the callback, or ``None`` where the recipe asks for none, the model is not SAC, or SB3 tunes the
         coefficient (said)
     """
-    if recipe.entropy_decay is None or getattr(model, "ent_coef", None) is None:
+    kind = entropy_coefficient(model)
+    if recipe.entropy_decay is None or kind is None:
         return None  # not asked for, or no entropy coefficient (not SAC)
-    if getattr(model, "ent_coef_optimizer", None) is not None:
+    if kind == "tuned":
         say(
             f"entropy_decay: off, SB3 tunes this entropy coefficient (ent_coef {model.ent_coef}) towards its entropy "
             "target; the decay lowers a fixed one (a number)",

@@ -356,6 +356,15 @@ def test_entropy_fields_count_in_a_runs_fingerprint_only_where_they_act(change):
         RunSpec("pendulum-same", "sac", "default", 0, recipe_overrides=start, hyperparams=auto).recipe_fingerprint
         != RunSpec("pendulum-same", "sac", "default", 0, hyperparams=auto).recipe_fingerprint
     )
+    # A start of the user's ("auto_<value>") is kept, so entropy_start does nothing there; SB3 still tunes the
+    # coefficient, so the critic's pre-training and the floor act on it as under "auto".
+    own_start = (("ent_coef", "auto_0.1"),)
+    moved = RunSpec("pendulum-same", "sac", "default", 0, recipe_overrides=start, hyperparams=own_start)
+    same = (
+        moved.recipe_fingerprint
+        == RunSpec("pendulum-same", "sac", "default", 0, hyperparams=own_start).recipe_fingerprint
+    )
+    assert same is (change[0] == "entropy_start")
 
 
 def test_entropy_decay_counts_in_a_runs_fingerprint_only_where_it_acts():

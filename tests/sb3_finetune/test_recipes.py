@@ -996,6 +996,15 @@ def test_entropy_decay_lowers_sacs_fixed_coefficient_over_its_window():
     ]
     logged = [row["train/ent_coef"] for row in rows.rows if "train/ent_coef" in row]
     assert logged[0] == pytest.approx(0.02) and logged[-1] == pytest.approx(0.002)  # SB3's own update used it
+    # A run resumed past the window's start (a new callback, as a checkpoint's resume builds one) takes up the
+    # coefficient where the schedule is at its step, not the model's own.
+    resumed = SAC(
+        "MlpPolicy", "Pendulum-v1", ent_coef=0.02, learning_starts=50, seed=0, policy_kwargs={"net_arch": [8]}
+    )
+    resumed.learn(250)
+    resumed.learn(1, reset_num_timesteps=False, callback=EntropyDecay(0.1, 0.5, 0.75, budget=400))
+    done = (resumed.num_timesteps - 200) / 100  # the window, 200 to 300 of 400
+    assert resumed.num_timesteps == 251 and resumed.ent_coef_tensor.item() == pytest.approx(0.02 * (1 - done * 0.9))
     auto = SAC("MlpPolicy", "Pendulum-v1", learning_starts=50, seed=0, policy_kwargs={"net_arch": [8]})
     untouched = EntropyDecay(0.1, 0.0, 0.5, decisions=[])
     auto.learn(100, callback=untouched)
