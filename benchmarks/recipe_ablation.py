@@ -52,10 +52,15 @@ PRETRAIN_5K_HANDOVER: tuple[tuple[str, object], ...] = (*PRETRAIN_5K, ("warmup_h
 """:data:`PRETRAIN_5K` with the warm-up hand-over: TD3's default on 2026-12-05, before its critic's norm (variant
 ``pretrain-5k-handover-critic-ln``, TD3's and SAC's default since)."""
 
-_SINCE_TODAYS: tuple[str, ...] = ("distill_random_probe", "stand_down_distill_random_probe", "entropy_start")
+_SINCE_TODAYS: tuple[str, ...] = (
+    "distill_random_probe",
+    "stand_down_distill_random_probe",
+    "entropy_start",
+    "entropy_decay",
+)
 """Fields of the default recipe set after the variants built on :data:`TODAYS_DEFAULT` were measured (the seventh
-and eighth sessions of 2026-12-06, and ``entropy_start`` on 2026-12-07): they are left out of it, so that those
-variants keep their runs (an :data:`_EARLIER_DEFAULT` group sets them as they were)."""
+and eighth sessions of 2026-12-06, ``entropy_start`` and ``entropy_decay`` on 2026-12-07): they are left out of it,
+so that those variants keep their runs (an :data:`_EARLIER_DEFAULT` group sets them as they were)."""
 
 TODAYS_DEFAULT: tuple[tuple[str, object], ...] = tuple(
     (name, value)
@@ -102,6 +107,10 @@ _EARLIER_DEFAULT: tuple[tuple[tuple[str, object], ...], ...] = (
     # Since 2026-12-07 SAC's automatic entropy coefficient starts at 0.01 where there is a prior: the variants measured
     # before started it at SB3's 1.0 (it acts under --ent-coef auto only, so no stored run's fingerprint moves).
     (("entropy_start", None),),
+    # Since 2026-12-07 (seventeenth session) SAC's fixed coefficient falls to a tenth of itself over the budget's third
+    # quarter where there is a prior: the variants measured before kept it (it acts on SAC with a fixed coefficient
+    # only, so no other stored run's fingerprint moves).
+    (("entropy_decay", None),),
 )
 
 
@@ -112,6 +121,11 @@ def on_todays_default(*changes: tuple[str, object]) -> tuple[tuple[str, object],
     (:data:`_EARLIER_DEFAULT`). For a variant of the default as it is now, :func:`on_current_default`.
     """
     return tuple({**dict(TODAYS_DEFAULT), **dict(changes)}.items())
+
+
+_NO_DECAY = ("entropy_decay", None)
+"""SAC's fixed coefficient kept: the default of 2026-12-07 before its seventeenth session, in the variants built on
+it with :func:`on_current_default` and measured then."""
 
 
 def on_current_default(*changes: tuple[str, object]) -> tuple[tuple[str, object], ...]:
@@ -393,8 +407,11 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # (2026-12-07) on the default of the sixth session of 2026-12-06, as fade-whole-budget: on Pendulum its actor was
     # distilled on the prior's probe alone (PARTLY_RIGHT.md, "Three screens measured on an older default").
     "entropy-start-0.01": on_todays_default(("entropy_start", 0.01)),
-    # The three above on the default as it is now (2026-12-07; on_current_default).
-    "current-fade-whole-budget": on_current_default(("bc_fade", 1.0)),
+    # The three above on the default as it is now (2026-12-07; on_current_default). SAC's runs of the first were made
+    # before SAC's default took the entropy decay (2026-12-07, seventeenth session): it keeps the decay off
+    # (_NO_DECAY), and so their runs. The variants down to entropy-floor-0.003 act under --ent-coef auto only, where
+    # the decay does nothing, and were run there only: the same runs either way.
+    "current-fade-whole-budget": on_current_default(("bc_fade", 1.0), _NO_DECAY),
     "current-entropy-start-0.01": on_current_default(("entropy_start", 0.01)),
     "current-progress-fade": on_current_default(("bc_progress", 10), ("bc_progress_with_fade", True)),
     # The default with SB3's start of its automatic entropy coefficient (1.0): the default of before 2026-12-07 under
@@ -413,7 +430,8 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # SAC's fixed coefficient (the scoreboard's 0.01) lowered to a tenth of itself from half the budget (where the pull
     # has faded out) to three quarters (entropy_decay; today's default of 2026-12-07, sixteenth session, with that
     # change): SAC's obstacle runs end at 0.977x the expert's return, their actions short of the bound the prior's are
-    # at (PARTLY_RIGHT.md, "SAC's final return on the obstacle: actions short of the bound").
+    # at (PARTLY_RIGHT.md, "SAC's final return on the obstacle: actions short of the bound"). SAC's default since
+    # 2026-12-07 (seventeenth session), so the same runs as "default" from then.
     "entropy-decay": on_current_default(("entropy_decay", 0.1)),
     # ... to a third of itself instead (2026-12-07, seventeenth session): at a tenth, runs dipped where they had not
     # (obstacle seeds 0 and 6, PointMaze seed 1) at the window's end, and PointMaze's runs that still learn then were

@@ -1566,14 +1566,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FACTOR",
         help="SAC with a fixed ent_coef (the default 0.01), where there is a prior: lower the coefficient linearly to "
         "FACTOR of itself over --entropy-decay-window of the budget, and keep it there ('off': kept; default: the "
-        "recipe's)",
+        "recipe's, 0.1 in the default recipe)",
     )
     recipe.add_argument(
         "--entropy-decay-window",
         type=float,
         nargs=2,
         metavar=("FROM", "UNTIL"),
-        help="with --entropy-decay, the fractions of the budget over which the coefficient falls (default 0.5 0.75)",
+        help="the fractions of the budget over which the entropy decay (the recipe's, or --entropy-decay) lowers the "
+        "coefficient (default 0.5 0.75)",
     )
     recipe.add_argument("--unfreeze-at", type=float, help="fraction of the budget at which to unfreeze")
     recipe.add_argument("--unfreeze-interval", type=float, help="fraction of the budget between layers")

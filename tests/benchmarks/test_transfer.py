@@ -85,38 +85,42 @@ def test_recipe_ablation_runs_each_distinct_recipe_once():
     # default with every algorithm (it names the default's fields, those left to the algorithm as None); before it,
     # pretrain-5k-handover-critic-ln-no-hold was TD3's default and stand-down-warmup SAC's, rehearse-100 SAC's before
     # its stand-down warm-up, pretrain-5k-handover-critic-ln SAC's before its rehearsal, and
-    # gate-confidence-95-margin-20 SAC's before its norm: asking for both of a pair must not repeat its runs, and
-    # which pairs are pairs depends on the algorithm.
+    # gate-confidence-95-margin-20 SAC's before its norm; since SAC's default took the entropy decay (2026-12-07,
+    # seventeenth session), entropy-decay is SAC's default and stand-down-skip-warmup SAC's default of before, while
+    # with TD3, on which the decay does nothing, both are today's: asking for both of a pair must not repeat its runs,
+    # and which pairs are pairs depends on the algorithm.
     variants = (
         "default,gate-confidence-95-margin-20,pretrain-5k-handover-critic-ln,pretrain-5k-handover-critic-ln-no-hold,"
-        "rehearse-100,stand-down-warmup,stand-down-skip-warmup,no-escape,no-q-filter,no-bc"
+        "rehearse-100,stand-down-warmup,stand-down-skip-warmup,no-escape,no-q-filter,no-bc,entropy-decay"
     )
     specs, same_as = plan(Args(scenarios="same-task", algos="td3,sac", variants=variants, seeds=2))
     assert same_as == {
         "td3/stand-down-skip-warmup": "default",
         "td3/no-q-filter": "no-escape",
-        "sac/stand-down-skip-warmup": "default",
+        "td3/entropy-decay": "default",
         "sac/no-q-filter": "no-escape",
+        "sac/entropy-decay": "default",
     }
     assert [spec.arm for spec in specs].count("scratch") == 4
-    for algo in ("td3", "sac"):
+    for algo, distinct in (("td3", 8), ("sac", 9)):
         fingerprints = [spec.recipe_fingerprint for spec in specs if spec.arm != "scratch" and spec.algo == algo]
-        assert len(fingerprints) == 16 and len(set(fingerprints)) == 8
+        assert len(fingerprints) == 2 * distinct and len(set(fingerprints)) == distinct  # 2 seeds each
     assert len({spec.key for spec in specs}) == len(specs)
 
 
 def test_recipe_ablation_keeps_a_variant_that_differs_in_one_of_the_scenarios_asked():
-    """``distill_random_probe`` acts only where the gate runs a random probe: with SAC on the nav task the default of
+    """``distill_random_probe`` acts only where the gate runs a random probe: with TD3 on the nav task the default of
     before is the default, on Pendulum it is not, so asked for both scenarios it runs on both (with DDPG, whose
-    default leaves it off, it is the default on both)."""
+    default leaves it off, it is the default on both). (SAC's default of before differs from today's everywhere
+    since its entropy decay.)"""
     from recipe_ablation import Args, plan
 
     asked = "default,no-distill-random-probe"
-    _, same_as = plan(Args(scenarios="same-task", algos="sac", variants=asked, seeds=1))
-    assert same_as == {"sac/no-distill-random-probe": "default"}
-    specs, same_as = plan(Args(scenarios="same-task,pendulum-same", algos="ddpg,sac", variants=asked, seeds=1))
+    _, same_as = plan(Args(scenarios="same-task", algos="td3", variants=asked, seeds=1))
+    assert same_as == {"td3/no-distill-random-probe": "default"}
+    specs, same_as = plan(Args(scenarios="same-task,pendulum-same", algos="ddpg,td3", variants=asked, seeds=1))
     assert same_as == {"ddpg/no-distill-random-probe": "default"}
-    specs = [spec for spec in specs if spec.algo == "sac"]
+    specs = [spec for spec in specs if spec.algo == "td3"]
     assert len(specs) == 6
     fingerprints = {(spec.scenario, spec.recipe_fingerprint) for spec in specs if spec.arm != "scratch"}
     assert len({fp for scenario, fp in fingerprints if scenario == "pendulum-same"}) == 2
@@ -155,7 +159,7 @@ def test_recipe_ablation_variants_on_the_current_default_change_only_their_own_f
 
     default = RECIPES["default"].as_dict()
     changes = {
-        "current-fade-whole-budget": {"bc_fade": 1.0},
+        "current-fade-whole-budget": {"bc_fade": 1.0, "entropy_decay": None},  # SAC's runs made before the decay
         "current-entropy-start-0.01": {},  # the default's since 2026-12-07
         "current-progress-fade": {"bc_progress": 10, "bc_progress_with_fade": True},
         "sb3-entropy-start": {"entropy_start": None},
@@ -168,6 +172,7 @@ def test_recipe_ablation_variants_on_the_current_default_change_only_their_own_f
     assert {name for name, value in older.items() if default[name] != value} == {
         "distill_random_probe",
         "stand_down_distill_random_probe",
+        "entropy_decay",  # SAC's default's since 2026-12-07 (seventeenth session)
     }
     # A variant that does not set the entropy start has SB3's, as every variant measured before it was adopted.
     assert variant_recipe("fade-whole-budget").entropy_start is None
@@ -235,6 +240,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("distill_random_probe", False),
         ("stand_down_distill_random_probe", True),
         ("entropy_start", None),
+        ("entropy_decay", None),
     )
     # Setting either field of the test keeps the group the variant's own; the escape (and no critic pre-training
     # and no hand-over and SB3's critic and the 1,000-step critic warm-up and no rehearsal and the random stand-down
@@ -253,6 +259,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("distill_random_probe", False),
         ("stand_down_distill_random_probe", True),
         ("entropy_start", None),
+        ("entropy_decay", None),
     )
     assert _on_earlier_default((("critic_pretrain_steps", 5_000),)) == (
         ("critic_pretrain_steps", 5_000),
@@ -267,6 +274,7 @@ def test_recipe_ablation_variants_keep_the_earlier_defaults_fields_they_do_not_s
         ("distill_random_probe", False),
         ("stand_down_distill_random_probe", True),
         ("entropy_start", None),
+        ("entropy_decay", None),
     )
 
 
@@ -311,7 +319,7 @@ def test_stored_results_keep_their_keys():
     # SAC's runs (the escape a no-op there) keep their key with the test off. The keys are in frontier.jsonl.
     test_off = (("gate_confidence", None), ("gate_margin", 0.0))
     # SAC without its norm: no pre-training, no hand-over; and waiting for learning_starts on a stand-down
-    sac_then = (*test_off, ("critic_layer_norm", False), ("stand_down_skip_warmup", False))
+    sac_then = (*test_off, ("critic_layer_norm", False), ("stand_down_skip_warmup", False), ("entropy_decay", None))
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=sac_then).recipe_fingerprint == "129acbbf"
     test_off_then = (
         *test_off,
@@ -619,24 +627,35 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     # (pretrain-5k-handover-critic-ln-no-hold); on 2026-12-05 (fourth session) DDPG's too.
     # On 2026-12-06 (fifth session) every algorithm's default took the stand-down's start at the probes
     # (stand-down-skip-warmup): its defaults of before are found with it turned off.
+    # On 2026-12-07 (seventeenth session) SAC's default took the entropy decay (entropy-decay's runs): with SAC
+    # stand-down-skip-warmup is its default of before, with TD3 and DDPG, on which the decay does nothing, today's.
     skip = VARIANTS["stand-down-skip-warmup"]
-    for algo, fingerprint in (("td3", "df92c239"), ("sac", "bbe9e52b"), ("ddpg", "df92c239")):
-        assert RunSpec("obstacle", algo, "default", 0).recipe_fingerprint == fingerprint
+    for algo, fingerprint, today in (
+        ("td3", "df92c239", "df92c239"),
+        ("sac", "bbe9e52b", "314a5d58"),
+        ("ddpg", "df92c239", "df92c239"),
+    ):
+        assert RunSpec("obstacle", algo, "default", 0).recipe_fingerprint == today
         assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=skip).recipe_fingerprint == fingerprint
+        decay = RunSpec("obstacle", algo, "default", 0, recipe_overrides=VARIANTS["entropy-decay"])
+        assert decay.recipe_fingerprint == today
     waiting = (("stand_down_skip_warmup", False),)
+    kept = (("entropy_decay", None),)  # SAC's coefficient, as every SAC default before 2026-12-07 (seventeenth session)
     on_the_prior = (("distill_random_probe", False),)  # the distillation of before (see below)
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=waiting).recipe_fingerprint == "61701361"
     no_hold = VARIANTS["pretrain-5k-handover-critic-ln-no-hold"]
     assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=no_hold).recipe_fingerprint == "61701361"
     # On 2026-12-06 SAC's default took the hold's rehearsal (rehearse-100), then the stand-down's warm-up acted by
     # the policy (stand-down-warmup); its defaults of before are found with them turned off.
-    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=waiting).recipe_fingerprint == "d7fa831b"
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=(*waiting, *kept)).recipe_fingerprint == (
+        "d7fa831b"
+    )
     sdw = VARIANTS["stand-down-warmup"]
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=sdw).recipe_fingerprint == "d7fa831b"
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=VARIANTS["rehearse-100"]).recipe_fingerprint == (
         "5ac9a619"
     )
-    unrehearsed = (("hold_rehearsal", 0.0), ("stand_down_warmup", False), *waiting)
+    unrehearsed = (("hold_rehearsal", 0.0), ("stand_down_warmup", False), *waiting, *kept)
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=unrehearsed).recipe_fingerprint == "cf10ec84"
     assert RunSpec("obstacle", "ddpg", "default", 0, recipe_overrides=waiting).recipe_fingerprint == "61701361"
     ddpg_held = (("critic_warmup", 1_000), *waiting)  # DDPG's default of before, its runs in critic_ln_ddpg.jsonl
@@ -652,15 +671,19 @@ def test_pretrain_5k_variants_are_todays_default_with_more_critic_pretraining():
     # (distill_random_probe), in the eighth TD3's, both only where the gate trusts the prior
     # (stand_down_distill_random_probe off): where no random probe runs (nav) the same runs and fingerprints; on
     # Pendulum their defaults of before (the runs in pendulum_same.jsonl) are found with it turned off, and where the
-    # gate trusts the prior the runs of distill-random-probe (taken on a stand-down too) stand for today's.
+    # gate trusts the prior the runs of distill-random-probe (taken on a stand-down too) stand for today's. (With
+    # SAC since its entropy decay, 2026-12-07, seventeenth session, they do with the decay: entropy-decay's runs.)
     before = VARIANTS["no-distill-random-probe"]
     for algo, fingerprint in (("td3", "4a755dab"), ("sac", "7d665735")):
         assert RunSpec("pendulum-same", algo, "default", 0, recipe_overrides=before).recipe_fingerprint == fingerprint
         today = RunSpec("pendulum-same", algo, "default", 0)
         assert today.recipe_fingerprint != fingerprint
-        everywhere = RunSpec("pendulum-same", algo, "default", 0, recipe_overrides=VARIANTS["distill-random-probe"])
-        assert today.trusted_identity == everywhere.trusted_identity
-        assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=before).recipe_fingerprint == (
+        decay = {"entropy_decay": 0.1} if algo == "sac" else {}
+        everywhere = {**dict(VARIANTS["distill-random-probe"]), **decay}.items()
+        everywhere_spec = RunSpec("pendulum-same", algo, "default", 0, recipe_overrides=tuple(everywhere))
+        assert today.trusted_identity == everywhere_spec.trusted_identity
+        on_nav = tuple({**dict(before), **decay}.items())
+        assert RunSpec("obstacle", algo, "default", 0, recipe_overrides=on_nav).recipe_fingerprint == (
             RunSpec("obstacle", algo, "default", 0).recipe_fingerprint
         )
 
@@ -685,6 +708,7 @@ def test_the_sac_spread_variant_changes_only_sacs_runs():
         ("hold_rehearsal", 0.0),
         ("stand_down_warmup", False),
         ("stand_down_skip_warmup", False),
+        ("entropy_decay", None),
     )
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=stated).recipe_fingerprint == "cf10ec84"
     before_the_norm = (*stated, ("critic_layer_norm", False))  # SAC then: no pre-training, no hand-over

@@ -428,7 +428,9 @@ def test_recipe_flags_reach_the_recipe():
     for bad in ("0", "-0.1", "x"):  # refused by the parser, naming the flag (a usage error: one line, status 2)
         with pytest.raises(UsageError, match="argument --entropy-floor: expected a coefficient above 0 or 'off'"):
             build_parser().parse_args([*argv, "--entropy-floor", bad])
-    assert plain.entropy_decay is None  # off in the default recipe
+    assert plain.entropy_decay == 0.1  # the default recipe's (SAC with a fixed coefficient only)
+    windowed = _recipe_from_args(build_parser().parse_args([*argv, "--entropy-decay-window", "0.25", "0.5"]))
+    assert (windowed.entropy_decay, windowed.entropy_decay_from, windowed.entropy_decay_until) == (0.1, 0.25, 0.5)
     decayed = _recipe_from_args(
         build_parser().parse_args([*argv, "--entropy-decay", "0.1", "--entropy-decay-window", "0.25", "0.5"])
     )
@@ -442,10 +444,9 @@ def test_recipe_flags_reach_the_recipe():
         _recipe_from_args(
             build_parser().parse_args([*argv, "--entropy-decay", "0.1", "--entropy-decay-window", "0.8", "0.5"])
         )
-    with pytest.raises(UsageError, match="--entropy-decay-window is the window of the entropy decay: give"):
-        _recipe_from_args(
-            build_parser().parse_args([*argv, "--entropy-decay", "off", "--entropy-decay-window", "0.25", "0.5"])
-        )
+    for no_decay in (["--entropy-decay", "off"], ["--recipe", "frozen"]):
+        with pytest.raises(UsageError, match="--entropy-decay-window is the window of the entropy decay: give"):
+            _recipe_from_args(build_parser().parse_args([*argv, *no_decay, "--entropy-decay-window", "0.25", "0.5"]))
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

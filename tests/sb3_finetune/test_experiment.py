@@ -369,17 +369,21 @@ def test_entropy_fields_count_in_a_runs_fingerprint_only_where_they_act(change):
 
 def test_entropy_decay_counts_in_a_runs_fingerprint_only_where_it_acts():
     """``entropy_decay`` acts on SAC with a fixed coefficient only (the scoreboard's 0.01), and its window only with
-    it: elsewhere a run with it is the default's run."""
-    decay = (("entropy_decay", 0.1),)
+    it: elsewhere a run with it is the run without it. The default recipe has it since 2026-12-07 (a tenth): SAC's
+    default runs are those of the decay, its runs of before those with it off."""
+    decay, kept = (("entropy_decay", 0.1),), (("entropy_decay", None),)
     window = (("entropy_decay_from", 0.25),)
-    plain = RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint
-    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=decay).recipe_fingerprint != plain
+    plain = RunSpec("obstacle", "sac", "default", 0, recipe_overrides=kept).recipe_fingerprint
     decayed = RunSpec("obstacle", "sac", "default", 0, recipe_overrides=decay).recipe_fingerprint
+    assert decayed != plain and RunSpec("obstacle", "sac", "default", 0).recipe_fingerprint == decayed
     assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=(*decay, *window)).recipe_fingerprint != decayed
-    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=window).recipe_fingerprint == plain
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=window).recipe_fingerprint != decayed
+    assert RunSpec("obstacle", "sac", "default", 0, recipe_overrides=(*kept, *window)).recipe_fingerprint == plain
     td3 = RunSpec("obstacle", "td3", "default", 0).recipe_fingerprint
-    assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=decay).recipe_fingerprint == td3
+    for change in (decay, kept, (*kept, *window)):
+        assert RunSpec("obstacle", "td3", "default", 0, recipe_overrides=change).recipe_fingerprint == td3
     for auto in ((("ent_coef", "auto"),), (("ent_coef", "auto_0.1"),)):
         tuned = RunSpec("obstacle", "sac", "default", 0, hyperparams=auto)
-        with_decay = RunSpec("obstacle", "sac", "default", 0, recipe_overrides=decay, hyperparams=auto)
-        assert with_decay.recipe_fingerprint == tuned.recipe_fingerprint
+        for change in (decay, kept):
+            with_change = RunSpec("obstacle", "sac", "default", 0, recipe_overrides=change, hyperparams=auto)
+            assert with_change.recipe_fingerprint == tuned.recipe_fingerprint

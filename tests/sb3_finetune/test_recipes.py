@@ -1017,7 +1017,8 @@ def test_entropy_decay_lowers_sacs_fixed_coefficient_over_its_window():
 def test_entropy_decay_comes_with_the_recipe_where_sacs_coefficient_is_fixed(pendulum_prior):
     """``entropy_decay`` adds the decay (said, its window from the run's budget) where SAC runs with a fixed
     coefficient and a prior, through make_finetune and the RL Zoo's callback; under ``ent_coef="auto"`` it says it is
-    off; TD3, scratch and the default recipe get none."""
+    off; TD3 and scratch get none. The default recipe's is a tenth over the budget's third quarter (said as the
+    default's); ``entropy_decay=None`` keeps the coefficient, and says nothing."""
     from stable_baselines3 import SAC
 
     from sb3_finetune.callbacks import EntropyDecay
@@ -1034,10 +1035,14 @@ def test_entropy_decay_comes_with_the_recipe_where_sacs_coefficient_is_fixed(pen
     assert any(s.startswith("entropy_decay: off, SB3 tunes this entropy coefficient") for s in tuned.decisions)
     for other in (
         make_finetune("td3", env, pendulum_prior, 2_000, recipe),
-        make_finetune("sac", env, pendulum_prior, 2_000),
+        make_finetune("sac", env, pendulum_prior, 2_000, get_recipe("default", entropy_decay=None)),
     ):
         assert not any(isinstance(c, EntropyDecay) for c in other.callbacks)
         assert not any("entropy decay" in s or "entropy_decay" in s for s in other.decisions)
+    default = make_finetune("sac", env, pendulum_prior, 2_000)
+    (decay,) = [c for c in default.callbacks if isinstance(c, EntropyDecay)]
+    assert (decay.factor, decay.start, decay.until) == (0.1, 0.5, 0.75)
+    assert any(s.startswith("entropy_decay: 0.1, the default recipe's (SAC's final return") for s in default.decisions)
     assert not make_finetune("sac", env, None, 2_000, recipe).callbacks
     small = {"net_arch": [16]}
     model = SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.01, learning_starts=300, seed=0, policy_kwargs=small)
