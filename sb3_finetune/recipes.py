@@ -361,8 +361,8 @@ class Recipe:
         ``entropy_decay_until`` of the budget, and stays there (see :class:`~sb3_finetune.callbacks.EntropyDecay`):
         a squashed Gaussian's mean stays short of the action bound by an amount that grows with the coefficient, so a
         policy whose best actions are at the bound (the prior's full-throttle moves) ends slower than it could;
-        ``None``: the coefficient is kept. SB3's automatic coefficient is tuned to its entropy target, so there it does
-        nothing, and says so
+        ``None``: the coefficient is kept (the default recipe's: 0.1, since 2026-12-07). SB3's automatic coefficient is
+        tuned to its entropy target, so there it does nothing, and says so
     :param entropy_decay_from: fraction of the budget at which ``entropy_decay`` starts lowering the coefficient
     :param entropy_decay_until: fraction of the budget by which the coefficient is down to ``entropy_decay`` of itself
     :param pretrained_warmup: let the (distilled) policy fill the replay buffer from step 0 instead of
