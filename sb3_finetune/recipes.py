@@ -60,7 +60,11 @@ parts, each optional:
     gradient step comes right after the gate's probes instead of at ``learning_starts`` (the model's
     ``learning_starts`` is lowered to the env steps they took, and a decision says so): nothing of the prior's is
     left to collect, and the actor starts from the distilled prior; in the default recipe with every algorithm (it
-    leaves SAC's stand-down warm-up nothing to act).
+    leaves SAC's stand-down warm-up nothing to act);
+14. **SAC's entropy coefficient**, where there is a prior: under SB3's automatic coefficient it starts at
+    ``entropy_start`` (0.01 in the default recipe) and may be held at or above ``entropy_floor`` (off by default;
+    :class:`~sb3_finetune.callbacks.EntropyFloor`); a fixed one falls to ``entropy_decay`` of itself over a window of
+    the budget (a tenth over its third quarter in the default recipe; :class:`~sb3_finetune.callbacks.EntropyDecay`).
 
 The model *is* the prior at step 0 (it acts through it exactly until the actor has been distilled, see
 :class:`~sb3_finetune.warmup.ActAsPrior`); the actor is distilled on the probe's states, the prior's own rollouts
