@@ -309,9 +309,10 @@ class EntropyDecay(BaseCallback):
     the bound by an amount that grows with the coefficient. Where the best actions are at the bound, lowering the
     coefficient once exploring has done its work brings the deterministic action closer to them. From ``start`` of the
     budget to ``until`` the coefficient goes linearly from the model's own (``ent_coef``) to ``factor`` times it, and
-    stays there; SB3 logs it as ``train/ent_coef``. The model's ``ent_coef`` is not changed (a saved model keeps the
-    coefficient it was built with). A model whose coefficient SB3 tunes (``"auto"``), or that is not SAC, is left
-    alone.
+    stays there; SB3 logs it as ``train/ent_coef``. It is written into SB3's ``ent_coef_tensor``, the coefficient in
+    use, which a saved model carries; the model's ``ent_coef`` is not changed, so a callback built again for a resumed
+    run (``budget`` given, ``reset_num_timesteps=False``) starts the schedule from the same coefficient and takes it up
+    at the model's step. A model whose coefficient SB3 tunes (``"auto"``), or that is not SAC, is left alone.
 
     :param factor: the fraction of the coefficient it ends at, in (0, 1]
     :param start: fraction of the budget at which it starts falling

@@ -958,10 +958,10 @@ def test_entropy_floor_comes_with_the_recipe_where_sac_tunes_its_coefficient(pen
         get_recipe("default", entropy_floor=-1.0)
 
 
-def test_entropy_decay_lowers_sacs_fixed_coefficient_over_its_window():
+def test_entropy_decay_lowers_sacs_fixed_coefficient_over_its_window(tmp_path):
     """:class:`EntropyDecay` keeps SAC's fixed coefficient until its window, lowers it linearly through it and keeps
-    it at its fraction after; SB3's train step uses it (``train/ent_coef``); the model's ``ent_coef`` (what a saved
-    model is rebuilt with) is kept; an automatic coefficient is left alone."""
+    it at its fraction after; SB3's train step uses it (``train/ent_coef``); a saved model carries the lowered one and
+    keeps its ``ent_coef`` (where a resumed run's schedule starts); an automatic coefficient is left alone."""
     from stable_baselines3 import SAC
     from stable_baselines3.common.logger import KVWriter, Logger
 
@@ -996,6 +996,9 @@ def test_entropy_decay_lowers_sacs_fixed_coefficient_over_its_window():
     ]
     logged = [row["train/ent_coef"] for row in rows.rows if "train/ent_coef" in row]
     assert logged[0] == pytest.approx(0.02) and logged[-1] == pytest.approx(0.002)  # SB3's own update used it
+    model.save(tmp_path / "decayed.zip")
+    loaded = SAC.load(tmp_path / "decayed.zip")
+    assert loaded.ent_coef_tensor.item() == pytest.approx(0.002) and loaded.ent_coef == 0.02
     # A run resumed past the window's start (a new callback, as a checkpoint's resume builds one) takes up the
     # coefficient where the schedule is at its step, not the model's own.
     resumed = SAC(
