@@ -438,6 +438,12 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # slowed; a smaller cut should cost both less, if it still brings the obstacle's final return to 0.98x. Declared
     # and not run: over PointMaze's ten seeds the tenth cost nothing by the screen's rule, and became the default.
     "entropy-decay-0.3": on_current_default(("entropy_decay", 0.3)),
+    # SAC's rehearsed hold, ended by the rehearsal (2026-12-07, eighteenth session; today's default with that change):
+    # from the hold's end on, the actor is released as the rehearsal actor once that one's last 3 episodes score at the
+    # prior's figure in the probe, else as held 2,000 env steps later. SAC's remaining falls on Pendulum come at the
+    # release, along the path the rehearsal actor took during the hold and had not yet come out of at its end
+    # (PARTLY_RIGHT.md, "Releasing the rehearsal actor").
+    "rehearsal-release-3": on_current_default(("rehearsal_release", 3)),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),

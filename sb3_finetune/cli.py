@@ -734,6 +734,8 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "critic_layer_norm": args.critic_layer_norm,
         "hold_rehearsal": args.hold_rehearsal,
         "rehearsal_restart": args.rehearsal_restart,
+        "rehearsal_release": args.rehearsal_release,
+        "rehearsal_release_extend": args.rehearsal_release_extend,
         "stand_down_warmup": args.stand_down_warmup,
         "stand_down_skip_warmup": args.stand_down_skip_warmup,
         "distill_random_probe": args.distill_random_probe,
@@ -1455,6 +1457,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEPS",
         help="with --hold-rehearsal (or the default's, with sac), copy the rehearsal actor again from the held actor "
         "every STEPS env steps, so that the critic sees the first moves off the prior again (default: 0, never)",
+    )
+    recipe.add_argument(
+        "--rehearsal-release",
+        type=int,
+        metavar="EPISODES",
+        help="with --hold-rehearsal (or the default's, with sac), release the actor as the rehearsal actor once its "
+        "last EPISODES episodes score at the prior's figure in the trust gate's probe or above, from the critic "
+        "warm-up's end on (default: off, released as held at the critic warm-up's end)",
+    )
+    recipe.add_argument(
+        "--rehearsal-release-extend",
+        type=int,
+        metavar="STEPS",
+        help="with --rehearsal-release, env steps after the critic warm-up's end by which the actor is released as "
+        "held where the rehearsal actor has not scored so (default: 2000)",
     )
     recipe_switch(
         recipe,

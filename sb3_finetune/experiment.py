@@ -297,6 +297,8 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "stand_down_skip_warmup": False,
     "hold_rehearsal": 0.0,
     "rehearsal_restart": 0,
+    "rehearsal_release": None,
+    "rehearsal_release_extend": 2_000,
     "distill_random_probe": False,
     "stand_down_distill_random_probe": True,
     "entropy_start": None,

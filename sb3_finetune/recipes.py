@@ -485,6 +485,12 @@ class Recipe:
     :param rehearsal_restart: env steps after which the hold rehearsal's actor is copied again from the held actor
         (the prior), so that the critic sees the first moves off it again along what it has learned since; ``0``:
         never
+    :param rehearsal_release: with the hold rehearsal, the actor is released as the rehearsal actor (its weights
+        and its optimiser's state) once the rehearsal actor's last this many episodes score at the prior's figure in
+        the trust gate's probe or above (scored as the collapse guard scores: success, the share at the gate's return,
+        or mean return), from the critic warm-up's end on; ``None``: released as held at the critic warm-up's end
+    :param rehearsal_release_extend: with ``rehearsal_release``, env steps after the critic warm-up's end by which
+        the actor is released as held where the rehearsal actor has not scored so
     :param stand_down_skip_warmup: where the trust gate stands the prior down, training's first gradient step comes
         right after the gate's probes: the rest of the warm-up (to ``learning_starts``, acted by uniform random
         actions or, with ``stand_down_warmup``, by the distilled policy) is skipped, and the model's
@@ -541,6 +547,8 @@ class Recipe:
     stand_down_warmup: bool | None = False
     hold_rehearsal: float | None = 0.0
     rehearsal_restart: int = 0
+    rehearsal_release: int | None = None
+    rehearsal_release_extend: int = 2_000
     stand_down_skip_warmup: bool = False
     distill_random_probe: bool | None = False
     stand_down_distill_random_probe: bool = True
@@ -567,6 +575,12 @@ class Recipe:
             raise ValueError(f"rehearsal_restart must be >= 0, got {self.rehearsal_restart}")
         if self.rehearsal_restart and self.hold_rehearsal == 0.0:
             raise ValueError("rehearsal_restart copies the hold rehearsal's actor again: it needs hold_rehearsal")
+        if self.rehearsal_release is not None and self.rehearsal_release < 1:
+            raise ValueError(f"rehearsal_release must be >= 1 or None, got {self.rehearsal_release}")
+        if self.rehearsal_release is not None and self.hold_rehearsal == 0.0:
+            raise ValueError("rehearsal_release releases the actor as the hold rehearsal's: it needs hold_rehearsal")
+        if self.rehearsal_release_extend < 0:
+            raise ValueError(f"rehearsal_release_extend must be >= 0, got {self.rehearsal_release_extend}")
         if self.hold_rehearsal is not None and not 0.0 <= self.hold_rehearsal <= 1.0:
             raise ValueError(f"hold_rehearsal must be in [0, 1] or None, got {self.hold_rehearsal}")
         if self.hold_rehearsal and self.critic_warmup == 0:
@@ -709,6 +723,9 @@ class Recipe:
         if self.rehearsal_restart and not values.get("hold_rehearsal", self.hold_rehearsal):
             values["rehearsal_restart"] = 0
             sentences.append("rehearsal restart: off, there is no hold rehearsal to restart")
+        if self.rehearsal_release is not None and not values.get("hold_rehearsal", self.hold_rehearsal):
+            values["rehearsal_release"] = None
+            sentences.append("rehearsal release: off, there is no hold rehearsal to release the actor as")
         return replace(self, **values), sentences
 
 
@@ -1399,13 +1416,23 @@ def run_warm_up(
             hook.hold_steps = first_update + recipe.critic_warmup
             for rehearsal in hooks:
                 if isinstance(rehearsal, HoldRehearsal):
-                    rehearsal.arm(first_update, hook.hold_steps)
+                    hold_end, mark, why = hook.hold_steps, None, ""
+                    if rehearsal.release_episodes is not None and gate is not None:
+                        mark, why = guard_floor(gate, 0.5)
+                    release = rehearsal.arm(first_update, hold_end, hook, mark)
                     say(
-                        f"hold rehearsal: from step {first_update} to the actor's release at {hook.hold_steps}, "
+                        f"hold rehearsal: from step {first_update} to the actor's release at {hold_end}, "
                         f"{recipe.hold_rehearsal:.0%} of the episodes begun are acted by a copy of the actor that "
-                        "learns as the released actor would",
+                        f"learns as the released actor would{release}",
                         decisions,
                     )
+                    if rehearsal.release_episodes is not None and mark is None:
+                        say(
+                            "rehearsal release: off, "
+                            + (why.split(", ", 1)[1] if gate is not None else "there is no trust gate to score by"),
+                            decisions,
+                            warn=True,
+                        )
             if recipe.bc_progress is not None and gate is not None:
                 mark, sentence = progress_mark(gate, recipe)
                 hook.arm_progress(mark)
@@ -1881,7 +1908,16 @@ def make_finetune(
                 )
             )
     if recipe.hold_rehearsal > 0.0:
-        callbacks.append(HoldRehearsal(recipe.hold_rehearsal, seed, decisions, recipe.rehearsal_restart))
+        callbacks.append(
+            HoldRehearsal(
+                recipe.hold_rehearsal,
+                seed,
+                decisions,
+                recipe.rehearsal_restart,
+                recipe.rehearsal_release,
+                recipe.rehearsal_release_extend,
+            )
+        )
     if recipe.frontier_explore is not None:
         explorer = FrontierExploration(
             recipe.frontier_explore,

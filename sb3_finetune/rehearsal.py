@@ -16,7 +16,14 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   action sampled as the algorithm samples the actor's: SAC's squashed Gaussian, TD3's action noise, from a copy of the
   model's noise process); the replay buffer keeps what it did, so the critic learns what following its slope does;
 - at the release it stops, and the rehearsal actor is dropped: the actor is released as it was held, the prior,
-  along a critic that has seen the moves.
+  along a critic that has seen the moves;
+- with ``release_episodes`` (off by default) the release waits for the rehearsal instead: once the critic warm-up's
+  hold is over, the actor is released as soon as the rehearsal actor's last ``release_episodes`` episodes score at the
+  prior's figure in the trust gate's probe or above (scored as the collapse guard scores training episodes), and it
+  is released *as the rehearsal actor* (its weights and its optimiser's state); where they do not by ``release_extend``
+  env steps after the hold's end, the actor is released as held. The rehearsal actor has then already gone through
+  the fall that the critic's slope leads the prior into, and come out of it (SAC on Pendulum:
+  ``benchmarks/PARTLY_RIGHT.md``, "Releasing the rehearsal actor").
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved. The collapse guard and the progress pull score only episodes begun
@@ -32,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -42,6 +50,8 @@ from stable_baselines3.common.noise import ActionNoise
 from sb3_finetune.callbacks import OptimizerStepHookCallback
 from sb3_finetune.decisions import say
 from sb3_finetune.explore import replace_sampling, restore_sampling
+from sb3_finetune.guard import GuardFloor
+from sb3_finetune.warmup import EpisodeTally, step_rewards
 
 
 def actor_copy(actor: th.nn.Module) -> th.nn.Module:
@@ -75,17 +85,44 @@ class HoldRehearsal(OptimizerStepHookCallback):
     :param decisions: where the start and the end are said (the setup's ``decisions``)
     :param restart: env steps after which the rehearsal actor is copied again from the held actor (the prior), so that
         the critic sees the first moves off it again along what it has learned since; ``0``: never
+    :param release_episodes: release the actor as the rehearsal actor once its last this many episodes score at the
+        prior's figure or above, from the hold's end on (``None``: at the hold's end, as held)
+    :param release_extend: with ``release_episodes``, env steps after the hold's end by which the actor is released
+        as held where the rehearsal actor has not scored so
     """
 
     def __init__(
-        self, share: float, seed: int | None = None, decisions: list[str] | None = None, restart: int = 0
+        self,
+        share: float,
+        seed: int | None = None,
+        decisions: list[str] | None = None,
+        restart: int = 0,
+        release_episodes: int | None = None,
+        release_extend: int = 0,
     ) -> None:
         super().__init__(("actor",))
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share must be in (0, 1], got {share}")
         if restart < 0:
             raise ValueError(f"restart must be >= 0, got {restart}")
+        if release_episodes is not None and release_episodes < 1:
+            raise ValueError(f"release_episodes must be >= 1 or None, got {release_episodes}")
+        if release_extend < 0:
+            raise ValueError(f"release_extend must be >= 0, got {release_extend}")
         self.share, self.restart = share, restart
+        self.release_episodes, self.release_extend = release_episodes, release_extend
+        self.hold_end = 0
+        """The critic warm-up's end: the earliest release (with ``release_episodes``; else ``until``)."""
+        self.mark: GuardFloor | None = None
+        """What the rehearsal actor's episodes are scored by, and the prior's figure they must reach (``None``: the
+        release does not wait for the rehearsal)."""
+        self.hook: Any = None
+        """The callback that holds the actor (its ``hold_steps`` moved to the release)."""
+        self.scores: list[float] = []
+        """The rehearsal actor's finished episodes' scores (with a mark)."""
+        self.released_as_rehearsal: bool | None = None
+        """Whether the actor was released as the rehearsal actor (``None``: not yet released)."""
+        self._tally: EpisodeTally | None = None
         self.restarts = 0
         """Times the rehearsal actor was copied again from the held actor."""
         self._copied_at = 0
@@ -116,9 +153,30 @@ class HoldRehearsal(OptimizerStepHookCallback):
         """Called with the rehearsal actor at the release, just before it is dropped (to look at what the critic's
         slope alone made of the prior: ``benchmarks/release_dip.py --rehearsal-score``); ``None``: nothing."""
 
-    def arm(self, start: int, until: int) -> None:
-        """Rehearse from env step ``start`` (the first gradient step) to ``until`` (the actor's release)."""
-        self.start, self.until = start, until
+    def arm(self, start: int, until: int, hook: Any = None, mark: GuardFloor | None = None) -> str:
+        """Rehearse from env step ``start`` (the first gradient step) to ``until`` (the actor's release).
+
+        With ``release_episodes``, a ``mark`` and the ``hook`` that holds the actor, ``until`` is the earliest release
+        and the hold is extended to ``until + release_extend`` (``hook.hold_steps`` with it), to be cut short when the
+        rehearsal actor scores at ``mark.prior``.
+
+        :param start: the first gradient step
+        :param until: the hold's end
+        :param hook: the callback that holds the actor (anything with a ``hold_steps`` attribute)
+        :param mark: what the rehearsal actor's episodes are scored by (the collapse guard's
+            :func:`~sb3_finetune.guard.guard_floor`; ``None``: the release does not wait)
+        :return: what the release waits for, in words (empty where it does not wait)
+        """
+        self.start, self.until, self.hold_end = start, until, until
+        if self.release_episodes is None or mark is None or hook is None:
+            return ""
+        self.mark, self.hook = mark, hook
+        self.until = hook.hold_steps = until + self.release_extend
+        return (
+            f"; from step {until} the actor is released as the rehearsal actor once its last {self.release_episodes} "
+            f"episodes have a {mark.measure} of {mark.prior:.2f} (the prior's in the probe) or above, else as held at "
+            f"step {self.until}"
+        )
 
     @property
     def active(self) -> bool:
@@ -247,6 +305,11 @@ class HoldRehearsal(OptimizerStepHookCallback):
         # An episode is drawn at its first action only: one begun before the window, or while another part of the
         # warm-up acted, is not rehearsed.
         ended = np.asarray(self.locals["dones"], dtype=bool)
+        if self.mark is not None and self._original_class is not None:
+            self._score(ended)
+            if self._rehearsal_scores_at_prior():
+                self._end()
+                return True
         if self.action_noise is not None:  # as SB3 resets the model's at an episode's end
             for index in np.flatnonzero(ended & self.rehearsing):
                 self.action_noise.reset(**({"indices": [index]} if len(ended) > 1 else {}))
@@ -256,9 +319,55 @@ class HoldRehearsal(OptimizerStepHookCallback):
             self.logger.record("finetune/rehearsed_steps", self.rehearsed_steps)
         return True
 
+    def _score(self, ended: np.ndarray) -> None:
+        """Score the rehearsal actor's episodes that ended at this step (before ``rehearsing`` forgets them)."""
+        if self._tally is None:
+            self._tally = EpisodeTally(len(ended))
+        assert self.mark is not None
+        for index, episode_return, _, success in self._tally.step(step_rewards(self), ended, self.locals["infos"]):
+            if self.rehearsing[index]:
+                self.scores.append(self.mark.score(episode_return, success))
+
+    def _rehearsal_scores_at_prior(self) -> bool:
+        """Whether the hold is over and the rehearsal actor's last ``release_episodes`` episodes reach the prior."""
+        assert self.mark is not None and self.release_episodes is not None
+        last = self.scores[-self.release_episodes :]
+        return (
+            self.num_timesteps >= self.hold_end
+            and len(last) == self.release_episodes
+            and float(np.mean(last)) >= self.mark.prior
+        )
+
+    def _adopt(self, rehearsal: th.nn.Module, rehearsal_optimizer: th.optim.Optimizer) -> None:
+        """The actor takes the rehearsal actor's weights and its optimiser's state (by parameter name)."""
+        actor = self.model.policy.actor
+        actor.load_state_dict(rehearsal.state_dict())
+        theirs = dict(rehearsal.named_parameters())
+        for name, parameter in actor.named_parameters():
+            state = rehearsal_optimizer.state.get(theirs[name])
+            if state is not None:
+                actor.optimizer.state[parameter] = copy.deepcopy(state)
+            else:
+                actor.optimizer.state.pop(parameter, None)
+
     def _end(self) -> None:
         if self.on_end is not None and self.actor is not None:
             self.on_end(self.actor)
+        release = ""
+        if self.mark is not None and self.release_episodes is not None:
+            last = self.scores[-self.release_episodes :]
+            figure = f"{float(np.mean(last)):.2f}" if last else "none finished"
+            adopt = self.actor is not None and self.optimizer is not None and self._rehearsal_scores_at_prior()
+            if adopt:
+                assert self.actor is not None and self.optimizer is not None
+                self._adopt(self.actor, self.optimizer)
+                self.hook.hold_steps = self.num_timesteps
+            self.released_as_rehearsal = adopt
+            what = "as the rehearsal actor" if adopt else "as held"
+            release = (
+                f"; the actor released {what} (the rehearsal actor's last {len(last)} episodes: {self.mark.measure} "
+                f"{figure}, the prior's {self.mark.prior:.2f})"
+            )
         self.ended = True
         self.rehearsing[:] = False
         self._restore()
@@ -267,6 +376,6 @@ class HoldRehearsal(OptimizerStepHookCallback):
         say(
             f"hold rehearsal: ended at the actor's release (step {self.num_timesteps}); the rehearsal actor took "
             f"{self.updates} gradient steps and acted in {self.rehearsed_episodes} episodes "
-            f"({self.rehearsed_steps} env steps){restarts}",
+            f"({self.rehearsed_steps} env steps){restarts}{release}",
             self.decisions,
         )

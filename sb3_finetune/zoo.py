@@ -182,9 +182,16 @@ class FinetuneCallback(BaseCallback):
                 "hold rehearsal: off, the recipe's warm-up, which arms it, does not run on a model that has stepped",
                 self.decisions,
             )
-            recipe = self.recipe = replace(recipe, hold_rehearsal=0.0, rehearsal_restart=0)
+            recipe = self.recipe = replace(recipe, hold_rehearsal=0.0, rehearsal_restart=0, rehearsal_release=None)
         elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior
-            self.rehearsal = HoldRehearsal(recipe.hold_rehearsal, model.seed, self.decisions, recipe.rehearsal_restart)
+            self.rehearsal = HoldRehearsal(
+                recipe.hold_rehearsal,
+                model.seed,
+                self.decisions,
+                recipe.rehearsal_restart,
+                recipe.rehearsal_release,
+                recipe.rehearsal_release_extend,
+            )
             self.rehearsal.init_callback(model)
         self.escape = saturation_escape(recipe, model, self.decisions)
         if self.escape is not None:

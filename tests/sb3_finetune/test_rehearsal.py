@@ -9,7 +9,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
 
 import nav_env  # noqa: F401
-from sb3_finetune.recipes import get_recipe, make_finetune
+from sb3_finetune.guard import GuardFloor
+from sb3_finetune.recipes import ActorUpdateHook, get_recipe, make_finetune
 from sb3_finetune.rehearsal import HoldRehearsal, actor_copy
 
 
@@ -22,6 +23,9 @@ from sb3_finetune.rehearsal import HoldRehearsal, actor_copy
         ({"hold_rehearsal": 0.5, "frontier_explore": 0.5}, "choose one"),
         ({"hold_rehearsal": 0.5, "rehearsal_restart": -1}, "rehearsal_restart must be >= 0"),
         ({"hold_rehearsal": 0.0, "rehearsal_restart": 100}, "it needs hold_rehearsal"),
+        ({"hold_rehearsal": 0.5, "rehearsal_release": 0}, "rehearsal_release must be >= 1"),
+        ({"hold_rehearsal": 0.0, "rehearsal_release": 3}, "rehearsal_release releases .* it needs hold_rehearsal"),
+        ({"rehearsal_release": 3, "rehearsal_release_extend": -1}, "rehearsal_release_extend must be >= 0"),
     ],
 )
 def test_bad_rehearsal_settings_are_refused(overrides, message):
@@ -224,3 +228,82 @@ def test_the_rehearsal_draws_td3s_noise_from_its_own_process(nav_bc_weights):
         assert (rehearsal.rehearsed_steps > 0) == (share == 1.0)
         model_draws.append(len(CountedNoise.draws) - len(own))
     assert model_draws[0] > 0 and model_draws[0] == model_draws[1]
+
+
+class Release(BaseCallback):
+    """Sets the rehearsal's mark to ``figure`` once armed (the prior's figure the rehearsal actor must reach: -inf is
+    reached by any episode, +inf by none), and keeps the rehearsal actor and its optimiser's state as they are at the
+    release, and the actor's weights at the first step of the window."""
+
+    def __init__(self, rehearsal: HoldRehearsal, figure: float) -> None:
+        super().__init__()
+        self.rehearsal, self.figure = rehearsal, figure
+        self.actor_first = self.released = self.optimizer_state = None
+        self.at_release: tuple[dict, list] | None = None
+        """The actor's weights and its trained parameters' Adam state at the step of the release, as released."""
+        rehearsal.on_end = self.keep
+
+    def keep(self, actor: th.nn.Module) -> None:
+        self.released = copy.deepcopy(actor.state_dict())
+        self.optimizer_state = copy.deepcopy(self.rehearsal.optimizer.state_dict())
+
+    def _on_step(self) -> bool:
+        if self.rehearsal.mark is not None and self.actor_first is None:
+            self.rehearsal.mark = GuardFloor("return", self.figure, self.figure)
+            self.actor_first = copy.deepcopy(self.model.policy.actor.state_dict())
+        if self.rehearsal.released_as_rehearsal and self.at_release is None:  # the rehearsal's step ran first
+            actor = self.model.policy.actor
+            trained = [p for p in actor.parameters() if p.requires_grad]
+            adam = [copy.deepcopy(actor.optimizer.state[p]) for p in trained]
+            self.at_release = copy.deepcopy(actor.state_dict()), adam
+        return True
+
+
+@pytest.mark.parametrize("reached", [True, False])
+def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights, reached):
+    """With rehearsal_release the hold lasts until the rehearsal actor's last episodes reach the prior's figure (then
+    the actor is released as the rehearsal actor, weights and optimiser state), at most rehearsal_release_extend env
+    steps past the critic warm-up (then as held)."""
+    recipe = get_recipe(
+        "default",
+        hold_rehearsal=1.0,
+        critic_warmup=200,
+        critic_pretrain_steps=20,
+        rehearsal_release=2,
+        rehearsal_release_extend=300,
+    )
+    env = gym.make("SimpleNavigation-v0")
+    setup = make_finetune("sac", env, nav_bc_weights, 1_200, recipe, hyperparams={"learning_starts": 300}, seed=0)
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
+    release = Release(rehearsal, -np.inf if reached else np.inf)
+    setup.learn(1_200, callback=release)
+    start = rehearsal.start
+    said = [s for s in setup.decisions if s.startswith("hold rehearsal")]
+    assert setup.trusted and rehearsal.hold_end == start + 200 and rehearsal.ended
+    assert f"from step {start + 200} the actor is released as the rehearsal actor once its last 2 episodes" in said[0]
+    assert f"else as held at step {start + 500}" in said[0]
+    actor = setup.model.policy.actor
+    if reached:  # the first step past the hold's end where two of its episodes have ended
+        assert rehearsal.released_as_rehearsal and start + 200 <= hook.hold_steps < start + 500
+        assert "the actor released as the rehearsal actor" in said[-1]
+        assert len(rehearsal.scores) >= 2
+        # The actor was released as the rehearsal actor (which had moved off the held one): its weights, and its
+        # trained parameters' Adam state.
+        weights, adam = release.at_release
+        assert any(not th.equal(release.actor_first[k], release.released[k]) for k in release.actor_first)
+        assert all(th.equal(weights[k], release.released[k]) for k in weights)
+        state = release.optimizer_state["state"]
+        assert len(state) == len(adam) == len([p for p in actor.parameters() if p.requires_grad])
+        for index, moments in enumerate(adam):
+            assert th.equal(moments["exp_avg"], state[index]["exp_avg"]) and moments["step"] == state[index]["step"]
+    else:
+        assert rehearsal.released_as_rehearsal is False and hook.hold_steps == start + 500
+        assert "the actor released as held" in said[-1]
+
+
+def test_the_release_is_off_without_a_rehearsal(nav_bc_weights):
+    unheld, said = get_recipe("default", rehearsal_release=3).for_algorithm("td3")
+    assert (unheld.hold_rehearsal, unheld.rehearsal_release) == (0.0, None)
+    assert said[-1] == "rehearsal release: off, there is no hold rehearsal to release the actor as"
+    assert get_recipe("default", rehearsal_release=3).for_algorithm("sac")[0].rehearsal_release == 3
