@@ -51,7 +51,9 @@ parts, each optional:
     released actor would and acts in a share of the hold's episodes, so that the critic has seen where its slope
     leads before the actor follows it (see :mod:`sb3_finetune.rehearsal`); in every episode of the hold in the
     default recipe with SAC (:data:`HOLD_REHEARSAL`); ``rehearsal_restart`` copies the rehearsal actor again from
-    the held one every so many env steps (off by default);
+    the held one every so many env steps (off by default); with ``rehearsal_release`` (off by default) the hold ends
+    once the rehearsal actor's last episodes score at the prior's figure in the gate's probe, and the actor is
+    released as the rehearsal actor, else as held ``rehearsal_release_extend`` env steps after the warm-up's end;
 12. **stand-down warm-up** (``stand_down_warmup``): where the trust gate stands the prior down, the rest of the
     warm-up is acted by the distilled policy all the same (handing over to random actions as the trusted warm-up
     does) instead of uniform random actions, so that the critic first learns around the actions the actor starts
@@ -1272,6 +1274,12 @@ def resume_notes(recipe: Recipe, num_timesteps: int, held_until: int) -> list[st
         notes.append(
             "hold rehearsal: off after --resume (the checkpoint holds no rehearsal actor; the actor stays held to "
             f"step {held_until})"
+        )
+    released_by = held_until + recipe.rehearsal_release_extend  # the latest release the recipe would have made
+    if recipe.hold_rehearsal and recipe.rehearsal_release is not None and held_until and num_timesteps < released_by:
+        notes.append(
+            "rehearsal release: off after --resume (the checkpoint holds no rehearsal actor); the actor goes on as "
+            f"the checkpoint holds it, held to step {held_until} at most"
         )
     return notes
 

@@ -370,6 +370,12 @@ def test_a_resume_inside_sacs_hold_says_its_rehearsal_is_off():
     assert resume_notes(recipe, 1_500, 0) == []  # stood down: nothing is held
     unrehearsed, _ = get_recipe("default").for_algorithm("td3")
     assert resume_notes(unrehearsed, 1_500, 2_000) == []
+    released, _ = get_recipe("default", rehearsal_release=3).for_algorithm("sac")  # held 2,000 to 4,000 at most
+    said = [n.split(" (")[0] for n in resume_notes(released, 1_500, 2_000)]
+    assert said == ["hold rehearsal: off after --resume", "rehearsal release: off after --resume"]
+    (note,) = resume_notes(released, 3_000, 2_000)  # inside the extension: held no longer, and said
+    assert note.endswith("the actor goes on as the checkpoint holds it, held to step 2000 at most")
+    assert resume_notes(released, 4_000, 2_000) == []
 
 
 def test_recipe_flags_reach_the_recipe():
