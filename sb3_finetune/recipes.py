@@ -1428,8 +1428,9 @@ def run_warm_up(
                     if rehearsal.release_episodes is not None and gate is not None:
                         mark, why = guard_floor(gate, 0.5)
                     release = rehearsal.arm(first_update, hold_end, hook, mark)
+                    end = "the critic warm-up's end" if release else "the actor's release"
                     say(
-                        f"hold rehearsal: from step {first_update} to the actor's release at {hold_end}, "
+                        f"hold rehearsal: from step {first_update} to {end} at {hold_end}, "
                         f"{recipe.hold_rehearsal:.0%} of the episodes begun are acted by a copy of the actor that "
                         f"learns as the released actor would{release}",
                         decisions,

@@ -281,6 +281,7 @@ def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights,
     start = rehearsal.start
     said = [s for s in setup.decisions if s.startswith("hold rehearsal")]
     assert setup.trusted and rehearsal.hold_end == start + 200 and rehearsal.ended
+    assert said[0].startswith(f"hold rehearsal: from step {start} to the critic warm-up's end at {start + 200}, ")
     assert f"from step {start + 200} the actor is released as the rehearsal actor once its last 2 episodes" in said[0]
     assert f"else as held at step {start + 500}" in said[0]
     actor = setup.model.policy.actor
