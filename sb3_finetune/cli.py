@@ -736,6 +736,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "rehearsal_restart": args.rehearsal_restart,
         "rehearsal_release": args.rehearsal_release,
         "rehearsal_release_extend": args.rehearsal_release_extend,
+        "rehearsal_pull": args.rehearsal_pull,
         "stand_down_warmup": args.stand_down_warmup,
         "stand_down_skip_warmup": args.stand_down_skip_warmup,
         "distill_random_probe": args.distill_random_probe,
@@ -1472,6 +1473,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEPS",
         help="with --rehearsal-release, env steps after the critic warm-up's end by which the actor is released as "
         "held where the rehearsal actor has not scored so (default: 2000)",
+    )
+    recipe_switch(
+        recipe,
+        "--rehearsal-pull",
+        "the hold rehearsal's actor steps with the recipe's pull towards the prior too, as the released actor does "
+        "(off: it shows where the critic's slope alone leads)",
     )
     recipe_switch(
         recipe,

@@ -493,6 +493,8 @@ class Recipe:
         or mean return), from the critic warm-up's end on; ``None``: released as held at the critic warm-up's end
     :param rehearsal_release_extend: with ``rehearsal_release``, env steps after the critic warm-up's end by which
         the actor is released as held where the rehearsal actor has not scored so
+    :param rehearsal_pull: the hold rehearsal's actor steps with the recipe's pull towards the prior too, at the weight
+        the released actor would have then (off: it shows where the critic's slope alone leads)
     :param stand_down_skip_warmup: where the trust gate stands the prior down, training's first gradient step comes
         right after the gate's probes: the rest of the warm-up (to ``learning_starts``, acted by uniform random
         actions or, with ``stand_down_warmup``, by the distilled policy) is skipped, and the model's
@@ -551,6 +553,7 @@ class Recipe:
     rehearsal_restart: int = 0
     rehearsal_release: int | None = None
     rehearsal_release_extend: int = 2_000
+    rehearsal_pull: bool = False
     stand_down_skip_warmup: bool = False
     distill_random_probe: bool | None = False
     stand_down_distill_random_probe: bool = True
@@ -581,6 +584,8 @@ class Recipe:
             raise ValueError(f"rehearsal_release must be >= 1 or None, got {self.rehearsal_release}")
         if self.rehearsal_release is not None and self.hold_rehearsal == 0.0:
             raise ValueError("rehearsal_release releases the actor as the hold rehearsal's: it needs hold_rehearsal")
+        if self.rehearsal_pull and self.hold_rehearsal == 0.0:
+            raise ValueError("rehearsal_pull pulls the hold rehearsal's actor: it needs hold_rehearsal")
         if self.rehearsal_release_extend < 0:
             raise ValueError(f"rehearsal_release_extend must be >= 0, got {self.rehearsal_release_extend}")
         if self.hold_rehearsal is not None and not 0.0 <= self.hold_rehearsal <= 1.0:
@@ -728,6 +733,9 @@ class Recipe:
         if self.rehearsal_release is not None and not values.get("hold_rehearsal", self.hold_rehearsal):
             values["rehearsal_release"] = None
             sentences.append("rehearsal release: off, there is no hold rehearsal to release the actor as")
+        if self.rehearsal_pull and not values.get("hold_rehearsal", self.hold_rehearsal):
+            values["rehearsal_pull"] = False
+            sentences.append("rehearsal pull: off, there is no hold rehearsal to pull")
         return replace(self, **values), sentences
 
 
@@ -987,29 +995,40 @@ class ActorUpdateHook(OptimizerStepHookCallback):
             self._learning_rates = [group["lr"] for group in optimizer.param_groups]
             for group in optimizer.param_groups:
                 group["lr"] = group["lr"] * scale
+        loss = self.pull_loss()
+        if loss is not None:
+            loss.backward()  # adds to the RL gradient already in .grad
+
+    def pull_loss(self, actor: th.nn.Module | None = None) -> th.Tensor | None:
+        """The pull's loss now, on a batch of the replay buffer's observations (``None`` where there is no pull).
+
+        :param actor: the actor pulled (``None``: the model's; the hold rehearsal's with ``rehearsal_pull``)
+        :return: ``weight * MSE(actor(s), prior(s))`` over the batch (with the Q-filter's states only, where on)
+        """
         weight = self.weight()
-        if weight > 0.0 and self.model.replay_buffer.size() > 0:
-            raw = self.model.replay_buffer.sample(self.batch_size).observations
-            observations = actor_inputs(self.model, raw)
-            student = deterministic_actions(self.model, observations)
-            teacher = self.teacher(raw).to(student.device)
-            per_state = ((student - teacher) ** 2).mean(dim=1)
-            if self.q_scale:
-                # TD3+BC's normalisation (Fujimoto & Gu 2021): the actor's RL loss is -Q, so a pull of fixed weight
-                # is strong where returns are small (nav: ~-5) and negligible where they are large (Pendulum: ~-1000).
-                with th.no_grad():
-                    q_values = self.model.policy.critic(observations, student.detach())[0]
-                    weight = weight * float(q_values.abs().mean()) / TD3_BC_ALPHA
-            if self.q_filter:
-                with th.no_grad():
-                    critic = self.model.policy.critic
-                    pulled = q_filter_mask(
-                        th.cat(critic(observations, teacher), dim=1),
-                        th.cat(critic(observations, student.detach()), dim=1),
-                        self.q_filter_conservative,
-                    )
-                per_state = per_state * pulled.float()
-            (weight * per_state.mean()).backward()  # adds to the RL gradient already in .grad
+        if weight <= 0.0 or self.model.replay_buffer.size() == 0:
+            return None
+        raw = self.model.replay_buffer.sample(self.batch_size).observations
+        observations = actor_inputs(self.model, raw)
+        student = deterministic_actions(self.model, observations, actor)
+        teacher = self.teacher(raw).to(student.device)
+        per_state = ((student - teacher) ** 2).mean(dim=1)
+        if self.q_scale:
+            # TD3+BC's normalisation (Fujimoto & Gu 2021): the actor's RL loss is -Q, so a pull of fixed weight
+            # is strong where returns are small (nav: ~-5) and negligible where they are large (Pendulum: ~-1000).
+            with th.no_grad():
+                q_values = self.model.policy.critic(observations, student.detach())[0]
+                weight = weight * float(q_values.abs().mean()) / TD3_BC_ALPHA
+        if self.q_filter:
+            with th.no_grad():
+                critic = self.model.policy.critic
+                pulled = q_filter_mask(
+                    th.cat(critic(observations, teacher), dim=1),
+                    th.cat(critic(observations, student.detach()), dim=1),
+                    self.q_filter_conservative,
+                )
+            per_state = per_state * pulled.float()
+        return weight * per_state.mean()
 
     def _post_step(self, optimizer: th.optim.Optimizer, *_: object) -> None:
         if self._learning_rates is not None:
@@ -1925,6 +1944,7 @@ def make_finetune(
                 recipe.rehearsal_restart,
                 recipe.rehearsal_release,
                 recipe.rehearsal_release_extend,
+                recipe.rehearsal_pull,
             )
         )
     if recipe.frontier_explore is not None:

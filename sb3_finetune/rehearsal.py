@@ -11,7 +11,8 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
 - at each of the actor's gradient steps while the actor is held (the hold reverts them), the rehearsal actor takes the
   algorithm's own actor step: SAC's loss (``ent_coef * log_prob - min Q``) or TD3's and DDPG's (``-Q_1``), on a batch
   of its own from the replay buffer, through the same critic (without the recipe's pull towards the prior, which the
-  released actor gets: the rehearsal shows where the critic's slope alone leads);
+  released actor gets: the rehearsal shows where the critic's slope alone leads; with ``pull``, with it, at the weight
+  the released actor would have then);
 - each episode that begins while the actor is held is acted by the rehearsal actor with probability ``share`` (its
   action sampled as the algorithm samples the actor's: SAC's squashed Gaussian, TD3's action noise, from a copy of the
   model's noise process); the replay buffer keeps what it did, so the critic learns what following its slope does;
@@ -89,6 +90,8 @@ class HoldRehearsal(OptimizerStepHookCallback):
         prior's figure or above, from the hold's end on (``None``: at the hold's end, as held)
     :param release_extend: with ``release_episodes``, env steps after the hold's end by which the actor is released
         as held where the rehearsal actor has not scored so
+    :param pull: the rehearsal actor's step adds the pull of the hook that holds the actor (its
+        :meth:`~sb3_finetune.recipes.ActorUpdateHook.pull_loss`), as the released actor's does
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class HoldRehearsal(OptimizerStepHookCallback):
         restart: int = 0,
         release_episodes: int | None = None,
         release_extend: int = 0,
+        pull: bool = False,
     ) -> None:
         super().__init__(("actor",))
         if not 0.0 < share <= 1.0:
@@ -110,14 +114,14 @@ class HoldRehearsal(OptimizerStepHookCallback):
         if release_extend < 0:
             raise ValueError(f"release_extend must be >= 0, got {release_extend}")
         self.share, self.restart = share, restart
-        self.release_episodes, self.release_extend = release_episodes, release_extend
+        self.release_episodes, self.release_extend, self.pull = release_episodes, release_extend, pull
         self.hold_end = 0
         """The critic warm-up's end: the earliest release (with ``release_episodes``; else ``until``)."""
         self.mark: GuardFloor | None = None
         """What the rehearsal actor's episodes are scored by, and the prior's figure they must reach (``None``: the
         release does not wait for the rehearsal)."""
         self.hook: Any = None
-        """The callback that holds the actor (its ``hold_steps`` moved to the release)."""
+        """The callback that holds the actor (its ``hold_steps`` moved to the release; its pull added with ``pull``)."""
         self.scores: list[float] = []
         """The rehearsal actor's finished episodes' scores (with a mark)."""
         self.released_as_rehearsal: bool | None = None
@@ -167,10 +171,10 @@ class HoldRehearsal(OptimizerStepHookCallback):
             :func:`~sb3_finetune.guard.guard_floor`; ``None``: the release does not wait)
         :return: what the release waits for, in words (empty where it does not wait)
         """
-        self.start, self.until, self.hold_end = start, until, until
+        self.start, self.until, self.hold_end, self.hook = start, until, until, hook
         if self.release_episodes is None or mark is None or hook is None:
             return ""
-        self.mark, self.hook = mark, hook
+        self.mark = mark
         self.until = hook.hold_steps = until + self.release_extend
         return (
             f"; from step {until} the actor is released as the rehearsal actor once its last {self.release_episodes} "
@@ -265,6 +269,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
             loss = (ent_coef * log_prob.reshape(-1, 1) - q_values).mean()
         else:
             loss = -critic.q1_forward(batch.observations, rehearsal(batch.observations)).mean()
+        pulled = self.hook.pull_loss(rehearsal) if self.pull and self.hook is not None else None
+        if pulled is not None:
+            loss = loss + pulled
         parameters = [p for group in rehearsal_optimizer.param_groups for p in group["params"]]
         # Gradients for the rehearsal actor only: the critic's .grad is left as SB3 left it.
         gradients = th.autograd.grad(loss, parameters, allow_unused=True)

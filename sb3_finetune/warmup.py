@@ -123,9 +123,15 @@ def _normalise_to(normalizer: Any, raw: Any, observations: Any) -> bool:
     return True
 
 
-def deterministic_actions(model: BaseAlgorithm, observations: Any) -> th.Tensor:
-    """The actor's deterministic actions (scaled to ``[-1, 1]``), with gradients."""
-    actor = model.policy.actor
+def deterministic_actions(model: BaseAlgorithm, observations: Any, actor: th.nn.Module | None = None) -> th.Tensor:
+    """The actor's deterministic actions (scaled to ``[-1, 1]``), with gradients.
+
+    :param model: the model
+    :param observations: the actor's inputs
+    :param actor: an actor of the model's kind (``None``: the model's own)
+    :return: the actions
+    """
+    actor = model.policy.actor if actor is None else actor
     if isinstance(model, SAC):
         return actor(observations, deterministic=True)
     return actor(observations)

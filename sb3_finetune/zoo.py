@@ -182,7 +182,9 @@ class FinetuneCallback(BaseCallback):
                 "hold rehearsal: off, the recipe's warm-up, which arms it, does not run on a model that has stepped",
                 self.decisions,
             )
-            recipe = self.recipe = replace(recipe, hold_rehearsal=0.0, rehearsal_restart=0, rehearsal_release=None)
+            recipe = self.recipe = replace(
+                recipe, hold_rehearsal=0.0, rehearsal_restart=0, rehearsal_release=None, rehearsal_pull=False
+            )
         elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior
             self.rehearsal = HoldRehearsal(
                 recipe.hold_rehearsal,
@@ -191,6 +193,7 @@ class FinetuneCallback(BaseCallback):
                 recipe.rehearsal_restart,
                 recipe.rehearsal_release,
                 recipe.rehearsal_release_extend,
+                recipe.rehearsal_pull,
             )
             self.rehearsal.init_callback(model)
         self.escape = saturation_escape(recipe, model, self.decisions)

@@ -26,6 +26,7 @@ from sb3_finetune.rehearsal import HoldRehearsal, actor_copy
         ({"hold_rehearsal": 0.5, "rehearsal_release": 0}, "rehearsal_release must be >= 1"),
         ({"hold_rehearsal": 0.0, "rehearsal_release": 3}, "rehearsal_release releases .* it needs hold_rehearsal"),
         ({"rehearsal_release": 3, "rehearsal_release_extend": -1}, "rehearsal_release_extend must be >= 0"),
+        ({"hold_rehearsal": 0.0, "rehearsal_pull": True}, "rehearsal_pull pulls .* it needs hold_rehearsal"),
     ],
 )
 def test_bad_rehearsal_settings_are_refused(overrides, message):
@@ -303,8 +304,40 @@ def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights,
         assert "the actor released as held" in said[-1]
 
 
-def test_the_release_is_off_without_a_rehearsal(nav_bc_weights):
-    unheld, said = get_recipe("default", rehearsal_release=3).for_algorithm("td3")
-    assert (unheld.hold_rehearsal, unheld.rehearsal_release) == (0.0, None)
-    assert said[-1] == "rehearsal release: off, there is no hold rehearsal to release the actor as"
+def test_the_release_and_the_pull_are_off_without_a_rehearsal(nav_bc_weights):
+    unheld, said = get_recipe("default", rehearsal_release=3, rehearsal_pull=True).for_algorithm("td3")
+    assert (unheld.hold_rehearsal, unheld.rehearsal_release, unheld.rehearsal_pull) == (0.0, None, False)
+    assert said[-2:] == [
+        "rehearsal release: off, there is no hold rehearsal to release the actor as",
+        "rehearsal pull: off, there is no hold rehearsal to pull",
+    ]
     assert get_recipe("default", rehearsal_release=3).for_algorithm("sac")[0].rehearsal_release == 3
+
+
+def test_the_rehearsal_pull_keeps_the_rehearsal_actor_near_the_prior(nav_bc_weights):
+    """With rehearsal_pull the rehearsal actor's step adds the recipe's pull (here strong, and not yet faded in the
+    hold), so at the release its actions are nearer the prior's than the same run's rehearsal actor's without it."""
+    gaps = []
+    for pull in (False, True):
+        recipe = get_recipe(
+            "default",
+            hold_rehearsal=1.0,
+            critic_warmup=300,
+            critic_pretrain_steps=20,
+            bc_weight=100.0,
+            bc_fade=1.0,
+            rehearsal_pull=pull,
+        )
+        env = gym.make("SimpleNavigation-v0")
+        setup = make_finetune("sac", env, nav_bc_weights, 900, recipe, hyperparams={"learning_starts": 300}, seed=0)
+        rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+        kept = {}
+        rehearsal.on_end = lambda actor, kept=kept: kept.update(actor=actor_copy(actor))
+        setup.learn(900)
+        observations = th.as_tensor(setup.model.replay_buffer.observations[:600, 0])
+        with th.no_grad():
+            prior = setup.prior(observations)
+            rehearsed = kept["actor"](observations, deterministic=True)
+        gaps.append(float(((rehearsed - prior) ** 2).mean()))
+        assert rehearsal.pull is pull and setup.recipe.rehearsal_pull is pull
+    assert gaps[1] < 0.5 * gaps[0]
