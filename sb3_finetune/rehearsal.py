@@ -27,7 +27,8 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   ``benchmarks/PARTLY_RIGHT.md``, "Releasing the rehearsal actor").
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
-held actor, and nothing of the rehearsal is saved. The collapse guard and the progress pull score only episodes begun
+held actor, and nothing of the rehearsal is saved (until a release as the rehearsal actor, which makes it the actor:
+then it is what is evaluated and saved). The collapse guard and the progress pull score only episodes begun
 after the release, so no rehearsed episode is scored. It does nothing where the trust gate stands the prior down or
 where the recipe does not hold the actor, and only in the first hold (not when the collapse guard holds the actor
 again). Its random draws (its batches, SAC's sampled actions, TD3's action noise)
