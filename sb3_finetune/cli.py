@@ -777,6 +777,11 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
             "--entropy-decay-window is the window of the entropy decay: give --entropy-decay FACTOR too "
             f"({args.recipe!r} has none)"
         )
+    if args.rehearsal_release_extend is not None and recipe.rehearsal_release is None:
+        raise UsageError(
+            "--rehearsal-release-extend is the longest wait of the rehearsal release: give --rehearsal-release "
+            f"EPISODES too ({args.recipe!r} has none)"
+        )
     return recipe
 
 

@@ -1066,6 +1066,25 @@ def actor_update_hook(recipe: Recipe, prior: Prior, learning_starts: int, bc_unt
     )
 
 
+def hold_rehearsal(recipe: Recipe, seed: int | None, decisions: list[str]) -> HoldRehearsal:
+    """The recipe's :class:`~sb3_finetune.rehearsal.HoldRehearsal`, armed later by the warm-up where the gate trusts.
+
+    :param recipe: the recipe (``hold_rehearsal`` above 0)
+    :param seed: seed of the rehearsal's draws
+    :param decisions: where its start and end are said
+    :return: the callback
+    """
+    return HoldRehearsal(
+        recipe.hold_rehearsal or 0.0,
+        seed,
+        decisions,
+        recipe.rehearsal_restart,
+        recipe.rehearsal_release,
+        recipe.rehearsal_release_extend,
+        recipe.rehearsal_pull,
+    )
+
+
 def algorithm_name(model: BaseAlgorithm) -> str:
     """The key of :data:`ALGORITHMS` that ``model`` is an instance of (DDPG is checked before TD3, its base class).
 
@@ -1443,9 +1462,9 @@ def run_warm_up(
             hook.hold_steps = first_update + recipe.critic_warmup
             for rehearsal in hooks:
                 if isinstance(rehearsal, HoldRehearsal):
-                    hold_end, mark, why = hook.hold_steps, None, ""
+                    hold_end, mark = hook.hold_steps, None
                     if rehearsal.release_episodes is not None and gate is not None:
-                        mark, why = guard_floor(gate, 0.5)
+                        mark = guard_floor(gate, 0.5)[0]  # its prior's figure only (the floor is the guard's)
                     release = rehearsal.arm(first_update, hold_end, hook, mark)
                     end = "the critic warm-up's end" if release else "the actor's release"
                     say(
@@ -1455,9 +1474,13 @@ def run_warm_up(
                         decisions,
                     )
                     if rehearsal.release_episodes is not None and mark is None:
+                        why = (
+                            "there is no trust gate whose probe it could be scored against"
+                            if gate is None
+                            else f"the trust gate's figures give nothing to score it against ({gate.describe()})"
+                        )
                         say(
-                            "rehearsal release: off, "
-                            + (why.split(", ", 1)[1] if gate is not None else "there is no trust gate to score by"),
+                            f"rehearsal release: off, {why}; the actor is released as held at step {hold_end}",
                             decisions,
                             warn=True,
                         )
@@ -1936,17 +1959,7 @@ def make_finetune(
                 )
             )
     if recipe.hold_rehearsal > 0.0:
-        callbacks.append(
-            HoldRehearsal(
-                recipe.hold_rehearsal,
-                seed,
-                decisions,
-                recipe.rehearsal_restart,
-                recipe.rehearsal_release,
-                recipe.rehearsal_release_extend,
-                recipe.rehearsal_pull,
-            )
-        )
+        callbacks.append(hold_rehearsal(recipe, seed, decisions))
     if recipe.frontier_explore is not None:
         explorer = FrontierExploration(
             recipe.frontier_explore,

@@ -346,8 +346,11 @@ class HoldRehearsal(OptimizerStepHookCallback):
             and float(np.mean(last)) >= self.mark.prior
         )
 
-    def _adopt(self, rehearsal: th.nn.Module, rehearsal_optimizer: th.optim.Optimizer) -> None:
-        """The actor takes the rehearsal actor's weights and its optimiser's state (by parameter name)."""
+    def _adopt(self) -> None:
+        """The actor takes the rehearsal actor's weights and its optimiser's state (by parameter name), now."""
+        rehearsal, rehearsal_optimizer = self.actor, self.optimizer
+        assert rehearsal is not None and rehearsal_optimizer is not None
+        self.hook.hold_steps = self.num_timesteps
         actor = self.model.policy.actor
         actor.load_state_dict(rehearsal.state_dict())
         theirs = dict(rehearsal.named_parameters())
@@ -367,9 +370,7 @@ class HoldRehearsal(OptimizerStepHookCallback):
             figure = f"{float(np.mean(last)):.2f}" if last else "none finished"
             adopt = self.actor is not None and self.optimizer is not None and self._rehearsal_scores_at_prior()
             if adopt:
-                assert self.actor is not None and self.optimizer is not None
-                self._adopt(self.actor, self.optimizer)
-                self.hook.hold_steps = self.num_timesteps
+                self._adopt()
             self.released_as_rehearsal = adopt
             what = "as the rehearsal actor" if adopt else "as held"
             release = (

@@ -44,6 +44,7 @@ from sb3_finetune.recipes import (
     entropy_decay,
     entropy_floor,
     get_recipe,
+    hold_rehearsal,
     normalised_features,
     run_warm_up,
     saturation_escape,
@@ -186,15 +187,7 @@ class FinetuneCallback(BaseCallback):
                 recipe, hold_rehearsal=0.0, rehearsal_restart=0, rehearsal_release=None, rehearsal_pull=False
             )
         elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior
-            self.rehearsal = HoldRehearsal(
-                recipe.hold_rehearsal,
-                model.seed,
-                self.decisions,
-                recipe.rehearsal_restart,
-                recipe.rehearsal_release,
-                recipe.rehearsal_release_extend,
-                recipe.rehearsal_pull,
-            )
+            self.rehearsal = hold_rehearsal(recipe, model.seed, self.decisions)
             self.rehearsal.init_callback(model)
         self.escape = saturation_escape(recipe, model, self.decisions)
         if self.escape is not None:

@@ -453,6 +453,14 @@ def test_recipe_flags_reach_the_recipe():
     for no_decay in (["--entropy-decay", "off"], ["--recipe", "frozen"]):
         with pytest.raises(UsageError, match="--entropy-decay-window is the window of the entropy decay: give"):
             _recipe_from_args(build_parser().parse_args([*argv, *no_decay, "--entropy-decay-window", "0.25", "0.5"]))
+    assert (plain.rehearsal_release, plain.rehearsal_pull) == (None, False)  # options, off in the default recipe
+    released = _recipe_from_args(
+        build_parser().parse_args([*argv, "--rehearsal-release", "3", "--rehearsal-release-extend", "500"])
+    )
+    assert (released.rehearsal_release, released.rehearsal_release_extend) == (3, 500)
+    assert _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-pull"])).rehearsal_pull
+    with pytest.raises(UsageError, match="--rehearsal-release-extend is the longest wait of the rehearsal release"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-release-extend", "500"]))
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

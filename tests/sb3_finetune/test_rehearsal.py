@@ -341,3 +341,23 @@ def test_the_rehearsal_pull_keeps_the_rehearsal_actor_near_the_prior(nav_bc_weig
         gaps.append(float(((rehearsed - prior) ** 2).mean()))
         assert rehearsal.pull is pull and setup.recipe.rehearsal_pull is pull
     assert gaps[1] < 0.5 * gaps[0]
+
+
+def test_without_a_trust_gate_the_release_does_not_wait_and_says_so(nav_bc_weights):
+    """The rehearsal actor is scored against the prior's figure in the gate's probe: with no gate, no figure, so the
+    actor is released as held at the critic warm-up's end, and a decision says why."""
+    recipe = get_recipe(
+        "default", hold_rehearsal=1.0, critic_warmup=200, critic_pretrain_steps=20, rehearsal_release=2, trust_gate=None
+    )
+    env = gym.make("SimpleNavigation-v0")
+    setup = make_finetune("sac", env, nav_bc_weights, 700, recipe, hyperparams={"learning_starts": 300}, seed=0)
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
+    setup.learn(700)
+    assert rehearsal.mark is None and rehearsal.released_as_rehearsal is None and rehearsal.ended
+    assert hook.hold_steps == rehearsal.until == rehearsal.start + 200
+    said = [s for s in setup.decisions if s.startswith("rehearsal release: off")]
+    assert said == [
+        "rehearsal release: off, there is no trust gate whose probe it could be scored against; the actor is released "
+        f"as held at step {rehearsal.start + 200}"
+    ]
