@@ -737,6 +737,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "rehearsal_release": args.rehearsal_release,
         "rehearsal_release_extend": args.rehearsal_release_extend,
         "rehearsal_pull": args.rehearsal_pull,
+        "rehearsal_release_window": args.rehearsal_release_window,
         "stand_down_warmup": args.stand_down_warmup,
         "stand_down_skip_warmup": args.stand_down_skip_warmup,
         "distill_random_probe": args.distill_random_probe,
@@ -767,6 +768,14 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
             changes["features_layer"] = None if features_layer == "output" else int(features_layer)
         except ValueError:
             raise UsageError(f"--features-layer expects 'output' or a layer number, got {features_layer!r}") from None
+    for flag, given in (
+        ("--rehearsal-release-extend is the longest wait", args.rehearsal_release_extend),
+        ("--rehearsal-release-window is the test", args.rehearsal_release_window),
+    ):  # checked before the recipe is made, which would refuse the window in its own words
+        if given is not None and args.rehearsal_release is None and get_recipe(args.recipe).rehearsal_release is None:
+            raise UsageError(
+                f"{flag} of the rehearsal release: give --rehearsal-release EPISODES too ({args.recipe!r} has none)"
+            )
     recipe = get_recipe(args.recipe, **changes)
     if args.gate_margin not in (None, 0.0) and recipe.gate_confidence is None:
         raise UsageError(
@@ -776,11 +785,6 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         raise UsageError(
             "--entropy-decay-window is the window of the entropy decay: give --entropy-decay FACTOR too "
             f"({args.recipe!r} has none)"
-        )
-    if args.rehearsal_release_extend is not None and recipe.rehearsal_release is None:
-        raise UsageError(
-            "--rehearsal-release-extend is the longest wait of the rehearsal release: give --rehearsal-release "
-            f"EPISODES too ({args.recipe!r} has none)"
         )
     return recipe
 
@@ -1478,6 +1482,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEPS",
         help="with --rehearsal-release, env steps after the critic warm-up's end by which the actor is released as "
         "held where the rehearsal actor has not scored so (default: 2000)",
+    )
+    recipe.add_argument(
+        "--rehearsal-release-window",
+        type=int,
+        metavar="STEPS",
+        help="with --rehearsal-release, release once the rehearsal actor's episodes that ended in the last STEPS env "
+        "steps (at least EPISODES of them) beat the prior's figure by a one-sided test at 0.05 (binomial for rates, "
+        "Student's t for returns), not once the mean of its last EPISODES reaches it (default: off)",
     )
     recipe_switch(
         recipe,

@@ -495,6 +495,11 @@ class Recipe:
         the actor is released as held where the rehearsal actor has not scored so
     :param rehearsal_pull: the hold rehearsal's actor steps with the recipe's pull towards the prior too, at the weight
         the released actor would have then (off: it shows where the critic's slope alone leads)
+    :param rehearsal_release_window: with ``rehearsal_release``, the release waits instead until the rehearsal actor's
+        episodes that ended in the last this many env steps (at least ``rehearsal_release`` of them) do better than the
+        prior's figure by a one-sided test at :data:`~sb3_finetune.explore.SIGNIFICANCE` (binomial for rates,
+        Student's t for returns): a run of a few lucky episodes does not pass it; ``None``: the mean of the last
+        ``rehearsal_release`` episodes at the prior's figure
     :param stand_down_skip_warmup: where the trust gate stands the prior down, training's first gradient step comes
         right after the gate's probes: the rest of the warm-up (to ``learning_starts``, acted by uniform random
         actions or, with ``stand_down_warmup``, by the distilled policy) is skipped, and the model's
@@ -554,6 +559,7 @@ class Recipe:
     rehearsal_release: int | None = None
     rehearsal_release_extend: int = 2_000
     rehearsal_pull: bool = False
+    rehearsal_release_window: int | None = None
     stand_down_skip_warmup: bool = False
     distill_random_probe: bool | None = False
     stand_down_distill_random_probe: bool = True
@@ -586,6 +592,10 @@ class Recipe:
             raise ValueError("rehearsal_release releases the actor as the hold rehearsal's: it needs hold_rehearsal")
         if self.rehearsal_pull and self.hold_rehearsal == 0.0:
             raise ValueError("rehearsal_pull pulls the hold rehearsal's actor: it needs hold_rehearsal")
+        if self.rehearsal_release_window is not None and self.rehearsal_release_window < 1:
+            raise ValueError(f"rehearsal_release_window must be >= 1 or None, got {self.rehearsal_release_window}")
+        if self.rehearsal_release_window is not None and self.rehearsal_release is None:
+            raise ValueError("rehearsal_release_window is the rehearsal release's test: it needs rehearsal_release")
         if self.rehearsal_release_extend < 0:
             raise ValueError(f"rehearsal_release_extend must be >= 0, got {self.rehearsal_release_extend}")
         if self.hold_rehearsal is not None and not 0.0 <= self.hold_rehearsal <= 1.0:
@@ -731,7 +741,7 @@ class Recipe:
             values["rehearsal_restart"] = 0
             sentences.append("rehearsal restart: off, there is no hold rehearsal to restart")
         if self.rehearsal_release is not None and not values.get("hold_rehearsal", self.hold_rehearsal):
-            values["rehearsal_release"] = None
+            values["rehearsal_release"] = values["rehearsal_release_window"] = None
             sentences.append("rehearsal release: off, there is no hold rehearsal to release the actor as")
         if self.rehearsal_pull and not values.get("hold_rehearsal", self.hold_rehearsal):
             values["rehearsal_pull"] = False
@@ -1082,6 +1092,7 @@ def hold_rehearsal(recipe: Recipe, seed: int | None, decisions: list[str]) -> Ho
         recipe.rehearsal_release,
         recipe.rehearsal_release_extend,
         recipe.rehearsal_pull,
+        recipe.rehearsal_release_window,
     )
 
 

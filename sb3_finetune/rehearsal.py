@@ -24,7 +24,15 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   is released *as the rehearsal actor* (its weights and its optimiser's state); where they do not by ``release_extend``
   env steps after the hold's end, the actor is released as held. The rehearsal actor has then already gone through
   the fall that the critic's slope leads the prior into, and come out of it (SAC on Pendulum:
-  ``benchmarks/PARTLY_RIGHT.md``, "Releasing the rehearsal actor").
+  ``benchmarks/PARTLY_RIGHT.md``, "Releasing the rehearsal actor"). Three episodes at the prior's figure are a weak
+  test: a policy in the middle of its fall has such a run by chance (a 52% policy three successes in a row one time
+  in seven). With ``release_window`` the test is the one frontier exploration makes
+  (:func:`~sb3_finetune.explore.beats`): the rehearsal actor's episodes that ended in the last ``release_window``
+  env steps (at least ``release_episodes`` of them) must do better than the prior's figure by a one-sided test at
+  :data:`~sb3_finetune.explore.SIGNIFICANCE` (binomial for rates, Student's t for returns). A window of env steps,
+  not of episodes, so that the test has the episodes it needs where they are short and scored 0 or 1 (a rate of 0.78
+  is beaten at 5% by 13 successes in a row, no fewer) and is not kept waiting where they are long and scored by
+  their return (five of Pendulum's 200 steps);
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved (until a release as the rehearsal actor, which makes it the actor:
@@ -38,6 +46,7 @@ in no episode leaves the run bit for bit as it is without one, so that what it c
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 from collections.abc import Callable, Iterator
@@ -51,7 +60,7 @@ from stable_baselines3.common.noise import ActionNoise
 
 from sb3_finetune.callbacks import OptimizerStepHookCallback
 from sb3_finetune.decisions import say
-from sb3_finetune.explore import replace_sampling, restore_sampling
+from sb3_finetune.explore import SIGNIFICANCE, beats, replace_sampling, restore_sampling
 from sb3_finetune.guard import GuardFloor
 from sb3_finetune.warmup import EpisodeTally, step_rewards
 
@@ -93,6 +102,10 @@ class HoldRehearsal(OptimizerStepHookCallback):
         as held where the rehearsal actor has not scored so
     :param pull: the rehearsal actor's step adds the pull of the hook that holds the actor (its
         :meth:`~sb3_finetune.recipes.ActorUpdateHook.pull_loss`), as the released actor's does
+    :param release_window: with ``release_episodes``, the release waits instead until the rehearsal actor's episodes
+        that ended in the last this many env steps, at least ``release_episodes`` of them, do better than the prior's
+        figure by a one-sided test (:func:`~sb3_finetune.explore.beats`); ``None``: until the mean of its last
+        ``release_episodes`` episodes reaches it
     """
 
     def __init__(
@@ -104,6 +117,7 @@ class HoldRehearsal(OptimizerStepHookCallback):
         release_episodes: int | None = None,
         release_extend: int = 0,
         pull: bool = False,
+        release_window: int | None = None,
     ) -> None:
         super().__init__(("actor",))
         if not 0.0 < share <= 1.0:
@@ -114,8 +128,11 @@ class HoldRehearsal(OptimizerStepHookCallback):
             raise ValueError(f"release_episodes must be >= 1 or None, got {release_episodes}")
         if release_extend < 0:
             raise ValueError(f"release_extend must be >= 0, got {release_extend}")
+        if release_window is not None and (release_window < 1 or release_episodes is None):
+            raise ValueError(f"release_window must be >= 1 and needs release_episodes, got {release_window}")
         self.share, self.restart = share, restart
         self.release_episodes, self.release_extend, self.pull = release_episodes, release_extend, pull
+        self.release_window = release_window
         self.hold_end = 0
         """The critic warm-up's end: the earliest release (with ``release_episodes``; else ``until``)."""
         self.mark: GuardFloor | None = None
@@ -125,6 +142,12 @@ class HoldRehearsal(OptimizerStepHookCallback):
         """The callback that holds the actor (its ``hold_steps`` moved to the release; its pull added with ``pull``)."""
         self.scores: list[float] = []
         """The rehearsal actor's finished episodes' scores (with a mark)."""
+        self.scored_at: list[int] = []
+        """The env step each of ``scores`` ended at."""
+        self.release_pvalue: float | None = None
+        """With ``release_window``, the last test's p-value (``None``: no test made yet)."""
+        self._tested: tuple[int, int] | None = None
+        self._beaten = False
         self.released_as_rehearsal: bool | None = None
         """Whether the actor was released as the rehearsal actor (``None``: not yet released)."""
         self._tally: EpisodeTally | None = None
@@ -175,12 +198,27 @@ class HoldRehearsal(OptimizerStepHookCallback):
         self.start, self.until, self.hold_end, self.hook = start, until, until, hook
         if self.release_episodes is None or mark is None or hook is None:
             return ""
+        if self.release_window is not None and mark.criterion != "return" and mark.prior >= 1.0:
+            return (
+                f"; the actor is released as held at step {until}: the rehearsal release tests the rehearsal actor's "
+                f"{mark.measure} against the prior's, {mark.prior:.2f} in the probe, which nothing beats"
+            )
         self.mark = mark
         self.until = hook.hold_steps = until + self.release_extend
+        if self.release_window is None:
+            test = (
+                f"its last {self.release_episodes} episodes have a {mark.measure} of {mark.prior:.2f} (the prior's in "
+                "the probe) or above"
+            )
+        else:
+            test = (
+                f"its episodes that ended in the last {self.release_window} env steps (at least "
+                f"{self.release_episodes}) have a {mark.measure} above the prior's {mark.prior:.2f} in the probe by a "
+                f"one-sided test at {SIGNIFICANCE:g}"
+            )
         return (
-            f"; from step {until} the actor is released as the rehearsal actor once its last {self.release_episodes} "
-            f"episodes have a {mark.measure} of {mark.prior:.2f} (the prior's in the probe) or above, else as held at "
-            f"step {self.until}"
+            f"; from step {until} the actor is released as the rehearsal actor once {test}, else as held at step "
+            f"{self.until}"
         )
 
     @property
@@ -335,16 +373,29 @@ class HoldRehearsal(OptimizerStepHookCallback):
         for index, episode_return, _, success in self._tally.step(step_rewards(self), ended, self.locals["infos"]):
             if self.rehearsing[index]:
                 self.scores.append(self.mark.score(episode_return, success))
+                self.scored_at.append(self.num_timesteps)
+
+    def _last_scores(self) -> list[float]:
+        """The scores the release test is made on: the last ``release_episodes``, or those in the window."""
+        assert self.release_episodes is not None
+        if self.release_window is None:
+            return self.scores[-self.release_episodes :]
+        first = bisect.bisect_right(self.scored_at, self.num_timesteps - self.release_window)
+        return self.scores[first:]
 
     def _rehearsal_scores_at_prior(self) -> bool:
-        """Whether the hold is over and the rehearsal actor's last ``release_episodes`` episodes reach the prior."""
+        """Whether the hold is over and the rehearsal actor's last episodes reach the prior (or beat it, by test)."""
         assert self.mark is not None and self.release_episodes is not None
-        last = self.scores[-self.release_episodes :]
-        return (
-            self.num_timesteps >= self.hold_end
-            and len(last) == self.release_episodes
-            and float(np.mean(last)) >= self.mark.prior
-        )
+        last = self._last_scores()
+        if self.num_timesteps < self.hold_end or len(last) < self.release_episodes:
+            return False
+        if self.release_window is None:
+            return float(np.mean(last)) >= self.mark.prior
+        window = (len(self.scores) - len(last), len(self.scores))  # the test is made again only when this moves
+        if window != self._tested:
+            self._tested = window
+            self._beaten, self.release_pvalue = beats(last, self.mark)
+        return self._beaten
 
     def _adopt(self) -> None:
         """The actor takes the rehearsal actor's weights and its optimiser's state (by parameter name), now."""
@@ -366,16 +417,21 @@ class HoldRehearsal(OptimizerStepHookCallback):
             self.on_end(self.actor)
         release = ""
         if self.mark is not None and self.release_episodes is not None:
-            last = self.scores[-self.release_episodes :]
+            last = self._last_scores()
             figure = f"{float(np.mean(last)):.2f}" if last else "none finished"
             adopt = self.actor is not None and self.optimizer is not None and self._rehearsal_scores_at_prior()
             if adopt:
                 self._adopt()
             self.released_as_rehearsal = adopt
             what = "as the rehearsal actor" if adopt else "as held"
+            which = (
+                f"last {len(last)} episodes" if self.release_window is None else f"{len(last)} episodes in the window"
+            )
+            tested = self._tested == (len(self.scores) - len(last), len(self.scores))  # on these episodes
+            test = f", one-sided p {self.release_pvalue:.3f}" if tested and self.release_pvalue is not None else ""
             release = (
-                f"; the actor released {what} (the rehearsal actor's last {len(last)} episodes: {self.mark.measure} "
-                f"{figure}, the prior's {self.mark.prior:.2f})"
+                f"; the actor released {what} (the rehearsal actor's {which}: {self.mark.measure} "
+                f"{figure}, the prior's {self.mark.prior:.2f}{test})"
             )
         self.ended = True
         self.rehearsing[:] = False

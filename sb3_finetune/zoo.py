@@ -184,7 +184,12 @@ class FinetuneCallback(BaseCallback):
                 self.decisions,
             )
             recipe = self.recipe = replace(
-                recipe, hold_rehearsal=0.0, rehearsal_restart=0, rehearsal_release=None, rehearsal_pull=False
+                recipe,
+                hold_rehearsal=0.0,
+                rehearsal_restart=0,
+                rehearsal_release=None,
+                rehearsal_release_window=None,
+                rehearsal_pull=False,
             )
         elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior
             self.rehearsal = hold_rehearsal(recipe, model.seed, self.decisions)

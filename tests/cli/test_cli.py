@@ -461,6 +461,12 @@ def test_recipe_flags_reach_the_recipe():
     assert _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-pull"])).rehearsal_pull
     with pytest.raises(UsageError, match="--rehearsal-release-extend is the longest wait of the rehearsal release"):
         _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-release-extend", "500"]))
+    windowed = _recipe_from_args(
+        build_parser().parse_args([*argv, "--rehearsal-release", "3", "--rehearsal-release-window", "1000"])
+    )
+    assert (windowed.rehearsal_release, windowed.rehearsal_release_window) == (3, 1_000)
+    with pytest.raises(UsageError, match="--rehearsal-release-window is the test of the rehearsal release: give"):
+        _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-release-window", "1000"]))
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +28,8 @@ from sb3_finetune.rehearsal import HoldRehearsal, actor_copy
         ({"hold_rehearsal": 0.0, "rehearsal_release": 3}, "rehearsal_release releases .* it needs hold_rehearsal"),
         ({"rehearsal_release": 3, "rehearsal_release_extend": -1}, "rehearsal_release_extend must be >= 0"),
         ({"hold_rehearsal": 0.0, "rehearsal_pull": True}, "rehearsal_pull pulls .* it needs hold_rehearsal"),
+        ({"rehearsal_release": 3, "rehearsal_release_window": 0}, "rehearsal_release_window must be >= 1"),
+        ({"rehearsal_release_window": 500}, "rehearsal_release_window is the rehearsal release's test: it needs"),
     ],
 )
 def test_bad_rehearsal_settings_are_refused(overrides, message):
@@ -232,9 +235,9 @@ def test_the_rehearsal_draws_td3s_noise_from_its_own_process(nav_bc_weights):
 
 
 class Release(BaseCallback):
-    """Sets the rehearsal's mark to ``figure`` once armed (the prior's figure the rehearsal actor must reach: -inf is
-    reached by any episode, +inf by none), and keeps the rehearsal actor and its optimiser's state as they are at the
-    release, and the actor's weights at the first step of the window."""
+    """Sets the rehearsal's mark to ``figure`` once armed (the prior's mean return the rehearsal actor must reach or
+    beat: -1e6 is beaten by any episodes, 1e6 by none), and keeps the rehearsal actor and its optimiser's state as they
+    are at the release, and the actor's weights at the first step of the window."""
 
     def __init__(self, rehearsal: HoldRehearsal, figure: float) -> None:
         super().__init__()
@@ -260,11 +263,12 @@ class Release(BaseCallback):
         return True
 
 
-@pytest.mark.parametrize("reached", [True, False])
-def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights, reached):
-    """With rehearsal_release the hold lasts until the rehearsal actor's last episodes reach the prior's figure (then
-    the actor is released as the rehearsal actor, weights and optimiser state), at most rehearsal_release_extend env
-    steps past the critic warm-up (then as held)."""
+@pytest.mark.parametrize(("reached", "window"), [(True, None), (False, None), (True, 150)])
+def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights, reached, window):
+    """With rehearsal_release the hold lasts until the rehearsal actor's last episodes reach the prior's figure (with
+    rehearsal_release_window: its episodes in the window beat it by the test), then the actor is released as the
+    rehearsal actor, weights and optimiser state; at most rehearsal_release_extend env steps past the critic warm-up
+    (then as held)."""
     recipe = get_recipe(
         "default",
         hold_rehearsal=1.0,
@@ -272,18 +276,34 @@ def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights,
         critic_pretrain_steps=20,
         rehearsal_release=2,
         rehearsal_release_extend=300,
+        rehearsal_release_window=window,
+        **({} if window is None else {"gate_criterion": "return", "gate_max_steps": 300}),  # nav's prior always
+        # succeeds: nothing to beat; scored by its return against the random probe's, a short one
     )
     env = gym.make("SimpleNavigation-v0")
-    setup = make_finetune("sac", env, nav_bc_weights, 1_200, recipe, hyperparams={"learning_starts": 300}, seed=0)
+    total = 1_200 if window is None else 1_500  # the gate's random probe takes 300 steps more
+    setup = make_finetune("sac", env, nav_bc_weights, total, recipe, hyperparams={"learning_starts": 300}, seed=0)
     rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
     hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
-    release = Release(rehearsal, -np.inf if reached else np.inf)
-    setup.learn(1_200, callback=release)
+    release = Release(rehearsal, -1e6 if reached else 1e6)
+    setup.learn(total, callback=release)
     start = rehearsal.start
     said = [s for s in setup.decisions if s.startswith("hold rehearsal")]
     assert setup.trusted and rehearsal.hold_end == start + 200 and rehearsal.ended
     assert said[0].startswith(f"hold rehearsal: from step {start} to the critic warm-up's end at {start + 200}, ")
-    assert f"from step {start + 200} the actor is released as the rehearsal actor once its last 2 episodes" in said[0]
+    if window is None:
+        assert (
+            f"from step {start + 200} the actor is released as the rehearsal actor once its last 2 episodes" in said[0]
+        )
+    else:
+        assert re.search(
+            f"from step {start + 200} the actor is released as the rehearsal actor once its episodes that ended in the "
+            r"last 150 env steps \(at least 2\) have a mean return above the prior's -[0-9.]+ in the probe by a "
+            "one-sided test at 0.05",
+            said[0],
+        )
+        assert rehearsal.release_pvalue is not None and rehearsal.release_pvalue < 0.05
+        assert "episodes in the window" in said[-1] and ", one-sided p 0.000)" in said[-1]
     assert f"else as held at step {start + 500}" in said[0]
     actor = setup.model.policy.actor
     if reached:  # the first step past the hold's end where two of its episodes have ended
@@ -361,3 +381,64 @@ def test_without_a_trust_gate_the_release_does_not_wait_and_says_so(nav_bc_weigh
         "rehearsal release: off, there is no trust gate whose probe it could be scored against; the actor is released "
         f"as held at step {rehearsal.start + 200}"
     ]
+
+
+def scored(rehearsal: HoldRehearsal, episodes: list[tuple[int, float]], now: int) -> bool:
+    """Whether ``rehearsal`` releases at env step ``now`` after these (end step, score) episodes."""
+    rehearsal.scores = [score for _, score in episodes]
+    rehearsal.scored_at = [at for at, _ in episodes]
+    rehearsal.num_timesteps = now
+    return rehearsal._rehearsal_scores_at_prior()
+
+
+def test_the_windowed_release_test_is_not_passed_by_a_lucky_run():
+    """Three successes in a row reach a prior's 0.78 (the mean rule releases) but do not beat it by the one-sided
+    test; thirteen in the window do, and the window forgets the failures that ended before it. Returns: three near the
+    threshold beat a prior at -272, a run with one fall among them does not."""
+    mean_rule = HoldRehearsal(1.0, release_episodes=3)
+    windowed = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    for rehearsal in (mean_rule, windowed):
+        rehearsal.mark, rehearsal.hold_end = GuardFloor("success", 0.78, 0.39), 2_000
+    failing_then_three = [(500 + 50 * k, 0.0) for k in range(10)] + [(1_900, 1.0), (1_950, 1.0), (2_000, 1.0)]
+    assert scored(mean_rule, failing_then_three, 2_000) and not scored(windowed, failing_then_three, 2_000)
+    assert windowed.release_pvalue == pytest.approx(0.78**3)  # the window (1,000-2,000] holds the three successes
+    failing = [(1_700 + 25 * k, 0.0) for k in range(10)]
+    thirteen = [(2_000 + 50 * k, 1.0) for k in range(13)]
+    assert not scored(windowed, failing + thirteen, 2_600)  # the failures still in the window
+    assert not scored(windowed, failing + thirteen, 3_000)  # twelve successes alone: p = 0.78 ** 12 > 0.05
+    assert scored(windowed, failing + thirteen, 2_999)  # the window (1,999-2,999] holds the 13 successes only
+    assert not scored(windowed, thirteen[:2], 2_100)  # fewer than release_episodes in the window
+    assert not scored(windowed, thirteen, 1_900)  # before the hold's end
+    windowed.mark = GuardFloor("return", -272.0, -700.0)
+    assert scored(windowed, [(2_000, -150.0), (2_200, -170.0), (2_400, -160.0)], 2_400)
+    assert not scored(windowed, [(2_000, -150.0), (2_200, -1_200.0), (2_400, -160.0), (2_600, -140.0)], 2_600)
+
+
+def test_the_windowed_release_does_not_wait_for_a_perfect_prior(nav_bc_weights):
+    """Where the prior succeeded in every probe episode the rehearsal actor cannot beat it: the actor is released as
+    held at the critic warm-up's end, and the decision says why."""
+    recipe = get_recipe(
+        "default",
+        hold_rehearsal=1.0,
+        critic_warmup=200,
+        critic_pretrain_steps=20,
+        rehearsal_release=2,
+        rehearsal_release_window=150,
+    )
+    setup = make_finetune(
+        "sac",
+        gym.make("SimpleNavigation-v0"),
+        nav_bc_weights,
+        600,
+        recipe,
+        hyperparams={"learning_starts": 300},
+        seed=0,
+    )
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    setup.learn(600)
+    said = [s for s in setup.decisions if s.startswith("hold rehearsal")]
+    assert rehearsal.mark is None and rehearsal.until == rehearsal.hold_end == rehearsal.start + 200
+    assert (
+        f"the actor is released as held at step {rehearsal.until}: the rehearsal release tests the rehearsal actor's "
+        "success rate against the prior's, 1.00 in the probe, which nothing beats"
+    ) in said[0]
