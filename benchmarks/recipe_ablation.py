@@ -456,6 +456,15 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     "rehearsal-window-1000-pull": on_current_default(
         ("rehearsal_release", 3), ("rehearsal_release_window", 1_000), ("rehearsal_pull", True)
     ),
+    # ... with the test's line at 0.9 of the prior's figure (of its lead over the random probe for returns) instead of
+    # the figure itself (2026-12-07, nineteenth session): against the figure, half of Pendulum's first seeds waited to
+    # the longest hold (p 0.07-0.35) with their training episodes near the prior's probe, which carried no noise.
+    "rehearsal-window-1000-margin-pull": on_current_default(
+        ("rehearsal_release", 3),
+        ("rehearsal_release_window", 1_000),
+        ("rehearsal_release_margin", 0.1),
+        ("rehearsal_pull", True),
+    ),
     "pretrain-5k-no-critic-warmup": (
         *PRETRAIN_5K,
         ("critic_warmup", 0),

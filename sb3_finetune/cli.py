@@ -738,6 +738,7 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
         "rehearsal_release_extend": args.rehearsal_release_extend,
         "rehearsal_pull": args.rehearsal_pull,
         "rehearsal_release_window": args.rehearsal_release_window,
+        "rehearsal_release_margin": args.rehearsal_release_margin,
         "stand_down_warmup": args.stand_down_warmup,
         "stand_down_skip_warmup": args.stand_down_skip_warmup,
         "distill_random_probe": args.distill_random_probe,
@@ -768,14 +769,15 @@ def _recipe_from_args(args: argparse.Namespace) -> Any:
             changes["features_layer"] = None if features_layer == "output" else int(features_layer)
         except ValueError:
             raise UsageError(f"--features-layer expects 'output' or a layer number, got {features_layer!r}") from None
-    for flag, given in (
-        ("--rehearsal-release-extend is the longest wait", args.rehearsal_release_extend),
-        ("--rehearsal-release-window is the test", args.rehearsal_release_window),
-    ):  # checked before the recipe is made, which would refuse the window in its own words
-        if given is not None and args.rehearsal_release is None and get_recipe(args.recipe).rehearsal_release is None:
-            raise UsageError(
-                f"{flag} of the rehearsal release: give --rehearsal-release EPISODES too ({args.recipe!r} has none)"
-            )
+    named = get_recipe(args.recipe)
+    for given, says, needed in (
+        (args.rehearsal_release_extend, "--rehearsal-release-extend is the longest wait of", "rehearsal_release"),
+        (args.rehearsal_release_window, "--rehearsal-release-window is the test of", "rehearsal_release"),
+        (args.rehearsal_release_margin, "--rehearsal-release-margin is the margin of", "rehearsal_release_window"),
+    ):  # checked before the recipe is made, which would refuse some of them in its own words
+        if given is not None and getattr(args, needed) is None and getattr(named, needed) is None:
+            flag = f"--{needed.replace('_', '-')} {'EPISODES' if needed == 'rehearsal_release' else 'STEPS'}"
+            raise UsageError(f"{says} the rehearsal release: give {flag} too ({args.recipe!r} has none)")
     recipe = get_recipe(args.recipe, **changes)
     if args.gate_margin not in (None, 0.0) and recipe.gate_confidence is None:
         raise UsageError(
@@ -1490,6 +1492,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --rehearsal-release, release once the rehearsal actor's episodes that ended in the last STEPS env "
         "steps (at least EPISODES of them) beat the prior's figure by a one-sided test at 0.05 (binomial for rates, "
         "Student's t for returns), not once the mean of its last EPISODES reaches it (default: off)",
+    )
+    recipe.add_argument(
+        "--rehearsal-release-margin",
+        type=float,
+        metavar="FRACTION",
+        help="with --rehearsal-release-window, the test's line is the prior's figure less FRACTION of it (rates) or "
+        "of its lead over the gate's random probe (returns), as the collapse guard's floor is drawn (default: 0)",
     )
     recipe_switch(
         recipe,

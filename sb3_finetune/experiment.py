@@ -301,6 +301,7 @@ LATER_RECIPE_FIELDS: dict[str, Any] = {
     "rehearsal_release_extend": 2_000,
     "rehearsal_pull": False,
     "rehearsal_release_window": None,
+    "rehearsal_release_margin": 0.0,
     "distill_random_probe": False,
     "stand_down_distill_random_probe": True,
     "entropy_start": None,

@@ -500,6 +500,9 @@ class Recipe:
         prior's figure by a one-sided test at :data:`~sb3_finetune.explore.SIGNIFICANCE` (binomial for rates,
         Student's t for returns): a run of a few lucky episodes does not pass it; ``None``: the mean of the last
         ``rehearsal_release`` episodes at the prior's figure
+    :param rehearsal_release_margin: with ``rehearsal_release_window``, the test's line is the prior's figure less
+        this share of it (rates) or of its lead over the gate's random probe (returns), as the collapse guard's floor
+        is drawn: the training episodes carry the algorithm's noise, the probe's did not; ``0``: the prior's figure
     :param stand_down_skip_warmup: where the trust gate stands the prior down, training's first gradient step comes
         right after the gate's probes: the rest of the warm-up (to ``learning_starts``, acted by uniform random
         actions or, with ``stand_down_warmup``, by the distilled policy) is skipped, and the model's
@@ -560,6 +563,7 @@ class Recipe:
     rehearsal_release_extend: int = 2_000
     rehearsal_pull: bool = False
     rehearsal_release_window: int | None = None
+    rehearsal_release_margin: float = 0.0
     stand_down_skip_warmup: bool = False
     distill_random_probe: bool | None = False
     stand_down_distill_random_probe: bool = True
@@ -596,6 +600,10 @@ class Recipe:
             raise ValueError(f"rehearsal_release_window must be >= 1 or None, got {self.rehearsal_release_window}")
         if self.rehearsal_release_window is not None and self.rehearsal_release is None:
             raise ValueError("rehearsal_release_window is the rehearsal release's test: it needs rehearsal_release")
+        if not 0.0 <= self.rehearsal_release_margin < 1.0:
+            raise ValueError(f"rehearsal_release_margin must be in [0, 1), got {self.rehearsal_release_margin}")
+        if self.rehearsal_release_margin and self.rehearsal_release_window is None:
+            raise ValueError("rehearsal_release_margin is the windowed test's: it needs rehearsal_release_window")
         if self.rehearsal_release_extend < 0:
             raise ValueError(f"rehearsal_release_extend must be >= 0, got {self.rehearsal_release_extend}")
         if self.hold_rehearsal is not None and not 0.0 <= self.hold_rehearsal <= 1.0:
@@ -742,6 +750,7 @@ class Recipe:
             sentences.append("rehearsal restart: off, there is no hold rehearsal to restart")
         if self.rehearsal_release is not None and not values.get("hold_rehearsal", self.hold_rehearsal):
             values["rehearsal_release"] = values["rehearsal_release_window"] = None
+            values["rehearsal_release_margin"] = 0.0
             sentences.append("rehearsal release: off, there is no hold rehearsal to release the actor as")
         if self.rehearsal_pull and not values.get("hold_rehearsal", self.hold_rehearsal):
             values["rehearsal_pull"] = False
@@ -1093,6 +1102,7 @@ def hold_rehearsal(recipe: Recipe, seed: int | None, decisions: list[str]) -> Ho
         recipe.rehearsal_release_extend,
         recipe.rehearsal_pull,
         recipe.rehearsal_release_window,
+        recipe.rehearsal_release_margin,
     )
 
 
@@ -1475,7 +1485,8 @@ def run_warm_up(
                 if isinstance(rehearsal, HoldRehearsal):
                     hold_end, mark = hook.hold_steps, None
                     if rehearsal.release_episodes is not None and gate is not None:
-                        mark = guard_floor(gate, 0.5)[0]  # its prior's figure only (the floor is the guard's)
+                        # The prior's figure, and as the floor the windowed test's line (the prior's less the margin)
+                        mark = guard_floor(gate, 1.0 - recipe.rehearsal_release_margin)[0]
                     release = rehearsal.arm(first_update, hold_end, hook, mark)
                     end = "the critic warm-up's end" if release else "the actor's release"
                     say(

@@ -32,7 +32,10 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   :data:`~sb3_finetune.explore.SIGNIFICANCE` (binomial for rates, Student's t for returns). A window of env steps,
   not of episodes, so that the test has the episodes it needs where they are short and scored 0 or 1 (a rate of 0.78
   is beaten at 5% by 13 successes in a row, no fewer) and is not kept waiting where they are long and scored by
-  their return (five of Pendulum's 200 steps);
+  their return (five of Pendulum's 200 steps). With ``release_margin`` the line the test must clear is the prior's
+  figure less that share of it (rates) or of its lead over the gate's random probe (returns): the training episodes
+  carry the algorithm's noise, which the probe's did not, so that a rehearsal actor as good as the prior scores a
+  little below it there;
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved (until a release as the rehearsal actor, which makes it the actor:
@@ -106,6 +109,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
         that ended in the last this many env steps, at least ``release_episodes`` of them, do better than the prior's
         figure by a one-sided test (:func:`~sb3_finetune.explore.beats`); ``None``: until the mean of its last
         ``release_episodes`` episodes reaches it
+    :param release_margin: with ``release_window``, the test's line is the prior's figure less this share of it (for
+        rates) or of its lead over the random probe (for returns): ``mark.floor`` (the recipe arms it with
+        :func:`~sb3_finetune.guard.guard_floor` at ``1 - release_margin``); ``0``: the prior's figure
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class HoldRehearsal(OptimizerStepHookCallback):
         release_extend: int = 0,
         pull: bool = False,
         release_window: int | None = None,
+        release_margin: float = 0.0,
     ) -> None:
         super().__init__(("actor",))
         if not 0.0 < share <= 1.0:
@@ -130,9 +137,13 @@ class HoldRehearsal(OptimizerStepHookCallback):
             raise ValueError(f"release_extend must be >= 0, got {release_extend}")
         if release_window is not None and (release_window < 1 or release_episodes is None):
             raise ValueError(f"release_window must be >= 1 and needs release_episodes, got {release_window}")
+        if not 0.0 <= release_margin < 1.0 or (release_margin and release_window is None):
+            raise ValueError(f"release_margin must be in [0, 1) and needs release_window, got {release_margin}")
         self.share, self.restart = share, restart
         self.release_episodes, self.release_extend, self.pull = release_episodes, release_extend, pull
-        self.release_window = release_window
+        self.release_window, self.release_margin = release_window, release_margin
+        self.line: GuardFloor | None = None
+        """With ``release_window``, the figure the windowed test must beat, as a mark (``None``: before arming)."""
         self.hold_end = 0
         """The critic warm-up's end: the earliest release (with ``release_episodes``; else ``until``)."""
         self.mark: GuardFloor | None = None
@@ -198,12 +209,13 @@ class HoldRehearsal(OptimizerStepHookCallback):
         self.start, self.until, self.hold_end, self.hook = start, until, until, hook
         if self.release_episodes is None or mark is None or hook is None:
             return ""
-        if self.release_window is not None and mark.criterion != "return" and mark.prior >= 1.0:
+        line = mark.floor if self.release_margin else mark.prior
+        if self.release_window is not None and mark.criterion != "return" and line >= 1.0:
             return (
                 f"; the actor is released as held at step {until}: the rehearsal release tests the rehearsal actor's "
-                f"{mark.measure} against the prior's, {mark.prior:.2f} in the probe, which nothing beats"
+                f"{mark.measure} against {line:.2f} (the prior's in the probe), which nothing beats"
             )
-        self.mark = mark
+        self.mark, self.line = mark, GuardFloor(mark.criterion, line, line, mark.gate_return)
         self.until = hook.hold_steps = until + self.release_extend
         if self.release_window is None:
             test = (
@@ -211,10 +223,12 @@ class HoldRehearsal(OptimizerStepHookCallback):
                 "the probe) or above"
             )
         else:
+            of = "it" if mark.criterion != "return" else "its lead over the random probe's"
+            less = f" less {self.release_margin:g} of {of}" if self.release_margin else ""
             test = (
                 f"its episodes that ended in the last {self.release_window} env steps (at least "
-                f"{self.release_episodes}) have a {mark.measure} above the prior's {mark.prior:.2f} in the probe by a "
-                f"one-sided test at {SIGNIFICANCE:g}"
+                f"{self.release_episodes}) have a {mark.measure} above {line:.2f} (the prior's {mark.prior:.2f} in the "
+                f"probe{less}) by a one-sided test at {SIGNIFICANCE:g}"
             )
         return (
             f"; from step {until} the actor is released as the rehearsal actor once {test}, else as held at step "
@@ -394,7 +408,8 @@ class HoldRehearsal(OptimizerStepHookCallback):
         window = (len(self.scores) - len(last), len(self.scores))  # the test is made again only when this moves
         if window != self._tested:
             self._tested = window
-            self._beaten, self.release_pvalue = beats(last, self.mark)
+            assert self.line is not None
+            self._beaten, self.release_pvalue = beats(last, self.line)
         return self._beaten
 
     def _adopt(self) -> None:
@@ -427,11 +442,12 @@ class HoldRehearsal(OptimizerStepHookCallback):
             which = (
                 f"last {len(last)} episodes" if self.release_window is None else f"{len(last)} episodes in the window"
             )
+            line = "" if not self.release_margin or self.line is None else f", the test's line {self.line.prior:.2f}"
             tested = self._tested == (len(self.scores) - len(last), len(self.scores))  # on these episodes
             test = f", one-sided p {self.release_pvalue:.3f}" if tested and self.release_pvalue is not None else ""
             release = (
                 f"; the actor released {what} (the rehearsal actor's {which}: {self.mark.measure} "
-                f"{figure}, the prior's {self.mark.prior:.2f}{test})"
+                f"{figure}, the prior's {self.mark.prior:.2f}{line}{test})"
             )
         self.ended = True
         self.rehearsing[:] = False

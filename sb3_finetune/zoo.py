@@ -189,6 +189,7 @@ class FinetuneCallback(BaseCallback):
                 rehearsal_restart=0,
                 rehearsal_release=None,
                 rehearsal_release_window=None,
+                rehearsal_release_margin=0.0,
                 rehearsal_pull=False,
             )
         elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior

@@ -467,6 +467,10 @@ def test_recipe_flags_reach_the_recipe():
     assert (windowed.rehearsal_release, windowed.rehearsal_release_window) == (3, 1_000)
     with pytest.raises(UsageError, match="--rehearsal-release-window is the test of the rehearsal release: give"):
         _recipe_from_args(build_parser().parse_args([*argv, "--rehearsal-release-window", "1000"]))
+    margin = ["--rehearsal-release", "3", "--rehearsal-release-window", "1000", "--rehearsal-release-margin", "0.1"]
+    assert _recipe_from_args(build_parser().parse_args([*argv, *margin])).rehearsal_release_margin == 0.1
+    with pytest.raises(UsageError, match="--rehearsal-release-margin is the margin of the rehearsal release: give "):
+        _recipe_from_args(build_parser().parse_args([*argv, *margin[:2], *margin[-2:]]))
     assert plain.critic_layer_norm is None  # the default recipe leaves it to the algorithm
     assert _recipe_from_args(build_parser().parse_args([*argv, "--no-critic-layer-norm"])).critic_layer_norm is False
     assert _recipe_from_args(build_parser().parse_args([*argv, "--critic-layer-norm"])).critic_layer_norm

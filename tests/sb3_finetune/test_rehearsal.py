@@ -1,5 +1,6 @@
 import copy
 import re
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +31,11 @@ from sb3_finetune.rehearsal import HoldRehearsal, actor_copy
         ({"hold_rehearsal": 0.0, "rehearsal_pull": True}, "rehearsal_pull pulls .* it needs hold_rehearsal"),
         ({"rehearsal_release": 3, "rehearsal_release_window": 0}, "rehearsal_release_window must be >= 1"),
         ({"rehearsal_release_window": 500}, "rehearsal_release_window is the rehearsal release's test: it needs"),
+        (
+            {"rehearsal_release": 3, "rehearsal_release_window": 500, "rehearsal_release_margin": 1.0},
+            r"rehearsal_release_margin must be in \[0, 1\)",
+        ),
+        ({"rehearsal_release": 3, "rehearsal_release_margin": 0.1}, "it needs rehearsal_release_window"),
     ],
 )
 def test_bad_rehearsal_settings_are_refused(overrides, message):
@@ -387,8 +393,13 @@ def scored(rehearsal: HoldRehearsal, episodes: list[tuple[int, float]], now: int
     """Whether ``rehearsal`` releases at env step ``now`` after these (end step, score) episodes."""
     rehearsal.scores = [score for _, score in episodes]
     rehearsal.scored_at = [at for at, _ in episodes]
-    rehearsal.num_timesteps = now
+    rehearsal.num_timesteps, rehearsal._tested = now, None  # the test's cache holds for a run's growing list only
     return rehearsal._rehearsal_scores_at_prior()
+
+
+def armed(rehearsal: HoldRehearsal, mark: GuardFloor) -> str:
+    """``rehearsal`` armed with ``mark`` for a hold from 1,000 to 2,000 env steps; what it says."""
+    return rehearsal.arm(1_000, 2_000, SimpleNamespace(hold_steps=2_000), mark)
 
 
 def test_the_windowed_release_test_is_not_passed_by_a_lucky_run():
@@ -398,7 +409,7 @@ def test_the_windowed_release_test_is_not_passed_by_a_lucky_run():
     mean_rule = HoldRehearsal(1.0, release_episodes=3)
     windowed = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
     for rehearsal in (mean_rule, windowed):
-        rehearsal.mark, rehearsal.hold_end = GuardFloor("success", 0.78, 0.39), 2_000
+        armed(rehearsal, GuardFloor("success", 0.78, 0.39))
     failing_then_three = [(500 + 50 * k, 0.0) for k in range(10)] + [(1_900, 1.0), (1_950, 1.0), (2_000, 1.0)]
     assert scored(mean_rule, failing_then_three, 2_000) and not scored(windowed, failing_then_three, 2_000)
     assert windowed.release_pvalue == pytest.approx(0.78**3)  # the window (1,000-2,000] holds the three successes
@@ -409,9 +420,29 @@ def test_the_windowed_release_test_is_not_passed_by_a_lucky_run():
     assert scored(windowed, failing + thirteen, 2_999)  # the window (1,999-2,999] holds the 13 successes only
     assert not scored(windowed, thirteen[:2], 2_100)  # fewer than release_episodes in the window
     assert not scored(windowed, thirteen, 1_900)  # before the hold's end
-    windowed.mark = GuardFloor("return", -272.0, -700.0)
+    armed(windowed, GuardFloor("return", -272.0, -700.0))
     assert scored(windowed, [(2_000, -150.0), (2_200, -170.0), (2_400, -160.0)], 2_400)
     assert not scored(windowed, [(2_000, -150.0), (2_200, -1_200.0), (2_400, -160.0), (2_600, -140.0)], 2_600)
+
+
+def test_the_windowed_release_tests_against_the_prior_less_the_margin():
+    """With release_margin the line is the mark's floor (the recipe draws it at 1 - margin): nine successes beat a
+    line of 0.70 (0.7 ** 9 < 0.05), not the prior's 0.78; returns a little below the prior's beat its line."""
+    windowed = HoldRehearsal(1.0, release_episodes=3, release_window=1_000, release_margin=0.1)
+    said = armed(windowed, GuardFloor("success", 0.78, 0.70))
+    assert "have a success rate above 0.70 (the prior's 0.78 in the probe less 0.1 of it) by a one-sided test" in said
+    nine = [(1_600 + 50 * k, 1.0) for k in range(9)]
+    assert scored(windowed, nine, 2_000) and windowed.release_pvalue == pytest.approx(0.7**9)
+    plain = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    armed(plain, GuardFloor("success", 0.78, 0.70))
+    assert not scored(plain, nine, 2_000)
+    said = armed(windowed, GuardFloor("return", -300.0, -400.0))  # the random probe at -1,300
+    assert "above -400.00 (the prior's -300.00 in the probe less 0.1 of its lead over the random probe's)" in said
+    assert scored(windowed, [(1_400, -320.0), (1_600, -290.0), (1_800, -330.0), (2_000, -310.0)], 2_000)
+    armed(plain, GuardFloor("return", -300.0, -400.0))
+    assert not scored(plain, [(1_400, -320.0), (1_600, -290.0), (1_800, -330.0), (2_000, -310.0)], 2_000)
+    perfect = HoldRehearsal(1.0, release_episodes=3, release_window=1_000, release_margin=0.1)
+    assert "once its episodes" in armed(perfect, GuardFloor("success", 1.0, 0.9))  # 0.90 can be beaten: it waits
 
 
 def test_the_windowed_release_does_not_wait_for_a_perfect_prior(nav_bc_weights):
@@ -440,5 +471,5 @@ def test_the_windowed_release_does_not_wait_for_a_perfect_prior(nav_bc_weights):
     assert rehearsal.mark is None and rehearsal.until == rehearsal.hold_end == rehearsal.start + 200
     assert (
         f"the actor is released as held at step {rehearsal.until}: the rehearsal release tests the rehearsal actor's "
-        "success rate against the prior's, 1.00 in the probe, which nothing beats"
+        "success rate against 1.00 (the prior's in the probe), which nothing beats"
     ) in said[0]
