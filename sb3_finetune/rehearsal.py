@@ -359,17 +359,17 @@ class HoldRehearsal(OptimizerStepHookCallback):
     def _on_step(self) -> bool:
         if self.ended:
             return True
+        ended = np.asarray(self.locals["dones"], dtype=bool)
+        if self.mark is not None and self._original_class is not None:
+            self._score(ended)  # first: an episode that ends at the hold's last step counts in its release
+            if self._rehearsal_scores_at_prior():
+                self._end()
+                return True
         if self._original_class is not None and self.num_timesteps >= self.until:
             self._end()
             return True
         # An episode is drawn at its first action only: one begun before the window, or while another part of the
         # warm-up acted, is not rehearsed.
-        ended = np.asarray(self.locals["dones"], dtype=bool)
-        if self.mark is not None and self._original_class is not None:
-            self._score(ended)
-            if self._rehearsal_scores_at_prior():
-                self._end()
-                return True
         if self.action_noise is not None:  # as SB3 resets the model's at an episode's end
             for index in np.flatnonzero(ended & self.rehearsing):
                 self.action_noise.reset(**({"indices": [index]} if len(ended) > 1 else {}))

@@ -241,9 +241,9 @@ def test_the_rehearsal_draws_td3s_noise_from_its_own_process(nav_bc_weights):
 
 
 class Release(BaseCallback):
-    """Sets the rehearsal's mark to ``figure`` once armed (the prior's mean return the rehearsal actor must reach or
-    beat: -1e6 is beaten by any episodes, 1e6 by none), and keeps the rehearsal actor and its optimiser's state as they
-    are at the release, and the actor's weights at the first step of the window."""
+    """Sets the rehearsal's mark (and its test's line) to ``figure`` once armed (the prior's mean return the
+    rehearsal actor must reach or beat: -1e6 is beaten by any episodes, 1e6 by none), and keeps the rehearsal actor
+    and its optimiser's state as they are at the release, and the actor's weights at the first step of the window."""
 
     def __init__(self, rehearsal: HoldRehearsal, figure: float) -> None:
         super().__init__()
@@ -259,7 +259,7 @@ class Release(BaseCallback):
 
     def _on_step(self) -> bool:
         if self.rehearsal.mark is not None and self.actor_first is None:
-            self.rehearsal.mark = GuardFloor("return", self.figure, self.figure)
+            self.rehearsal.mark = self.rehearsal.line = GuardFloor("return", self.figure, self.figure)
             self.actor_first = copy.deepcopy(self.model.policy.actor.state_dict())
         if self.rehearsal.released_as_rehearsal and self.at_release is None:  # the rehearsal's step ran first
             actor = self.model.policy.actor
@@ -304,8 +304,8 @@ def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights,
     else:
         assert re.search(
             f"from step {start + 200} the actor is released as the rehearsal actor once its episodes that ended in the "
-            r"last 150 env steps \(at least 2\) have a mean return above the prior's -[0-9.]+ in the probe by a "
-            "one-sided test at 0.05",
+            r"last 150 env steps \(at least 2\) have a mean return above (-[0-9.]+) \(the prior's \1 in the probe\) "
+            "by a one-sided test at 0.05",
             said[0],
         )
         assert rehearsal.release_pvalue is not None and rehearsal.release_pvalue < 0.05
