@@ -54,6 +54,8 @@ parts, each optional:
     the held one every so many env steps (off by default); with ``rehearsal_release`` (off by default) the hold ends
     once the rehearsal actor's last episodes score at the prior's figure in the gate's probe, and the actor is
     released as the rehearsal actor, else as held ``rehearsal_release_extend`` env steps after the warm-up's end;
+    with ``rehearsal_release_window`` (off by default) it ends once the rehearsal actor's episodes in that many last
+    env steps beat the prior's figure (less ``rehearsal_release_margin`` of it) by a one-sided test instead;
 12. **stand-down warm-up** (``stand_down_warmup``): where the trust gate stands the prior down, the rest of the
     warm-up is acted by the distilled policy all the same (handing over to random actions as the trusted warm-up
     does) instead of uniform random actions, so that the critic first learns around the actions the actor starts

@@ -269,27 +269,32 @@ class Release(BaseCallback):
         return True
 
 
+def released_sac(weights: str, total: int, **overrides) -> tuple:
+    """A SAC fine-tuning of the nav prior with a rehearsed 200-step hold from step 300 and a release after 2
+    episodes, and its :class:`HoldRehearsal`."""
+    recipe = get_recipe(
+        "default", hold_rehearsal=1.0, critic_warmup=200, critic_pretrain_steps=20, rehearsal_release=2, **overrides
+    )
+    env = gym.make("SimpleNavigation-v0")
+    setup = make_finetune("sac", env, weights, total, recipe, hyperparams={"learning_starts": 300}, seed=0)
+    return setup, next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+
+
 @pytest.mark.parametrize(("reached", "window"), [(True, None), (False, None), (True, 150)])
 def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights, reached, window):
     """With rehearsal_release the hold lasts until the rehearsal actor's last episodes reach the prior's figure (with
     rehearsal_release_window: its episodes in the window beat it by the test), then the actor is released as the
     rehearsal actor, weights and optimiser state; at most rehearsal_release_extend env steps past the critic warm-up
     (then as held)."""
-    recipe = get_recipe(
-        "default",
-        hold_rehearsal=1.0,
-        critic_warmup=200,
-        critic_pretrain_steps=20,
-        rehearsal_release=2,
+    total = 1_200 if window is None else 1_500  # the gate's random probe takes 300 steps more
+    setup, rehearsal = released_sac(
+        nav_bc_weights,
+        total,
         rehearsal_release_extend=300,
         rehearsal_release_window=window,
         **({} if window is None else {"gate_criterion": "return", "gate_max_steps": 300}),  # nav's prior always
         # succeeds: nothing to beat; scored by its return against the random probe's, a short one
     )
-    env = gym.make("SimpleNavigation-v0")
-    total = 1_200 if window is None else 1_500  # the gate's random probe takes 300 steps more
-    setup = make_finetune("sac", env, nav_bc_weights, total, recipe, hyperparams={"learning_starts": 300}, seed=0)
-    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
     hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
     release = Release(rehearsal, -1e6 if reached else 1e6)
     setup.learn(total, callback=release)
@@ -448,24 +453,7 @@ def test_the_windowed_release_tests_against_the_prior_less_the_margin():
 def test_the_windowed_release_does_not_wait_for_a_perfect_prior(nav_bc_weights):
     """Where the prior succeeded in every probe episode the rehearsal actor cannot beat it: the actor is released as
     held at the critic warm-up's end, and the decision says why."""
-    recipe = get_recipe(
-        "default",
-        hold_rehearsal=1.0,
-        critic_warmup=200,
-        critic_pretrain_steps=20,
-        rehearsal_release=2,
-        rehearsal_release_window=150,
-    )
-    setup = make_finetune(
-        "sac",
-        gym.make("SimpleNavigation-v0"),
-        nav_bc_weights,
-        600,
-        recipe,
-        hyperparams={"learning_starts": 300},
-        seed=0,
-    )
-    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    setup, rehearsal = released_sac(nav_bc_weights, 600, rehearsal_release_window=150)
     setup.learn(600)
     said = [s for s in setup.decisions if s.startswith("hold rehearsal")]
     assert rehearsal.mark is None and rehearsal.until == rehearsal.hold_end == rehearsal.start + 200
