@@ -35,7 +35,7 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   their return (five of Pendulum's 200 steps). With ``release_margin`` the line the test must clear is the prior's
   figure less that share of it (rates) or of its lead over the gate's random probe (returns): the training episodes
   carry the algorithm's noise, which the probe's did not, so that a rehearsal actor as good as the prior scores a
-  little below it there;
+  little below it there.
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved (until a release as the rehearsal actor, which makes it the actor:
@@ -197,7 +197,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
 
         With ``release_episodes``, a ``mark`` and the ``hook`` that holds the actor, ``until`` is the earliest release
         and the hold is extended to ``until + release_extend`` (``hook.hold_steps`` with it), to be cut short when the
-        rehearsal actor scores at ``mark.prior``.
+        rehearsal actor scores at ``mark.prior`` (with ``release_window``: beats ``mark.prior``, or with
+        ``release_margin`` ``mark.floor``, by the one-sided test; where that line is a rate of 1, which nothing beats,
+        the hold is not extended).
 
         :param start: the first gradient step
         :param until: the hold's end

@@ -580,3 +580,14 @@ def test_the_console_script_imports_the_users_modules_from_the_working_directory
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "m.zip").exists()
     assert list((tmp_path / "saved").glob("rl_model_30_steps.zip"))  # the file's callback ran, on Pendulum's physics
+
+
+def test_the_release_windows_help_says_the_tests_level(capsys):
+    """The CLI says the level of the rehearsal release's test without importing it (the CLI starts light): the two
+    must agree."""
+    from sb3_finetune.cli import build_parser
+    from sb3_finetune.explore import SIGNIFICANCE
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["finetune", "--help"])
+    assert f"one-sided test at {SIGNIFICANCE:g}" in " ".join(capsys.readouterr().out.split())
