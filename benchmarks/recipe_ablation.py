@@ -448,8 +448,9 @@ VARIANTS: dict[str, tuple[tuple[str, object], ...]] = {
     # rehearsal actor, 5 of the obstacle's 20 seeds kept failing one start state to the end (the default's: 1), and the
     # rehearsal actor is the one actor of the recipe that learnt the detour without the pull (PARTLY_RIGHT.md).
     "rehearsal-release-3-pull": on_current_default(("rehearsal_release", 3), ("rehearsal_pull", True)),
-    # ... released once the rehearsal actor's episodes that ended in the last 1,000 env steps (at least 3) beat the
-    # prior's figure by a one-sided test at 0.05 (2026-12-07, nineteenth session): with and without the pull, three
+    # ... released once the rehearsal actor's episodes that ended in the last 1,000 env steps (its last 3 where the
+    # window holds fewer, since the review; before it, at least 3 in the window) beat the prior's figure by a one-sided
+    # test at 0.05 (2026-12-07, nineteenth session): with and without the pull, three
     # episodes at the prior's figure released a rehearsal actor in the middle of its fall twice in 30 seed-scenarios
     # (the obstacle's seed 2, 3 successes of a 52% policy; Pendulum's seed 7), PARTLY_RIGHT.md.
     "rehearsal-window-1000": on_current_default(("rehearsal_release", 3), ("rehearsal_release_window", 1_000)),

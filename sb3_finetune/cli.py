@@ -1490,8 +1490,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="STEPS",
         help="with --rehearsal-release, release once the rehearsal actor's episodes that ended in the last STEPS env "
-        "steps (at least EPISODES of them) beat the prior's figure by a one-sided test at 0.05 (binomial for rates, "
-        "Student's t for returns), not once the mean of its last EPISODES reaches it (default: off)",
+        "steps (its last EPISODES where the window holds fewer) beat the prior's figure by a one-sided test at 0.05 "
+        "(binomial for rates, Student's t for returns), not once the mean of its last EPISODES reaches it "
+        "(default: off)",
     )
     recipe.add_argument(
         "--rehearsal-release-margin",

@@ -174,6 +174,16 @@ goal as fast, MountainCar 0.24x -> 0.26x (inside the margin of 0.05 declared bef
 sparse goal at 100% from step 0; TD3's and DDPG's default actors are not held (:data:`CRITIC_WARMUP`), so there is
 nothing to rehearse."""
 
+HOLD_REHEARSAL_OFF: dict[str, Any] = {
+    "hold_rehearsal": 0.0,
+    "rehearsal_restart": 0,
+    "rehearsal_release": None,
+    "rehearsal_release_window": None,
+    "rehearsal_release_margin": 0.0,
+    "rehearsal_pull": False,
+}
+"""The recipe fields that turn the hold rehearsal off, with every option that needs it (``replace(recipe, **...)``)."""
+
 STAND_DOWN_WARMUP: dict[str, bool] = {"td3": False, "sac": True, "ddpg": False}
 """``stand_down_warmup`` for each algorithm where a recipe leaves it to the algorithm (``None``, as the default recipe
 does). Chosen from ``benchmarks/recipe_ablation.py`` (variant ``stand-down-warmup``, drift and the moved goal, where
@@ -498,10 +508,10 @@ class Recipe:
     :param rehearsal_pull: the hold rehearsal's actor steps with the recipe's pull towards the prior too, at the weight
         the released actor would have then (off: it shows where the critic's slope alone leads)
     :param rehearsal_release_window: with ``rehearsal_release``, the release waits instead until the rehearsal actor's
-        episodes that ended in the last this many env steps (at least ``rehearsal_release`` of them) do better than the
-        prior's figure by a one-sided test at :data:`~sb3_finetune.explore.SIGNIFICANCE` (binomial for rates,
-        Student's t for returns): a run of a few lucky episodes does not pass it; ``None``: the mean of the last
-        ``rehearsal_release`` episodes at the prior's figure
+        episodes that ended in the last this many env steps (its last ``rehearsal_release`` where the window holds
+        fewer) do better than the prior's figure by a one-sided test at :data:`~sb3_finetune.explore.SIGNIFICANCE`
+        (binomial for rates, Student's t for returns): a run of a few lucky episodes does not pass it; ``None``: the
+        mean of the last ``rehearsal_release`` episodes at the prior's figure
     :param rehearsal_release_margin: with ``rehearsal_release_window``, the test's line is the prior's figure less
         this share of it (rates) or of its lead over the gate's random probe (returns), as the collapse guard's floor
         is drawn: the training episodes carry the algorithm's noise, the probe's did not; ``0``: the prior's figure

@@ -27,15 +27,16 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   ``benchmarks/PARTLY_RIGHT.md``, "Releasing the rehearsal actor"). Three episodes at the prior's figure are a weak
   test: a policy in the middle of its fall has such a run by chance (a 52% policy three successes in a row one time
   in seven). With ``release_window`` the test is the one frontier exploration makes
-  (:func:`~sb3_finetune.explore.beats`): the rehearsal actor's episodes that ended in the last ``release_window``
-  env steps (at least ``release_episodes`` of them) must do better than the prior's figure by a one-sided test at
-  :data:`~sb3_finetune.explore.SIGNIFICANCE` (binomial for rates, Student's t for returns). A window of env steps,
-  not of episodes, so that the test has the episodes it needs where they are short and scored 0 or 1 (a rate of 0.78
-  is beaten at 5% by 13 successes in a row, no fewer) and is not kept waiting where they are long and scored by
-  their return (five of Pendulum's 200 steps). With ``release_margin`` the line the test must clear is the prior's
-  figure less that share of it (rates) or of its lead over the gate's random probe (returns): the training episodes
-  carry the algorithm's noise, which the probe's did not, so that a rehearsal actor as good as the prior scores a
-  little below it there.
+  (:func:`~sb3_finetune.explore.beats`): the rehearsal actor's episodes that ended in the last ``release_window`` env
+  steps (or its last ``release_episodes``, where the window holds fewer) must do better than the prior's figure by a
+  one-sided test at :data:`~sb3_finetune.explore.SIGNIFICANCE` (binomial for rates, Student's t for returns). A window
+  of env steps, not of episodes, so that the test has the episodes it needs where they are short and scored 0 or 1 (a
+  rate of 0.78 is beaten at 5% by 13 successes in a row, no fewer) and is not kept waiting where they are long and
+  scored by their return (five of Pendulum's 200 steps); where they are longer than the window holds
+  ``release_episodes`` of (MountainCar's 999 steps), the last ``release_episodes`` are tested, so that the test is
+  still made. With ``release_margin`` the line the test must clear is the prior's figure less that share of it (rates)
+  or of its lead over the gate's random probe (returns): the training episodes carry the algorithm's noise, which the
+  probe's did not, so that a rehearsal actor as good as the prior scores a little below it there.
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved (until a release as the rehearsal actor, which makes it the actor:
@@ -106,9 +107,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
     :param pull: the rehearsal actor's step adds the pull of the hook that holds the actor (its
         :meth:`~sb3_finetune.recipes.ActorUpdateHook.pull_loss`), as the released actor's does
     :param release_window: with ``release_episodes``, the release waits instead until the rehearsal actor's episodes
-        that ended in the last this many env steps, at least ``release_episodes`` of them, do better than the prior's
-        figure by a one-sided test (:func:`~sb3_finetune.explore.beats`); ``None``: until the mean of its last
-        ``release_episodes`` episodes reaches it
+        that ended in the last this many env steps (its last ``release_episodes`` where the window holds fewer) do
+        better than the prior's figure by a one-sided test (:func:`~sb3_finetune.explore.beats`); ``None``: until the
+        mean of its last ``release_episodes`` episodes reaches it
     :param release_margin: with ``release_window``, the test's line is the prior's figure less this share of it (for
         rates) or of its lead over the random probe (for returns): ``mark.floor`` (the recipe arms it with
         :func:`~sb3_finetune.guard.guard_floor` at ``1 - release_margin``); ``0``: the prior's figure
@@ -228,9 +229,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
             of = "it" if mark.criterion != "return" else "its lead over the random probe's"
             less = f" less {self.release_margin:g} of {of}" if self.release_margin else ""
             test = (
-                f"its episodes that ended in the last {self.release_window} env steps (at least "
-                f"{self.release_episodes}) have a {mark.measure} above {line:.2f} (the prior's {mark.prior:.2f} in the "
-                f"probe{less}) by a one-sided test at {SIGNIFICANCE:g}"
+                f"its episodes that ended in the last {self.release_window} env steps (its last "
+                f"{self.release_episodes} where they are fewer) have a {mark.measure} above {line:.2f} (the prior's "
+                f"{mark.prior:.2f} in the probe{less}) by a one-sided test at {SIGNIFICANCE:g}"
             )
         return (
             f"; from step {until} the actor is released as the rehearsal actor once {test}, else as held at step "
@@ -361,17 +362,19 @@ class HoldRehearsal(OptimizerStepHookCallback):
     def _on_step(self) -> bool:
         if self.ended:
             return True
-        ended = np.asarray(self.locals["dones"], dtype=bool)
-        if self.mark is not None and self._original_class is not None:
-            self._score(ended)  # first: an episode that ends at the hold's last step counts in its release
-            if self._rehearsal_scores_at_prior():
-                self._end()
-                return True
+        # At the longest hold's step the release is decided on the episodes scored before it (as the stored runs of
+        # benchmarks/results/rehearsal_*.jsonl were made): an episode ending at that very step is not counted.
         if self._original_class is not None and self.num_timesteps >= self.until:
             self._end()
             return True
         # An episode is drawn at its first action only: one begun before the window, or while another part of the
         # warm-up acted, is not rehearsed.
+        ended = np.asarray(self.locals["dones"], dtype=bool)
+        if self.mark is not None and self._original_class is not None:
+            self._score(ended)
+            if self._rehearsal_scores_at_prior():
+                self._end()
+                return True
         if self.action_noise is not None:  # as SB3 resets the model's at an episode's end
             for index in np.flatnonzero(ended & self.rehearsing):
                 self.action_noise.reset(**({"indices": [index]} if len(ended) > 1 else {}))
@@ -391,27 +394,30 @@ class HoldRehearsal(OptimizerStepHookCallback):
                 self.scores.append(self.mark.score(episode_return, success))
                 self.scored_at.append(self.num_timesteps)
 
-    def _last_scores(self) -> list[float]:
-        """The scores the release test is made on: the last ``release_episodes``, or those in the window."""
+    def _first_scored(self) -> int:
+        """Where in ``scores`` the release test's episodes begin.
+
+        The last ``release_episodes``; with a window, those that ended in it, or the last ``release_episodes`` where it
+        holds fewer (episodes longer than a share of the window).
+        """
         assert self.release_episodes is not None
+        last = max(len(self.scores) - self.release_episodes, 0)
         if self.release_window is None:
-            return self.scores[-self.release_episodes :]
-        first = bisect.bisect_right(self.scored_at, self.num_timesteps - self.release_window)
-        return self.scores[first:]
+            return last
+        return min(bisect.bisect_right(self.scored_at, self.num_timesteps - self.release_window), last)
 
     def _rehearsal_scores_at_prior(self) -> bool:
         """Whether the hold is over and the rehearsal actor's last episodes reach the prior (or beat it, by test)."""
         assert self.mark is not None and self.release_episodes is not None
-        last = self._last_scores()
-        if self.num_timesteps < self.hold_end or len(last) < self.release_episodes:
+        if self.num_timesteps < self.hold_end or len(self.scores) < self.release_episodes:
             return False
+        first = self._first_scored()
         if self.release_window is None:
-            return float(np.mean(last)) >= self.mark.prior
-        window = (len(self.scores) - len(last), len(self.scores))  # the test is made again only when this moves
-        if window != self._tested:
-            self._tested = window
+            return float(np.mean(self.scores[first:])) >= self.mark.prior
+        if (first, len(self.scores)) != self._tested:  # the test is made again only when its episodes change
+            self._tested = (first, len(self.scores))
             assert self.line is not None
-            self._beaten, self.release_pvalue = beats(last, self.line)
+            self._beaten, self.release_pvalue = beats(self.scores[first:], self.line)
         return self._beaten
 
     def _adopt(self) -> None:
@@ -434,18 +440,16 @@ class HoldRehearsal(OptimizerStepHookCallback):
             self.on_end(self.actor)
         release = ""
         if self.mark is not None and self.release_episodes is not None:
-            last = self._last_scores()
+            last = self.scores[self._first_scored() :]
             figure = f"{float(np.mean(last)):.2f}" if last else "none finished"
             adopt = self.actor is not None and self.optimizer is not None and self._rehearsal_scores_at_prior()
             if adopt:
                 self._adopt()
             self.released_as_rehearsal = adopt
             what = "as the rehearsal actor" if adopt else "as held"
-            which = (
-                f"last {len(last)} episodes" if self.release_window is None else f"{len(last)} episodes in the window"
-            )
+            which = f"last {len(last)} episodes" if self.release_window is None else f"{len(last)} tested episodes"
             line = "" if not self.release_margin or self.line is None else f", the test's line {self.line.prior:.2f}"
-            tested = self._tested == (len(self.scores) - len(last), len(self.scores))  # on these episodes
+            tested = self._tested == (len(self.scores) - len(last), len(self.scores))  # made on these episodes
             test = f", one-sided p {self.release_pvalue:.3f}" if tested and self.release_pvalue is not None else ""
             release = (
                 f"; the actor released {what} (the rehearsal actor's {which}: {self.mark.measure} "

@@ -37,6 +37,7 @@ from sb3_finetune.guard import CollapseGuard
 from sb3_finetune.policies import FINETUNE_POLICIES
 from sb3_finetune.prior import Prior, load_prior
 from sb3_finetune.recipes import (
+    HOLD_REHEARSAL_OFF,
     ActorUpdateHook,
     Recipe,
     actor_update_hook,
@@ -183,15 +184,7 @@ class FinetuneCallback(BaseCallback):
                 "hold rehearsal: off, the recipe's warm-up, which arms it, does not run on a model that has stepped",
                 self.decisions,
             )
-            recipe = self.recipe = replace(
-                recipe,
-                hold_rehearsal=0.0,
-                rehearsal_restart=0,
-                rehearsal_release=None,
-                rehearsal_release_window=None,
-                rehearsal_release_margin=0.0,
-                rehearsal_pull=False,
-            )
+            recipe = self.recipe = replace(recipe, **HOLD_REHEARSAL_OFF)
         elif recipe.hold_rehearsal:  # armed by the warm-up, where the gate trusts the prior
             self.rehearsal = hold_rehearsal(recipe, model.seed, self.decisions)
             self.rehearsal.init_callback(model)

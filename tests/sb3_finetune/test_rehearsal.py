@@ -309,12 +309,13 @@ def test_the_release_waits_for_the_rehearsal_and_takes_its_actor(nav_bc_weights,
     else:
         assert re.search(
             f"from step {start + 200} the actor is released as the rehearsal actor once its episodes that ended in the "
-            r"last 150 env steps \(at least 2\) have a mean return above (-[0-9.]+) \(the prior's \1 in the probe\) "
+            r"last 150 env steps \(its last 2 where they are fewer\) have a mean return above (-[0-9.]+) "
+            r"\(the prior's \1 in the probe\) "
             "by a one-sided test at 0.05",
             said[0],
         )
         assert rehearsal.release_pvalue is not None and rehearsal.release_pvalue < 0.05
-        assert "episodes in the window" in said[-1] and ", one-sided p 0.000)" in said[-1]
+        assert "tested episodes" in said[-1] and ", one-sided p 0.000)" in said[-1]
     assert f"else as held at step {start + 500}" in said[0]
     actor = setup.model.policy.actor
     if reached:  # the first step past the hold's end where two of its episodes have ended
@@ -423,7 +424,7 @@ def test_the_windowed_release_test_is_not_passed_by_a_lucky_run():
     assert not scored(windowed, failing + thirteen, 2_600)  # the failures still in the window
     assert not scored(windowed, failing + thirteen, 3_000)  # twelve successes alone: p = 0.78 ** 12 > 0.05
     assert scored(windowed, failing + thirteen, 2_999)  # the window (1,999-2,999] holds the 13 successes only
-    assert not scored(windowed, thirteen[:2], 2_100)  # fewer than release_episodes in the window
+    assert not scored(windowed, thirteen[:2], 2_100)  # fewer than release_episodes in all
     assert not scored(windowed, thirteen, 1_900)  # before the hold's end
     armed(windowed, GuardFloor("return", -272.0, -700.0))
     assert scored(windowed, [(2_000, -150.0), (2_200, -170.0), (2_400, -160.0)], 2_400)
@@ -461,3 +462,14 @@ def test_the_windowed_release_does_not_wait_for_a_perfect_prior(nav_bc_weights):
         f"the actor is released as held at step {rehearsal.until}: the rehearsal release tests the rehearsal actor's "
         "success rate against 1.00 (the prior's in the probe), which nothing beats"
     ) in said[0]
+
+
+def test_the_windowed_release_tests_the_last_episodes_where_the_window_holds_fewer():
+    """Episodes longer than a third of the window (MountainCar's 999 steps in a window of 1,000) leave it fewer than
+    release_episodes: the last release_episodes are tested instead, so the test is still made (it never was)."""
+    windowed = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    armed(windowed, GuardFloor("return", -4.0, -500.0))
+    long_episodes = [(2_000 + 999 * k, 90.0 + k) for k in range(3)]  # one in any window of 1,000 steps
+    assert scored(windowed, long_episodes, 3_998) and windowed._first_scored() == 0
+    assert windowed.release_pvalue is not None and windowed.release_pvalue < 0.05
+    assert not scored(windowed, [(2_000, -8.0), *long_episodes[1:]], 3_998)  # the one that failed is among them
