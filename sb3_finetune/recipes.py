@@ -510,8 +510,9 @@ class Recipe:
     :param rehearsal_release_window: with ``rehearsal_release``, the release waits instead until the rehearsal actor's
         episodes that ended in the last this many env steps (its last ``rehearsal_release`` where the window holds
         fewer) do better than the prior's figure by a one-sided test at :data:`~sb3_finetune.explore.SIGNIFICANCE`
-        (binomial for rates, Student's t for returns): a run of a few lucky episodes does not pass it; ``None``: the
-        mean of the last ``rehearsal_release`` episodes at the prior's figure
+        (binomial for rates, Student's t for returns): a run of a few lucky episodes does not pass it; where fewer
+        than ``rehearsal_release`` of them have ended by the critic warm-up's end, the actor is released as held then;
+        ``None``: the mean of the last ``rehearsal_release`` episodes at the prior's figure
     :param rehearsal_release_margin: with ``rehearsal_release_window``, the test's line is the prior's figure less
         this share of it (rates) or of its lead over the gate's random probe (returns), as the collapse guard's floor
         is drawn: the training episodes carry the algorithm's noise, the probe's did not; ``0``: the prior's figure

@@ -465,11 +465,64 @@ def test_the_windowed_release_does_not_wait_for_a_perfect_prior(nav_bc_weights):
 
 
 def test_the_windowed_release_tests_the_last_episodes_where_the_window_holds_fewer():
-    """Episodes longer than a third of the window (MountainCar's 999 steps in a window of 1,000) leave it fewer than
-    release_episodes: the last release_episodes are tested instead, so the test is still made (it never was)."""
+    """Episodes longer than a third of the window leave it fewer than release_episodes: the last release_episodes
+    are tested instead, so the test is still made (it never was)."""
     windowed = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
     armed(windowed, GuardFloor("return", -4.0, -500.0))
     long_episodes = [(2_000 + 999 * k, 90.0 + k) for k in range(3)]  # one in any window of 1,000 steps
     assert scored(windowed, long_episodes, 3_998) and windowed._first_scored() == 0
     assert windowed.release_pvalue is not None and windowed.release_pvalue < 0.05
     assert not scored(windowed, [(2_000, -8.0), *long_episodes[1:]], 3_998)  # the one that failed is among them
+
+
+def test_the_windowed_release_is_not_waited_for_where_the_hold_ends_with_too_few_episodes():
+    """Where the hold ends with fewer of the rehearsal actor's episodes finished than the test is made on (MountainCar's
+    999 steps in a 1,000-step hold), the test is given up at the first step past the hold's end, not before it and
+    not where enough have ended; without a window (the mean rule) it is waited for as before."""
+    windowed = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    said = armed(windowed, GuardFloor("return", -4.0, -500.0))
+    assert "(where fewer than 3 have ended by step 2000, it is released as held then)" in said
+    windowed.scores, windowed.scored_at = [-8.0], [1_999]
+    for now, gives_up in ((1_999, False), (2_000, True)):
+        windowed.num_timesteps = now
+        assert windowed._too_few_to_test() is gives_up
+    windowed.scores, windowed.scored_at = [-8.0, -7.0, -9.0], [1_200, 1_600, 2_000]
+    assert not windowed._too_few_to_test()
+    mean_rule = HoldRehearsal(1.0, release_episodes=3)
+    armed(mean_rule, GuardFloor("return", -4.0, -500.0))
+    mean_rule.scores, mean_rule.scored_at, mean_rule.num_timesteps = [-8.0], [1_999], 2_000
+    assert not mean_rule._too_few_to_test()
+
+
+def test_a_hold_with_too_few_rehearsed_episodes_releases_the_actor_as_held_at_its_end(nav_bc_weights):
+    """A run whose hold ends before the windowed test has its episodes: the actor is released as held at the first
+    step past the hold's end (not rehearsal_release_extend later), the rehearsal ends there, and the decision says
+    why."""
+    recipe = get_recipe(
+        "default",
+        hold_rehearsal=1.0,
+        critic_warmup=200,
+        critic_pretrain_steps=20,
+        rehearsal_release=500,  # more of nav's episodes than a 200-step hold holds
+        rehearsal_release_window=150,
+        rehearsal_release_extend=300,
+        gate_criterion="return",
+        gate_max_steps=300,
+    )
+    env = gym.make("SimpleNavigation-v0")
+    setup = make_finetune("sac", env, nav_bc_weights, 900, recipe, hyperparams={"learning_starts": 300}, seed=0)
+    rehearsal = next(c for c in setup.callbacks if isinstance(c, HoldRehearsal))
+    hook = next(c for c in setup.callbacks if isinstance(c, ActorUpdateHook))
+    setup.learn(900)  # the hold is from 600 (the gate's probes and the warm-up) to 800
+    said = [s for s in setup.decisions if s.startswith("hold rehearsal")]
+    start = rehearsal.start
+    assert setup.trusted and rehearsal.ended and rehearsal.released_as_rehearsal is False
+    assert 0 < len(rehearsal.scores) < 500 and rehearsal.until == start + 500
+    assert hook.hold_steps == start + 200  # released at the hold's end, not at start + 500
+    assert f"(where fewer than 500 have ended by step {start + 200}, it is released as held then)" in said[0]
+    assert said[-1].startswith(f"hold rehearsal: ended at the actor's release (step {start + 200}); ")
+    assert said[-1].endswith(
+        f"the actor released as held at the hold's end (the rehearsal actor finished {len(rehearsal.scores)} "
+        "episodes in the hold, fewer than the 500 the test is made on: the release waits only where the hold gives "
+        "the test its episodes)"
+    )
