@@ -480,8 +480,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
             if too_few:
                 release = (
                     f"; the actor released as held at the hold's end (the rehearsal actor finished {len(self.scores)} "
-                    f"episodes in the hold, fewer than the {self.release_episodes} the test is made on: the release "
-                    "waits only where the hold gives the test its episodes)"
+                    f"episode{'' if len(self.scores) == 1 else 's'} in the hold, fewer than the "
+                    f"{self.release_episodes} the test is made on: the release waits only where the hold gives the "
+                    "test its episodes)"
                 )
         self.ended = True
         self.rehearsing[:] = False

@@ -521,8 +521,8 @@ def test_a_hold_with_too_few_rehearsed_episodes_releases_the_actor_as_held_at_it
     assert hook.hold_steps == start + 200  # released at the hold's end, not at start + 500
     assert f"(where fewer than 500 have ended by step {start + 200}, it is released as held then)" in said[0]
     assert said[-1].startswith(f"hold rehearsal: ended at the actor's release (step {start + 200}); ")
+    finished = f"{len(rehearsal.scores)} episode{'' if len(rehearsal.scores) == 1 else 's'}"
     assert said[-1].endswith(
-        f"the actor released as held at the hold's end (the rehearsal actor finished {len(rehearsal.scores)} "
-        "episodes in the hold, fewer than the 500 the test is made on: the release waits only where the hold gives "
-        "the test its episodes)"
+        f"the actor released as held at the hold's end (the rehearsal actor finished {finished} in the hold, fewer "
+        "than the 500 the test is made on: the release waits only where the hold gives the test its episodes)"
     )
