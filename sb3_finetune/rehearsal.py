@@ -33,14 +33,15 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   of env steps, not of episodes, so that the test has the episodes it needs where they are short and scored 0 or 1 (a
   rate of 0.78 is beaten at 5% by 13 successes in a row, no fewer) and is not kept waiting where they are long and
   scored by their return (five of Pendulum's 200 steps); where they are longer than the window holds
-  ``release_episodes`` of (Pendulum's 200 steps in a long window), the last ``release_episodes`` are tested, so that
+  ``release_episodes`` of (Pendulum's 200 steps in a 500-step window), the last ``release_episodes`` are tested, so that
   the test is still made; where the hold itself ends with fewer than ``release_episodes`` of the rehearsal actor's
   episodes finished (MountainCar's 999 steps in a 1,000-step hold), the test is not waited for: the actor is released
   as held at the hold's end, as without a release test (waiting for three such episodes only lengthened the hold,
-  and a t-test on three returns is seldom passed; ``benchmarks/PARTLY_RIGHT.md``, "Stage 2 again, with the mended
-  test"). With ``release_margin`` the line the test must clear is the prior's figure less that share of it (rates)
-  or of its lead over the gate's random probe (returns): the training episodes carry the algorithm's noise, which the
-  probe's did not, so that a rehearsal actor as good as the prior scores a little below it there.
+  and a t-test on three returns is seldom passed; ``benchmarks/PARTLY_RIGHT.md``, "The release test given up where
+  the hold leaves it too few episodes"). With ``release_margin`` the line the test must clear is the prior's figure
+  less that share of it (rates) or of its lead over the gate's random probe (returns): the training episodes carry
+  the algorithm's noise, which the probe's did not, so that a rehearsal actor as good as the prior scores a little
+  below it there.
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved (until a release as the rehearsal actor, which makes it the actor:
