@@ -374,18 +374,21 @@ class HoldRehearsal(OptimizerStepHookCallback):
         if self._original_class is not None and self.num_timesteps >= self.until:
             self._end()
             return True
-        # An episode is drawn at its first action only: one begun before the window, or while another part of the
-        # warm-up acted, is not rehearsed.
         ended = np.asarray(self.locals["dones"], dtype=bool)
         if self.mark is not None and self._original_class is not None:
             self._score(ended)
-            if self._too_few_to_test() or self._rehearsal_scores_at_prior():
+            if self._too_few_to_test():
+                self._end(too_few=True)
+                return True
+            if self._rehearsal_scores_at_prior():
                 self._end()
                 return True
         if self.action_noise is not None:  # as SB3 resets the model's at an episode's end
             for index in np.flatnonzero(ended & self.rehearsing):
                 self.action_noise.reset(**({"indices": [index]} if len(ended) > 1 else {}))
         self.rehearsing &= ~ended
+        # An episode is drawn at its first action only: one begun before the window, or while another part of the
+        # warm-up acted, is not rehearsed.
         self._new = ended.copy()
         if self._original_class is not None:
             self.logger.record("finetune/rehearsed_steps", self.rehearsed_steps)
@@ -455,19 +458,29 @@ class HoldRehearsal(OptimizerStepHookCallback):
             else:
                 actor.optimizer.state.pop(parameter, None)
 
-    def _end(self) -> None:
+    def _end(self, too_few: bool = False) -> None:
+        """End the rehearsal at the actor's release, and say how it was released.
+
+        :param too_few: the windowed test was given up at the hold's end (:meth:`_too_few_to_test`): the actor is
+            released as held now, not at the longest hold's end
+        """
         if self.on_end is not None and self.actor is not None:
             self.on_end(self.actor)
         release = ""
-        if self.mark is not None and self.release_episodes is not None:
+        if too_few:
+            self.hook.hold_steps = self.num_timesteps
+            self.released_as_rehearsal = False
+            release = (
+                f"; the actor released as held at the hold's end (the rehearsal actor finished {len(self.scores)} "
+                f"episode{'' if len(self.scores) == 1 else 's'} in the hold, fewer than the {self.release_episodes} "
+                "the test is made on: the release waits only where the hold gives the test its episodes)"
+            )
+        elif self.mark is not None and self.release_episodes is not None:
             last = self.scores[self._first_scored() :]
             figure = f"{float(np.mean(last)):.2f}" if last else "none finished"
-            too_few = self.num_timesteps < self.until and self._too_few_to_test()
             adopt = self.actor is not None and self.optimizer is not None and self._rehearsal_scores_at_prior()
             if adopt:
                 self._adopt()
-            elif too_few:
-                self.hook.hold_steps = self.num_timesteps
             self.released_as_rehearsal = adopt
             what = "as the rehearsal actor" if adopt else "as held"
             which = f"last {len(last)} episodes" if self.release_window is None else f"{len(last)} tested episodes"
@@ -478,13 +491,6 @@ class HoldRehearsal(OptimizerStepHookCallback):
                 f"; the actor released {what} (the rehearsal actor's {which}: {self.mark.measure} "
                 f"{figure}, the prior's {self.mark.prior:.2f}{line}{test})"
             )
-            if too_few:
-                release = (
-                    f"; the actor released as held at the hold's end (the rehearsal actor finished {len(self.scores)} "
-                    f"episode{'' if len(self.scores) == 1 else 's'} in the hold, fewer than the "
-                    f"{self.release_episodes} the test is made on: the release waits only where the hold gives the "
-                    "test its episodes)"
-                )
         self.ended = True
         self.rehearsing[:] = False
         self._restore()
