@@ -1492,8 +1492,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --rehearsal-release, release once the rehearsal actor's episodes that ended in the last STEPS env "
         "steps (its last EPISODES where the window holds fewer) beat the prior's figure by a one-sided test at 0.05 "
         "(binomial for rates, Student's t for returns), not once the mean of its last EPISODES reaches it; where "
-        "fewer than EPISODES have ended by the critic warm-up's end, the actor is released as held then "
-        "(default: off)",
+        "fewer than EPISODES have ended by the critic warm-up's end, or, for a rate, too few in the window then to "
+        "beat the prior's even if every one succeeded, the actor is released as held then (default: off)",
     )
     recipe.add_argument(
         "--rehearsal-release-margin",

@@ -511,8 +511,9 @@ class Recipe:
         episodes that ended in the last this many env steps (its last ``rehearsal_release`` where the window holds
         fewer) do better than the prior's figure by a one-sided test at :data:`~sb3_finetune.explore.SIGNIFICANCE`
         (binomial for rates, Student's t for returns): a run of a few lucky episodes does not pass it; where fewer
-        than ``rehearsal_release`` of them have ended by the critic warm-up's end, the actor is released as held then;
-        ``None``: the mean of the last ``rehearsal_release`` episodes at the prior's figure
+        than ``rehearsal_release`` of them have ended by the critic warm-up's end, or, for a rate, too few in the
+        window then to beat the prior's even if every one succeeded, the actor is released as held then; ``None``: the
+        mean of the last ``rehearsal_release`` episodes at the prior's figure
     :param rehearsal_release_margin: with ``rehearsal_release_window``, the test's line is the prior's figure less
         this share of it (rates) or of its lead over the gate's random probe (returns), as the collapse guard's floor
         is drawn: the training episodes carry the algorithm's noise, the probe's did not; ``0``: the prior's figure

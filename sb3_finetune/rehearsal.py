@@ -35,13 +35,15 @@ then takes have taught the critic otherwise. :class:`HoldRehearsal` gives the cr
   scored by their return (five of Pendulum's 200 steps); where they are longer than the window holds
   ``release_episodes`` of (Pendulum's 200 steps in a 500-step window), the last ``release_episodes`` are tested, so that
   the test is still made; where the hold itself ends with fewer than ``release_episodes`` of the rehearsal actor's
-  episodes finished (MountainCar's 999 steps in a 1,000-step hold), the test is not waited for: the actor is released
-  as held at the hold's end, as without a release test (waiting for three such episodes only lengthened the hold,
-  and a t-test on three returns is seldom passed; ``benchmarks/PARTLY_RIGHT.md``, "The release test given up where
-  the hold leaves it too few episodes"). With ``release_margin`` the line the test must clear is the prior's figure
-  less that share of it (rates) or of its lead over the gate's random probe (returns): the training episodes carry
-  the algorithm's noise, which the probe's did not, so that a rehearsal actor as good as the prior scores a little
-  below it there.
+  episodes finished (MountainCar's 999 steps in a 1,000-step hold), or, for a rate, where the episodes the test would
+  be made on at the hold's end are too few to beat the prior's rate even if every one succeeded (PointMaze's 300-step
+  episodes: three in a 1,000-step window, where beating a rate of 0.71 at 5% takes nine successes in a row), the test
+  is not waited for: the actor is released as held at the hold's end, as without a release test (waiting on such a
+  test only lengthened the hold; ``benchmarks/PARTLY_RIGHT.md``, "The release test given up where the hold leaves it
+  too few episodes" and "... where its episodes could not pass it"). With ``release_margin`` the line the test must
+  clear is the prior's figure less that share of it (rates) or of its lead over the gate's random probe (returns): the
+  training episodes carry the algorithm's noise, which the probe's did not, so that a rehearsal actor as good as the
+  prior scores a little below it there.
 
 Only rollouts change (through :func:`~sb3_finetune.explore.replace_sampling`): evaluations and ``predict`` see the
 held actor, and nothing of the rehearsal is saved (until a release as the rehearsal actor, which makes it the actor:
@@ -166,6 +168,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
         """With ``release_window``, the last test's p-value (``None``: no test made yet)."""
         self._tested: tuple[int, int] | None = None
         self._beaten = False
+        self._judged = False
+        self.given_up: str | None = None
+        """With ``release_window``, why the test was given up at the hold's end (``None``: it was not)."""
         self.released_as_rehearsal: bool | None = None
         """Whether the actor was released as the rehearsal actor (``None``: not yet released)."""
         self._tally: EpisodeTally | None = None
@@ -233,12 +238,13 @@ class HoldRehearsal(OptimizerStepHookCallback):
             )
         else:
             of = "it" if mark.criterion != "return" else "its lead over the random probe's"
+            rate = "" if mark.criterion == "return" else ", or too few to beat it even if every one succeeded"
             less = f" less {self.release_margin:g} of {of}" if self.release_margin else ""
             test = (
                 f"its episodes that ended in the last {self.release_window} env steps (its last "
                 f"{self.release_episodes} where they are fewer) have a {mark.measure} above {line:.2f} (the prior's "
                 f"{mark.prior:.2f} in the probe{less}) by a one-sided test at {SIGNIFICANCE:g} (where fewer than "
-                f"{self.release_episodes} have ended by step {until}, it is released as held then)"
+                f"{self.release_episodes} have ended by step {until}{rate}, it is released as held then)"
             )
         return (
             f"; from step {until} the actor is released as the rehearsal actor once {test}, else as held at step "
@@ -377,8 +383,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
         ended = np.asarray(self.locals["dones"], dtype=bool)
         if self.mark is not None and self._original_class is not None:
             self._score(ended)
-            if self._too_few_to_test():
-                self._end(too_few=True)
+            self.given_up = self._give_up()
+            if self.given_up is not None:
+                self._end()
                 return True
             if self._rehearsal_scores_at_prior():
                 self._end()
@@ -416,17 +423,33 @@ class HoldRehearsal(OptimizerStepHookCallback):
             return last
         return min(bisect.bisect_right(self.scored_at, self.num_timesteps - self.release_window), last)
 
-    def _too_few_to_test(self) -> bool:
-        """Whether the windowed test is given up: the hold is over with too few of the rehearsal actor's episodes.
+    def _give_up(self) -> str | None:
+        """Why the windowed test is given up, at the first step past the hold's end (``None``: it is waited for).
 
-        Fewer finished than the test is made on: episodes longer than a share of the hold (MountainCar's 999 steps in
-        a 1,000-step hold). Only the first step past the hold can find it so, as the release ends the rehearsal then.
+        It is given up where the episodes it would be made on then could not pass it: fewer finished than it is made
+        on (episodes longer than a share of the hold: MountainCar's 999 steps in a 1,000-step hold), or, for a rate,
+        so few in the window that every one of them a success would not beat the line at the test's level
+        (PointMaze's three 300-step episodes against a rate of 0.71: 0.71 ** 3 = 0.36). Decided once, at that step:
+        the windows after it are the test's, up to the longest hold.
         """
-        assert self.release_episodes is not None
+        if self.release_window is None or self._judged or self.num_timesteps < self.hold_end:
+            return None
+        self._judged = True
+        assert self.release_episodes is not None and self.line is not None
+        finished = len(self.scores)
+        if finished < self.release_episodes:
+            return (
+                f"the rehearsal actor finished {finished} episode{'' if finished == 1 else 's'} in the hold, fewer "
+                f"than the {self.release_episodes} the test is made on"
+            )
+        tested = finished - self._first_scored()
+        if self.line.criterion == "return" or beats([1.0] * tested, self.line)[0]:
+            return None
+        line = f"the test's line {self.line.prior:.2f}" if self.release_margin else f"the prior's {self.line.prior:.2f}"
         return (
-            self.release_window is not None
-            and self.num_timesteps >= self.hold_end
-            and len(self.scores) < self.release_episodes
+            f"the rehearsal actor's {tested} episodes in the window could not beat {line} by the test even if every "
+            f"one succeeded (its least p-value {self.line.prior:.2f} ** {tested} = {self.line.prior**tested:.3f}, not "
+            f"below {SIGNIFICANCE:g})"
         )
 
     def _rehearsal_scores_at_prior(self) -> bool:
@@ -458,22 +481,21 @@ class HoldRehearsal(OptimizerStepHookCallback):
             else:
                 actor.optimizer.state.pop(parameter, None)
 
-    def _end(self, too_few: bool = False) -> None:
+    def _end(self) -> None:
         """End the rehearsal at the actor's release, and say how it was released.
 
-        :param too_few: the windowed test was given up at the hold's end (:meth:`_too_few_to_test`): the actor is
-            released as held now, not at the longest hold's end
+        Where the windowed test was given up at the hold's end (``given_up``, :meth:`_give_up`), the actor is released
+        as held now, not at the longest hold's end.
         """
         if self.on_end is not None and self.actor is not None:
             self.on_end(self.actor)
         release = ""
-        if too_few:
+        if self.given_up is not None:
             self.hook.hold_steps = self.num_timesteps
             self.released_as_rehearsal = False
             release = (
-                f"; the actor released as held at the hold's end (the rehearsal actor finished {len(self.scores)} "
-                f"episode{'' if len(self.scores) == 1 else 's'} in the hold, fewer than the {self.release_episodes} "
-                "the test is made on: the release waits only where the hold gives the test its episodes)"
+                f"; the actor released as held at the hold's end ({self.given_up}: the release waits only where the "
+                "hold gives the test the episodes it needs)"
             )
         elif self.mark is not None and self.release_episodes is not None:
             last = self.scores[self._first_scored() :]

@@ -483,15 +483,51 @@ def test_the_windowed_release_is_not_waited_for_where_the_hold_ends_with_too_few
     said = armed(windowed, GuardFloor("return", -4.0, -500.0))
     assert "(where fewer than 3 have ended by step 2000, it is released as held then)" in said
     windowed.scores, windowed.scored_at = [-8.0], [1_999]
-    for now, gives_up in ((1_999, False), (2_000, True)):
-        windowed.num_timesteps = now
-        assert windowed._too_few_to_test() is gives_up
-    windowed.scores, windowed.scored_at = [-8.0, -7.0, -9.0], [1_200, 1_600, 2_000]
-    assert not windowed._too_few_to_test()
+    windowed.num_timesteps = 1_999
+    assert windowed._give_up() is None and not windowed._judged  # before the hold's end: not judged yet
+    windowed.num_timesteps = 2_000
+    assert (
+        windowed._give_up()
+        == "the rehearsal actor finished 1 episode in the hold, fewer than the 3 the test is made on"
+    )
+    enough = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    armed(enough, GuardFloor("return", -4.0, -500.0))
+    enough.scores, enough.scored_at, enough.num_timesteps = [-8.0, -7.0, -9.0], [1_200, 1_600, 2_000], 2_000
+    assert enough._give_up() is None and enough._judged
+    enough.scores, enough.scored_at = [-8.0], [2_000]  # judged once, at the hold's end: not again
+    assert enough._give_up() is None
     mean_rule = HoldRehearsal(1.0, release_episodes=3)
     armed(mean_rule, GuardFloor("return", -4.0, -500.0))
     mean_rule.scores, mean_rule.scored_at, mean_rule.num_timesteps = [-8.0], [1_999], 2_000
-    assert not mean_rule._too_few_to_test()
+    assert mean_rule._give_up() is None
+
+
+def test_the_windowed_release_is_not_waited_for_where_its_episodes_could_not_pass_the_test():
+    """A rate is beaten at 5% only by n successes with rate ** n < 0.05: where the window holds fewer at the hold's
+    end (PointMaze's three 300-step episodes against 0.71: 0.71 ** 3 = 0.36), the test is given up then, whatever
+    the episodes scored; with nine in it (0.71 ** 9 = 0.046) it is waited for, and returns are never given up so."""
+    windowed = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    said = armed(windowed, GuardFloor("success", 0.71, 0.36))
+    assert "(where fewer than 3 have ended by step 2000, or too few to beat it even if every one succeeded, it" in said
+    three = [(1_200, 1.0), (1_500, 1.0), (1_800, 1.0)]
+    windowed.scores, windowed.scored_at = [s for _, s in three], [at for at, _ in three]
+    windowed.num_timesteps = 2_000
+    assert windowed._give_up() == (
+        "the rehearsal actor's 3 episodes in the window could not beat the prior's 0.71 by the test even if every one "
+        "succeeded (its least p-value 0.71 ** 3 = 0.358, not below 0.05)"
+    )
+    nine = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    armed(nine, GuardFloor("success", 0.71, 0.36))
+    nine.scores, nine.scored_at, nine.num_timesteps = [0.0] * 9, [1_100 + 100 * k for k in range(9)], 2_000
+    assert nine._give_up() is None  # nine failures: it could have passed on them, so the test is waited for
+    margin = HoldRehearsal(1.0, release_episodes=3, release_window=1_000, release_margin=0.5)
+    armed(margin, GuardFloor("success", 0.71, 0.355))
+    margin.scores, margin.scored_at, margin.num_timesteps = [0.0] * 3, [1_200, 1_500, 1_800], 2_000
+    assert margin._give_up() is None  # its line 0.355: 0.355 ** 3 = 0.045 could pass
+    returns = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
+    armed(returns, GuardFloor("return", -4.0, -500.0))
+    returns.scores, returns.scored_at, returns.num_timesteps = [-8.0] * 3, [1_200, 1_500, 1_800], 2_000
+    assert returns._give_up() is None
 
 
 def test_a_hold_with_too_few_rehearsed_episodes_releases_the_actor_as_held_at_its_end(nav_bc_weights):
@@ -522,7 +558,11 @@ def test_a_hold_with_too_few_rehearsed_episodes_releases_the_actor_as_held_at_it
     assert f"(where fewer than 500 have ended by step {start + 200}, it is released as held then)" in said[0]
     assert said[-1].startswith(f"hold rehearsal: ended at the actor's release (step {start + 200}); ")
     finished = f"{len(rehearsal.scores)} episode{'' if len(rehearsal.scores) == 1 else 's'}"
+    assert (
+        rehearsal.given_up
+        == f"the rehearsal actor finished {finished} in the hold, fewer than the 500 the test is made on"
+    )
     assert said[-1].endswith(
-        f"the actor released as held at the hold's end (the rehearsal actor finished {finished} in the hold, fewer "
-        "than the 500 the test is made on: the release waits only where the hold gives the test its episodes)"
+        f"the actor released as held at the hold's end ({rehearsal.given_up}: the release waits only where the hold "
+        "gives the test the episodes it needs)"
     )
