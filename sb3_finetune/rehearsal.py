@@ -448,7 +448,7 @@ class HoldRehearsal(OptimizerStepHookCallback):
         line = f"the test's line {self.line.prior:.2f}" if self.release_margin else f"the prior's {self.line.prior:.2f}"
         return (
             f"the rehearsal actor's {tested} episodes in the window could not beat {line} by the test even if every "
-            f"one succeeded (its least p-value {self.line.prior:.2f} ** {tested} = {self.line.prior**tested:.3f}, not "
+            f"one succeeded (its least p-value {self.line.prior:.3f} ** {tested} = {self.line.prior**tested:.3f}, not "
             f"below {SIGNIFICANCE:g})"
         )
 

@@ -514,7 +514,7 @@ def test_the_windowed_release_is_not_waited_for_where_its_episodes_could_not_pas
     windowed.num_timesteps = 2_000
     assert windowed._give_up() == (
         "the rehearsal actor's 3 episodes in the window could not beat the prior's 0.71 by the test even if every one "
-        "succeeded (its least p-value 0.71 ** 3 = 0.358, not below 0.05)"
+        "succeeded (its least p-value 0.710 ** 3 = 0.358, not below 0.05)"
     )
     nine = HoldRehearsal(1.0, release_episodes=3, release_window=1_000)
     armed(nine, GuardFloor("success", 0.71, 0.36))
