@@ -383,8 +383,9 @@ class HoldRehearsal(OptimizerStepHookCallback):
         ended = np.asarray(self.locals["dones"], dtype=bool)
         if self.mark is not None and self._original_class is not None:
             self._score(ended)
-            self.given_up = self._give_up()
-            if self.given_up is not None:
+            reason = self._give_up()
+            if reason is not None:
+                self.given_up = reason
                 self._end()
                 return True
             if self._rehearsal_scores_at_prior():
@@ -442,14 +443,17 @@ class HoldRehearsal(OptimizerStepHookCallback):
                 f"the rehearsal actor finished {finished} episode{'' if finished == 1 else 's'} in the hold, fewer "
                 f"than the {self.release_episodes} the test is made on"
             )
+        if self.line.criterion == "return":
+            return None
         tested = finished - self._first_scored()
-        if self.line.criterion == "return" or beats([1.0] * tested, self.line)[0]:
+        could_pass, least = beats([1.0] * tested, self.line)  # the test itself, on as many successes
+        if could_pass:
             return None
         line = f"the test's line {self.line.prior:.2f}" if self.release_margin else f"the prior's {self.line.prior:.2f}"
         return (
             f"the rehearsal actor's {tested} episodes in the window could not beat {line} by the test even if every "
-            f"one succeeded (its least p-value {self.line.prior:.3f} ** {tested} = {self.line.prior**tested:.3f}, not "
-            f"below {SIGNIFICANCE:g})"
+            f"one succeeded (its least p-value {self.line.prior:.3f} ** {tested} = {least:.3f}, not below "
+            f"{SIGNIFICANCE:g})"
         )
 
     def _rehearsal_scores_at_prior(self) -> bool:
